@@ -1,0 +1,36 @@
+"""Entry point: `opendip --help` lists every command, in Chinese and English."""
+
+from __future__ import annotations
+
+import typer
+
+from opendip import __version__
+from opendip.cli import bench_cmd, policy_cmd
+
+app = typer.Typer(
+    name="opendip",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    help="OpenDIP：区域点数法总额预算和按病种分值付费平台 / open platform for DIP payment",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"opendip {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="显示版本 / show version"
+    ),
+) -> None:
+    """OpenDIP command line."""
+
+
+# Command registration: one line per domain module (keep this block sorted by pipeline order).
+app.add_typer(policy_cmd.app, name="policy")
+app.command("bench", help="性能基准：逐阶段计时 / benchmark each pipeline stage")(bench_cmd.bench)

@@ -1,0 +1,65 @@
+"""The batch engine: where Ibis expressions run.
+
+Domain modules build Ibis expressions and never know the backend; the backend is chosen
+here, at the edge (`--engine duckdb|spark`). DuckDB (in-process) is the default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import ibis
+import pyarrow as pa
+import pyarrow.parquet as pq
+from ibis.backends import BaseBackend
+
+EngineName = Literal["duckdb", "spark"]
+ENGINES: tuple[str, ...] = ("duckdb", "spark")
+
+
+def connect(engine: EngineName = "duckdb", database: str | Path | None = None) -> BaseBackend:
+    """Open a backend: DuckDB in memory (default) or in a file, or local Spark."""
+    if engine == "duckdb":
+        con = ibis.duckdb.connect(str(database) if database else ":memory:")
+        return con
+    if engine == "spark":
+        from pyspark.sql import SparkSession
+
+        session = (
+            SparkSession.builder.master("local[2]")
+            .appName("opendip")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "4")
+            .getOrCreate()
+        )
+        return ibis.pyspark.connect(session)
+    raise ValueError(f"未知引擎 unknown engine: {engine!r} (choose one of {ENGINES})")
+
+
+def table_from_arrow(con: BaseBackend, table: pa.Table, name: str) -> ibis.Table:
+    """Register an Arrow table with the backend and return it as an Ibis table."""
+    return con.create_table(name, table, overwrite=True)
+
+
+def read_parquet(con: BaseBackend, path: str | Path, name: str | None = None) -> ibis.Table:
+    """Read a Parquet file (or a glob of files) into the backend."""
+    kwargs: dict[str, Any] = {}
+    if name:
+        kwargs["table_name"] = name
+    return con.read_parquet(str(path), **kwargs)
+
+
+def to_arrow(expr: ibis.Table) -> pa.Table:
+    """Execute an expression and return Arrow."""
+    return expr.to_pyarrow()
+
+
+def write_parquet(expr: ibis.Table | pa.Table, path: str | Path) -> Path:
+    """Execute (if needed) and write one Parquet file; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = expr if isinstance(expr, pa.Table) else expr.to_pyarrow()
+    pq.write_table(table, path)
+    return path

@@ -1,0 +1,77 @@
+"""The region-year policy: every number DIP depends on, validated."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from opendip.policy.sections.base import Section
+from opendip.policy.sections.directory import DirectoryPolicy
+from opendip.policy.sections.grouping import GroupingPolicy
+from opendip.policy.sections.qc import QcPolicy
+from opendip.policy.sections.scoring import ScoringPolicy
+from opendip.policy.sections.settlement import SettlementPolicy
+from opendip.policy.sections.supervision import SupervisionPolicy
+
+
+class Region(Section):
+    code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str
+
+
+class Pool(Section):
+    id: Literal["employee", "resident"]
+    name: str
+
+
+class Policy(Section):
+    """One region's DIP rules for one year, resolved at one date."""
+
+    region: Region
+    year: int = Field(ge=2000, le=2100)
+    version: str
+    #: The documents (文件号) this policy implements.
+    documents: list[str] = []
+    effective_from: dt.date
+    effective_to: dt.date
+    pools: list[Pool] = Field(min_length=1)
+    qc: QcPolicy = QcPolicy()
+    directory: DirectoryPolicy
+    grouping: GroupingPolicy = GroupingPolicy()
+    scoring: ScoringPolicy
+    settlement: SettlementPolicy
+    supervision: SupervisionPolicy = SupervisionPolicy()
+
+    @property
+    def pool_ids(self) -> list[str]:
+        return [p.id for p in self.pools]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Policy:
+        if self.effective_to < self.effective_from:
+            raise ValueError(
+                "effective_to 早于 effective_from / effective_to is before effective_from"
+            )
+        pools = set(self.pool_ids)
+        missing = pools - set(self.settlement.budget)
+        if missing:
+            raise ValueError(
+                f"settlement.budget 缺少统筹区 {sorted(missing)} 的预算 / "
+                f"settlement.budget has no budget for pools {sorted(missing)}"
+            )
+        unknown = set(self.settlement.budget) - pools
+        if unknown:
+            raise ValueError(
+                f"settlement.budget 含未声明的统筹区 {sorted(unknown)} / "
+                f"settlement.budget names undeclared pools {sorted(unknown)}"
+            )
+        if self.scoring.reference_mean == "score_times_factor":
+            lacking = pools - set(self.scoring.yuan_per_point)
+            if lacking:
+                raise ValueError(
+                    f"reference_mean=score_times_factor 需要 scoring.yuan_per_point 中 "
+                    f"{sorted(lacking)} 的值 / needs scoring.yuan_per_point for {sorted(lacking)}"
+                )
+        return self

@@ -1,0 +1,114 @@
+"""Directory building (病种目录库) parameters: reference §3."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from opendip.policy.sections.base import NonNegative, Positive, Section, Share
+
+
+class Trim(Section):
+    """Outlier trimming before group means are computed."""
+
+    method: Literal["none", "log_sd", "percentile"] = "log_sd"
+    #: log_sd: drop cases outside mean ± k·sd of log cost (per group).
+    k: Positive = Decimal(3)
+    #: percentile: keep cases between these percentiles (per group).
+    lower_pct: Share = Decimal("0.025")
+    upper_pct: Share = Decimal("0.975")
+
+
+class CoreThreshold(Section):
+    """临界值: `fixed` keeps combinations with ≥ min_cases; `coverage` picks the smallest
+    count that keeps core groups at ≥ min_share of all cases."""
+
+    method: Literal["fixed", "coverage"] = "fixed"
+    min_cases: int | None = Field(default=15, ge=1)
+    min_share: Share | None = None
+
+    @model_validator(mode="after")
+    def _method_has_its_parameter(self) -> CoreThreshold:
+        if self.method == "fixed" and self.min_cases is None:
+            raise ValueError("method=fixed 需要 min_cases / method=fixed needs min_cases")
+        if self.method == "coverage" and self.min_share is None:
+            raise ValueError("method=coverage 需要 min_share / method=coverage needs min_share")
+        return self
+
+
+class Comprehensive(Section):
+    """综合病种: aggregation of non-core cases by category and procedure type."""
+
+    min_cases: int = Field(default=5, ge=1)
+    #: Where a category is thin, fall back through these levels in order.
+    levels: list[Literal["category", "block", "chapter"]] = ["category", "block", "chapter"]
+
+
+class BasicGroup(Section):
+    """基层病种: same score at every level, no hospital coefficient."""
+
+    diagnosis: str
+    procedure_key: str = ""
+    name: str = ""
+
+
+class SpecialGroup(Section):
+    """Special groups routed before core groups (日间手术, 按床日, 日间病房 ...)."""
+
+    code: str
+    name: str
+    kind: Literal["day_surgery", "day_ward", "bed_day", "tcm", "new_technology"]
+    diagnosis_prefixes: list[str] = []
+    procedure_prefixes: list[str] = []
+    departments: list[str] = []
+    max_los_days: int | None = Field(default=None, ge=1)
+    #: bed_day groups: score per bed day (paid per day).
+    score_per_day: NonNegative | None = None
+
+    @model_validator(mode="after")
+    def _bed_day_needs_rate(self) -> SpecialGroup:
+        if self.kind == "bed_day" and self.score_per_day is None:
+            raise ValueError("按床日病种需要 score_per_day / bed_day groups need score_per_day")
+        return self
+
+
+class AgeBand(Section):
+    label: str
+    min_age_years: int | None = None
+    max_age_years: int | None = None
+    coefficient: Positive
+
+
+class ComorbidityLevel(Section):
+    """CCI-like severity level by how many listed comorbidities the case has."""
+
+    level: int = Field(ge=1)
+    min_matches: int = Field(ge=1)
+    coefficient: Positive
+
+
+class Auxiliary(Section):
+    """辅助目录: coefficients that refine a core group's score."""
+
+    age_bands: list[AgeBand] = []
+    comorbidity_prefixes: list[str] = []
+    comorbidity_levels: list[ComorbidityLevel] = []
+    tumour_metastasis_prefixes: list[str] = []
+    tumour_metastasis_coefficient: Positive | None = None
+
+
+class DirectoryPolicy(Section):
+    #: Year → weight (e.g. {2023: 1, 2024: 2, 2025: 7}).
+    year_weights: dict[int, Positive]
+    trim: Trim = Trim()
+    core_threshold: CoreThreshold = CoreThreshold()
+    diagnosis_level: Literal["subcategory", "category"] = "subcategory"
+    #: Score of the all-case mean (基准分值): 100 or 1000.
+    base_score: Positive = Decimal(100)
+    score_decimals: int = Field(default=4, ge=0, le=8)
+    comprehensive: Comprehensive = Comprehensive()
+    basic_groups: list[BasicGroup] = []
+    special_groups: list[SpecialGroup] = []
+    auxiliary: Auxiliary = Auxiliary()

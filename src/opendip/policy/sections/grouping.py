@@ -1,0 +1,59 @@
+"""Grouping (入组) parameters: reference §3, "Grouping a case"."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import Field
+
+from opendip.policy.sections.base import Section, Share
+
+TieBreak = Literal[
+    "most_procedures_matched",
+    "closest_mean_cost",
+    "highest_score",
+    "main_procedure_first",
+    "exact_match_first",
+]
+GroupKind = Literal["special", "basic", "core", "comprehensive", "fallback"]
+ProcedureType = Literal["conservative", "diagnostic", "therapeutic", "surgery"]
+
+
+class NotForGrouping(Section):
+    """不入组规则 (DIP 2.0): codes refused with a reason."""
+
+    main_diagnosis_prefixes: list[str] = []
+    procedure_prefixes: list[str] = []
+
+
+class Fallback(Section):
+    """What happens to a case no group takes."""
+
+    mode: Literal["blank_group", "unmatched"] = "unmatched"
+    group_code: str = "UNGROUPED"
+    name: str = "空白病组"
+    #: blank_group: paid at this fraction of cost / all-case mean.
+    fraction: Share = Decimal("0.7")
+
+
+class GroupingPolicy(Section):
+    #: Which group kind is tried first.
+    kind_precedence: list[GroupKind] = ["special", "core", "comprehensive", "fallback"]
+    tie_break: list[TieBreak] = ["most_procedures_matched", "closest_mean_cost", "highest_score"]
+    #: A case with a surgery no core row lists goes to a comprehensive group rather than to
+    #: the core conservative row of its diagnosis.
+    unlisted_surgery_to_comprehensive: bool = True
+    #: Procedure codes ignored when forming the key (e.g. routine minor operations).
+    ignore_procedure_prefixes: list[str] = []
+    not_for_grouping: NotForGrouping = NotForGrouping()
+    #: Intensity order of procedure types, least to most intensive.
+    procedure_type_order: list[ProcedureType] = [
+        "conservative",
+        "diagnostic",
+        "therapeutic",
+        "surgery",
+    ]
+    fallback: Fallback = Fallback()
+    #: Target 入组率 reported against (not enforced).
+    target_grouping_rate: Share = Field(default=Decimal("0.9"))

@@ -1,0 +1,71 @@
+"""Scoring (分值) parameters: reference §4."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from opendip.policy.sections.base import NonNegative, Positive, Section, Share
+
+
+class DeviationBand(Section):
+    """High/low multiple thresholds for groups whose base score is in [score_min, score_max)."""
+
+    score_min: NonNegative | None = None
+    score_max: NonNegative | None = None
+    high_multiple: Positive
+    low_multiple: Positive
+
+    @model_validator(mode="after")
+    def _low_below_high(self) -> DeviationBand:
+        if self.low_multiple >= self.high_multiple:
+            raise ValueError(
+                "low_multiple 必须小于 high_multiple / low_multiple must be below high_multiple"
+            )
+        return self
+
+
+class Extreme(Section):
+    """Extreme band above which a case goes to expert review or is capped."""
+
+    multiple: Positive
+    action: Literal["review", "cap"] = "review"
+
+
+class Bonus(Section):
+    """加成系数 for listed hospitals (key specialties, ethnic regions ...)."""
+
+    name: str
+    hospital_ids: list[str]
+    coefficient: Decimal
+
+
+class HospitalCoefficient(Section):
+    """医疗机构系数 = level coefficient + bonuses (+ the hospitals table's own bonus)."""
+
+    levels: dict[Literal["tertiary", "secondary", "primary", "unrated"], Positive]
+    bonuses: list[Bonus] = []
+    apply_to_basic_groups: bool = False
+
+
+class ScoringPolicy(Section):
+    #: The mean a case's cost is compared with: its group's mean at the same hospital level,
+    #: or the regional mean.
+    reference_mean: Literal["same_level", "regional", "score_times_factor"] = "same_level"
+    #: score_times_factor: reference mean = base score × yuan per point of the pool.
+    yuan_per_point: dict[str, Positive] = {}
+    deviation_bands: list[DeviationBand] = Field(min_length=1)
+    #: add_excess: base × (cost/mean − high + 1) × share of the excess paid;
+    #: coefficient_folded: base × (cost/mean − high + hospital coefficient), no coefficient after.
+    high_formula: Literal["add_excess", "coefficient_folded"] = "add_excess"
+    high_excess_share: Share = Decimal(1)
+    low_formula: Literal["proportional", "base"] = "proportional"
+    extreme: Extreme | None = None
+    #: Fallback (blank) groups: paid at this fraction of cost / all-case mean.
+    fallback_fraction: Share = Decimal("0.7")
+    #: Special review (特例单议) nominations per hospital, share of its discharged cases.
+    special_review_max_share: Share = Decimal("0.05")
+    hospital_coefficient: HospitalCoefficient
+    score_decimals: int = Field(default=4, ge=0, le=8)
