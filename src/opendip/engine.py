@@ -6,6 +6,7 @@ here, at the edge (`--engine duckdb|spark`). DuckDB (in-process) is the default.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,7 +40,15 @@ def connect(engine: EngineName = "duckdb", database: str | Path | None = None) -
 
 
 def table_from_arrow(con: BaseBackend, table: pa.Table, name: str) -> ibis.Table:
-    """Register an Arrow table with the backend and return it as an Ibis table."""
+    """Register an Arrow table with the backend and return it as an Ibis table.
+
+    Spark converts in-memory Arrow through pandas, which loses nulls in decimal columns;
+    there the table goes through Parquet instead, the same path batch steps use between them.
+    """
+    if con.name == "pyspark":
+        path = Path(tempfile.mkdtemp(prefix="opendip-spark-")) / f"{name}.parquet"
+        pq.write_table(table, path)
+        return con.read_parquet(str(path), table_name=name)
     return con.create_table(name, table, overwrite=True)
 
 
