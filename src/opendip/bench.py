@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opendip.policy import demo_policy_path
+
 
 @dataclass
 class BenchContext:
@@ -24,6 +26,8 @@ class BenchContext:
     n_cases: int
     seed: int = 7
     engine: str = "duckdb"
+    #: The policy every stage uses (default: the demo region's).
+    policy_path: Path = field(default_factory=lambda: demo_policy_path())
     artifacts: dict[str, Any] = field(default_factory=dict)
 
 
