@@ -1,0 +1,328 @@
+"""Injected anomalies with ground-truth labels.
+
+Behaviours (upcoding, split admission, low-standard admission, overlong stay, cost shifting)
+and settlement-list errors (one QC error class per affected case) are injected at configured
+rates into clean cases. `labels` records every injection: (row, label, detail).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from opendip.synth.catalogue import OUTPATIENT_LIKE, Catalogue
+from opendip.synth.frame import Frame, concat, obj, take
+from opendip.synth.money import split_fees, split_payment
+
+QC_LABELS = (
+    "qc_missing_field",
+    "qc_unknown_code",
+    "qc_invalid_main_diagnosis",
+    "qc_sex_conflict",
+    "qc_age_conflict",
+    "qc_date_order",
+    "qc_los_mismatch",
+    "qc_fee_sum_mismatch",
+    "qc_payment_split_mismatch",
+    "qc_invalid_code_value",
+    "qc_duplicate_case_id",
+    "qc_duplicate_code",
+    "qc_missing_main_procedure",
+)
+BEHAVIOUR_LABELS = (
+    "upcoding",
+    "split_admission",
+    "low_standard_admission",
+    "overlong_stay",
+    "cost_shifting",
+)
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Injection rates (share of a year's cases), documented defaults."""
+
+    qc_error: float = 0.03
+    split_admission: float = 0.008
+    low_standard_admission: float = 0.006
+    overlong_stay: float = 0.003
+    #: share of an upcoding hospital's eligible cases shifted, from `gaming_from_year`
+    upcoding: float = 0.25
+    #: extra self-paid share at cost-shifting hospitals, from `gaming_from_year`
+    cost_shifting_extra_share: float = 0.15
+    upcoding_hospitals: tuple[str, ...] = ("H004", "H010", "H020")
+    cost_shifting_hospitals: tuple[str, ...] = ("H007", "H015", "H025")
+    gaming_from_year: int = 2025
+
+
+@dataclass
+class Labels:
+    row: list[int] = field(default_factory=list)
+    label: list[str] = field(default_factory=list)
+    detail: list[str] = field(default_factory=list)
+    partner: list[int] = field(default_factory=list)  # row of the other stay (split), else -1
+
+    def add(
+        self,
+        rows: np.ndarray,
+        label: str,
+        detail: str | list[str],
+        partner: np.ndarray | None = None,
+    ) -> None:
+        self.row += rows.tolist()
+        self.label += [label] * len(rows)
+        self.detail += detail if isinstance(detail, list) else [detail] * len(rows)
+        self.partner += partner.tolist() if partner is not None else [-1] * len(rows)
+
+
+def _pick(rng: np.random.Generator, eligible: np.ndarray, count: int) -> np.ndarray:
+    idx = np.flatnonzero(eligible)
+    return np.sort(rng.choice(idx, size=min(count, len(idx)), replace=False))
+
+
+def _reprice(
+    frame: Frame, rows: np.ndarray, rng: np.random.Generator, extra_selfpay: float = 0.0
+) -> None:
+    fees = split_fees(frame["total_cost"][rows], frame["surgical"][rows], rng)
+    pay = split_payment(frame["total_cost"][rows], frame["employee"][rows], rng, extra_selfpay)
+    for k, v in (fees | pay).items():
+        frame[k][rows] = v
+
+
+def inject_behaviours(
+    frame: Frame,
+    year: int,
+    hospital_ids: np.ndarray,
+    cat: Catalogue,
+    rates: Rates,
+    rng: np.random.Generator,
+) -> tuple[Frame, Labels]:
+    labels = Labels()
+    n = len(frame["total_cost"])
+    labelled = np.zeros(n, bool)
+    ordinary = frame["combo"] >= 0
+    hid = hospital_ids[frame["hospital_idx"]]
+
+    # Overlong stays: LOS pushed to 60–120 days.
+    rows = _pick(rng, ordinary & (frame["age_days"] < 0), int(n * rates.overlong_stay))
+    extra = rng.integers(60, 121, len(rows))
+    frame["admit_date"][rows] = frame["discharge_date"][rows] - extra.astype("timedelta64[D]")
+    frame["los_days"][rows] = extra
+    frame["main_procedure_date"][rows] = np.where(
+        frame["main_procedure"][rows] == None,  # noqa: E711 - object array comparison
+        np.datetime64("NaT"),
+        frame["admit_date"][rows] + np.ones(len(rows), int).astype("timedelta64[D]"),
+    )
+    frame["total_cost"][rows] = frame["total_cost"][rows] * 2
+    frame["age"][rows] = _age(frame, rows)
+    _reprice(frame, rows, rng)
+    labels.add(rows, "overlong_stay", [f"住院 {d} 天" for d in extra])
+    labelled[rows] = True
+
+    # Low-standard admissions: outpatient-like conditions, 1–2 days, a fraction of the cost.
+    outpatient = np.isin(frame["main_diagnosis"].astype(str), OUTPATIENT_LIKE)
+    rows = _pick(rng, outpatient & ~labelled, int(n * rates.low_standard_admission))
+    short = rng.integers(1, 3, len(rows))
+    frame["admit_date"][rows] = frame["discharge_date"][rows] - short.astype("timedelta64[D]")
+    frame["los_days"][rows] = short
+    frame["total_cost"][rows] = np.maximum(frame["total_cost"][rows] * 15 // 100, 30000)
+    frame["icu_days"][rows] = 0
+    frame["age"][rows] = _age(frame, rows)
+    _reprice(frame, rows, rng)
+    labels.add(rows, "low_standard_admission", "门诊可治疗疾病短期低费用住院")
+    labelled[rows] = True
+
+    if year >= rates.gaming_from_year:
+        # Upcoding: main diagnosis shifted to a costlier sibling subcategory, cost unchanged.
+        sibling = _costlier_sibling(cat)
+        gaming = np.isin(hid, rates.upcoding_hospitals) & ordinary & ~labelled
+        eligible = gaming & (sibling[np.maximum(frame["combo"], 0)] >= 0)
+        rows = eligible & (rng.random(n) < rates.upcoding)
+        rows = np.flatnonzero(rows)
+        new = sibling[frame["combo"][rows]]
+        details = [
+            f"主要诊断由 {a} 改编为费用更高的 {b}"
+            for a, b in zip(frame["main_diagnosis"][rows], cat.dx[new], strict=True)
+        ]
+        frame["main_diagnosis"][rows] = cat.dx[new]
+        frame["combo"][rows] = new
+        labels.add(rows, "upcoding", details)
+        labelled[rows] = True
+
+        # Cost shifting: out-of-list / self-paid share raised at some hospitals.
+        rows = np.flatnonzero(np.isin(hid, rates.cost_shifting_hospitals) & ~labelled)
+        _reprice(frame, rows, rng, rates.cost_shifting_extra_share)
+        frame["out_of_list_cost"][rows] = frame["personal_selfpay"][rows] * 9 // 10
+        labels.add(rows, "cost_shifting", "目录外自费费用占比异常升高")
+        labelled[rows] = True
+
+    # Split admissions: one stay cut in two, readmitted 1–14 days later.
+    last_day = np.datetime64(f"{year}-12-01")
+    eligible = (
+        (frame["admit_date"] >= np.datetime64(f"{year}-01-01"))
+        & ordinary
+        & ~labelled
+        & (frame["los_days"] >= 4)
+        & (frame["discharge_date"] < last_day)
+        & (frame["age_days"] < 0)
+    )
+    first = _pick(rng, eligible, int(n * rates.split_admission / 2))
+    second = take(frame, first)
+    los = frame["los_days"][first]
+    l1 = los // 2
+    gap = rng.integers(1, 15, len(first))
+    frame["discharge_date"][first] = frame["admit_date"][first] + l1.astype("timedelta64[D]")
+    frame["los_days"][first] = l1
+    second["admit_date"] = frame["discharge_date"][first] + gap.astype("timedelta64[D]")
+    second["discharge_date"] = second["admit_date"] + (los - l1).astype("timedelta64[D]")
+    second["los_days"] = los - l1
+    for part in (frame, second):
+        rows = first if part is frame else np.arange(len(first))
+        has = part["main_procedure"][rows] != None  # noqa: E711
+        part["main_procedure_date"][rows] = np.where(
+            has, part["admit_date"][rows], np.datetime64("NaT")
+        )
+        part["total_cost"][rows] = part["total_cost"][rows] * 6 // 10
+        part["icu_days"][rows] = np.minimum(part["icu_days"][rows], part["los_days"][rows])
+        part["age"][rows] = _age(part, rows)
+        _reprice(part, rows, rng)
+    second_rows = np.arange(n, n + len(first))
+    frame = concat(frame, second)
+    labels.add(first, "split_admission", "分解住院：与再次入院病例拆分", second_rows)
+    labels.add(second_rows, "split_admission", "分解住院：出院后短期再次入院", first)
+    return frame, labels
+
+
+def _age(frame: Frame, rows: np.ndarray) -> np.ndarray:
+    from opendip.synth.cases import exact_age
+
+    return exact_age(frame["birth_date"][rows], frame["admit_date"][rows])
+
+
+def _costlier_sibling(cat: Catalogue) -> np.ndarray:
+    """For each combination, a conservative combination of the same category with a higher
+    median cost and another subcategory (-1 if none)."""
+    out = np.full(cat.size, -1)
+    conservative = np.array([len(p) == 0 for p in cat.procs])
+    by_cat: dict[str, list[int]] = {}
+    for i in np.flatnonzero(conservative):
+        by_cat.setdefault(cat.category[i], []).append(int(i))
+    for i in np.flatnonzero(conservative):
+        best = -1
+        for j in by_cat[cat.category[i]]:
+            if (
+                cat.dx[j][:5] != cat.dx[i][:5]
+                and cat.median_yuan[j] > 1.3 * cat.median_yuan[i]
+                and cat.sex[j] in ("", cat.sex[i])
+            ) and (best < 0 or cat.median_yuan[j] > cat.median_yuan[best]):
+                best = j
+        out[i] = best
+    return out
+
+
+def inject_qc_errors(
+    frame: Frame, labels: Labels, rate: float, rng: np.random.Generator
+) -> list[tuple[int, int]]:
+    """One QC error class per chosen clean case. Returns (duplicate row, original row) pairs
+    whose case ids must be made equal once ids are assigned."""
+    n = len(frame["total_cost"])
+    clean = np.ones(n, bool)
+    clean[labels.row] = False
+    chosen = _pick(rng, clean & (frame["combo"] >= 0), int(n * rate))
+    classes = rng.choice(len(QC_LABELS), size=len(chosen))
+    duplicates: list[tuple[int, int]] = []
+    fields = (
+        "department",
+        "doctor_slot",
+        "discharge_method",
+        "admission_route",
+        "los_days",
+        "fund_paid",
+    )
+    for cls_index in range(len(QC_LABELS)):
+        rows = chosen[classes == cls_index]
+        label = QC_LABELS[cls_index]
+        details: list[str] = []
+        for r in rows:
+            details.append(_break(frame, int(r), label, rng, fields, duplicates))
+        labels.add(rows, label, details)
+    return duplicates
+
+
+def _break(
+    frame: Frame,
+    r: int,
+    label: str,
+    rng: np.random.Generator,
+    fields: tuple[str, ...],
+    duplicates: list[tuple[int, int]],
+) -> str:
+    if label == "qc_missing_field":
+        name = str(rng.choice(fields))
+        frame[name][r] = None if frame[name].dtype == object else -1
+        return f"{name} 为空"
+    if label == "qc_unknown_code":
+        frame["main_diagnosis"][r] = frame["main_diagnosis"][r][:5] + "99x999"
+        return f"主要诊断代码 {frame['main_diagnosis'][r]} 不在医保版代码表"
+    if label == "qc_invalid_main_diagnosis":
+        frame["main_diagnosis"][r] = str(rng.choice(["R50.900", "R10.400", "V89.200"]))
+        return f"{frame['main_diagnosis'][r]} 不能作为主要诊断"
+    if label == "qc_sex_conflict":
+        if frame["sex"][r] == "1":
+            frame["main_diagnosis"][r] = "D25.900"
+            frame["main_procedure"][r] = None
+            frame["other_procedures"][r] = []
+            frame["main_procedure_date"][r] = np.datetime64("NaT")
+        else:
+            frame["main_diagnosis"][r] = "N40.x00"
+            frame["main_procedure"][r] = None
+            frame["other_procedures"][r] = []
+            frame["main_procedure_date"][r] = np.datetime64("NaT")
+        return "诊断与性别不符"
+    if label == "qc_age_conflict":
+        frame["other_diagnoses"][r] = [*frame["other_diagnoses"][r], "P07.300"]
+        return "成人病例含围生期诊断 P07.3"
+    if label == "qc_date_order":
+        frame["admit_date"][r] = frame["discharge_date"][r] + np.timedelta64(3, "D")
+        return "入院日期晚于出院日期"
+    if label == "qc_los_mismatch":
+        frame["los_days"][r] = frame["los_days"][r] + int(rng.integers(2, 6))
+        return "住院天数与出入院日期不符"
+    if label == "qc_fee_sum_mismatch":
+        frame["fee_other"][r] += int(rng.integers(100, 100000))
+        return "费用分类合计不等于医疗总费用"
+    if label == "qc_payment_split_mismatch":
+        frame["fund_paid"][r] += int(rng.integers(100, 100000))
+        return "支付构成合计不等于医疗总费用"
+    if label == "qc_invalid_code_value":
+        frame["discharge_method"][r] = str(rng.choice(["6", "7", "0"]))
+        return f"离院方式 {frame['discharge_method'][r]} 不在代码集"
+    if label == "qc_duplicate_case_id":
+        original = int(rng.integers(0, len(frame["total_cost"])))
+        duplicates.append((r, original if original != r else (r + 1) % len(frame["total_cost"])))
+        return "清单号与另一病例重复"
+    if label == "qc_duplicate_code":
+        frame["other_diagnoses"][r] = [*frame["other_diagnoses"][r], frame["main_diagnosis"][r]]
+        return "主要诊断在其他诊断中重复出现"
+    if label == "qc_missing_main_procedure":
+        frame["other_procedures"][r] = (
+            [*frame["other_procedures"][r], "88.0100"]
+            if frame["main_procedure"][r] is None
+            else [*frame["other_procedures"][r], frame["main_procedure"][r]]
+        )
+        frame["main_procedure"][r] = None
+        frame["main_procedure_date"][r] = np.datetime64("NaT")
+        return "有手术操作但未填写主要手术操作"
+    raise ValueError(label)
+
+
+__all__ = [
+    "BEHAVIOUR_LABELS",
+    "QC_LABELS",
+    "Labels",
+    "Rates",
+    "inject_behaviours",
+    "inject_qc_errors",
+    "obj",
+]
