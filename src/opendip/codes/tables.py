@@ -190,7 +190,9 @@ def apply_mapping(cases: pa.Table, mapping: pa.Table) -> tuple[pa.Table, pa.Tabl
         ("main_procedure", proc, "procedure"),
     ):
         if name in columns:
-            columns[name] = pa.array([one(v, table, kind) for v in columns[name].to_pylist()])
+            columns[name] = pa.array(
+                [one(v, table, kind) for v in columns[name].to_pylist()], pa.string()
+            )
     for name, table, kind in (
         ("other_diagnoses", diag, "diagnosis"),
         ("other_procedures", proc, "procedure"),
@@ -200,7 +202,7 @@ def apply_mapping(cases: pa.Table, mapping: pa.Table) -> tuple[pa.Table, pa.Tabl
                 [[one(v, table, kind) for v in (lst or [])] for lst in columns[name].to_pylist()],
                 pa.list_(pa.string()),
             )
-    mapped = pa.table(columns).cast(cases.schema)
+    mapped = pa.table(columns)
     report = pa.table(
         {
             "kind": [k for k, _ in unmapped],

@@ -247,7 +247,10 @@ def inject_qc_errors(
         for r in rows:
             details.append(_break(frame, int(r), label, rng, fields, duplicates))
         labels.add(rows, label, details)
-    return duplicates
+    # A duplicated id reuses the id of another clean, untouched row.
+    untouched = np.flatnonzero(clean & ~np.isin(np.arange(n), chosen))
+    originals = rng.choice(untouched, size=len(duplicates), replace=False)
+    return [(dup, int(o)) for (dup, _), o in zip(duplicates, originals, strict=True)]
 
 
 def _break(
@@ -299,8 +302,7 @@ def _break(
         frame["discharge_method"][r] = str(rng.choice(["6", "7", "0"]))
         return f"离院方式 {frame['discharge_method'][r]} 不在代码集"
     if label == "qc_duplicate_case_id":
-        original = int(rng.integers(0, len(frame["total_cost"])))
-        duplicates.append((r, original if original != r else (r + 1) % len(frame["total_cost"])))
+        duplicates.append((r, -1))  # the row whose id it reuses is chosen by the caller
         return "清单号与另一病例重复"
     if label == "qc_duplicate_code":
         frame["other_diagnoses"][r] = [*frame["other_diagnoses"][r], frame["main_diagnosis"][r]]

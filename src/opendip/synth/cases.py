@@ -189,7 +189,7 @@ def _comorbidities(
     out = []
     for i in range(n):
         codes = [c for c in pool[order[i, : k[i]]] if c != main[i]]
-        if metastasis[i]:
+        if metastasis[i] and meta_code[i] != main[i]:
             codes.append(meta_code[i])
         out.append(codes)
     return obj(out)

@@ -66,7 +66,7 @@ FORCED: tuple[tuple[str, tuple[str, ...], float, float, str], ...] = (
 )
 #: Codes added to other_diagnoses as comorbidities (policy comorbidity prefixes overlap).
 COMORBIDITIES = (
-    "E11.900", "I10.x00", "I50.900", "N18.900", "J44.900", "I48.x00", "E78.500", "K74.600",
+    "E11.900", "I10.x00", "I50.900", "N18.900", "J44.900", "I48.900", "E78.500", "K74.600",
 )  # fmt: skip
 METASTASES = ("C77.900", "C78.000", "C79.500")
 #: Conditions usually treated as outpatients (targets of low-standard admissions).
