@@ -23,6 +23,8 @@ def connect(engine: EngineName = "duckdb", database: str | Path | None = None) -
     """Open a backend: DuckDB in memory (default) or in a file, or local Spark."""
     if engine == "duckdb":
         con = ibis.duckdb.connect(str(database) if database else ":memory:")
+        # Ibis 12 writes list lambdas as `x -> ...`, which DuckDB 2 refuses unless asked.
+        con.raw_sql("SET lambda_syntax='ENABLE_SINGLE_ARROW'")
         return con
     if engine == "spark":
         from pyspark.sql import SparkSession

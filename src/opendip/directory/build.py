@@ -1,0 +1,387 @@
+"""Building the disease-group directory (病种目录库) from history (reference §3).
+
+Heavy work (keys, trimming, per-group yearly means) is Ibis; the directory itself has a few
+thousand rows, so scores are finished in Python with exact Decimals.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from opendip.codes import category_table
+from opendip.contract import DIRECTORY, HOSPITAL_LEVELS
+from opendip.directory.keys import TYPE_LABEL, with_keys
+from opendip.policy import Policy
+
+CONSERVATIVE_LABEL = "保守"
+
+
+class DirectoryBuildError(ValueError):
+    """History that cannot give a directory (no cases in the policy's years ...)."""
+
+
+@dataclass
+class BuiltDirectory:
+    table: pa.Table  # DIRECTORY contract + case_counts_by_year
+    metrics: dict[str, Any]
+
+
+def core_code(dx_key: str, proc_key: str) -> str:
+    return f"{dx_key}:{proc_key or CONSERVATIVE_LABEL}"
+
+
+def comprehensive_code(level_key: str, proc_type: str) -> str:
+    return f"综合:{level_key}:{TYPE_LABEL[proc_type]}"
+
+
+def _trimmed(t: ir.Table, policy: Policy, keys: list[str]) -> ir.Table:
+    trim = policy.directory.trim
+    if trim.method == "none":
+        return t
+    if trim.method == "log_sd":
+        w = ibis.window(group_by=keys)
+        lc = t.total_cost.log()
+        t = t.mutate(_lc=lc, _m=lc.mean().over(w), _s=lc.std().over(w), _n=t.count().over(w))
+        k = float(trim.k)
+        keep = (t._n < 3) | t._s.isnull() | ((t._lc - t._m).abs() <= k * t._s)
+        return t.filter(keep).drop("_lc", "_m", "_s", "_n")
+    w = ibis.window(group_by=keys, order_by=t.total_cost)
+    t = t.mutate(_pr=ibis.percent_rank().over(w), _n=t.count().over(ibis.window(group_by=keys)))
+    keep = (t._n < 5) | t._pr.between(float(trim.lower_pct), float(trim.upper_pct))
+    return t.filter(keep).drop("_pr", "_n")
+
+
+def _yearly(t: ir.Table, keys: list[str]) -> ir.Table:
+    return t.group_by([*keys, "year"]).aggregate(
+        n=t.count(),
+        total=t.total_cost.sum(),
+        sq=(t.total_cost.cast("float64") * t.total_cost.cast("float64")).sum(),
+    )
+
+
+def _weighted_means(
+    rows: list[dict[str, Any]], weights: dict[int, Decimal], keys: list[str]
+) -> dict[tuple, dict[str, Any]]:
+    """Year-weighted mean (each year's mean × its weight, renormalised over years present)."""
+    out: dict[tuple, dict[str, Any]] = {}
+    for r in rows:
+        k = tuple(r[c] for c in keys)
+        acc = out.setdefault(
+            k, {"wsum": Decimal(0), "wmean": Decimal(0), "n": 0, "by_year": {}, "tot": 0, "sq": 0.0}
+        )
+        w = weights.get(int(r["year"]), Decimal(0))
+        mean = Decimal(int(r["total"])) / int(r["n"])
+        acc["wsum"] += w
+        acc["wmean"] += w * mean
+        acc["n"] += int(r["n"])
+        acc["by_year"][int(r["year"])] = int(r["n"])
+        acc["tot"] += int(r["total"])
+        acc["sq"] += float(r["sq"])
+    for acc in out.values():
+        acc["mean"] = acc["wmean"] / acc["wsum"] if acc["wsum"] else Decimal(acc["tot"]) / acc["n"]
+        m = acc["tot"] / acc["n"]
+        var = max(acc["sq"] / acc["n"] - m * m, 0.0)
+        acc["cv"] = (var**0.5) / m if m else None
+    return out
+
+
+def _fen(value: Decimal) -> int:
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def build_directory(
+    history: ir.Table,
+    hospitals: ir.Table,
+    procedure_types: ir.Table,
+    policy: Policy,
+) -> BuiltDirectory:
+    """Build the directory from history cases (QC-clean), hospitals and procedure types."""
+    d = policy.directory
+    weights = {int(y): Decimal(w) for y, w in d.year_weights.items()}
+    con_cases = history.mutate(year=history.discharge_date.year())
+    con_cases = con_cases.filter(con_cases.year.isin(list(weights)))
+    con_cases = con_cases.left_join(hospitals.select("hospital_id", "level"), "hospital_id")
+    keyed = with_keys(con_cases, policy, procedure_types)
+    keyed = keyed.mutate(level=keyed.level.fill_null("unrated"))
+    total_cases = keyed.count().to_pyarrow().as_py()
+    if not total_cases:
+        raise DirectoryBuildError(f"历史数据中没有 {sorted(weights)} 年度的病例")
+
+    # Special groups route first: their cases do not build core groups.
+    special_flag = ibis.literal(False)
+    for sg in d.special_groups:
+        cond = ibis.literal(True)
+        if sg.diagnosis_prefixes:
+            cond &= ibis.or_(*[keyed.main_diagnosis.startswith(p) for p in sg.diagnosis_prefixes])
+        if sg.procedure_prefixes:
+            cond &= (
+                keyed.procedures.filter(
+                    lambda p, pre=tuple(sg.procedure_prefixes): ibis.or_(
+                        *[p.startswith(x) for x in pre]
+                    )
+                ).length()
+                > 0
+            )
+        if sg.max_los_days:
+            cond &= keyed.los_days <= sg.max_los_days
+        special_flag |= cond
+    keyed = keyed.mutate(is_special=special_flag)
+    special_rows = _special_rows(keyed, policy, weights)
+    ordinary = keyed.filter(~keyed.is_special)
+
+    combo_keys = ["dx_key", "proc_key"]
+    trimmed = _trimmed(ordinary, policy, combo_keys)
+    yearly = _yearly(trimmed, combo_keys).to_pyarrow().to_pylist()
+    combos = _weighted_means(yearly, weights, combo_keys)
+    counts = {k: v["n"] for k, v in combos.items()}
+    threshold = _core_threshold(counts, policy)
+    basic = {(b.diagnosis, b.procedure_key): b for b in d.basic_groups}
+    core_keys = {k for k, n in counts.items() if n >= threshold or k in basic}
+
+    level_rows = _yearly(trimmed, [*combo_keys, "level"]).to_pyarrow().to_pylist()
+    by_level = _weighted_means(level_rows, weights, [*combo_keys, "level"])
+
+    # Comprehensive groups: the rest, by category → block → chapter and procedure type.
+    cats = ibis.memtable(category_table())
+    rest = trimmed.left_join(cats, "category")
+    core_set = ibis.memtable(
+        pa.table(
+            {"dx_key": [k[0] for k in core_keys], "proc_key": [k[1] for k in core_keys]},
+            schema=pa.schema([("dx_key", pa.string()), ("proc_key", pa.string())]),
+        )
+    )
+    rest = rest.anti_join(core_set, ["dx_key", "proc_key"])
+    comp_rows, comp_level_rows = _comprehensive(rest, policy, weights)
+
+    all_mean = _weighted_means(
+        _yearly(trimmed.mutate(_all=ibis.literal("all")), ["_all"]).to_pyarrow().to_pylist(),
+        weights,
+        ["_all"],
+    )
+    big_m = all_mean[("all",)]["mean"]
+    rows: list[dict[str, Any]] = []
+    for key in sorted(core_keys):
+        if key not in combos:
+            continue
+        acc = combos[key]
+        dx, pk = key
+        b = basic.get(key)
+        row = _row(
+            code=f"基层:{dx}" if b else core_code(dx, pk),
+            name=(b.name if b and b.name else f"{dx} {pk or CONSERVATIVE_LABEL}"),
+            group_type="basic" if b else "core",
+            dx_key=dx,
+            proc_key=pk,
+            match="none" if not pk else "all",
+            acc=acc,
+            levels={lv: by_level.get((dx, pk, lv)) for lv in HOSPITAL_LEVELS},
+            big_m=big_m,
+            policy=policy,
+        )
+        if b:  # 同病同价: one mean for all levels
+            for lv in HOSPITAL_LEVELS:
+                row[f"mean_cost_{lv}_fen"] = row["mean_cost_fen"]
+        rows.append(row)
+    for (level_key, ptype), acc in sorted(comp_rows.items()):
+        rows.append(
+            _row(
+                code=comprehensive_code(level_key, ptype),
+                name=f"综合病种 {level_key} {TYPE_LABEL[ptype]}",
+                group_type="comprehensive",
+                dx_key=level_key,
+                proc_key=ptype,
+                match="type",
+                acc=acc,
+                levels={lv: comp_level_rows.get((level_key, ptype, lv)) for lv in HOSPITAL_LEVELS},
+                big_m=big_m,
+                policy=policy,
+            )
+        )
+    rows.extend(_special_directory_rows(special_rows, policy, big_m))
+    table = _to_table(rows)
+    metrics = _metrics(table, trimmed, core_keys, combos, total_cases, threshold)
+    metrics["all_case_mean_fen"] = _fen(big_m)
+    return BuiltDirectory(table, metrics)
+
+
+def _score(mean: Decimal, big_m: Decimal, policy: Policy) -> Decimal:
+    q = Decimal(1).scaleb(-policy.directory.score_decimals)
+    return (mean / big_m * policy.directory.base_score).quantize(q, rounding=ROUND_HALF_UP)
+
+
+def _row(
+    *,
+    code: str,
+    name: str,
+    group_type: str,
+    dx_key: str,
+    proc_key: str,
+    match: str,
+    acc: dict[str, Any],
+    levels: dict[str, Any],
+    big_m: Decimal,
+    policy: Policy,
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "group_code": code,
+        "group_name": name,
+        "group_type": group_type,
+        "diagnosis_key": dx_key,
+        "procedure_key": proc_key,
+        "procedure_match": match,
+        "score": _score(acc["mean"], big_m, policy),
+        "mean_cost_fen": _fen(acc["mean"]),
+        "case_count": acc["n"],
+        "cv": acc["cv"],
+        "score_per_day": None,
+        "case_counts_by_year": json.dumps(acc["by_year"], sort_keys=True),
+    }
+    for lv in HOSPITAL_LEVELS:
+        row[f"mean_cost_{lv}_fen"] = _fen(levels[lv]["mean"]) if levels.get(lv) else None
+    return row
+
+
+def _core_threshold(counts: dict[tuple, int], policy: Policy) -> int:
+    ct = policy.directory.core_threshold
+    if ct.method == "fixed":
+        return int(ct.min_cases or 1)
+    total = sum(counts.values())
+    target = float(ct.min_share or 0)
+    best = 1
+    cum = 0
+    for c in sorted(set(counts.values()), reverse=True):
+        cum = sum(n for n in counts.values() if n >= c)
+        if cum / total >= target:
+            best = c
+            break
+    return best
+
+
+def _comprehensive(
+    rest: ir.Table, policy: Policy, weights: dict[int, Decimal]
+) -> tuple[dict, dict]:
+    minimum = policy.directory.comprehensive.min_cases
+    levels = policy.directory.comprehensive.levels
+    assigned: dict[tuple, dict[str, Any]] = {}
+    assigned_levels: dict[tuple, Any] = {}
+    remaining = rest
+    for i, level in enumerate(levels):
+        keyed = remaining.mutate(level_key=remaining[level], ptype=remaining.proc_type)
+        counts = keyed.group_by(["level_key", "ptype"]).aggregate(n=keyed.count())
+        last = i == len(levels) - 1
+        ok = counts if last else counts.filter(counts.n >= minimum)
+        chosen = keyed.semi_join(ok, ["level_key", "ptype"])
+        assigned.update(
+            _weighted_means(
+                _yearly(chosen, ["level_key", "ptype"]).to_pyarrow().to_pylist(),
+                weights,
+                ["level_key", "ptype"],
+            )
+        )
+        assigned_levels.update(
+            _weighted_means(
+                _yearly(chosen, ["level_key", "ptype", "level"]).to_pyarrow().to_pylist(),
+                weights,
+                ["level_key", "ptype", "level"],
+            )
+        )
+        remaining = keyed.anti_join(ok, ["level_key", "ptype"]).drop("level_key", "ptype")
+    return assigned, assigned_levels
+
+
+def _special_rows(
+    keyed: ir.Table, policy: Policy, weights: dict[int, Decimal]
+) -> dict[str, dict[str, Any]]:
+    out = {}
+    for sg in policy.directory.special_groups:
+        cond = ibis.literal(True)
+        if sg.diagnosis_prefixes:
+            cond &= ibis.or_(*[keyed.main_diagnosis.startswith(p) for p in sg.diagnosis_prefixes])
+        if sg.procedure_prefixes:
+            cond &= (
+                keyed.procedures.filter(
+                    lambda p, pre=tuple(sg.procedure_prefixes): ibis.or_(
+                        *[p.startswith(x) for x in pre]
+                    )
+                ).length()
+                > 0
+            )
+        if sg.max_los_days:
+            cond &= keyed.los_days <= sg.max_los_days
+        sub = keyed.filter(cond).mutate(_g=ibis.literal(sg.code))
+        means = _weighted_means(_yearly(sub, ["_g"]).to_pyarrow().to_pylist(), weights, ["_g"])
+        levels = _weighted_means(
+            _yearly(sub, ["_g", "level"]).to_pyarrow().to_pylist(), weights, ["_g", "level"]
+        )
+        if (sg.code,) in means:
+            out[sg.code] = {
+                "acc": means[(sg.code,)],
+                "levels": {lv: levels.get((sg.code, lv)) for lv in HOSPITAL_LEVELS},
+            }
+    return out
+
+
+def _special_directory_rows(
+    found: dict[str, dict[str, Any]], policy: Policy, big_m: Decimal
+) -> list[dict[str, Any]]:
+    rows = []
+    for sg in policy.directory.special_groups:
+        acc = found.get(
+            sg.code, {"acc": {"mean": big_m, "n": 0, "cv": None, "by_year": {}}, "levels": {}}
+        )
+        row = _row(
+            code=sg.code, name=sg.name, group_type="special",
+            dx_key="|".join(sg.diagnosis_prefixes), proc_key="|".join(sg.procedure_prefixes),
+            match="prefix", acc=acc["acc"], levels=acc["levels"], big_m=big_m, policy=policy,
+        )  # fmt: skip
+        if sg.kind == "bed_day":
+            row["score_per_day"] = sg.score_per_day
+        rows.append(row)
+    return rows
+
+
+def _to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    schema = DIRECTORY.schema.append(pa.field("case_counts_by_year", pa.string()))
+    table = pa.Table.from_pylist(rows, schema=schema)
+    return table.sort_by([("group_type", "ascending"), ("group_code", "ascending")])
+
+
+def _metrics(
+    table: pa.Table,
+    trimmed: ir.Table,
+    core_keys: set,
+    combos: dict,
+    total_cases: int,
+    threshold: int,
+) -> dict[str, Any]:
+    types: dict[str, int] = {}
+    for t in table["group_type"].to_pylist():
+        types[t] = types.get(t, 0) + 1
+    core_cases = sum(v["n"] for k, v in combos.items() if k in core_keys)
+    trimmed_cases = sum(v["n"] for v in combos.values())
+    # RIV over combinations (core) on trimmed costs: 1 − within-group SS / total SS.
+    total_n = sum(v["n"] for v in combos.values())
+    total_sum = sum(v["tot"] for v in combos.values())
+    total_sq = sum(v["sq"] for v in combos.values())
+    grand = total_sum / total_n
+    tss = total_sq - total_n * grand * grand
+    wss = sum(v["sq"] - v["tot"] * v["tot"] / v["n"] for v in combos.values())
+    cvs = sorted(c for c in table["cv"].to_pylist() if c is not None)
+    q = lambda p: round(cvs[int(p * (len(cvs) - 1))], 4) if cvs else None  # noqa: E731
+    del trimmed
+    return {
+        "groups_by_type": types,
+        "core_threshold": threshold,
+        "history_cases": total_cases,
+        "cases_after_trimming": trimmed_cases,
+        "core_case_share": round(core_cases / trimmed_cases, 4) if trimmed_cases else 0.0,
+        "riv": round(1 - wss / tss, 4) if tss > 0 else None,
+        "cv_quantiles": {"p25": q(0.25), "p50": q(0.5), "p75": q(0.75), "p90": q(0.9)},
+    }

@@ -1,0 +1,87 @@
+"""The grouping key of a case, shared by directory building and grouping (batch).
+
+dx_key = main diagnosis at the policy's level (亚目 subcategory or 类目 category);
+procedures = the unordered set of all the case's procedure codes at full length, minus the
+policy's ignored prefixes, sorted; proc_key = those codes joined by '+' ('' when none);
+proc_type = the most intensive procedure type (conservative when none; interventional
+counts as surgery).
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from opendip.codes import (
+    diagnosis_category_expr,
+    diagnosis_subcategory_expr,
+)
+from opendip.policy import Policy
+
+#: Intensity rank of each case procedure type, least to most intensive.
+TYPE_OF = {
+    "diagnostic": "diagnostic",
+    "therapeutic": "therapeutic",
+    "interventional": "surgery",
+    "surgery": "surgery",
+}
+TYPE_LABEL = {
+    "conservative": "保守治疗",
+    "diagnostic": "诊断性操作",
+    "therapeutic": "治疗性操作",
+    "surgery": "相关手术",
+}
+
+
+def dx_key_expr(code: ir.StringValue, policy: Policy) -> ir.StringValue:
+    if policy.directory.diagnosis_level == "category":
+        return diagnosis_category_expr(code)
+    return diagnosis_subcategory_expr(code)
+
+
+def procedures_expr(t: ir.Table, policy: Policy) -> ir.ArrayValue:
+    procs = ibis.array([t.main_procedure]).concat(t.other_procedures)
+    procs = procs.filter(lambda p: p.notnull())
+    for prefix in policy.grouping.ignore_procedure_prefixes:
+        procs = procs.filter(lambda p, prefix=prefix: ~p.startswith(prefix))
+    return procs.unique().sort()
+
+
+def type_rank(policy: Policy) -> dict[str, int]:
+    return {name: i for i, name in enumerate(policy.grouping.procedure_type_order)}
+
+
+def with_keys(cases: ir.Table, policy: Policy, procedure_types: ir.Table) -> ir.Table:
+    """Add dx_key, category, procedures, proc_key, proc_type, surgical (array) to cases.
+
+    `procedure_types` has columns code, procedure_type (the region's procedure table).
+    """
+    t = cases.mutate(
+        dx_key=dx_key_expr(cases.main_diagnosis, policy),
+        category=diagnosis_category_expr(cases.main_diagnosis),
+        procedures=procedures_expr(cases, policy),
+    )
+    t = t.mutate(proc_key=ibis.literal("+").join(t.procedures), n_procedures=t.procedures.length())
+    ranks = type_rank(policy)
+    types = procedure_types.select(
+        code=procedure_types.code,
+        rank=ibis.cases(
+            *[(procedure_types.procedure_type == k, ranks[v]) for k, v in TYPE_OF.items()],
+            else_=ranks["diagnostic"],
+        ),
+        is_surgery=procedure_types.procedure_type.isin(["surgery", "interventional"]),
+    )
+    exploded = t.select("case_id", proc=t.procedures.unnest())
+    joined = exploded.left_join(types, exploded.proc == types.code)
+    per_case = joined.group_by("case_id").aggregate(
+        max_rank=joined["rank"].max(),
+        surgical=joined.proc.collect(where=joined.is_surgery.fill_null(False)),
+    )
+    t = t.left_join(per_case, "case_id").drop("case_id_right")
+    order = policy.grouping.procedure_type_order
+    rank_to_type = {i: name for i, name in enumerate(order)}
+    rank = t.max_rank.fill_null(ranks["conservative"])
+    return t.mutate(
+        proc_type=ibis.cases(*[(rank == i, name) for i, name in rank_to_type.items()]),
+        surgical=t.surgical.fill_null(ibis.literal([], type="array<string>")),
+    ).drop("max_rank")
