@@ -271,7 +271,7 @@ def group_cases(
                     + t.core_code,
                 ),
             )
-        ],  # fmt: skip
+        ],
         "comprehensive": [
             (
                 t._ccode.notnull(),
@@ -288,7 +288,7 @@ def group_cases(
                     + t._ccode,
                 ),
             )
-        ],  # fmt: skip
+        ],
         "basic": [],
         "fallback": [],
     }
