@@ -51,10 +51,13 @@ def type_rank(policy: Policy) -> dict[str, int]:
     return {name: i for i, name in enumerate(policy.grouping.procedure_type_order)}
 
 
-def with_keys(cases: ir.Table, policy: Policy, procedure_types: ir.Table) -> ir.Table:
+def with_keys(
+    cases: ir.Table, policy: Policy, procedure_types: ir.Table, row_key: str = "case_id"
+) -> ir.Table:
     """Add dx_key, category, procedures, proc_key, proc_type, surgical (array) to cases.
 
-    `procedure_types` has columns code, procedure_type (the region's procedure table).
+    `procedure_types` has columns code, procedure_type (the region's procedure table);
+    `row_key` identifies a row (a surrogate when case ids may repeat).
     """
     t = cases.mutate(
         dx_key=dx_key_expr(cases.main_diagnosis, policy),
@@ -71,13 +74,13 @@ def with_keys(cases: ir.Table, policy: Policy, procedure_types: ir.Table) -> ir.
         ),
         is_surgery=procedure_types.procedure_type.isin(["surgery", "interventional"]),
     )
-    exploded = t.select("case_id", proc=t.procedures.unnest())
+    exploded = t.select(row_key, proc=t.procedures.unnest())
     joined = exploded.left_join(types, exploded.proc == types.code)
-    per_case = joined.group_by("case_id").aggregate(
+    per_case = joined.group_by(row_key).aggregate(
         max_rank=joined["rank"].max(),
         surgical=joined.proc.collect(where=joined.is_surgery.fill_null(False)),
     )
-    t = t.left_join(per_case, "case_id").drop("case_id_right")
+    t = t.left_join(per_case, row_key)
     order = policy.grouping.procedure_type_order
     rank_to_type = {i: name for i, name in enumerate(order)}
     rank = t.max_rank.fill_null(ranks["conservative"])

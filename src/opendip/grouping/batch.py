@@ -117,7 +117,7 @@ def core_candidates(keyed: ir.Table, directory: ir.Table, policy: Policy) -> ir.
         rprocs=rows.procedure_key.split("+").filter(lambda p: p != ""),
     )
     cases = keyed.select(
-        "case_id",
+        "_rid",
         "dx_key",
         "procedures",
         "surgical",
@@ -150,7 +150,17 @@ def group_cases(
     case_status: ir.Table | None = None,
 ) -> ir.Table:
     """One row per case in the GROUPED contract."""
-    keyed = with_keys(cases, policy, procedure_types)
+    # A surrogate row key: duplicated case ids (a QC error) must not mix their rows.
+    order = [
+        cases.case_id,
+        cases.hospital_id,
+        cases.admit_date,
+        cases.discharge_date,
+        cases.total_cost,
+        cases.main_diagnosis,
+    ]
+    cases = cases.mutate(_rid=ibis.row_number().over(order_by=order))
+    keyed = with_keys(cases, policy, procedure_types, row_key="_rid")
     cats = ibis.memtable(category_table())
     keyed = keyed.left_join(cats, "category")
     if case_status is not None:
@@ -182,12 +192,10 @@ def group_cases(
     )
 
     cand = core_candidates(keyed, directory, policy)
-    w = ibis.window(group_by=cand.case_id, order_by=_order_keys(cand, policy))
+    w = ibis.window(group_by=cand._rid, order_by=_order_keys(cand, policy))
     best = cand.mutate(_rn=ibis.row_number().over(w)).filter(lambda t: t._rn == 0)
-    best = best.select(
-        case_id="case_id", core_code="group_code", core_type="group_type", core_score="score"
-    )
-    t = keyed.left_join(best, "case_id")
+    best = best.select("_rid", core_code="group_code", core_type="group_type", core_score="score")
+    t = keyed.left_join(best, "_rid")
 
     comp = directory.filter(directory.group_type == "comprehensive").select(
         ckey="diagnosis_key", ctype="procedure_key", ccode="group_code", cscore="score"
@@ -324,6 +332,7 @@ def group_cases(
     )
     aux = ibis.ifelse(t.group_type == "core", t._aux, ibis.literal(Decimal(1), type=COEFFICIENT))
     result = t.select(
+        _rid=t._rid,
         case_id=t.case_id,
         group_code=t.group_code,
         group_type=t.group_type,
@@ -332,7 +341,7 @@ def group_cases(
         match_step=t.match_step,
         reason=t.reason,
     )
-    return result.order_by("case_id")
+    return result.order_by(["case_id", "_rid"]).drop("_rid")
 
 
 def _out(group_type, code, score, step, reason) -> dict[str, ir.Value]:
