@@ -5,7 +5,15 @@ from __future__ import annotations
 import typer
 
 from opendip import __version__
-from opendip.cli import bench_cmd, demo_cmd, import_cmd, policy_cmd, synth_cmd
+from opendip.cli import (
+    bench_cmd,
+    demo_cmd,
+    directory_cmd,
+    group_cmd,
+    import_cmd,
+    policy_cmd,
+    synth_cmd,
+)
 
 app = typer.Typer(
     name="opendip",
@@ -36,4 +44,6 @@ app.command("demo", help="示范区域端到端运行 / run the demo region end 
 app.add_typer(policy_cmd.app, name="policy")
 app.command("synth", help="生成合成示范区域 / generate a synthetic region")(synth_cmd.synth)
 app.add_typer(import_cmd.app, name="import")
+app.add_typer(directory_cmd.app, name="directory")
+app.command("group", help="病例入组 / group cases into the directory")(group_cmd.group)
 app.command("bench", help="性能基准：逐阶段计时 / benchmark each pipeline stage")(bench_cmd.bench)

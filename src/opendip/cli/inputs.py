@@ -1,0 +1,72 @@
+"""Shared CLI inputs: code tables, parquet globs, the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ibis.expr.types as ir
+import pyarrow.parquet as pq
+from ibis.backends import BaseBackend
+
+from opendip.cli.common import fail
+from opendip.codes import CodeTables, demo_code_tables
+from opendip.engine import connect, table_from_arrow
+from opendip.policy import Policy, PolicyError, PolicyFile
+
+
+def load_codes(codes_dir: Path | None) -> CodeTables:
+    """The region's code tables (written by `opendip codes load`), or the demo tables."""
+    if codes_dir is None:
+        return demo_code_tables()
+    try:
+        return CodeTables(
+            pq.read_table(codes_dir / "diagnoses.parquet"),
+            pq.read_table(codes_dir / "procedures.parquet"),
+            source=str(codes_dir),
+        )
+    except OSError as exc:
+        fail(f"无法读取代码表目录 {codes_dir}：{exc}")
+
+
+def load_policy_file(path: Path) -> tuple[PolicyFile, Policy]:
+    try:
+        pf = PolicyFile.read(path)
+        return pf, pf.at()
+    except PolicyError as exc:
+        fail(str(exc))
+
+
+def parquet_files(paths: list[Path]) -> list[str]:
+    files: list[str] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(str(f) for f in p.glob("cases_*.parquet")) or sorted(
+                str(f) for f in p.glob("*.parquet")
+            )
+        elif p.exists():
+            files.append(str(p))
+        else:
+            fail(f"文件不存在：{p}")
+    if not files:
+        fail("没有找到输入文件")
+    return files
+
+
+def read_tables(con: BaseBackend, paths: list[Path]) -> ir.Table:
+    return con.read_parquet(parquet_files(paths))
+
+
+def procedure_types(con: BaseBackend, codes: CodeTables) -> ir.Table:
+    return table_from_arrow(
+        con, codes.procedures.select(["code", "procedure_type"]), "procedure_types"
+    )
+
+
+__all__ = [
+    "connect",
+    "load_codes",
+    "load_policy_file",
+    "parquet_files",
+    "procedure_types",
+    "read_tables",
+]
