@@ -215,3 +215,12 @@ def test_input_equals_accepted_plus_quarantined(
     assert result.accepted.num_rows == sum(goods)
     assert result.accepted.num_rows + result.quarantine.num_rows == result.read
     assert result.accepted.schema == CASES.schema
+
+
+def test_text_stays_text(tmp_path: Path) -> None:
+    """Codes like 47.0100 and ids with leading zeros are never read as numbers."""
+    line = "007,H001,00042,职工,男,45,2026-03-01,2026-03-05,K35.800,,47.0100,100,2026-03"
+    result = read_cases([_csv(tmp_path, [HEADER, line])])
+    row = result.accepted.to_pylist()[0]
+    assert row["case_id"] == "007" and row["patient_id"] == "00042"
+    assert row["other_procedures"] == ["47.0100"]

@@ -3,6 +3,7 @@ Parquet. Encoding is detected unless given; ragged rows are kept aside, never dr
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 from dataclasses import dataclass, field
@@ -72,6 +73,9 @@ def read_csv(path: Path, encoding: str | None = None) -> RawFile:
         )
         return "skip"
 
+    # Every column is text here: "47.0100" must not become the float 47.01.
+    first_line = text.split("\n", 1)[0]
+    header = next(csv.reader([first_line]), [])
     try:
         table = pacsv.read_csv(
             io.BytesIO(text.encode("utf-8")),
@@ -80,7 +84,7 @@ def read_csv(path: Path, encoding: str | None = None) -> RawFile:
                 invalid_row_handler=on_invalid, newlines_in_values=False
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={},
+                column_types={name: pa.string() for name in header},
                 strings_can_be_null=False,
                 auto_dict_encode=False,
                 include_missing_columns=False,
