@@ -25,6 +25,7 @@ def connect(engine: EngineName = "duckdb", database: str | Path | None = None) -
         con = ibis.duckdb.connect(str(database) if database else ":memory:")
         # Ibis 12 writes list lambdas as `x -> ...`, which DuckDB 2 refuses unless asked.
         con.raw_sql("SET lambda_syntax='ENABLE_SINGLE_ARROW'")
+        con.raw_sql("SET enable_progress_bar=false")  # our own Rich bars report progress
         return con
     if engine == "spark":
         from pyspark.sql import SparkSession
