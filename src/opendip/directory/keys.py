@@ -3,8 +3,9 @@
 dx_key = main diagnosis at the policy's level (亚目 subcategory or 类目 category);
 procedures = the unordered set of all the case's procedure codes at full length, minus the
 policy's ignored prefixes, sorted; proc_key = those codes joined by '+' ('' when none);
-proc_type = the most intensive procedure type (conservative when none; interventional
-counts as surgery).
+proc_type = the most intensive procedure type of the codes found in the procedure table
+(conservative when none; interventional counts as `grouping.interventional_as`, surgery by
+default).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from opendip.codes import (
 )
 from opendip.policy import Policy
 
-#: Intensity rank of each case procedure type, least to most intensive.
+#: Grouping type of each code-table procedure type (interventional: see `type_of`).
 TYPE_OF = {
     "diagnostic": "diagnostic",
     "therapeutic": "therapeutic",
@@ -51,10 +52,21 @@ def type_rank(policy: Policy) -> dict[str, int]:
     return {name: i for i, name in enumerate(policy.grouping.procedure_type_order)}
 
 
+def type_of(policy: Policy) -> dict[str, str]:
+    """Code-table procedure type → grouping procedure type, under the policy."""
+    return TYPE_OF | {"interventional": policy.grouping.interventional_as}
+
+
+def surgical_types(policy: Policy) -> tuple[str, ...]:
+    """Code-table procedure types that count as surgery (an unlisted one leaves core rows)."""
+    return tuple(k for k, v in type_of(policy).items() if v == "surgery")
+
+
 def with_keys(
     cases: ir.Table, policy: Policy, procedure_types: ir.Table, row_key: str = "case_id"
 ) -> ir.Table:
-    """Add dx_key, category, procedures, proc_key, proc_type, surgical (array) to cases.
+    """Add dx_key, category, procedures, proc_key, proc_type, surgical and
+    unknown_procedures (arrays: surgical codes, codes missing from the table) to cases.
 
     `procedure_types` has columns code, procedure_type (the region's procedure table);
     `row_key` identifies a row (a surrogate when case ids may repeat).
@@ -64,21 +76,26 @@ def with_keys(
         category=diagnosis_category_expr(cases.main_diagnosis),
         procedures=procedures_expr(cases, policy),
     )
-    t = t.mutate(proc_key=ibis.literal("+").join(t.procedures), n_procedures=t.procedures.length())
+    # Spark joins an empty array to NULL, DuckDB to "": make both "".
+    t = t.mutate(
+        proc_key=ibis.literal("+").join(t.procedures).fill_null(""),
+        n_procedures=t.procedures.length(),
+    )
     ranks = type_rank(policy)
     types = procedure_types.select(
         code=procedure_types.code,
         rank=ibis.cases(
-            *[(procedure_types.procedure_type == k, ranks[v]) for k, v in TYPE_OF.items()],
+            *[(procedure_types.procedure_type == k, ranks[v]) for k, v in type_of(policy).items()],
             else_=ranks["diagnostic"],
         ),
-        is_surgery=procedure_types.procedure_type.isin(["surgery", "interventional"]),
+        is_surgery=procedure_types.procedure_type.isin(surgical_types(policy)),
     )
     exploded = t.select(row_key, proc=t.procedures.unnest())
     joined = exploded.left_join(types, exploded.proc == types.code)
     per_case = joined.group_by(row_key).aggregate(
         max_rank=joined["rank"].max(),
         surgical=joined.proc.collect(where=joined.is_surgery.fill_null(False)),
+        unknown_procedures=joined.proc.collect(where=joined.code.isnull()),
     )
     t = t.left_join(per_case, row_key)
     order = policy.grouping.procedure_type_order
@@ -87,4 +104,7 @@ def with_keys(
     return t.mutate(
         proc_type=ibis.cases(*[(rank == i, name) for i, name in rank_to_type.items()]),
         surgical=t.surgical.fill_null(ibis.literal([], type="array<string>")),
+        unknown_procedures=t.unknown_procedures.fill_null(
+            ibis.literal([], type="array<string>")
+        ).sort(),
     ).drop("max_rank")
