@@ -1,59 +1,116 @@
-"""`opendip import cases|hospitals`."""
+"""`opendip import cases|hospitals FILE… --out DIR`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
 
+import pyarrow as pa
 import typer
 from rich.table import Table
 
 from opendip.cli.common import console, err_console
-from opendip.ingest import ImportResult, read_cases, read_hospitals, write_outputs
+from opendip.contract import CASES, HOSPITALS, TableContract
+from opendip.ingest import ImportResult, import_table, write_outputs
+from opendip.ingest.validate import RULES
 
 app = typer.Typer(
     no_args_is_help=True, help="导入结算清单与机构表 / import settlement lists and hospitals"
 )
 
-Files = Annotated[list[Path], typer.Argument(help="CSV（UTF-8/GBK）、Excel .xlsx 或 Parquet 文件")]
+Files = Annotated[
+    list[Path], typer.Argument(help="CSV（UTF-8/GBK/GB18030）、Excel .xlsx 或 Parquet 文件")
+]
 Out = Annotated[Path, typer.Option("--out", help="输出目录 / output directory")]
 Encoding = Annotated[
-    str | None, typer.Option("--encoding", help="CSV 编码（默认自动识别：UTF-8 / GBK）")
+    str | None,
+    typer.Option("--encoding", help="CSV 编码，如 utf-8、gbk（默认自动识别） / CSV encoding"),
 ]
-Sheet = Annotated[str | None, typer.Option("--sheet", help="Excel 工作表名（默认第一个）")]
+Sheet = Annotated[
+    str | None, typer.Option("--sheet", help="Excel 工作表名或序号（默认第一个） / sheet")
+]
+
+#: How many warnings per file and error kinds the summary shows.
+SHOWN_WARNINGS = 5
+SHOWN_ERROR_KINDS = 15
 
 
-def _finish(result: ImportResult, out: Path, name: str) -> None:
-    paths = write_outputs(result, out, name)
+def _summary(result: ImportResult) -> Table:
     table = Table(title="导入结果 / import summary")
-    for col in ("文件", "编码", "读入", "接收", "隔离", "说明"):
-        table.add_column(col)
+    for col, justify in (("文件", "left"), ("编码", "left"), ("读入", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    table.add_column("接收", justify="right", style="green")
+    table.add_column("隔离", justify="right", style="yellow")
+    table.add_column("说明")
     for f in result.files:
-        note = f.error or "；".join(f.warnings[:3])
+        note = "[red]无法读取（原因见下）[/]" if f.error else ""
         table.add_row(
             f.path, f.encoding or "", f"{f.read:,}", f"{f.accepted:,}", f"{f.quarantined:,}", note
         )
+    accepted, quarantined = result.accepted.num_rows, result.quarantine.num_rows
     table.add_row(
-        "合计", "", f"{result.read:,}", f"{result.accepted.num_rows:,}", f"{result.quarantine.num_rows:,}",
-        "读入 = 接收 + 隔离 ✓",
+        "合计", "", f"{result.read:,}", f"{accepted:,}", f"{quarantined:,}",
+        f"读入 {result.read:,} = 接收 {accepted:,} + 隔离 {quarantined:,} ✓",
+        style="bold",
     )  # fmt: skip
-    console.print(table)
+    return table
+
+
+def _error_kinds(errors: pa.Table, contract: TableContract) -> Table | None:
+    """Count of errors by field and kind, most frequent first."""
+    if errors.num_rows == 0:
+        return None
+    counts = errors.group_by(["field", "rule"]).aggregate([("row_number", "count")])
+    counts = counts.sort_by([("row_number_count", "descending")])
+    table = Table(title="错误类型 / errors by kind")
+    table.add_column("字段")
+    table.add_column("错误类型")
+    table.add_column("行数", justify="right")
+    labels = {c.name: c.label for c in contract.columns}
+    for row in counts.slice(0, SHOWN_ERROR_KINDS).to_pylist():
+        field = row["field"] or ""
+        table.add_row(
+            labels.get(field, field) or "（整行）",
+            RULES.get(row["rule"], row["rule"]),
+            f"{row['row_number_count']:,}",
+        )
+    if counts.num_rows > SHOWN_ERROR_KINDS:
+        table.caption = f"另有 {counts.num_rows - SHOWN_ERROR_KINDS} 类，见 errors.csv"
+    return table
+
+
+def _run(files: list[Path], out: Path, contract: TableContract, encoding: str | None,
+         sheet: str | None) -> None:  # fmt: skip
+    with err_console.status(f"正在导入 {len(files)} 个文件…"):
+        result = import_table(files, contract, encoding, sheet)
+        paths = write_outputs(result, out)
+    console.print(_summary(result))
+    kinds = _error_kinds(result.errors, contract)
+    if kinds is not None:
+        console.print(kinds)
+    for f in result.files:
+        for w in f.warnings[:SHOWN_WARNINGS]:
+            console.print(f"[yellow]提示[/] {f.path}：{w}")
+        if len(f.warnings) > SHOWN_WARNINGS:
+            console.print(f"[yellow]提示[/] {f.path}：另有 {len(f.warnings) - SHOWN_WARNINGS} 条")
     console.print(
-        f"接收: {paths['accepted']}\n隔离: {paths['quarantine']}\n错误明细: {paths['errors']}"
+        f"接收 / accepted：{paths['accepted']}\n"
+        f"隔离 / quarantine：{paths['quarantine']}\n"
+        f"错误明细 / errors：{paths['errors']}"
     )
     for f in result.files:
         if f.error:
-            err_console.print(f"[red]无法读取 {f.path}：{f.error}[/]")
+            err_console.print(f"[red]无法读取[/] {f.path}：{f.error}")
     if result.nothing_read:
-        err_console.print("[bold red]错误[/]: 没有任何文件可以读取")
+        err_console.print("[bold red]错误[/]: 没有任何文件可以读取 / nothing could be read")
         raise typer.Exit(1)
 
 
-@app.command("cases", help="导入医保结算清单 / import settlement lists into cases.parquet")
+@app.command("cases", help="导入医保结算清单 → cases.parquet / import settlement lists")
 def cases(files: Files, out: Out, encoding: Encoding = None, sheet: Sheet = None) -> None:
-    _finish(read_cases(files, encoding, sheet), out, "cases")
+    _run(files, out, CASES, encoding, sheet)
 
 
-@app.command("hospitals", help="导入定点医疗机构表 / import the hospitals table")
+@app.command("hospitals", help="导入定点医疗机构表 → hospitals.parquet / import hospitals")
 def hospitals(files: Files, out: Out, encoding: Encoding = None, sheet: Sheet = None) -> None:
-    _finish(read_hospitals(files, encoding, sheet), out, "hospitals")
+    _run(files, out, HOSPITALS, encoding, sheet)

@@ -1,130 +1,245 @@
-"""Reading settlement-list files into all-text tables: CSV (UTF-8 / GBK / GB18030), Excel,
-Parquet. Encoding is detected unless given; ragged rows are kept aside, never dropped."""
+"""Reading uploaded files into all-text tables: CSV (UTF-8 / GBK / GB18030), Excel, Parquet.
+
+Every reader returns a `RawFile`: the file's columns as text under their original headers,
+and for each row its number as a spreadsheet shows it (header = row 1, first data row = row
+2; Parquet has no header, its first row is row 1). Completely blank rows are skipped and not
+counted; rows with the wrong number of fields are kept aside (`bad_rows`), never dropped.
+"""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 #: Tried in order when no encoding is given. GB18030 is a superset of GBK and GB2312.
-ENCODINGS = ("utf-8", "gb18030")
+DETECTED_ENCODINGS = ("utf-8", "gb18030")
+#: What users type for `--encoding` → the codec used.
+ENCODING_NAMES = {
+    "utf8": "utf-8",
+    "utf-8": "utf-8",
+    "utf-8-sig": "utf-8",
+    "utf8-sig": "utf-8",
+    "gbk": "gb18030",
+    "gb2312": "gb18030",
+    "gb18030": "gb18030",
+    "cp936": "gb18030",
+}
+CSV_SUFFIXES = (".csv", ".txt", ".tsv", "")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 
 
 class ReadError(ValueError):
-    """A whole file that cannot be read; the message says which and why (in Chinese)."""
+    """A whole file that cannot be read; the message says why, in Chinese."""
 
 
 @dataclass
 class RawFile:
-    """A file as text columns with the original headers; `row_numbers` as a user sees them
-    (the header is row 1, the first data row is row 2)."""
+    """One file as text columns under its original headers."""
 
     path: Path
-    table: pa.Table  # all string columns, original header names
-    row_numbers: pa.Array  # int64, one per table row
+    table: pa.Table  # all string columns (Parquet: typed), original (de-duplicated) headers
+    row_numbers: pa.Array  # int64, one per table row, as a spreadsheet shows them
     encoding: str | None = None
-    bad_rows: list[tuple[int, str, str]] = field(default_factory=list)  # (row, text, why)
-    typed: bool = False  # Parquet: columns already typed
+    #: Rows that could not be split into the header's columns: (row number, text, why).
+    bad_rows: list[tuple[int, str, str]] = field(default_factory=list)
+    typed: bool = False  # Parquet: columns keep their types
+    warnings: list[str] = field(default_factory=list)
 
 
-def _decode_check(raw: bytes, encoding: str) -> str:
+def canonical_encoding(name: str) -> str:
+    """'GBK' → 'gb18030', 'UTF8' → 'utf-8'; other Python codec names pass through."""
+    key = name.strip().lower().replace("_", "-")
+    if key in ENCODING_NAMES:
+        return ENCODING_NAMES[key]
     try:
-        raw.decode("utf-8-sig" if encoding == "utf-8" else encoding)
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ReadError(
-            f"文件无法按 {encoding} 编码读取（第 {line} 行附近）；请确认编码为 UTF-8 或 GBK/GB18030"
-        ) from exc
-    return encoding
+        return codecs.lookup(key).name
+    except LookupError:
+        raise ReadError(f"不支持的编码 {name!r}（可用：UTF-8、GBK、GB18030）") from None
+
+
+#: Transcoding works in slices of this many bytes, so that a large file is never held as
+#: one Python string (that would triple the memory).
+_SLICE = 1 << 24
+
+
+def _transcode(raw: bytes, encoding: str) -> bytes:
+    """`raw` decoded from `encoding` as UTF-8 bytes without BOM (UTF-8 input is only
+    checked, not copied). Raises `ReadError` naming the line where decoding failed."""
+    codec = "utf-8-sig" if encoding == "utf-8" else encoding
+    decoder = codecs.getincrementaldecoder(codec)()
+    parts: list[bytes] = []
+    for start in range(0, len(raw), _SLICE):
+        chunk = raw[start : start + _SLICE]
+        try:
+            text = decoder.decode(chunk, final=start + _SLICE >= len(raw))
+        except UnicodeDecodeError as exc:
+            position = start + max(exc.start, 0)
+            line = raw[:position].count(b"\n") + 1
+            shown = {"utf-8": "UTF-8", "gb18030": "GBK/GB18030"}.get(encoding, encoding)
+            raise ReadError(
+                f"文件无法按 {shown} 编码读取（第 {line} 行附近）；"
+                "请确认编码为 UTF-8 或 GBK/GB18030，或去掉 --encoding 自动识别"
+            ) from exc
+        if encoding != "utf-8":
+            parts.append(text.encode("utf-8"))
+    if encoding == "utf-8":
+        return raw[3:] if raw.startswith(codecs.BOM_UTF8) else raw
+    return b"".join(parts)
 
 
 def detect_encoding(raw: bytes) -> str:
-    for encoding in ENCODINGS:
+    """The first of UTF-8, GB18030 in which `raw` decodes."""
+    for encoding in DETECTED_ENCODINGS:
         try:
-            return _decode_check(raw, encoding)
+            _transcode(raw, encoding)
+        except ReadError:
+            continue
+        return encoding
+    raise ReadError("无法识别文件编码（应为 UTF-8 或 GBK/GB18030）")
+
+
+def _utf8_text(raw: bytes, encoding: str | None) -> tuple[bytes, str]:
+    """The file as UTF-8 bytes (no BOM) and the encoding it was read in."""
+    if encoding is not None:
+        encoding = canonical_encoding(encoding)
+        return _transcode(raw, encoding), encoding
+    for candidate in DETECTED_ENCODINGS:
+        try:
+            return _transcode(raw, candidate), candidate
         except ReadError:
             continue
     raise ReadError("无法识别文件编码（应为 UTF-8 或 GBK/GB18030）")
+
+
+def _header(data: bytes) -> tuple[list[str], str]:
+    """The header row and the delimiter (',' unless the header has tabs and no commas)."""
+    first = data[: 1 << 16].decode("utf-8", errors="replace")
+    line = first.splitlines()[0] if first.splitlines() else ""
+    delimiter = "\t" if "\t" in line and "," not in line else ","
+    header = next(csv.reader(io.StringIO(first), delimiter=delimiter), [])
+    return header, delimiter
+
+
+def unique_headers(header: list[str]) -> tuple[list[str], list[str]]:
+    """Headers made unique ('费用', '费用#2') with a warning for each repeat."""
+    seen: dict[str, int] = {}
+    out: list[str] = []
+    warnings: list[str] = []
+    for i, h in enumerate(header):
+        name = h.strip().lstrip("\ufeff") or f"第{i + 1}列"
+        if name in seen:
+            seen[name] += 1
+            warnings.append(f"列名“{name}”重复，第 {seen[name]} 个改名为“{name}#{seen[name]}”")
+            name = f"{name}#{seen[name]}"
+        else:
+            seen[name] = 1
+        out.append(name)
+    return out, warnings
 
 
 def read_csv(path: Path, encoding: str | None = None) -> RawFile:
     raw = path.read_bytes()
     if not raw.strip():
         raise ReadError("文件为空")
-    encoding = _decode_check(raw, _canonical(encoding)) if encoding else detect_encoding(raw)
-    text = raw.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+    data, encoding = _utf8_text(raw, encoding)
+    del raw
+    header, delimiter = _header(data)
+    names, warnings = unique_headers(header)
+    table, bad = _parse_csv(data, names, delimiter, use_threads=True)
+    if bad:  # row numbers of refused rows are only known in a single-threaded parse
+        table, bad = _parse_csv(data, names, delimiter, use_threads=False)
+    numbers = np.arange(2, table.num_rows + len(bad) + 2, dtype=np.int64)
+    if bad:
+        numbers = numbers[~np.isin(numbers, [b[0] for b in bad])]
+    table, numbers = _drop_blank_rows(table, numbers)
+    return RawFile(path, table, pa.array(numbers), encoding, bad, warnings=warnings)
+
+
+def _parse_csv(
+    data: bytes, names: list[str], delimiter: str, use_threads: bool
+) -> tuple[pa.Table, list[tuple[int, str, str]]]:
     bad: list[tuple[int, str, str]] = []
+    expected = len(names)
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        number = (row.number or 0) if row.number is not None else 0
         bad.append(
             (
-                number,
+                row.number or 0,
                 row.text,
-                f"列数不符：应为 {row.expected_columns} 列，实为 {row.actual_columns} 列",
+                f"列数不符：应为 {expected} 列，实为 {row.actual_columns} 列",
             )
         )
         return "skip"
 
-    # Every column is text here: "47.0100" must not become the float 47.01.
-    first_line = text.split("\n", 1)[0]
-    header = next(csv.reader([first_line]), [])
     try:
         table = pacsv.read_csv(
-            io.BytesIO(text.encode("utf-8")),
-            read_options=pacsv.ReadOptions(block_size=1 << 26, use_threads=False),
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(
+                column_names=names, skip_rows=1, use_threads=use_threads, block_size=1 << 24
+            ),
             parse_options=pacsv.ParseOptions(
-                invalid_row_handler=on_invalid, newlines_in_values=False
+                delimiter=delimiter,
+                invalid_row_handler=on_invalid,
+                newlines_in_values=True,
+                ignore_empty_lines=False,
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
+                column_types=dict.fromkeys(names, pa.string()),
                 strings_can_be_null=False,
-                auto_dict_encode=False,
-                include_missing_columns=False,
-                check_utf8=True,
+                quoted_strings_can_be_null=False,
+                null_values=[],
             ),
         )
     except pa.ArrowInvalid as exc:
         raise ReadError(f"CSV 格式错误：{exc}") from exc
-    table = pa.table({name: table.column(name).cast(pa.string()) for name in table.column_names})
-    numbers = _row_numbers(text, table.num_rows, {b[0] for b in bad})
-    return RawFile(path, table, numbers, encoding, bad)
+    if bad and use_threads is False:
+        # With skip_rows=1 the parser numbers the header as row 1 already.
+        bad.sort()
+    return table, bad
 
 
-def _row_numbers(text: str, n: int, skipped: set[int]) -> pa.Array:
-    """Row numbers of parsed rows: data rows start at 2; ragged rows are skipped."""
-    if not skipped:
-        return pa.array(range(2, n + 2), pa.int64())
-    numbers = []
-    row = 2
-    while len(numbers) < n:
-        if row not in skipped:
-            numbers.append(row)
-        row += 1
-    return pa.array(numbers, pa.int64())
-
-
-def _canonical(encoding: str) -> str:
-    e = encoding.lower().replace("_", "-")
-    return {"utf8": "utf-8", "utf-8-sig": "utf-8", "gbk": "gb18030", "gb2312": "gb18030"}.get(e, e)
+def _drop_blank_rows(table: pa.Table, numbers: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+    """Rows where every cell is empty (a blank line, ',,,') are not data."""
+    if table.num_rows == 0 or table.num_columns == 0:
+        return table, numbers
+    first = pc.equal(pc.utf8_trim_whitespace(table.column(0)), "").to_numpy(zero_copy_only=False)
+    candidates = np.flatnonzero(first)  # usually none: only these rows are checked further
+    if len(candidates) == 0:
+        return table, numbers
+    rows = table.take(pa.array(candidates))
+    blank = np.ones(len(candidates), dtype=bool)
+    for column in rows.columns:
+        blank &= pc.equal(pc.utf8_trim_whitespace(column), "").to_numpy(zero_copy_only=False)
+    if not blank.any():
+        return table, numbers
+    keep = np.ones(table.num_rows, dtype=bool)
+    keep[candidates[blank]] = False
+    return table.filter(pa.array(keep)), numbers[keep]
 
 
 def _cell(value: object) -> str:
+    """An Excel cell as the text a user sees (dates ISO, whole floats without '.0')."""
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
         return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
     if isinstance(value, dt.date):
         return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else format(Decimal(repr(value)), "f")
     return str(value)
 
 
@@ -135,23 +250,41 @@ def read_excel(path: Path, sheet: str | None = None) -> RawFile:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise ReadError(f"无法打开 Excel 文件：{exc}") from exc
-    if sheet is not None and sheet not in book.sheetnames:
-        raise ReadError(f"Excel 中没有工作表 {sheet!r}（现有：{'、'.join(book.sheetnames)}）")
-    ws = book[sheet] if sheet else book.worksheets[0]
-    rows = ws.iter_rows(values_only=True)
-    header = [_cell(v) for v in next(rows, ())]
-    if not any(header):
-        raise ReadError("文件为空")
-    columns: list[list[str]] = [[] for _ in header]
-    for row in rows:
-        if row is None or all(v is None for v in row):
-            continue
-        for i in range(len(header)):
-            columns[i].append(_cell(row[i]) if i < len(row) else "")
-    table = pa.table(
-        {h: pa.array(c, pa.string()) for h, c in zip(header, columns, strict=True) if h}
-    )
-    return RawFile(path, table, pa.array(range(2, table.num_rows + 2), pa.int64()))
+    try:
+        ws = book[_sheet_name(book.sheetnames, sheet)]
+        rows = ws.iter_rows(values_only=True)
+        header_row = next(rows, None)
+        header = [_cell(v) for v in header_row or ()]
+        while header and not header[-1].strip():
+            header.pop()
+        if not any(h.strip() for h in header):
+            raise ReadError("文件为空（第一行没有列名）")
+        names, warnings = unique_headers(header)
+        columns: list[list[str]] = [[] for _ in names]
+        numbers: list[int] = []
+        width = len(names)
+        for number, row in enumerate(rows, start=2):
+            cells = [_cell(v) for v in row[:width]]
+            if not any(c.strip() for c in cells):
+                continue
+            cells += [""] * (width - len(cells))
+            for i, c in enumerate(cells):
+                columns[i].append(c)
+            numbers.append(number)
+    finally:
+        book.close()
+    table = pa.table({n: pa.array(c, pa.string()) for n, c in zip(names, columns, strict=True)})
+    return RawFile(path, table, pa.array(numbers, pa.int64()), warnings=warnings)
+
+
+def _sheet_name(names: list[str], sheet: str | None) -> str:
+    if sheet is None:
+        return names[0]
+    if sheet in names:
+        return sheet
+    if sheet.isdigit() and 1 <= int(sheet) <= len(names):
+        return names[int(sheet) - 1]
+    raise ReadError(f"Excel 中没有工作表 {sheet!r}（现有：{'、'.join(names)}）")
 
 
 def read_parquet(path: Path) -> RawFile:
@@ -159,18 +292,22 @@ def read_parquet(path: Path) -> RawFile:
         table = pq.read_table(path)
     except Exception as exc:
         raise ReadError(f"无法读取 Parquet 文件：{exc}") from exc
-    return RawFile(path, table, pa.array(range(1, table.num_rows + 1), pa.int64()), typed=True)
+    numbers = pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64))
+    return RawFile(path, table, numbers, typed=True)
 
 
 def read_file(path: str | Path, encoding: str | None = None, sheet: str | None = None) -> RawFile:
+    """Read one CSV / Excel / Parquet file (chosen by suffix) into a `RawFile`."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise ReadError("文件不存在")
     suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
+    if suffix in EXCEL_SUFFIXES:
         return read_excel(path, sheet)
     if suffix == ".parquet":
         return read_parquet(path)
-    if suffix in (".csv", ".txt", ""):
+    if suffix in CSV_SUFFIXES:
         return read_csv(path, encoding)
+    if suffix == ".xls":
+        raise ReadError("不支持旧版 Excel .xls，请另存为 .xlsx 或 CSV")
     raise ReadError(f"不支持的文件类型 {suffix}（支持 CSV、Excel .xlsx、Parquet）")

@@ -1,0 +1,29 @@
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from opendip.bench import BenchContext
+from opendip.contract import CASES
+from opendip.ingest.bench import run
+
+
+def test_bench_stage_builds_its_own_input_when_alone(tmp_path: Path) -> None:
+    ctx = BenchContext(workdir=tmp_path, n_cases=300)
+    result = run(ctx)
+    assert result.rows == 300
+    imported = pq.read_table(ctx.artifacts["imported_cases"])
+    assert imported.schema == CASES.schema
+    quarantine = (tmp_path / "imported" / "quarantine.csv").read_text(encoding="utf-8-sig")
+    assert imported.num_rows + len(quarantine.splitlines()) - 1 == 300
+    upload = tmp_path / "upload" / "settlement_list_gbk.csv"
+    assert upload.read_bytes().decode("gb18030").startswith('"结算清单号","定点医疗机构代码"')
+    assert "接收" in result.note and "隔离" in result.note
+
+
+def test_bench_stage_reads_the_synth_artifact(tmp_path: Path) -> None:
+    first = BenchContext(workdir=tmp_path / "a", n_cases=200)
+    run(first)
+    ctx = BenchContext(workdir=tmp_path / "b", n_cases=0)
+    ctx.artifacts["cases"] = first.artifacts["imported_cases"]
+    result = run(ctx)
+    assert result.rows == pq.read_table(first.artifacts["imported_cases"]).num_rows
