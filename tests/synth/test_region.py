@@ -23,7 +23,10 @@ PAY = (
 
 
 def _clean(cases: pa.Table, labels: pa.Table) -> pa.Table:
-    flagged = pa.array(sorted(set(labels["case_id"].to_pylist())))
+    """Cases without a settlement-list (QC) error: clean and behaviour-labelled cases, which
+    must all pass every QC rule."""
+    qc = labels.filter(pc.starts_with(labels["label"], "qc_"))
+    flagged = pa.array(sorted(set(qc["case_id"].to_pylist())), pa.string())
     return cases.filter(pc.invert(pc.is_in(cases["case_id"], flagged)))
 
 
@@ -122,6 +125,8 @@ def test_labels_at_their_rates(labels: pa.Table, cases_2026: pa.Table) -> None:
     qc = sum(counts[k] for k in QC_LABELS)
     assert abs(qc / n - 0.03) < 0.005
     assert set(QC_LABELS) <= set(counts)
+    per_class = n * 0.03 / len(QC_LABELS)  # classes are equally likely
+    assert all(0.6 * per_class < counts[k] < 1.4 * per_class for k in QC_LABELS)
     assert abs(counts["overlong_stay"] / n - 0.003) < 0.001
     assert counts["split_admission"] == 2 * (counts["split_admission"] // 2) > 0
     assert counts["upcoding"] > 0 and counts["cost_shifting"] > 0
@@ -141,8 +146,26 @@ def test_clean_cases_are_internally_consistent(cases_2026: pa.Table, labels: pa.
         all_dx = [row["main_diagnosis"], *row["other_diagnoses"]]
         assert len(all_dx) == len(set(all_dx))
         assert all(codes.diagnosis(c) is not None for c in row["other_diagnoses"])
+        for code in all_dx:
+            info = codes.diagnosis(code)
+            assert info is not None, code
+            assert info["sex_restriction"] in (None, row["sex"])
+            days_old = (row["admit_date"] - row["birth_date"]).days
+            assert info["age_max_days"] is None or days_old <= info["age_max_days"]
+            assert info["age_min_days"] is None or days_old >= info["age_min_days"]
         procs = [p for p in [row["main_procedure"], *row["other_procedures"]] if p]
-        assert all(codes.procedure(p) is not None for p in procs)
+        assert len(procs) == len(set(procs))
+        for code in procs:
+            info = codes.procedure(code)
+            assert info is not None, code
+            assert info["sex_restriction"] in (None, row["sex"])
+        assert 0 <= row["icu_days"] <= row["los_days"]
+        assert row["admission_route"] in ("1", "2", "3", "9")
+        assert row["insurance_type"] in ("employee", "resident")
+        if (row["admit_date"] - row["birth_date"]).days < 28:
+            assert row["newborn_birth_weight_g"] and row["newborn_admit_weight_g"]
+        money = [row[k] for k in (*FEE_NAMES, *PAY, "out_of_list_cost")]
+        assert min(money) >= 0 and row["total_cost"] > 0
         if row["other_procedures"]:
             assert row["main_procedure"] is not None
         if row["main_procedure"]:

@@ -7,6 +7,7 @@ import typer
 from opendip import __version__
 from opendip.cli import (
     bench_cmd,
+    codes_cmd,
     demo_cmd,
     directory_cmd,
     group_cmd,
@@ -42,8 +43,11 @@ def _root(
 # Command registration: one line per domain module (keep this block sorted by pipeline order).
 app.command("demo", help="示范区域端到端运行 / run the demo region end to end")(demo_cmd.demo)
 app.add_typer(policy_cmd.app, name="policy")
+app.add_typer(codes_cmd.app, name="codes", help="医保版代码表：导入、查看、映射 / code tables")
 app.command("synth", help="生成合成示范区域 / generate a synthetic region")(synth_cmd.synth)
 app.add_typer(import_cmd.app, name="import")
 app.add_typer(directory_cmd.app, name="directory")
 app.command("group", help="病例入组 / group cases into the directory")(group_cmd.group)
+app.command("supervise", help="智能监管：线索与月度指标 / supervision leads and indicators")(
+)
 app.command("bench", help="性能基准：逐阶段计时 / benchmark each pipeline stage")(bench_cmd.bench)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from opendip.cli.common import console, fail, progress
-from opendip.synth import generate_region
+from opendip.synth import Rates, SynthError, generate_region
 
 
 def _years(text: str) -> tuple[int, ...]:
@@ -30,26 +30,55 @@ def synth(
     ] = 200_000,
     years: Annotated[str, typer.Option(help="年份范围 / years, e.g. 2023-2026")] = "2023-2026",
     seed: Annotated[int, typer.Option(help="随机种子 / seed")] = 7,
+    qc_error_rate: Annotated[
+        float, typer.Option(help="结算清单错误病例占比 / share with a QC error", min=0, max=0.5)
+    ] = Rates.qc_error,
+    split_admission_rate: Annotated[
+        float, typer.Option(help="分解住院病例占比 / split admissions", min=0, max=0.2)
+    ] = Rates.split_admission,
+    low_standard_rate: Annotated[
+        float, typer.Option(help="低标准入院占比 / low-standard admissions", min=0, max=0.2)
+    ] = Rates.low_standard_admission,
+    overlong_stay_rate: Annotated[
+        float, typer.Option(help="超长住院占比 / overlong stays", min=0, max=0.2)
+    ] = Rates.overlong_stay,
 ) -> None:
     """生成合成示范区域（含注入异常及真实标签）/ generate a synthetic region with labels."""
     year_list = _years(years)
-    with progress() as bar:
-        task = bar.add_task("生成合成区域", total=len(year_list))
-        manifest = generate_region(
-            out,
-            hospitals=hospitals,
-            cases_per_year=cases_per_year,
-            years=year_list,
-            seed=seed,
-            on_year=lambda y: bar.update(task, advance=1, description=f"已生成 {y} 年"),
-        )
+    if not year_list or any(not 2000 <= y <= 2100 for y in year_list):
+        fail(f"年份应在 2000–2100 之间，收到 {years!r}")
+    rates = Rates(
+        qc_error=qc_error_rate,
+        split_admission=split_admission_rate,
+        low_standard_admission=low_standard_rate,
+        overlong_stay=overlong_stay_rate,
+    )
+    try:
+        with progress() as bar:
+            task = bar.add_task("生成合成区域", total=len(year_list))
+            manifest = generate_region(
+                out,
+                hospitals=hospitals,
+                cases_per_year=cases_per_year,
+                years=year_list,
+                seed=seed,
+                rates=rates,
+                on_year=lambda y: bar.update(task, advance=1, description=f"已生成 {y} 年"),
+            )
+    except SynthError as exc:
+        fail(str(exc))
     table = Table(title=f"合成区域 {out}")
     table.add_column("项目")
     table.add_column("数量", justify="right")
     table.add_row("医疗机构", str(hospitals))
+    table.add_row("随机种子", str(seed))
     table.add_row("病种组合", f"{manifest['combinations']:,}")
     for year, rows in manifest["rows"].items():  # type: ignore[union-attr]
         table.add_row(f"{year} 年病例", f"{rows:,}")
     for label, count in manifest["labels"].items():  # type: ignore[union-attr]
-        table.add_row(f"注入标签 {label}", f"{count:,}")
+        rate = manifest["label_rates"][label]  # type: ignore[index]
+        table.add_row(f"注入标签 {label}", f"{count:,}（{rate:.2%}）")
     console.print(table)
+    console.print(
+        f"输出目录 {out}：hospitals.parquet、cases_<年>.parquet、labels.parquet、manifest.json"
+    )

@@ -1,6 +1,7 @@
 """Code tables (医保版 ICD-10 / ICD-9-CM-3): hierarchy, loading, mapping."""
 
 from opendip.codes.hierarchy import (
+    PROCEDURE_CHAPTERS,
     category_table,
     diagnosis_block,
     diagnosis_category,
@@ -11,19 +12,29 @@ from opendip.codes.hierarchy import (
     procedure_category,
     procedure_category_expr,
     procedure_chapter,
+    procedure_chapter_expr,
+    procedure_chapter_name,
     procedure_subcategory,
     procedure_subcategory_expr,
+    with_diagnosis_hierarchy,
 )
 from opendip.codes.normalise import normalise_code, normalise_code_expr
 from opendip.codes.tables import (
+    DIAGNOSIS_PATTERN,
+    PROCEDURE_PATTERN,
     CodeTableError,
     CodeTables,
     apply_mapping,
     demo_code_tables,
     load_code_tables,
+    load_mapping,
+    read_code_tables,
 )
 
 __all__ = [
+    "DIAGNOSIS_PATTERN",
+    "PROCEDURE_CHAPTERS",
+    "PROCEDURE_PATTERN",
     "CodeTableError",
     "CodeTables",
     "apply_mapping",
@@ -36,11 +47,16 @@ __all__ = [
     "diagnosis_subcategory",
     "diagnosis_subcategory_expr",
     "load_code_tables",
+    "load_mapping",
     "normalise_code",
     "normalise_code_expr",
     "procedure_category",
     "procedure_category_expr",
     "procedure_chapter",
+    "procedure_chapter_expr",
+    "procedure_chapter_name",
     "procedure_subcategory",
     "procedure_subcategory_expr",
+    "read_code_tables",
+    "with_diagnosis_hierarchy",
 ]

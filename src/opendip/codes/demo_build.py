@@ -61,7 +61,11 @@ def build_diagnoses() -> pa.Table:
         if not icd.is_leaf(raw) or "-" in raw or len(raw) < 3:
             continue
         base = f"{raw[:3]}.{raw[3:]}00" if len(raw) == 4 else f"{raw}.x00"
-        codes = [base] + [f"{base}x{n:03d}" for n in range(1, 1 + _stable(raw, 4) // 2)]
+        # Well-known codes always carry an x001 extension, as in the national edition.
+        extensions = max(
+            _stable(raw, 4) // 2, int(diagnosis_subcategory(base) in DIAGNOSIS_NAMES_ZH)
+        )
+        codes = [base] + [f"{base}x{n:03d}" for n in range(1, 1 + extensions)]
         for code in codes:
             sub = diagnosis_subcategory(code)
             valid, sex, age_min, age_max = diagnosis_flags(code)
@@ -119,7 +123,8 @@ def build_procedures() -> pa.Table:
     rows: list[dict[str, object]] = []
     for sub in sorted(subs):
         base = f"{sub}00" if len(sub) == 5 else f"{sub}x00"
-        codes = [base] + [f"{base}x{n:03d}" for n in range(1, 1 + _stable(sub, 5) // 3)]
+        extensions = max(_stable(sub, 5) // 3, int(sub in PROCEDURE_NAMES_ZH))
+        codes = [base] + [f"{base}x{n:03d}" for n in range(1, 1 + extensions)]
         head = int(sub[:2])
         for code in codes:
             name = PROCEDURE_NAMES_ZH.get(sub, f"{_procedure_chapter_name(head)} {sub}")

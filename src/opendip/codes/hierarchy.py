@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import cache
 
 import ibis
+import ibis.expr.types as ir
 import pyarrow as pa
 
 #: ICD-9-CM-3 chapters: (first two digits from, to, name).
@@ -37,32 +38,49 @@ PROCEDURE_CHAPTERS: tuple[tuple[int, int, str], ...] = (
 )
 
 
+_DIGITS = frozenset("0123456789")
+
+
 def diagnosis_category(code: str) -> str:
+    """类目: 'K35.800x001' → 'K35'."""
     return code[:3]
 
 
 def diagnosis_subcategory(code: str) -> str:
+    """亚目: 'K35.800x001' → 'K35.8'; a bare category ('C34') is its own subcategory."""
     return code[:5] if len(code) >= 5 and code[3] == "." else code[:3]
 
 
 def procedure_category(code: str) -> str:
+    """类目: '47.0100x001' → '47.0'."""
     return code[:4]
 
 
 def procedure_subcategory(code: str) -> str:
+    """亚目: '47.0100x001' → '47.01'."""
     return code[:5]
 
 
+def _chapter_key(lo: int, hi: int) -> str:
+    return f"{lo:02d}-{hi:02d}" if lo != hi else f"{lo:02d}"
+
+
 def procedure_chapter(code: str) -> str:
-    """'47.01…' → '42-54'."""
-    try:
-        head = int(code[:2])
-    except ValueError:
+    """ICD-9-CM-3 chapter range: '47.01…' → '42-54', '00.66…' → '00'; '' if not a code."""
+    head = code[:2]
+    if len(head) != 2 or not set(head) <= _DIGITS:
         return ""
+    number = int(head)
     for lo, hi, _ in PROCEDURE_CHAPTERS:
-        if lo <= head <= hi:
-            return f"{lo:02d}-{hi:02d}" if lo != hi else f"{lo:02d}"
+        if lo <= number <= hi:
+            return _chapter_key(lo, hi)
     return ""
+
+
+def procedure_chapter_name(code: str) -> str:
+    """Chinese name of the procedure chapter ('' if not a code)."""
+    key = procedure_chapter(code)
+    return next((name for lo, hi, name in PROCEDURE_CHAPTERS if _chapter_key(lo, hi) == key), "")
 
 
 @cache
@@ -98,19 +116,54 @@ def category_table() -> pa.Table:
     )
 
 
-def diagnosis_category_expr(col: ibis.StringValue) -> ibis.StringValue:
+def diagnosis_category_expr(col: ir.StringValue) -> ir.StringValue:
     return col.substr(0, 3)
 
 
-def diagnosis_subcategory_expr(col: ibis.StringValue) -> ibis.StringValue:
+def diagnosis_subcategory_expr(col: ir.StringValue) -> ir.StringValue:
     return ibis.ifelse(
         (col.length() >= 5) & (col.substr(3, 1) == "."), col.substr(0, 5), col.substr(0, 3)
     )
 
 
-def procedure_category_expr(col: ibis.StringValue) -> ibis.StringValue:
+def procedure_category_expr(col: ir.StringValue) -> ir.StringValue:
     return col.substr(0, 4)
 
 
-def procedure_subcategory_expr(col: ibis.StringValue) -> ibis.StringValue:
+def procedure_subcategory_expr(col: ir.StringValue) -> ir.StringValue:
     return col.substr(0, 5)
+
+
+def procedure_chapter_expr(col: ir.StringValue) -> ir.StringValue:
+    """Batch form of `procedure_chapter` (string comparison of the two leading digits)."""
+    head = col.substr(0, 2)
+    is_code = head.re_search(r"^[0-9][0-9]$")
+    branches = [
+        (is_code & (head >= f"{lo:02d}") & (head <= f"{hi:02d}"), _chapter_key(lo, hi))
+        for lo, hi, _ in PROCEDURE_CHAPTERS
+    ]
+    return ibis.cases(*branches, else_="").fill_null("")
+
+
+def with_diagnosis_hierarchy(table: ir.Table, column: str, prefix: str = "") -> ir.Table:
+    """Add `{prefix}category`, `subcategory`, `block`, `chapter` of `table[column]` (batch).
+
+    Block and chapter come from a join with `category_table()`; unknown categories get ''.
+    """
+    code = table[column]
+    keyed = table.mutate(
+        **{
+            f"{prefix}category": diagnosis_category_expr(code),
+            f"{prefix}subcategory": diagnosis_subcategory_expr(code),
+        }
+    )
+    cats = ibis.memtable(category_table()).rename(
+        {f"{prefix}category": "category", f"{prefix}block": "block", f"{prefix}chapter": "chapter"}
+    )
+    joined = keyed.left_join(cats, f"{prefix}category").drop(f"{prefix}category_right")
+    return joined.mutate(
+        **{
+            f"{prefix}block": joined[f"{prefix}block"].fill_null(""),
+            f"{prefix}chapter": joined[f"{prefix}chapter"].fill_null(""),
+        }
+    )

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from opendip.synth.catalogue import OUTPATIENT_LIKE, Catalogue
+from opendip.contract import CASES
+from opendip.synth.catalogue import COMORBIDITIES, OUTPATIENT_LIKE, Catalogue
 from opendip.synth.frame import Frame, concat, obj, take
 from opendip.synth.money import split_fees, split_payment
 
@@ -41,19 +42,32 @@ BEHAVIOUR_LABELS = (
 
 @dataclass(frozen=True)
 class Rates:
-    """Injection rates (share of a year's cases), documented defaults."""
+    """Injection rates (share of a year's generated cases) and the gaming hospitals.
 
+    Every labelled case carries exactly one QC error class or behaviour labels, never both;
+    a QC-labelled case is otherwise clean (it passes every other QC rule).
+    """
+
+    #: share of cases with one settlement-list error; the 13 QC classes are equally likely
+    #: (each ≈ qc_error / 13)
     qc_error: float = 0.03
+    #: share of cases that are one half of a split admission (two labelled stays per pair)
     split_admission: float = 0.008
+    #: share of cases turned into low-standard admissions (LOS 1–2, ~15% of typical cost)
     low_standard_admission: float = 0.006
+    #: share of cases given a stay of 60–120 days
     overlong_stay: float = 0.003
-    #: share of an upcoding hospital's eligible cases shifted, from `gaming_from_year`
+    #: share of an upcoding hospital's cases upcoded, from `gaming_from_year`
     upcoding: float = 0.25
-    #: extra self-paid share at cost-shifting hospitals, from `gaming_from_year`
+    #: extra self-paid share at cost-shifting hospitals (all their cases), from `gaming_from_year`
     cost_shifting_extra_share: float = 0.15
     upcoding_hospitals: tuple[str, ...] = ("H004", "H010", "H020")
     cost_shifting_hospitals: tuple[str, ...] = ("H007", "H015", "H025")
     gaming_from_year: int = 2025
+    #: no unlabelled stay of a patient starts within this many days of the patient's previous
+    #: discharge (the demo policy's supervision.readmission_window_days); injected split
+    #: admissions readmit 1–14 days later
+    readmission_window_days: int = 15
 
 
 @dataclass
@@ -90,6 +104,11 @@ def _reprice(
         frame[k][rows] = v
 
 
+def split_pairs(size: int, rates: Rates) -> int:
+    """Split-admission pairs in a year of `size` rows (each pair adds one row)."""
+    return int(size * rates.split_admission / 2)
+
+
 def inject_behaviours(
     frame: Frame,
     year: int,
@@ -97,15 +116,19 @@ def inject_behaviours(
     cat: Catalogue,
     rates: Rates,
     rng: np.random.Generator,
+    target: int | None = None,
 ) -> tuple[Frame, Labels]:
+    """Inject the behaviours; rates are shares of `target` (the year's final row count,
+    default: the frame's), split admissions adding one row per pair."""
     labels = Labels()
     n = len(frame["total_cost"])
+    size = target or n
     labelled = np.zeros(n, bool)
     ordinary = frame["combo"] >= 0
     hid = hospital_ids[frame["hospital_idx"]]
 
     # Overlong stays: LOS pushed to 60–120 days.
-    rows = _pick(rng, ordinary & (frame["age_days"] < 0), int(n * rates.overlong_stay))
+    rows = _pick(rng, ordinary & (frame["age_days"] < 0), int(size * rates.overlong_stay))
     extra = rng.integers(60, 121, len(rows))
     frame["admit_date"][rows] = frame["discharge_date"][rows] - extra.astype("timedelta64[D]")
     frame["los_days"][rows] = extra
@@ -121,8 +144,10 @@ def inject_behaviours(
     labelled[rows] = True
 
     # Low-standard admissions: outpatient-like conditions, 1–2 days, a fraction of the cost.
-    outpatient = np.isin(frame["main_diagnosis"].astype(str), OUTPATIENT_LIKE)
-    rows = _pick(rng, outpatient & ~labelled, int(n * rates.low_standard_admission))
+    outpatient = np.isin(frame["main_diagnosis"].astype(str), OUTPATIENT_LIKE) & (
+        frame["main_procedure"] == None  # noqa: E711 - object array comparison
+    )
+    rows = _pick(rng, outpatient & ~labelled, int(size * rates.low_standard_admission))
     short = rng.integers(1, 3, len(rows))
     frame["admit_date"][rows] = frame["discharge_date"][rows] - short.astype("timedelta64[D]")
     frame["los_days"][rows] = short
@@ -134,12 +159,13 @@ def inject_behaviours(
     labelled[rows] = True
 
     if year >= rates.gaming_from_year:
-        # Upcoding: main diagnosis shifted to a costlier sibling subcategory, cost unchanged.
+        # Upcoding, cost unchanged: the main diagnosis shifted to a costlier sibling
+        # subcategory where the family has one, else comorbidities added to the record.
         sibling = _costlier_sibling(cat)
         gaming = np.isin(hid, rates.upcoding_hospitals) & ordinary & ~labelled
-        eligible = gaming & (sibling[np.maximum(frame["combo"], 0)] >= 0)
-        rows = eligible & (rng.random(n) < rates.upcoding)
-        rows = np.flatnonzero(rows)
+        chosen = gaming & (rng.random(n) < rates.upcoding)
+        has_sibling = sibling[np.maximum(frame["combo"], 0)] >= 0
+        rows = np.flatnonzero(chosen & has_sibling)
         new = sibling[frame["combo"][rows]]
         details = [
             f"主要诊断由 {a} 改编为费用更高的 {b}"
@@ -148,6 +174,9 @@ def inject_behaviours(
         frame["main_diagnosis"][rows] = cat.dx[new]
         frame["combo"][rows] = new
         labels.add(rows, "upcoding", details)
+        labelled[rows] = True
+        rows = np.flatnonzero(chosen & ~has_sibling & (frame["age"] >= 18))
+        labels.add(rows, "upcoding", _add_comorbidities(frame, rows, rng))
         labelled[rows] = True
 
         # Cost shifting: out-of-list / self-paid share raised at some hospitals.
@@ -167,7 +196,7 @@ def inject_behaviours(
         & (frame["discharge_date"] < last_day)
         & (frame["age_days"] < 0)
     )
-    first = _pick(rng, eligible, int(n * rates.split_admission / 2))
+    first = _pick(rng, eligible, split_pairs(size, rates))
     second = take(frame, first)
     los = frame["los_days"][first]
     l1 = los // 2
@@ -192,6 +221,18 @@ def inject_behaviours(
     labels.add(first, "split_admission", "分解住院：与再次入院病例拆分", second_rows)
     labels.add(second_rows, "split_admission", "分解住院：出院后短期再次入院", first)
     return frame, labels
+
+
+def _add_comorbidities(frame: Frame, rows: np.ndarray, rng: np.random.Generator) -> list[str]:
+    """Add 2–3 comorbidities the stay's cost does not reflect; returns the details."""
+    details = []
+    order = np.argsort(rng.random((len(rows), len(COMORBIDITIES))), axis=1)
+    for i, r in enumerate(rows):
+        present = {frame["main_diagnosis"][r], *frame["other_diagnoses"][r]}
+        extra = [COMORBIDITIES[j] for j in order[i] if COMORBIDITIES[j] not in present][:3]
+        frame["other_diagnoses"][r] = [*frame["other_diagnoses"][r], *extra]
+        details.append(f"虚增其他诊断 {'、'.join(extra)}（费用无相应增加）")
+    return details
 
 
 def _age(frame: Frame, rows: np.ndarray) -> np.ndarray:
@@ -223,9 +264,11 @@ def _costlier_sibling(cat: Catalogue) -> np.ndarray:
 
 def inject_qc_errors(
     frame: Frame, labels: Labels, rate: float, rng: np.random.Generator
-) -> list[tuple[int, int]]:
-    """One QC error class per chosen clean case. Returns (duplicate row, original row) pairs
-    whose case ids must be made equal once ids are assigned."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """One QC error class per chosen clean case.
+
+    Returns (rows that must reuse another case's id, clean untouched rows whose id they may
+    reuse); ids are assigned later, once the file order is known."""
     n = len(frame["total_cost"])
     clean = np.ones(n, bool)
     clean[labels.row] = False
@@ -247,10 +290,8 @@ def inject_qc_errors(
         for r in rows:
             details.append(_break(frame, int(r), label, rng, fields, duplicates))
         labels.add(rows, label, details)
-    # A duplicated id reuses the id of another clean, untouched row.
     untouched = np.flatnonzero(clean & ~np.isin(np.arange(n), chosen))
-    originals = rng.choice(untouched, size=len(duplicates), replace=False)
-    return [(dup, int(o)) for (dup, _), o in zip(duplicates, originals, strict=True)]
+    return np.array([d for d, _ in duplicates], dtype=np.int64), untouched
 
 
 def _break(
@@ -264,8 +305,12 @@ def _break(
     if label == "qc_missing_field":
         name = str(rng.choice(fields))
         frame[name][r] = None if frame[name].dtype == object else -1
-        return f"{name} 为空"
+        column = "doctor_id" if name == "doctor_slot" else name
+        return f"必填项 {CASES.column(column).label}（{column}）为空"
     if label == "qc_unknown_code":
+        if frame["main_procedure"][r] is not None and rng.random() < 0.5:
+            frame["main_procedure"][r] = frame["main_procedure"][r][:5] + "99x999"
+            return f"主要手术操作代码 {frame['main_procedure'][r]} 不在医保版代码表"
         frame["main_diagnosis"][r] = frame["main_diagnosis"][r][:5] + "99x999"
         return f"主要诊断代码 {frame['main_diagnosis'][r]} 不在医保版代码表"
     if label == "qc_invalid_main_diagnosis":
@@ -282,11 +327,20 @@ def _break(
             frame["main_procedure"][r] = None
             frame["other_procedures"][r] = []
             frame["main_procedure_date"][r] = np.datetime64("NaT")
-        return "诊断与性别不符"
+        sex = "男" if frame["sex"][r] == "1" else "女"
+        return f"{sex}性病例主要诊断为限{'女' if sex == '男' else '男'}性诊断 {frame['main_diagnosis'][r]}"
     if label == "qc_age_conflict":
+        if frame["age_days"][r] >= 0:
+            frame["newborn_birth_weight_g"][r] = -1
+            frame["newborn_admit_weight_g"][r] = -1
+            return f"新生儿（{frame['age_days'][r]} 天）未填写新生儿体重"
         frame["other_diagnoses"][r] = [*frame["other_diagnoses"][r], "P07.300"]
-        return "成人病例含围生期诊断 P07.3"
+        return f"{frame['age'][r]} 岁病例含围生期诊断 P07.300"
     if label == "qc_date_order":
+        if frame["main_procedure"][r] is not None and rng.random() < 0.5:
+            later = frame["discharge_date"][r] + np.timedelta64(int(rng.integers(1, 8)), "D")
+            frame["main_procedure_date"][r] = later
+            return f"主要手术操作日期 {later} 晚于出院日期"
         frame["admit_date"][r] = frame["discharge_date"][r] + np.timedelta64(3, "D")
         return "入院日期晚于出院日期"
     if label == "qc_los_mismatch":
@@ -299,11 +353,14 @@ def _break(
         frame["fund_paid"][r] += int(rng.integers(100, 100000))
         return "支付构成合计不等于医疗总费用"
     if label == "qc_invalid_code_value":
+        if rng.random() < 0.5:
+            frame["admission_route"][r] = str(rng.choice(["4", "5", "0"]))
+            return f"入院途径 {frame['admission_route'][r]} 不在代码集"
         frame["discharge_method"][r] = str(rng.choice(["6", "7", "0"]))
         return f"离院方式 {frame['discharge_method'][r]} 不在代码集"
     if label == "qc_duplicate_case_id":
         duplicates.append((r, -1))  # the row whose id it reuses is chosen by the caller
-        return "清单号与另一病例重复"
+        return "清单号与文件中前面的另一病例重复（本行为后出现的重复行）"
     if label == "qc_duplicate_code":
         frame["other_diagnoses"][r] = [*frame["other_diagnoses"][r], frame["main_diagnosis"][r]]
         return "主要诊断在其他诊断中重复出现"

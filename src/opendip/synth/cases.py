@@ -15,6 +15,7 @@ from opendip.synth.catalogue import (
 )
 from opendip.synth.frame import Frame, obj
 from opendip.synth.money import split_fees, split_payment
+from opendip.synth.patients import is_employee, patient_keys
 
 LEVEL_COST = {"tertiary": 1.0, "secondary": 0.78, "primary": 0.58, "unrated": 0.55}
 LEVEL_AFFINITY = {"tertiary": 0.5, "secondary": 0.0, "primary": -0.9, "unrated": -0.7}
@@ -22,6 +23,8 @@ LEVEL_VOLUME = {"tertiary": 3.0, "secondary": 1.6, "primary": 0.5, "unrated": 0.
 DRIFT_PER_YEAR = 0.03
 BASE_YEAR = 2023
 CHEMO_SHARE = 0.015
+#: Share of stays whose main diagnosis is written with its x0nn extension, when one exists.
+EXTENSION_SHARE = 0.15
 CANCERS = ("C34.900", "C50.900", "C16.900", "C18.900", "C22.000")
 
 
@@ -32,16 +35,6 @@ def _level_probabilities(cat: Catalogue, level: str) -> np.ndarray:
     if level in ("primary", "unrated"):
         w = np.where(cat.surgical & (cat.median_yuan > 25000), 0.0, w)
     return w / w.sum()
-
-
-def _patient_ids(
-    sex: np.ndarray, birth: np.ndarray, county: np.ndarray, k: np.ndarray
-) -> np.ndarray:
-    """Same (sex, birth date, county, k) → same person; a bijective scramble hides the key."""
-    days = birth.astype("datetime64[D]").astype(np.int64) + 40_000
-    key = ((days * 2 + (sex == "2")) * 16 + county) * 4 + k
-    scrambled = (key.astype(np.uint64) * np.uint64(0x9E3779B97F4B)) % np.uint64(1 << 48)
-    return np.char.add("P", np.char.zfill(scrambled.astype(str), 15))
 
 
 def exact_age(birth: np.ndarray, on: np.ndarray) -> np.ndarray:
@@ -129,8 +122,9 @@ def _ordinary(
     proc_date = admit + np.floor(rng.random(n) * (los + 1)).astype("timedelta64[D]")
     proc_date = np.minimum(proc_date, discharge)
 
-    employee = rng.random(n) < 0.2
     county_idx = np.unique(hospitals["county"], return_inverse=True)[1][hosp]
+    keys = patient_keys(sex, birth, county_idx, rng.integers(0, 3, n))
+    employee = is_employee(keys, exact)
 
     main_proc = obj([p[0] if p else None for p in cat.procs])[combo]
     others = obj([list(p[1:]) for p in cat.procs])[combo]
@@ -146,7 +140,7 @@ def _ordinary(
     frame: Frame = {
         "hospital_idx": hosp,
         "combo": combo,
-        "patient_id": _patient_ids(sex, birth, county_idx, rng.integers(0, 3, n)),
+        "patient_key": keys,
         "insurance_type": np.where(employee, "employee", "resident"),
         "sex": sex,
         "birth_date": birth,
@@ -161,7 +155,10 @@ def _ordinary(
         "discharge_method": method,
         "department": cat.department[combo],
         "doctor_slot": rng.integers(0, 6, n),
-        "main_diagnosis": cat.dx[combo].astype(object),
+        # Hospitals code some stays at the extension level (same subcategory).
+        "main_diagnosis": np.where(
+            rng.random(n) < EXTENSION_SHARE, cat.dx_extension[combo], cat.dx[combo]
+        ).astype(object),
         "other_diagnoses": other_dx,
         "main_procedure": main_proc,
         "main_procedure_date": np.where(has_proc, proc_date, np.datetime64("NaT")),
@@ -179,20 +176,32 @@ def _ordinary(
 def _comorbidities(
     main: np.ndarray, profile: np.ndarray, age: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
+    """Other diagnoses: 0–4 comorbidities (more for the elderly), metastases for some
+    cancers. Vectorised: each row's list is one of a few hundred shared, prebuilt lists."""
     n = len(main)
     lam = np.where(age >= 60, 1.1, np.where(age >= 18, 0.35, 0.0))
     k = np.minimum(rng.poisson(lam), 4)
-    order = np.argsort(rng.random((n, len(COMORBIDITIES))), axis=1)
-    pool = np.array(COMORBIDITIES, dtype=object)
-    metastasis = (np.char.startswith(main.astype(str), "C")) & (rng.random(n) < 0.25)
-    meta_code = rng.choice(METASTASES, size=n)
-    out = []
-    for i in range(n):
-        codes = [c for c in pool[order[i, : k[i]]] if c != main[i]]
-        if metastasis[i] and meta_code[i] != main[i]:
-            codes.append(meta_code[i])
-        out.append(codes)
-    return obj(out)
+    rank = np.argsort(np.argsort(rng.random((n, len(COMORBIDITIES))), axis=1), axis=1)
+    chosen = rank < k[:, None]
+    main_str = main.astype(str)
+    for j, code in enumerate(COMORBIDITIES):
+        chosen[:, j] &= main_str != code
+    bits = chosen @ (1 << np.arange(len(COMORBIDITIES)))
+    meta = np.where(
+        np.char.startswith(main_str, "C") & (rng.random(n) < 0.25),
+        rng.integers(0, len(METASTASES), n) + 1,
+        0,
+    )
+    meta = np.where(meta > 0, meta * (main_str != np.array(("", *METASTASES))[meta]), 0)
+    signature = bits * (len(METASTASES) + 1) + meta
+    lists = obj(
+        [
+            [c for j, c in enumerate(COMORBIDITIES) if (sig // (len(METASTASES) + 1)) >> j & 1]
+            + ([METASTASES[sig % (len(METASTASES) + 1) - 1]] if sig % (len(METASTASES) + 1) else [])
+            for sig in range((1 << len(COMORBIDITIES)) * (len(METASTASES) + 1))
+        ]
+    )
+    return lists[signature]
 
 
 def _chemo_series(
@@ -222,12 +231,13 @@ def _chemo_series(
     birth = (start - (age_years * 365.25).astype("timedelta64[D]"))[series]
     hosp = rng.choice(big, size=m)[series]
     county = np.unique(hospitals["county"], return_inverse=True)[1][hosp]
-    employee = (rng.random(m) < 0.2)[series]
     total = np.round(6000 * np.exp(rng.normal(0, 0.3, n)) * 100).astype(np.int64)
+    keys = patient_keys(sex, birth, county, np.full(n, 3))
+    employee = is_employee(keys, np.full(n, 60))
     frame: Frame = {
         "hospital_idx": hosp,
         "combo": np.full(n, -1),
-        "patient_id": _patient_ids(sex, birth, county, np.full(n, 3)),
+        "patient_key": keys,
         "insurance_type": np.where(employee, "employee", "resident"),
         "sex": sex,
         "birth_date": birth,

@@ -63,6 +63,7 @@ FORCED: tuple[tuple[str, tuple[str, ...], float, float, str], ...] = (
     ("K80.200", ("51.2300",), 15000, 5, "普外科"),
     ("I50.900", (), 9800, 10, "心血管内科"),
     ("C16.900", ("43.7x00",), 72000, 18, "胃肠外科"),
+    ("H26.900", ("13.4100",), 5800, 1, "眼科"),
 )
 #: Codes added to other_diagnoses as comorbidities (policy comorbidity prefixes overlap).
 COMORBIDITIES = (
@@ -87,6 +88,9 @@ class Catalogue:
     age_profile: np.ndarray
     department: np.ndarray
     category: np.ndarray  # diagnosis category (for upcoding siblings)
+    #: an insurance-edition extension of the main diagnosis (``K35.800x001``), same
+    #: subcategory; equal to `dx` when the table has none
+    dx_extension: np.ndarray
 
     @property
     def size(self) -> int:
@@ -191,7 +195,7 @@ def build_catalogue(
         profiles.append(
             AGE_NEWBORN if letter == "P"
             else AGE_OBSTETRIC if letter == "O"
-            else AGE_ELDERLY if letter in "CI" or code.startswith(("M17", "S72", "N40", "H25"))
+            else AGE_ELDERLY if letter in "CI" or code.startswith(("M17", "S72", "N40", "H25", "H26"))
             else AGE_MIXED if letter == "J"
             else AGE_ADULT
         )  # fmt: skip
@@ -216,4 +220,15 @@ def build_catalogue(
         age_profile=np.array(profiles),
         department=np.array([r[4] for r in rows]),
         category=np.array([c[:3] for c in dx]),
+        dx_extension=_extensions(codes, dx),
     )
+
+
+def _extensions(codes: CodeTables, dx: np.ndarray) -> np.ndarray:
+    """First ``x0nn`` extension of each main diagnosis in the code table (or the code)."""
+    all_codes = codes.diagnoses["code"].to_pylist()
+    first: dict[str, str] = {}
+    for code in all_codes:
+        if len(code) > 7 and code[7] == "x":
+            first.setdefault(code[:7], code)
+    return np.array([first.get(c, c) for c in dx.tolist()], dtype=object)

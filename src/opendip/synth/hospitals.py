@@ -13,6 +13,8 @@ COUNTIES = ("城关区", "东城区", "西城区", "南山县", "北岭县", "�
 #: Share of hospitals by level; the first ids are the largest (tertiary) hospitals.
 LEVEL_SHARES = (("tertiary", 0.15), ("secondary", 0.35), ("primary", 0.40), ("unrated", 0.10))
 BEDS = {"tertiary": (800, 2000), "secondary": (200, 600), "primary": (30, 120), "unrated": (20, 80)}
+#: Share of privately owned hospitals by level (tertiary hospitals are public here).
+PRIVATE_SHARE = {"tertiary": 0.0, "secondary": 0.1, "primary": 0.1, "unrated": 0.8}
 LEVEL_NAME = {
     "tertiary": "人民医院",
     "secondary": "县医院",
@@ -28,7 +30,7 @@ def make_hospitals(n: int, rng: np.random.Generator) -> pa.Table:
     ids = [f"H{i + 1:03d}" for i in range(n)]
     counties = [COUNTIES[i % len(COUNTIES)] for i in range(n)]
     beds = [int(rng.integers(*BEDS[lvl])) for lvl in levels]
-    private = rng.random(n) < np.where(np.array(levels) == "unrated", 0.8, 0.15)
+    private = rng.random(n) < np.array([PRIVATE_SHARE[lvl] for lvl in levels])
     # A county's first secondary hospital leads its primary hospitals' community.
     leader: dict[str, str] = {}
     for hid, lvl, county in zip(ids, levels, counties, strict=True):

@@ -9,15 +9,23 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from opendip import __version__
 from opendip.codes import CodeTables, demo_code_tables
 from opendip.contract import CASES, LABELS
-from opendip.synth.anomalies import Labels, Rates, inject_behaviours, inject_qc_errors
+from opendip.synth.anomalies import (
+    Labels,
+    Rates,
+    inject_behaviours,
+    inject_qc_errors,
+    split_pairs,
+)
 from opendip.synth.cases import generate_clean
 from opendip.synth.catalogue import CHAPTER_DEPARTMENT, FORCED, build_catalogue
 from opendip.synth.hospitals import make_hospitals
+from opendip.synth.patients import STAY_COLUMNS, patient_ids, separate_close_stays
 
 DEPARTMENTS = sorted({*CHAPTER_DEPARTMENT.values(), *(f[4] for f in FORCED), "内科"})
 _STRING_COLUMNS = ("department", "discharge_method", "admission_route", "sex", "insurance_type")
@@ -28,6 +36,14 @@ _NULL_IF_NEGATIVE = (
     "los_days",
     "fund_paid",
 )
+
+
+MIN_HOSPITALS = 4
+MIN_CASES = 100
+
+
+class SynthError(ValueError):
+    """Generator arguments that cannot make a region (message in Chinese)."""
 
 
 def generate_region(
@@ -41,7 +57,20 @@ def generate_region(
     cases_for_year: Callable[[int], int] | None = None,
     on_year: Callable[[int], None] | None = None,
 ) -> dict[str, object]:
-    """Write hospitals.parquet, cases_<year>.parquet, labels.parquet and manifest.json."""
+    """Write hospitals.parquet, cases_<year>.parquet, labels.parquet and manifest.json.
+
+    Deterministic: the same arguments give byte-identical files. Raises `SynthError` for
+    arguments no region can be made from.
+    """
+    if hospitals < MIN_HOSPITALS:
+        raise SynthError(f"医疗机构数至少为 {MIN_HOSPITALS}（每个等级至少一家），收到 {hospitals}")
+    if not years:
+        raise SynthError("至少需要一个年份")
+    if len(set(years)) != len(years):
+        raise SynthError(f"年份重复：{list(years)}")
+    sizes = {y: cases_for_year(y) if cases_for_year else cases_per_year for y in years}
+    if min(sizes.values()) < MIN_CASES:
+        raise SynthError(f"每年病例数至少为 {MIN_CASES}，收到 {min(sizes.values())}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rates = rates or Rates()
@@ -56,17 +85,28 @@ def generate_region(
 
     label_tables = []
     counts: dict[str, int] = {}
+    previous: dict[str, np.ndarray] | None = None  # last month's stays of the year before
     for year in years:
-        n = cases_for_year(year) if cases_for_year else cases_per_year
+        n = sizes[year]
         year_rng = np.random.default_rng([seed, year])
-        frame = generate_clean(year, n, hosp, catalogue, year_rng)
+        frame = generate_clean(year, n - split_pairs(n, rates), hosp, catalogue, year_rng)
         frame, labels = inject_behaviours(
-            frame, year, hosp["hospital_id"], catalogue, rates, year_rng
+            frame, year, hosp["hospital_id"], catalogue, rates, year_rng, target=n
         )
+        split = np.array(labels.label) == "split_admission"
+        pairs = np.column_stack([np.array(labels.row)[split], np.array(labels.partner)[split]])
+        separate_close_stays(
+            frame, year, pairs.astype(np.int64), rates.readmission_window_days, previous
+        )
+        late = frame["discharge_date"] >= np.datetime64(f"{year}-12-01")
+        previous = {c: frame[c][late] for c in STAY_COLUMNS}
         for name in _STRING_COLUMNS:
             frame[name] = frame[name].astype(object)
+        frame["doctor_department"] = frame["department"].copy()
         duplicates = inject_qc_errors(frame, labels, rates.qc_error, year_rng)
-        cases, label_table = _to_arrow(year, frame, labels, duplicates, hosp["hospital_id"])
+        cases, label_table = _to_arrow(
+            year, frame, labels, duplicates, hosp["hospital_id"], year_rng
+        )
         pq.write_table(cases, out / f"cases_{year}.parquet")
         label_tables.append(label_table)
         counts[str(year)] = cases.num_rows
@@ -74,6 +114,14 @@ def generate_region(
             on_year(year)
     labels_all = pa.concat_tables(label_tables) if label_tables else LABELS.empty()
     pq.write_table(labels_all, out / "labels.parquet")
+    label_counts = {
+        str(k): int(v)
+        for k, v in zip(
+            *np.unique(labels_all["label"].to_numpy(zero_copy_only=False), return_counts=True),
+            strict=True,
+        )
+    }
+    total = sum(counts.values())
     manifest = {
         "generator": f"opendip {__version__}",
         "seed": seed,
@@ -82,13 +130,8 @@ def generate_region(
         "years": list(years),
         "rows": counts,
         "rates": asdict(rates),
-        "labels": {
-            k: int(v)
-            for k, v in zip(
-                *np.unique(labels_all["label"].to_numpy(zero_copy_only=False), return_counts=True),
-                strict=True,
-            )
-        },
+        "labels": label_counts,
+        "label_rates": {k: round(v / max(total, 1), 6) for k, v in label_counts.items()},
         "combinations": catalogue.size,
     }
     (out / "manifest.json").write_text(
@@ -97,39 +140,54 @@ def generate_region(
     return manifest
 
 
+def _doctor_ids(hid: pa.Array, department: np.ndarray, slot: np.ndarray) -> pa.Array:
+    """'H001-D03-02': hospital, the doctor's department (its position in DEPARTMENTS, D99 if
+    unknown) and a slot; null where the doctor id was left out."""
+    position = pc.index_in(pa.array(department, pa.string()), value_set=pa.array(DEPARTMENTS))
+    dept = pc.utf8_lpad(pc.cast(position.fill_null(99), pa.string()), 2, "0")
+    number = pc.utf8_lpad(pc.cast(pa.array(np.maximum(slot, 0)), pa.string()), 2, "0")
+    ids = pc.binary_join_element_wise(hid, "-D", dept, "-", number, "")
+    return pc.if_else(pa.array(slot < 0), pa.scalar(None, pa.string()), ids)
+
+
+def _case_ids(year: int, numbers: np.ndarray) -> pa.Array:
+    """'C2026' + 8 digits."""
+    digits = pc.utf8_lpad(pc.cast(pa.array(numbers), pa.string()), 8, "0")
+    return pc.binary_join_element_wise(f"C{year}", digits, "")
+
+
 def _to_arrow(
     year: int,
     frame: dict[str, np.ndarray],
     labels: Labels,
-    duplicates: list[tuple[int, int]],
+    duplicates: tuple[np.ndarray, np.ndarray],
     hospital_ids: np.ndarray,
+    rng: np.random.Generator,
 ) -> tuple[pa.Table, pa.Table]:
     n = len(frame["total_cost"])
     order = np.lexsort((frame["hospital_idx"], frame["discharge_date"]))
     position = np.empty(n, np.int64)
     position[order] = np.arange(n)
-    ids = np.char.add(f"C{year}", np.char.zfill(np.arange(1, n + 1).astype(str), 8)).astype(object)
-    row_id = ids[position]  # case id of original row r
-    for dup, original in duplicates:
-        row_id[dup] = row_id[original]
+    row_number = position + 1  # case number of original row r (file order)
+    # A duplicated id reuses the id of a clean row EARLIER in the file: the later row is the
+    # labelled duplicate (what a "second occurrence" QC rule flags).
+    dups, candidates = duplicates
+    if not len(candidates):  # pragma: no cover - a year of ≥ 100 cases always has some
+        raise SynthError("没有可供重复清单号引用的正常病例")
+    candidates = candidates[np.argsort(position[candidates])]
+    earlier = np.searchsorted(position[candidates], position[dups])
+    pick = np.floor(rng.random(len(dups)) * np.maximum(earlier, 1)).astype(np.int64)
+    row_number[dups] = row_number[candidates[pick]]
     sorted_frame = {k: v[order] for k, v in frame.items()}
-    case_id = row_id[order]
 
-    hid = hospital_ids[sorted_frame["hospital_idx"]]
-    dept = sorted_frame["department"]
-    slot = sorted_frame["doctor_slot"]
-    dept_code = {d: f"D{i:02d}" for i, d in enumerate(DEPARTMENTS)}
-    doctor = np.array(
-        [
-            None if s < 0 or d is None else f"{h}-{dept_code.get(d, 'D99')}-{s:02d}"
-            for h, d, s in zip(hid, dept, slot, strict=True)
-        ],
-        dtype=object,
-    )
+    hid = pa.array(hospital_ids[sorted_frame["hospital_idx"]], pa.string())
     columns: dict[str, pa.Array] = {
-        "case_id": pa.array(case_id, pa.string()),
-        "hospital_id": pa.array(hid, pa.string()),
-        "doctor_id": pa.array(doctor, pa.string()),
+        "case_id": _case_ids(year, row_number[order]),
+        "hospital_id": hid,
+        "patient_id": patient_ids(sorted_frame["patient_key"]),
+        "doctor_id": _doctor_ids(
+            hid, sorted_frame["doctor_department"], sorted_frame["doctor_slot"]
+        ),
         "settle_month": pa.array(
             np.datetime_as_string(sorted_frame["discharge_date"], unit="M"), pa.string()
         ),
@@ -151,14 +209,13 @@ def _to_arrow(
             columns[name] = pa.array(values, col.type)
     cases = CASES.conform(pa.table(columns))
 
-    partner_id = [row_id[p] if p >= 0 else None for p in labels.partner]
     details = [
-        d if p is None else f"{d}（关联病例 {p}）"
-        for d, p in zip(labels.detail, partner_id, strict=True)
+        d if p < 0 else f"{d}（关联病例 C{year}{row_number[p]:08d}）"
+        for d, p in zip(labels.detail, labels.partner, strict=True)
     ]
     label_table = pa.table(
         {
-            "case_id": pa.array([row_id[r] for r in labels.row], pa.string()),
+            "case_id": _case_ids(year, row_number[np.array(labels.row, dtype=np.int64)]),
             "label": pa.array(labels.label, pa.string()),
             "detail": pa.array(details, pa.string()),
         }
