@@ -13,6 +13,7 @@ from opendip.cli import (
     group_cmd,
     import_cmd,
     policy_cmd,
+    qc_cmd,
     synth_cmd,
 )
 
@@ -46,8 +47,7 @@ app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(codes_cmd.app, name="codes", help="医保版代码表：导入、查看、映射 / code tables")
 app.command("synth", help="生成合成示范区域 / generate a synthetic region")(synth_cmd.synth)
 app.add_typer(import_cmd.app, name="import")
+app.command("qc", help="结算清单质控 / settlement-list quality control")(qc_cmd.qc)
 app.add_typer(directory_cmd.app, name="directory")
 app.command("group", help="病例入组 / group cases into the directory")(group_cmd.group)
-app.command("supervise", help="智能监管：线索与月度指标 / supervision leads and indicators")(
-)
 app.command("bench", help="性能基准：逐阶段计时 / benchmark each pipeline stage")(bench_cmd.bench)

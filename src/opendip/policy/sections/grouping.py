@@ -54,6 +54,9 @@ class GroupingPolicy(Section):
         "therapeutic",
         "surgery",
     ]
+    #: Interventional procedures (介入治疗) count as this type when the case's procedure type
+    #: is decided (surgery by default, as most regions do; some price them as therapeutic).
+    interventional_as: ProcedureType = "surgery"
     fallback: Fallback = Fallback()
     #: Target 入组率 reported against (not enforced).
     target_grouping_rate: Share = Field(default=Decimal("0.9"))

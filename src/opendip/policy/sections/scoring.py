@@ -69,3 +69,13 @@ class ScoringPolicy(Section):
     special_review_max_share: Share = Decimal("0.05")
     hospital_coefficient: HospitalCoefficient
     score_decimals: int = Field(default=4, ge=0, le=8)
+    #: same_level reference mean missing for a group at a level: use the group's regional
+    #: mean (and say so in the explanation) or refuse to score.
+    level_mean_missing: Literal["regional", "refuse"] = "regional"
+    #: All-case mean cost (全部病例次均费用, yuan) that fallback (blank) groups are scored
+    #: against: score = fallback_fraction × cost ÷ this × directory.base_score. Required as
+    #: soon as a fallback case is scored (no default: money depends on it).
+    all_case_mean_yuan: Positive | None = None
+    #: Accepted special-review (特例单议) cases: the expert's score is the settled score
+    #: (no hospital coefficient after) or the case score (× hospital coefficient).
+    reviewed_score_is: Literal["settled_score", "case_score"] = "settled_score"

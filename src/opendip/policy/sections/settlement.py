@@ -55,6 +55,9 @@ class SettlementPolicy(Section):
     #: 医共体: members' results are netted inside the community.
     community_netting: bool = False
     rounding: Literal["half_up"] = "half_up"
+    #: Fund paid by item for cases outside DIP (unmatched) comes out of the pool's fund
+    #: before the point value is computed.
+    deduct_non_dip_ffs: bool = True
 
     @model_validator(mode="after")
     def _bands_ordered(self) -> SettlementPolicy:
