@@ -14,6 +14,7 @@ from opendip.cli import (
     import_cmd,
     policy_cmd,
     qc_cmd,
+    supervise_cmd,
     synth_cmd,
 )
 
@@ -50,4 +51,7 @@ app.add_typer(import_cmd.app, name="import")
 app.command("qc", help="结算清单质控 / settlement-list quality control")(qc_cmd.qc)
 app.add_typer(directory_cmd.app, name="directory")
 app.command("group", help="病例入组 / group cases into the directory")(group_cmd.group)
+app.command("supervise", help="智能监管：线索与月度指标 / supervision leads and indicators")(
+    supervise_cmd.supervise_command
+)
 app.command("bench", help="性能基准：逐阶段计时 / benchmark each pipeline stage")(bench_cmd.bench)
