@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pyarrow as pa
@@ -13,12 +14,14 @@ from opendip.engine import connect, table_from_arrow
 from tests.conftest import policy_with
 
 
-def case(cid: str, hosp: str, year: int, dx: str, procs: list[str], cost: int) -> dict:
+def case(
+    cid: str, hosp: str, year: int, dx: str, procs: list[str], cost: int, los: int = 3
+) -> dict:
     d = dt.date(year, 6, 1)
     return {
         "case_id": cid, "hospital_id": hosp, "patient_id": "P" + cid, "insurance_type": "resident",
         "sex": "1", "age": 40, "admit_date": d - dt.timedelta(days=3), "discharge_date": d,
-        "los_days": 3, "main_diagnosis": dx, "other_diagnoses": [],
+        "los_days": los, "main_diagnosis": dx, "other_diagnoses": [],
         "main_procedure": procs[0] if procs else None, "other_procedures": procs[1:],
         "total_cost": cost, "settle_month": d.strftime("%Y-%m"),
     }  # fmt: skip
@@ -45,7 +48,7 @@ POLICY = policy_with(
 )
 
 
-def _build(rows: list[dict], policy=POLICY):
+def _build(rows: list[dict], policy=POLICY, blocked: list[str] | None = None):
     con = connect()
     cases = table_from_arrow(con, CASES.conform(pa.Table.from_pylist(rows)), "history")
     hospitals = table_from_arrow(
@@ -54,7 +57,12 @@ def _build(rows: list[dict], policy=POLICY):
     types = table_from_arrow(
         con, demo_code_tables().procedures.select(["code", "procedure_type"]), "pt"
     )
-    return build_directory(cases, hospitals, types, policy)
+    status = None
+    if blocked is not None:
+        status = table_from_arrow(
+            con, pa.table({"case_id": blocked, "blocking": [True] * len(blocked)}), "st"
+        )
+    return build_directory(cases, hospitals, types, policy, status)
 
 
 def test_hand_computed_weighted_means_and_scores() -> None:
@@ -75,6 +83,14 @@ def test_hand_computed_weighted_means_and_scores() -> None:
     # J18.9 has 1 case < 2: comprehensive, falling back to the chapter level (X)
     assert rows["综合:X:保守治疗"]["case_count"] == 1
     assert built.metrics["groups_by_type"] == {"comprehensive": 1, "core": 2}
+    # cases per year, and CV on the untrimmed costs 1000, 3000, 2000, 4000: mean 2500,
+    # population sd √1 250 000 = 1118.03 → 0.4472
+    assert json.loads(a["case_counts_by_year"]) == {"2024": 2, "2025": 2}
+    assert a["cv"] == pytest.approx(0.447214, abs=1e-6)
+    # RIV = 1 − within SS / total SS: within 5 000 000 + 80 000 + 0 = 5 080 000; total:
+    # Σx² 31 910 000 − 8 × 1587.5² = 11 748 750 → 1 − 0.43239 = 0.5676
+    assert built.metrics["riv"] == 0.5676
+    assert built.metrics["core_case_share"] == 0.875  # 7 of 8 cases in core groups
 
 
 def test_coverage_threshold_picks_smallest_count_reaching_share() -> None:
@@ -140,3 +156,58 @@ def test_no_history_in_window_is_an_error() -> None:
     policy = policy_with({"directory.year_weights": {2019: 1}})
     with pytest.raises(DirectoryBuildError, match="2019"):
         _build(HISTORY, policy)
+
+
+def test_percentile_trimming_keeps_the_middle() -> None:
+    policy = policy_with(
+        {
+            "directory.year_weights": {2025: 1},
+            "directory.trim": {"method": "percentile", "lower_pct": 0.1, "upper_pct": 0.9},
+            "directory.core_threshold": {"method": "fixed", "min_cases": 1},
+            "directory.basic_groups": [],
+            "directory.special_groups": [],
+        }
+    )
+    rows = [case(str(i), "H1", 2025, "I63.900", [], 100 * i) for i in range(1, 21)]
+    built = _build(rows, policy)
+    # percent_rank (r − 1)/19 within [0.1, 0.9] keeps ranks 3..18: costs 300..1800, mean 1050
+    assert built.table.to_pylist()[0]["mean_cost_fen"] == 1050
+    assert built.metrics["cases_after_trimming"] == 16
+
+
+def test_special_groups_qc_exclusion_and_comprehensive_levels() -> None:
+    policy = policy_with(
+        {
+            "directory.year_weights": {2025: 1},
+            "directory.trim": {"method": "none"},
+            "directory.core_threshold": {"method": "fixed", "min_cases": 2},
+            "directory.comprehensive": {"min_cases": 2, "levels": ["category", "block", "chapter"]},
+            "directory.basic_groups": [],
+        }
+    )
+    rows = [
+        case("f1", "H1", 2025, "F20.000", [], 40_000, los=40),  # bed-day group
+        case("f2", "H2", 2025, "F20.000", [], 20_000, los=20),
+        case("c1", "H1", 2025, "H25.900", ["13.4100"], 5_000, los=1),  # day surgery
+        case("c2", "H1", 2025, "H25.900", ["13.4100"], 9_000, los=3),  # ordinary
+        case("c3", "H1", 2025, "H25.900", ["13.4100"], 11_000, los=4),
+        case("k1", "H1", 2025, "K35.800", [], 1_000),  # K35 category: 2 cases
+        case("k2", "H1", 2025, "K35.100", [], 3_000),
+        case("k3", "H1", 2025, "K37.x00", [], 2_000),  # alone: block K35-K38 has 1 → chapter
+        case("k4", "H1", 2025, "K37.x00", [], 90_000),  # blocked by QC: left out
+    ]
+    built = _build(rows, policy, blocked=["k4"])
+    got = {r["group_code"]: r for r in built.table.to_pylist()}
+    assert got["BD-F20"]["score_per_day"] == Decimal("4.5000")
+    assert got["BD-F20"]["case_count"] == 2 and got["BD-F20"]["mean_cost_fen"] == 30_000
+    assert got["DS-CATARACT"]["case_count"] == 1 and got["DS-CATARACT"]["mean_cost_fen"] == 5_000
+    assert got["H25.9:13.4100"]["case_count"] == 2  # the day-surgery case did not build it
+    assert got["H25.9:13.4100"]["mean_cost_fen"] == 10_000
+    assert got["综合:K35:保守治疗"]["case_count"] == 2
+    assert got["综合:XI:保守治疗"]["case_count"] == 1
+    assert got["综合:XI:保守治疗"]["mean_cost_fen"] == 2_000  # not 90 000: k4 was blocked
+    assert built.metrics["history_cases"] == 8
+    # all-case mean M over the 5 ordinary cases: (9000 + 11000 + 1000 + 3000 + 2000) / 5
+    assert built.metrics["all_case_mean_fen"] == 5_200
+    assert got["H25.9:13.4100"]["score"] == Decimal("192.3077")  # 10 000 / 5 200 × 100
+    assert got["BD-F20"]["score"] == Decimal("576.9231")  # 30 000 / 5 200 × 100

@@ -62,8 +62,15 @@ def procedure_types(con: BaseBackend, codes: CodeTables) -> ir.Table:
     )
 
 
+def diagnosis_codes(con: BaseBackend, codes: CodeTables) -> ir.Table:
+    return table_from_arrow(
+        con, codes.diagnoses.select(["code", "valid_as_main"]), "diagnosis_codes"
+    )
+
+
 __all__ = [
     "connect",
+    "diagnosis_codes",
     "load_codes",
     "load_policy_file",
     "parquet_files",

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from opendip.codes import category_table
 from opendip.contract import DIRECTORY, HOSPITAL_LEVELS
-from opendip.directory.keys import TYPE_LABEL, with_keys
+from opendip.directory.keys import TYPE_LABEL, special_condition, with_keys
 from opendip.policy import Policy
 
 CONSERVATIVE_LABEL = "保守"
@@ -101,43 +101,50 @@ def build_directory(
     hospitals: ir.Table,
     procedure_types: ir.Table,
     policy: Policy,
+    case_status: ir.Table | None = None,
 ) -> BuiltDirectory:
-    """Build the directory from history cases (QC-clean), hospitals and procedure types."""
+    """Build the directory from history cases, hospitals (hospital_id, level) and procedure
+    types (code, procedure_type). Cases QC marked blocking in `case_status` (case_id,
+    blocking) are left out; history should be QC-clean."""
     d = policy.directory
     weights = {int(y): Decimal(w) for y, w in d.year_weights.items()}
+    if case_status is not None:
+        history = history.anti_join(
+            case_status.filter(case_status.blocking).select("case_id"), "case_id"
+        )
     con_cases = history.mutate(year=history.discharge_date.year())
     con_cases = con_cases.filter(con_cases.year.isin(list(weights)))
     con_cases = con_cases.left_join(hospitals.select("hospital_id", "level"), "hospital_id")
-    keyed = with_keys(con_cases, policy, procedure_types)
-    keyed = keyed.mutate(level=keyed.level.fill_null("unrated"))
-    total_cases = keyed.count().to_pyarrow().as_py()
-    if not total_cases:
-        raise DirectoryBuildError(f"历史数据中没有 {sorted(weights)} 年度的病例")
-
+    # A surrogate row key: a case id repeated in history must not mix procedure sets.
+    con_cases = con_cases.mutate(_rid=ibis.row_number())
+    keyed = with_keys(con_cases, policy, procedure_types, row_key="_rid")
+    keyed = keyed.select(
+        "year",
+        "total_cost",
+        "main_diagnosis",
+        "department",
+        "los_days",
+        "dx_key",
+        "category",
+        "procedures",
+        "proc_key",
+        "proc_type",
+        level=keyed.level.fill_null("unrated"),
+    )
     # Special groups route first: their cases do not build core groups.
     special_flag = ibis.literal(False)
     for sg in d.special_groups:
-        cond = ibis.literal(True)
-        if sg.diagnosis_prefixes:
-            cond &= ibis.or_(*[keyed.main_diagnosis.startswith(p) for p in sg.diagnosis_prefixes])
-        if sg.procedure_prefixes:
-            cond &= (
-                keyed.procedures.filter(
-                    lambda p, pre=tuple(sg.procedure_prefixes): ibis.or_(
-                        *[p.startswith(x) for x in pre]
-                    )
-                ).length()
-                > 0
-            )
-        if sg.max_los_days:
-            cond &= keyed.los_days <= sg.max_los_days
-        special_flag |= cond
-    keyed = keyed.mutate(is_special=special_flag)
+        special_flag |= special_condition(keyed, sg)
+    # Materialised once: every aggregate below reads it (and the trimmed table).
+    keyed = keyed.mutate(is_special=special_flag).cache()
+    total_cases = keyed.count().to_pyarrow().as_py()
+    if not total_cases:
+        raise DirectoryBuildError(f"历史数据中没有 {sorted(weights)} 年度的病例")
     special_rows = _special_rows(keyed, policy, weights)
     ordinary = keyed.filter(~keyed.is_special)
 
     combo_keys = ["dx_key", "proc_key"]
-    trimmed = _trimmed(ordinary, policy, combo_keys)
+    trimmed = _trimmed(ordinary, policy, combo_keys).cache()
     yearly = _yearly(trimmed, combo_keys).to_pyarrow().to_pylist()
     combos = _weighted_means(yearly, weights, combo_keys)
     counts = {k: v["n"] for k, v in combos.items()}
@@ -301,20 +308,7 @@ def _special_rows(
 ) -> dict[str, dict[str, Any]]:
     out = {}
     for sg in policy.directory.special_groups:
-        cond = ibis.literal(True)
-        if sg.diagnosis_prefixes:
-            cond &= ibis.or_(*[keyed.main_diagnosis.startswith(p) for p in sg.diagnosis_prefixes])
-        if sg.procedure_prefixes:
-            cond &= (
-                keyed.procedures.filter(
-                    lambda p, pre=tuple(sg.procedure_prefixes): ibis.or_(
-                        *[p.startswith(x) for x in pre]
-                    )
-                ).length()
-                > 0
-            )
-        if sg.max_los_days:
-            cond &= keyed.los_days <= sg.max_los_days
+        cond = special_condition(keyed, sg)
         sub = keyed.filter(cond).mutate(_g=ibis.literal(sg.code))
         means = _weighted_means(_yearly(sub, ["_g"]).to_pyarrow().to_pylist(), weights, ["_g"])
         levels = _weighted_means(

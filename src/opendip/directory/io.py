@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from opendip.codes import CodeTables, diagnosis_subcategory
@@ -51,7 +52,9 @@ def read_directory(path: str | Path) -> pa.Table:
 def load_official_directory(path: str | Path, codes: CodeTables) -> pa.Table:
     """Read a region's published directory (CSV UTF-8/GBK or .xlsx, Chinese headers).
 
-    Procedure conditions: 'A+B' all of, 'A/B' any of, empty = conservative.
+    Procedure conditions: 'A+B' all of, 'A/B' any of, 'A*' or 'A*/B*' codes starting with
+    A (or B), empty = conservative. Every problem is collected; the error lists them all
+    with their row numbers (the header is row 1).
     """
     from opendip.ingest.readers import read_file
 
@@ -70,7 +73,11 @@ def load_official_directory(path: str | Path, codes: CodeTables) -> pa.Table:
     )
     known_proc = set(codes.procedures["code"].to_pylist())
     for i, values in enumerate(raw.to_pylist(), start=2):
-        r = {mapping[h]: (v or "").strip() for h, v in values.items() if h in mapping}
+        r = {
+            mapping[h]: ("" if v is None else str(v)).strip()
+            for h, v in values.items()
+            if h in mapping
+        }
         code = r.get("group_code", "")
         where = f"第 {i} 行"
         if not code:
@@ -85,30 +92,41 @@ def load_official_directory(path: str | Path, codes: CodeTables) -> pa.Table:
             if score <= 0:
                 raise InvalidOperation
         except InvalidOperation:
-            problems.append(f"{where}：病种 {code} 分值缺失或无效（{r.get('score')!r}）")
+            problems.append(f"{where}：病种 {code} 病种分值缺失或无效（{r.get('score')!r}）")
             continue
         dx = r.get("diagnosis_key", "")
         if diagnosis_subcategory(dx) not in known_dx and dx not in known_dx:
             problems.append(f"{where}：病种 {code} 的诊断编码 {dx} 不在医保版代码表中")
-        key = r.get("procedure_key", "")
-        match = "none" if not key else "any" if "/" in key else "all"
-        procs = [p for p in key.replace("/", "+").split("+") if p]
+        key = r.get("procedure_key", "").replace(" ", "")
+        match, procs, problem = _procedure_condition(key)
+        if problem:
+            problems.append(f"{where}：病种 {code} 的手术操作编码 {key!r} {problem}")
         for p in procs:
-            if p not in known_proc:
+            known = (
+                any(k.startswith(p) for k in known_proc) if match == "prefix" else p in known_proc
+            )
+            if not known:
                 problems.append(f"{where}：病种 {code} 的手术操作编码 {p} 不在医保版代码表中")
         group_type = {v: k for k, v in TYPE_LABELS.items()}.get(
             r.get("group_type", ""), r.get("group_type") or "core"
         )
         if group_type not in GROUP_TYPES:
             problems.append(f"{where}：病种类型 {r.get('group_type')!r} 无效")
-        mean = yuan_to_fen(r["mean_cost_yuan"]) if r.get("mean_cost_yuan") else 0
+        try:
+            mean = yuan_to_fen(r["mean_cost_yuan"]) if r.get("mean_cost_yuan") else 0
+        except (ValueError, ArithmeticError):
+            problems.append(f"{where}：病种 {code} 次均费用无效（{r['mean_cost_yuan']!r}）")
+            continue
+        if not r.get("case_count", "0").isdigit():
+            problems.append(f"{where}：病种 {code} 病例数无效（{r['case_count']!r}）")
+            continue
         rows.append(
             {
                 "group_code": code,
                 "group_name": r.get("group_name") or code,
                 "group_type": group_type,
                 "diagnosis_key": diagnosis_subcategory(dx) if len(dx) > 5 else dx,
-                "procedure_key": "+".join(sorted(procs)),
+                "procedure_key": ("+" if match == "all" else "/").join(sorted(procs)),
                 "procedure_match": match,
                 "score": score,
                 "mean_cost_fen": mean,
@@ -228,43 +246,133 @@ def diff_directories(
         ),
     }
     if grouped_old is not None and grouped_new is not None:
-        go = dict(
+        out["case_moves"] = _case_moves(grouped_old, grouped_new)
+        per_group = grouped_new.group_by("group_code").aggregate([("case_id", "count")])
+        counts = dict(
             zip(
-                grouped_old["case_id"].to_pylist(),
-                grouped_old["group_code"].to_pylist(),
+                per_group["group_code"].to_pylist(),
+                per_group["case_id_count"].to_pylist(),
                 strict=True,
             )
         )
-        gn = dict(
-            zip(
-                grouped_new["case_id"].to_pylist(),
-                grouped_new["group_code"].to_pylist(),
-                strict=True,
-            )
-        )
-        flows: dict[tuple[str | None, str | None], int] = {}
-        for cid, g_old in go.items():
-            g_new = gn.get(cid)
-            if g_old != g_new:
-                flows[(g_old, g_new)] = flows.get((g_old, g_new), 0) + 1
-        targets: dict[str | None, set] = {}
-        sources: dict[str | None, set] = {}
-        for (a, b), _ in flows.items():
-            targets.setdefault(a, set()).add(b)
-            sources.setdefault(b, set()).add(a)
-        rows = []
-        for (a, b), count in sorted(flows.items(), key=lambda kv: -kv[1]):
-            kind = "拆分" if len(targets[a]) > 1 else "合并" if len(sources[b]) > 1 else "迁移"
-            rows.append({"old_group": a, "new_group": b, "cases": count, "kind": kind})
-        out["case_moves"] = pa.Table.from_pylist(
-            rows,
-            schema=pa.schema(
-                [
-                    ("old_group", pa.string()),
-                    ("new_group", pa.string()),
-                    ("cases", pa.int64()),
-                    ("kind", pa.string()),
-                ]
-            ),
+        sc = out["score_changes"]
+        out["score_changes"] = sc.append_column(
+            "cases_affected",
+            pa.array([counts.get(g, 0) for g in sc["group_code"].to_pylist()], pa.int64()),
         )
     return out
+
+
+def _case_moves(grouped_old: pa.Table, grouped_new: pa.Table) -> pa.Table:
+    """Flows of cases between groups (old → new) with their kind.
+
+    拆分 (split): the old group's cases now fall in several groups; 合并 (merge): the new
+    group's cases came from several groups; 拆分合并 both; 迁移 a plain move. Cases without a
+    group count as group '' (未入组).
+    """
+    a = grouped_old.select(["case_id", "group_code"]).rename_columns(["case_id", "old_group"])
+    b = grouped_new.select(["case_id", "group_code"]).rename_columns(["case_id", "new_group"])
+    j = a.join(b, "case_id", join_type="full outer")
+    j = pa.table(
+        {
+            "old_group": pc.fill_null(j["old_group"], ""),
+            "new_group": pc.fill_null(j["new_group"], ""),
+            "case_id": j["case_id"],
+        }
+    )
+    flows = j.group_by(["old_group", "new_group"]).aggregate([("case_id", "count")])
+    targets = flows.group_by("old_group").aggregate([("new_group", "count")])
+    sources = flows.group_by("new_group").aggregate([("old_group", "count")])
+    flows = flows.join(targets, "old_group").join(sources, "new_group")
+    moved = flows.filter(pc.not_equal(flows["old_group"], flows["new_group"]))
+    split = pc.greater(moved["new_group_count"], 1)
+    merge = pc.greater(moved["old_group_count"], 1)
+    kind = pc.if_else(
+        pc.and_(split, merge),
+        "拆分合并",
+        pc.if_else(split, "拆分", pc.if_else(merge, "合并", "迁移")),
+    )
+    return pa.table(
+        {
+            "old_group": moved["old_group"],
+            "new_group": moved["new_group"],
+            "cases": pc.cast(moved["case_id_count"], pa.int64()),
+            "kind": kind,
+        }
+    ).sort_by([("cases", "descending"), ("old_group", "ascending"), ("new_group", "ascending")])
+
+
+DIFF_SHEETS = {
+    "added": (
+        "新增病种",
+        {"group_code": "病种编码", "group_name": "病种名称", "score": "病种分值"},
+    ),
+    "removed": (
+        "删除病种",
+        {"group_code": "病种编码", "group_name": "病种名称", "score": "病种分值"},
+    ),
+    "score_changes": (
+        "分值变化",
+        {
+            "group_code": "病种编码",
+            "old_score": "原分值",
+            "new_score": "新分值",
+            "change_pct": "变化(%)",
+            "cases_affected": "涉及病例数",
+        },
+    ),
+    "case_moves": (
+        "病例迁移",
+        {"old_group": "原病种", "new_group": "新病种", "cases": "病例数", "kind": "类型"},
+    ),
+}
+
+
+def export_diff_excel(diff: dict[str, pa.Table], path: str | Path) -> Path:
+    """The directory diff as a workbook, one sheet per table, Chinese headers."""
+    import xlsxwriter
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book = xlsxwriter.Workbook(str(path))
+    head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+    summary = book.add_worksheet("概要")
+    for r, (key, (label, _)) in enumerate(DIFF_SHEETS.items()):
+        if key in diff:
+            summary.write(r, 0, label)
+            summary.write(r, 1, diff[key].num_rows)
+    for key, (label, headers) in DIFF_SHEETS.items():
+        if key not in diff:
+            continue
+        sheet = book.add_worksheet(label)
+        cols = [c for c in headers if c in diff[key].column_names]
+        for c, name in enumerate(cols):
+            sheet.write(0, c, headers[name], head)
+        for r, row in enumerate(diff[key].select(cols).to_pylist(), start=1):
+            for c, name in enumerate(cols):
+                v = row[name]
+                if isinstance(v, Decimal):
+                    sheet.write_number(r, c, float(v))
+                elif v is not None:
+                    sheet.write(r, c, v if v != "" else "（未入组）")
+        sheet.freeze_panes(1, 0)
+        sheet.set_column(0, len(cols), 22)
+    book.close()
+    return path
+
+
+def _procedure_condition(key: str) -> tuple[str, list[str], str | None]:
+    """(procedure_match, codes or prefixes, problem) of an official procedure condition."""
+    if not key:
+        return "none", [], None
+    if "+" in key and "/" in key:
+        return "all", [], "不能同时使用 +（全部）与 /（任一）"
+    parts = [p for p in key.replace("/", "+").split("+")]
+    if any(not p for p in parts):
+        return "all", [], "含空的编码"
+    starred = [p.endswith("*") for p in parts]
+    if any(starred):
+        if not all(starred) or "+" in key:
+            return "prefix", [], "前缀条件（*）须全部为前缀并以 / 分隔"
+        return "prefix", sorted({p.rstrip("*") for p in parts}), None
+    return ("any" if "/" in key else "all"), sorted(set(parts)), None

@@ -18,6 +18,7 @@ from opendip.codes import (
     diagnosis_subcategory_expr,
 )
 from opendip.policy import Policy
+from opendip.policy.sections.directory import SpecialGroup
 
 #: Grouping type of each code-table procedure type (interventional: see `type_of`).
 TYPE_OF = {
@@ -41,11 +42,16 @@ def dx_key_expr(code: ir.StringValue, policy: Policy) -> ir.StringValue:
 
 
 def procedures_expr(t: ir.Table, policy: Policy) -> ir.ArrayValue:
-    procs = ibis.array([t.main_procedure]).concat(t.other_procedures)
-    procs = procs.filter(lambda p: p.notnull())
-    for prefix in policy.grouping.ignore_procedure_prefixes:
-        procs = procs.filter(lambda p, prefix=prefix: ~p.startswith(prefix))
-    return procs.unique().sort()
+    others = t.other_procedures.fill_null(ibis.literal([], type="array<string>"))
+    ignored = policy.grouping.ignore_procedure_prefixes
+
+    def kept(p: ir.StringValue) -> ir.BooleanValue:
+        keep = p.notnull()
+        for prefix in ignored:
+            keep &= ~p.startswith(prefix)
+        return keep
+
+    return ibis.array([t.main_procedure]).concat(others).filter(kept).unique().sort()
 
 
 def type_rank(policy: Policy) -> dict[str, int]:
@@ -108,3 +114,21 @@ def with_keys(
             ibis.literal([], type="array<string>")
         ).sort(),
     ).drop("max_rank")
+
+
+def _any_prefix(col: ir.StringValue, prefixes: list[str]) -> ir.BooleanValue:
+    return ibis.or_(*[col.startswith(p) for p in prefixes]) if prefixes else ibis.literal(False)
+
+
+def special_condition(t: ir.Table, sg: SpecialGroup) -> ir.BooleanValue:
+    """Whether a keyed case falls in special group `sg` (same rule for build and grouping)."""
+    cond = ibis.literal(True)
+    if sg.diagnosis_prefixes:
+        cond &= _any_prefix(t.main_diagnosis, sg.diagnosis_prefixes)
+    if sg.procedure_prefixes:
+        cond &= t.procedures.filter(lambda p: _any_prefix(p, sg.procedure_prefixes)).length() > 0
+    if sg.departments:
+        cond &= t.department.isin(sg.departments)
+    if sg.max_los_days:
+        cond &= t.los_days.fill_null(10**6) <= sg.max_los_days
+    return cond

@@ -1,13 +1,15 @@
 """Grouping cases (入组), batch: one Ibis expression for all cases.
 
-Steps, in the policy's order: QC exclusion → not-for-grouping codes → special groups → core
+Steps: QC exclusion → unknown or refused codes (not in the code tables, not valid as main
+diagnosis, not-for-grouping rules) → then, in the policy's kind order, special groups → core
 (and basic) groups with the tie-break chain → comprehensive groups by category → block →
 chapter and procedure type → fallback (blank group or unmatched). Every case gets exactly one
-row (grouping is total).
+row (grouping is total); the decision note is docs/grouping.md.
 """
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import ibis
@@ -15,7 +17,7 @@ import ibis.expr.types as ir
 
 from opendip.codes import category_table
 from opendip.contract import GROUPED
-from opendip.directory.keys import TYPE_LABEL, with_keys
+from opendip.directory.keys import special_condition, with_keys
 from opendip.policy import Policy
 
 COEFFICIENT = "decimal(10, 4)"
@@ -30,19 +32,6 @@ def _any_list_prefix(arr: ir.ArrayValue, prefixes: list[str]) -> ir.BooleanValue
     if not prefixes:
         return ibis.literal(False)
     return arr.filter(lambda p: _any_prefix(p, prefixes)).length() > 0
-
-
-def special_condition(t: ir.Table, sg) -> ir.BooleanValue:
-    cond = ibis.literal(True)
-    if sg.diagnosis_prefixes:
-        cond &= _any_prefix(t.main_diagnosis, sg.diagnosis_prefixes)
-    if sg.procedure_prefixes:
-        cond &= _any_list_prefix(t.procedures, sg.procedure_prefixes)
-    if sg.departments:
-        cond &= t.department.isin(sg.departments)
-    if sg.max_los_days:
-        cond &= t.los_days.fill_null(10**6) <= sg.max_los_days
-    return cond
 
 
 def aux_coefficient_expr(t: ir.Table, policy: Policy) -> ir.NumericValue:
@@ -104,8 +93,17 @@ def _order_keys(c: ir.Table, policy: Policy) -> list:
     return keys
 
 
+def directory_procedures(key: ir.StringValue) -> ir.ArrayValue:
+    """The codes (or prefixes) of a directory row's procedure key: 'A+B', 'A/B' or ''."""
+    return key.replace("/", "+").split("+").filter(lambda p: p != "")
+
+
 def core_candidates(keyed: ir.Table, directory: ir.Table, policy: Policy) -> ir.Table:
-    """Every (case, core/basic row) pair that matches, with the columns tie-breaks use."""
+    """Every (case, core/basic row) pair that matches, with the columns tie-breaks use.
+
+    Row conditions: 'none' (conservative, any case), 'all' (every listed code present),
+    'any' (at least one), 'prefix' (at least one case code starts with a listed prefix).
+    """
     rows = directory.filter(directory.group_type.isin(["core", "basic"]))
     rows = rows.select(
         "group_code",
@@ -114,18 +112,16 @@ def core_candidates(keyed: ir.Table, directory: ir.Table, policy: Policy) -> ir.
         "mean_cost_fen",
         "procedure_match",
         rkey=rows.diagnosis_key,
-        rprocs=rows.procedure_key.split("+").filter(lambda p: p != ""),
+        rprocs=directory_procedures(rows.procedure_key),
     )
     cases = keyed.select(
-        "_rid",
-        "dx_key",
-        "procedures",
-        "surgical",
-        "total_cost",
-        "main_procedure",
-        "n_procedures",
+        "_rid", "dx_key", "procedures", "surgical", "total_cost", "main_procedure", "n_procedures"
     )
-    c = cases.join(rows, cases.dx_key == rows.rkey)
+    unlisted_rule = policy.grouping.unlisted_surgery_to_comprehensive
+
+    # Exact codes: none / all / any.
+    rows_exact = rows.filter(rows.procedure_match != "prefix")
+    c = cases.join(rows_exact, cases.dx_key == rows_exact.rkey)
     c = c.mutate(matched=c.rprocs.intersect(c.procedures).length(), rlen=c.rprocs.length())
     ok = ibis.cases(
         (c.procedure_match == "none", ibis.literal(True)),
@@ -133,13 +129,78 @@ def core_candidates(keyed: ir.Table, directory: ir.Table, policy: Policy) -> ir.
         (c.procedure_match == "any", c.matched > 0),
         else_=ibis.literal(False),
     )
-    if policy.grouping.unlisted_surgery_to_comprehensive:
+    if unlisted_rule:
         ok &= c.surgical.filter(lambda p: ~c.rprocs.contains(p)).length() == 0
     c = c.filter(ok)
-    return c.mutate(
+    exact = c.mutate(
         exact=(c.matched == c.n_procedures) & (c.rlen == c.n_procedures),
         has_main=c.main_procedure.notnull() & c.rprocs.contains(c.main_procedure.fill_null("")),
     )
+
+    # Prefixes.
+    rows_prefix = rows.filter(rows.procedure_match == "prefix")
+    c = cases.join(rows_prefix, cases.dx_key == rows_prefix.rkey)
+
+    def covered(code: ir.StringValue) -> ir.BooleanValue:
+        return c.rprocs.filter(lambda r: code.startswith(r)).length() > 0
+
+    c = c.mutate(
+        matched=c.rprocs.filter(
+            lambda r: c.procedures.filter(lambda p: p.startswith(r)).length() > 0
+        ).length(),
+        rlen=c.rprocs.length(),
+    )
+    ok = c.matched > 0
+    if unlisted_rule:
+        ok &= c.surgical.filter(lambda p: ~covered(p)).length() == 0
+    c = c.filter(ok)
+    prefix = c.mutate(
+        exact=(c.matched == c.rlen)
+        & (c.procedures.filter(lambda p: covered(p)).length() == c.n_procedures),
+        has_main=c.main_procedure.notnull() & covered(c.main_procedure.fill_null("")),
+    )
+    return exact.union(prefix.select(exact.columns))
+
+
+LEVEL_LABEL = {"category": "类目", "block": "节", "chapter": "章"}
+REASONS = {
+    "qc_excluded": "结算清单质控存在错误，不予入组",
+    "core": "主要诊断与手术操作匹配核心病种",
+    "basic": "主要诊断匹配基层病种",
+    "special": "符合特殊病种入组条件",
+    "comprehensive": "未匹配核心病种，按{level}与操作类别归入综合病种",
+    "fallback": "未匹配任何病种，归入{name}",
+    "unmatched": "未匹配任何病种（诊断与操作类别在病种目录中无对应病种）",
+    "unknown_diagnosis": "主要诊断 {code} 不在医保版疾病诊断代码表中，不予入组",
+    "invalid_main": "主要诊断 {code} 不能作为主要诊断，不予入组",
+    "unknown_procedures": "手术操作 {codes} 不在医保版手术操作代码表中，不予入组",
+    "nfg_diagnosis": "主要诊断 {code} 属不入组规则，不予入组",
+    "nfg_procedures": "手术操作 {codes} 属不入组规则，不予入组",
+}
+#: Column subset grouping reads (narrow early: the case table is wide).
+CASE_COLUMNS = (
+    "case_id",
+    "hospital_id",
+    "admit_date",
+    "discharge_date",
+    "age",
+    "los_days",
+    "department",
+    "main_diagnosis",
+    "other_diagnoses",
+    "main_procedure",
+    "other_procedures",
+    "total_cost",
+)
+
+
+def _text(template: str, **parts: ir.StringValue) -> ir.StringValue:
+    """A REASONS template with Ibis string values in place of its fields."""
+    pieces = re.split(r"\{(\w+)\}", template)
+    out: ir.StringValue = ibis.literal(pieces[0])
+    for i in range(1, len(pieces), 2):
+        out = out + parts[pieces[i]] + pieces[i + 1]
+    return out
 
 
 def group_cases(
@@ -148,18 +209,20 @@ def group_cases(
     procedure_types: ir.Table,
     policy: Policy,
     case_status: ir.Table | None = None,
+    diagnosis_codes: ir.Table | None = None,
 ) -> ir.Table:
-    """One row per case in the GROUPED contract."""
-    # A surrogate row key: duplicated case ids (a QC error) must not mix their rows.
-    order = [
-        cases.case_id,
-        cases.hospital_id,
-        cases.admit_date,
-        cases.discharge_date,
-        cases.total_cost,
-        cases.main_diagnosis,
-    ]
-    cases = cases.mutate(_rid=ibis.row_number().over(order_by=order))
+    """One row per case in the GROUPED contract.
+
+    `procedure_types`: code, procedure_type (the region's procedure table);
+    `case_status`: case_id, blocking (QC; blocking cases are 'unmatched', step qc_excluded);
+    `diagnosis_codes`: code, valid_as_main (the region's diagnosis table). When given, a main
+    diagnosis missing from it, or not valid as main, is refused with a reason; the single-case
+    index always checks, so pass it wherever answers must agree.
+    """
+    cases = cases.select(*CASE_COLUMNS)
+    # A surrogate row key: duplicated case ids (a QC error) must not mix their rows. Its
+    # values are arbitrary (scan order); a row's result never depends on them.
+    cases = cases.mutate(_rid=ibis.row_number())
     keyed = with_keys(cases, policy, procedure_types, row_key="_rid")
     cats = ibis.memtable(category_table())
     keyed = keyed.left_join(cats, "category")
@@ -174,11 +237,24 @@ def group_cases(
         keyed = keyed.mutate(_blocked=keyed._blocked.fill_null(False))
     else:
         keyed = keyed.mutate(_blocked=ibis.literal(False))
+    if diagnosis_codes is not None:
+        dx = diagnosis_codes.group_by(_dx_code=diagnosis_codes.code).aggregate(
+            _dx_main=diagnosis_codes.valid_as_main.fill_null(True).all()
+        )
+        keyed = keyed.left_join(dx, keyed.main_diagnosis == dx._dx_code)
+        keyed = keyed.mutate(
+            _dx_unknown=keyed._dx_code.isnull(),
+            _dx_invalid=keyed._dx_code.notnull() & ~keyed._dx_main.fill_null(True),
+        ).drop("_dx_code", "_dx_main")
+    else:
+        keyed = keyed.mutate(_dx_unknown=ibis.literal(False), _dx_invalid=ibis.literal(False))
 
     nfg = policy.grouping.not_for_grouping
-    refused_dx = _any_prefix(keyed.main_diagnosis, nfg.main_diagnosis_prefixes)
-    refused_proc = _any_list_prefix(keyed.procedures, nfg.procedure_prefixes)
-
+    refused_procs = (
+        keyed.procedures.filter(lambda p: _any_prefix(p, nfg.procedure_prefixes))
+        if nfg.procedure_prefixes
+        else ibis.literal([], type="array<string>")
+    )
     special_code = ibis.null("string")
     for sg in reversed(policy.directory.special_groups):
         special_code = ibis.ifelse(
@@ -187,8 +263,8 @@ def group_cases(
     keyed = keyed.mutate(
         _special=special_code,
         _aux=aux_coefficient_expr(keyed, policy),
-        _refused_dx=refused_dx,
-        _refused_proc=refused_proc,
+        _refused_dx=_any_prefix(keyed.main_diagnosis, nfg.main_diagnosis_prefixes),
+        _refused_procs=refused_procs,
     )
 
     cand = core_candidates(keyed, directory, policy)
@@ -213,45 +289,47 @@ def group_cases(
         t = t.left_join(j, (t[level] == j[f"{level}_key"]) & (t.proc_type == j[f"{level}_type"]))
     comp_code = ibis.null("string")
     comp_score = ibis.null(SCORE)
-    comp_level = ibis.null("string")
+    comp_reason = ibis.null("string")
     for level in reversed(levels):
         hit = t[f"{level}_code"].notnull()
         comp_code = ibis.ifelse(hit, t[f"{level}_code"], comp_code)
         comp_score = ibis.ifelse(hit, t[f"{level}_score"].cast(SCORE), comp_score)
-        comp_level = ibis.ifelse(hit, ibis.literal(level), comp_level)
-    t = t.mutate(_ccode=comp_code, _cscore=comp_score, _clevel=comp_level)
+        reason = REASONS["comprehensive"].format(level=LEVEL_LABEL[level])
+        comp_reason = ibis.ifelse(hit, ibis.literal(reason), comp_reason)
+    t = t.mutate(_ccode=comp_code, _cscore=comp_score, _creason=comp_reason)
 
-    fb = policy.grouping.fallback
-    level_label = {"category": "类目", "block": "节", "chapter": "章"}
+    def refused(step: str, reason: ir.StringValue) -> dict[str, ir.Value]:
+        return _out("unmatched", None, None, step, reason)
+
     steps: list[tuple[ir.BooleanValue, dict[str, ir.Value]]] = [
+        (t._blocked, refused("qc_excluded", ibis.literal(REASONS["qc_excluded"]))),
         (
-            t._blocked,
-            _out(
-                "unmatched",
-                None,
-                None,
-                "qc_excluded",
-                ibis.literal("结算清单质控存在错误，不予入组"),
+            t._dx_unknown,
+            refused("unknown_code", _text(REASONS["unknown_diagnosis"], code=t.main_diagnosis)),
+        ),
+        (
+            t._dx_invalid,
+            refused("not_for_grouping", _text(REASONS["invalid_main"], code=t.main_diagnosis)),
+        ),
+        (
+            t._refused_dx,
+            refused("not_for_grouping", _text(REASONS["nfg_diagnosis"], code=t.main_diagnosis)),
+        ),
+        (
+            t.unknown_procedures.length() > 0,
+            refused(
+                "unknown_code",
+                _text(
+                    REASONS["unknown_procedures"],
+                    codes=ibis.literal("、").join(t.unknown_procedures),
+                ),
             ),
         ),
         (
-            refused_dx,
-            _out(
-                "unmatched",
-                None,
-                None,
+            t._refused_procs.length() > 0,
+            refused(
                 "not_for_grouping",
-                "主要诊断 " + t.main_diagnosis + " 属不入组规则，不予入组",
-            ),
-        ),
-        (
-            refused_proc,
-            _out(
-                "unmatched",
-                None,
-                None,
-                "not_for_grouping",
-                ibis.literal("手术操作属不入组规则，不予入组"),
+                _text(REASONS["nfg_procedures"], codes=ibis.literal("、").join(t._refused_procs)),
             ),
         ),
     ]
@@ -259,7 +337,7 @@ def group_cases(
         "special": [
             (
                 t._special.notnull(),
-                _out("special", t._special, None, "special", "按特殊病种 " + t._special + " 入组"),
+                _out("special", t._special, None, "special", REASONS["special"]),
             )
         ],
         "core": [
@@ -270,31 +348,18 @@ def group_cases(
                     t.core_code,
                     t.core_score,
                     "core",
-                    "主要诊断亚目 "
-                    + t.dx_key
-                    + "，手术操作 "
-                    + ibis.ifelse(t.proc_key == "", "无", t.proc_key)
-                    + "，匹配"
-                    + ibis.ifelse(t.core_type == "basic", "基层病种 ", "核心病种 ")
-                    + t.core_code,
+                    ibis.ifelse(
+                        t.core_type == "basic",
+                        ibis.literal(REASONS["basic"]),
+                        ibis.literal(REASONS["core"]),
+                    ),
                 ),
             )
         ],
         "comprehensive": [
             (
                 t._ccode.notnull(),
-                _out(
-                    "comprehensive",
-                    t._ccode,
-                    t._cscore,
-                    "comprehensive",
-                    "未匹配核心病种，按"
-                    + t._clevel.substitute(level_label)
-                    + "与操作类别"
-                    + t.proc_type.substitute(TYPE_LABEL)
-                    + "归入综合病种 "
-                    + t._ccode,
-                ),
+                _out("comprehensive", t._ccode, t._cscore, "comprehensive", t._creason),
             )
         ],
         "basic": [],
@@ -302,26 +367,25 @@ def group_cases(
     }
     for kind in policy.grouping.kind_precedence:
         steps.extend(by_kind.get(kind, []))
+    fb = policy.grouping.fallback
     if fb.mode == "blank_group":
         last = _out(
             "fallback",
             ibis.literal(fb.group_code),
             None,
             "fallback",
-            ibis.literal(f"未匹配任何病种，归入{fb.name}"),
+            ibis.literal(REASONS["fallback"].format(name=fb.name)),
         )
     else:
-        last = _out(
-            "unmatched",
-            None,
-            None,
-            "unmatched",
-            ibis.literal("未匹配任何病种（诊断或手术操作不在病种目录中）"),
-        )
+        last = _out("unmatched", None, None, "unmatched", ibis.literal(REASONS["unmatched"]))
 
+    # Decide the step once, then read each output off it (keeps the SQL small).
+    t = t.mutate(_step=ibis.cases(*[(cond, i) for i, (cond, _) in enumerate(steps)], else_=-1))
     out = {}
     for name in ("group_type", "group_code", "base_score", "match_step", "reason"):
-        out[name] = ibis.cases(*[(cond, vals[name]) for cond, vals in steps], else_=last[name])
+        out[name] = ibis.cases(
+            *[(t._step == i, vals[name]) for i, (_, vals) in enumerate(steps)], else_=last[name]
+        )
     t = t.mutate(**out)
     spec = directory.filter(directory.group_type == "special").select(
         scode="group_code", sscore="score"
@@ -341,7 +405,8 @@ def group_cases(
         match_step=t.match_step,
         reason=t.reason,
     )
-    return result.order_by(["case_id", "_rid"]).drop("_rid")
+    # Sorted by case id; rows of a duplicated id by their content (deterministic).
+    return result.drop("_rid").order_by(["case_id", "group_code", "reason", "base_score"])
 
 
 def _out(group_type, code, score, step, reason) -> dict[str, ir.Value]:
@@ -355,4 +420,4 @@ def _out(group_type, code, score, step, reason) -> dict[str, ir.Value]:
     }
 
 
-__all__ = ["GROUPED", "aux_coefficient_expr", "core_candidates", "group_cases"]
+__all__ = ["GROUPED", "REASONS", "aux_coefficient_expr", "core_candidates", "group_cases"]

@@ -15,10 +15,10 @@ import pyarrow as pa
 
 from opendip.codes import CodeTables, diagnosis_block, diagnosis_category, diagnosis_chapter
 from opendip.codes.hierarchy import diagnosis_subcategory
-from opendip.directory.keys import TYPE_LABEL, TYPE_OF
+from opendip.directory.keys import TYPE_LABEL, surgical_types, type_of
+from opendip.grouping.batch import LEVEL_LABEL, REASONS
 from opendip.policy import Policy
 
-LEVEL_LABEL = {"category": "类目", "block": "节", "chapter": "章"}
 RULE_LABEL = {
     "most_procedures_matched": "匹配手术操作最多者优先",
     "closest_mean_cost": "次均费用最接近本病例费用者优先",
@@ -67,30 +67,33 @@ class GroupingIndex:
     def __init__(self, directory: pa.Table, policy: Policy, codes: CodeTables) -> None:
         self.policy = policy
         ranks = {name: i for i, name in enumerate(policy.grouping.procedure_type_order)}
-        self.rank = {
-            c: ranks[TYPE_OF.get(t, "diagnostic")]
-            for c, t in zip(
+        types = type_of(policy)
+        surgical = surgical_types(policy)
+        pairs = list(
+            zip(
                 codes.procedures["code"].to_pylist(),
                 codes.procedures["procedure_type"].to_pylist(),
                 strict=True,
             )
-        }
-        self.surgical = {
-            c
-            for c, t in zip(
-                codes.procedures["code"].to_pylist(),
-                codes.procedures["procedure_type"].to_pylist(),
-                strict=True,
-            )
-            if t in ("surgery", "interventional")
-        }
+        )
+        self.rank = {c: ranks[types.get(t, "diagnostic")] for c, t in pairs}
+        self.surgical = {c for c, t in pairs if t in surgical}
+        #: main diagnosis code → valid as main (a code listed twice is valid only if both say so)
+        self.valid_as_main: dict[str, bool] = {}
+        for c, v in zip(
+            codes.diagnoses["code"].to_pylist(),
+            codes.diagnoses["valid_as_main"].to_pylist(),
+            strict=True,
+        ):
+            self.valid_as_main[c] = self.valid_as_main.get(c, True) and v is not False
         self.type_by_rank = {i: name for name, i in ranks.items()}
         self.core: dict[str, list[CoreRow]] = {}
         self.comprehensive: dict[tuple[str, str], tuple[str, Decimal]] = {}
         self.special_score: dict[str, Decimal | None] = {}
         for r in directory.to_pylist():
             if r["group_type"] in ("core", "basic"):
-                procs = tuple(p for p in (r["procedure_key"] or "").split("+") if p)
+                key = (r["procedure_key"] or "").replace("/", "+")
+                procs = tuple(p for p in key.split("+") if p)
                 self.core.setdefault(r["diagnosis_key"], []).append(
                     CoreRow(
                         r["group_code"],
@@ -189,26 +192,31 @@ def _tie_key(
 
 
 def group_case(case: dict[str, Any], index: GroupingIndex, blocked: bool = False) -> GroupResult:
-    """Group one case (a dict in the `cases` contract); `blocked` = QC found a blocking error."""
+    """Group one case (a dict in the `cases` contract); `blocked` = QC found a blocking error.
+
+    Never raises on codes: unknown or refused codes give an 'unmatched' result with the reason.
+    """
     policy = index.policy
     explain: list[str] = []
     main = case["main_diagnosis"]
     dx_key = index.dx_key(main)
     procs = index.procedures(case)
-    proc_key = "+".join(procs)
     proc_type = index.proc_type(procs)
     surgical = [p for p in procs if p in index.surgical]
+    unknown = [p for p in procs if p not in index.rank]
     ignore = tuple(policy.grouping.ignore_procedure_prefixes)
-    explain.append(
-        f"主要诊断 {main} → 诊断键 {dx_key}（{'亚目' if policy.directory.diagnosis_level == 'subcategory' else '类目'}）"
-    )
+    nfg = policy.grouping.not_for_grouping
+    level = "亚目" if policy.directory.diagnosis_level == "subcategory" else "类目"
+    explain.append(f"主要诊断 {main} → 诊断键 {dx_key}（{level}），决定病种的诊断")
     for p in [case.get("main_procedure"), *(case.get("other_procedures") or [])]:
         if p is None:
             continue
         if ignore and p.startswith(ignore):
             explain.append(f"手术操作 {p}：属政策忽略的操作，不参与分组")
         elif p not in index.rank:
-            explain.append(f"手术操作 {p}：不在医保版手术操作代码表中，无法判定类别")
+            explain.append(f"手术操作 {p}：不在医保版手术操作代码表中")
+        elif _prefix(p, nfg.procedure_prefixes):
+            explain.append(f"手术操作 {p}：属不入组规则")
         else:
             explain.append(
                 f"手术操作 {p}：参与分组（{'手术/介入' if p in index.surgical else '非手术操作'}）"
@@ -227,52 +235,74 @@ def group_case(case: dict[str, Any], index: GroupingIndex, blocked: bool = False
             aux = _aux(case, policy) if group_type == "core" else Decimal("1.0000")
             if group_type == "core" and aux != 1:
                 explain.append(f"辅助目录系数 {aux}（年龄、合并症、肿瘤转移）")
-        explain.append(f"结论：{reason}")
+        explain.append(f"结论：{reason}" + (f"（{code}）" if code else ""))
         return GroupResult(case["case_id"], code, group_type, score, aux, step, reason, explain)
 
-    nfg = policy.grouping.not_for_grouping
     if blocked:
-        return done("unmatched", None, None, "qc_excluded", "结算清单质控存在错误，不予入组")
+        return done("unmatched", None, None, "qc_excluded", REASONS["qc_excluded"])
+    valid = index.valid_as_main.get(main)
+    if valid is None:
+        reason = REASONS["unknown_diagnosis"].format(code=main)
+        return done("unmatched", None, None, "unknown_code", reason)
+    if not valid:
+        reason = REASONS["invalid_main"].format(code=main)
+        return done("unmatched", None, None, "not_for_grouping", reason)
     if _prefix(main, nfg.main_diagnosis_prefixes):
-        return done(
-            "unmatched", None, None, "not_for_grouping", f"主要诊断 {main} 属不入组规则，不予入组"
-        )
-    if nfg.procedure_prefixes and any(_prefix(p, nfg.procedure_prefixes) for p in procs):
-        return done("unmatched", None, None, "not_for_grouping", "手术操作属不入组规则，不予入组")
+        reason = REASONS["nfg_diagnosis"].format(code=main)
+        return done("unmatched", None, None, "not_for_grouping", reason)
+    if unknown:
+        reason = REASONS["unknown_procedures"].format(codes="、".join(unknown))
+        return done("unmatched", None, None, "unknown_code", reason)
+    refused = [p for p in procs if _prefix(p, nfg.procedure_prefixes)]
+    if refused:
+        reason = REASONS["nfg_procedures"].format(codes="、".join(refused))
+        return done("unmatched", None, None, "not_for_grouping", reason)
 
     for kind in policy.grouping.kind_precedence:
         if kind == "special":
             for sg in policy.directory.special_groups:
                 if _special_matches(case, procs, sg):
                     explain.append(f"特殊病种 {sg.code}（{sg.name}）：条件满足")
-                    return done("special", sg.code, None, "special", f"按特殊病种 {sg.code} 入组")
+                    return done("special", sg.code, None, "special", REASONS["special"])
                 explain.append(f"特殊病种 {sg.code}（{sg.name}）：条件不满足")
         elif kind == "core":
             best = _core(case, index, dx_key, procs, surgical, explain)
             if best is not None:
-                kind_label = "基层病种 " if best.group_type == "basic" else "核心病种 "
-                reason = f"主要诊断亚目 {dx_key}，手术操作 {proc_key or '无'}，匹配{kind_label}{best.group_code}"
+                reason = REASONS["basic"] if best.group_type == "basic" else REASONS["core"]
                 return done(best.group_type, best.group_code, best.score, "core", reason)
         elif kind == "comprehensive":
-            for level in policy.directory.comprehensive.levels:
+            for lv in policy.directory.comprehensive.levels:
                 key = {
                     "category": diagnosis_category(main),
                     "block": diagnosis_block(main),
                     "chapter": diagnosis_chapter(main),
-                }[level]
+                }[lv]
                 hit = index.comprehensive.get((key, proc_type))
                 if hit:
-                    reason = f"未匹配核心病种，按{LEVEL_LABEL[level]}与操作类别{TYPE_LABEL[proc_type]}归入综合病种 {hit[0]}"
+                    explain.append(
+                        f"综合病种（{LEVEL_LABEL[lv]} {key}，{TYPE_LABEL[proc_type]}）：入选 {hit[0]}"
+                    )
+                    reason = REASONS["comprehensive"].format(level=LEVEL_LABEL[lv])
                     return done("comprehensive", hit[0], hit[1], "comprehensive", reason)
                 explain.append(
-                    f"综合病种（{LEVEL_LABEL[level]} {key}，{TYPE_LABEL[proc_type]}）：目录中无此组"
+                    f"综合病种（{LEVEL_LABEL[lv]} {key}，{TYPE_LABEL[proc_type]}）：目录中无此组"
                 )
     fb = policy.grouping.fallback
     if fb.mode == "blank_group":
-        return done("fallback", fb.group_code, None, "fallback", f"未匹配任何病种，归入{fb.name}")
-    return done(
-        "unmatched", None, None, "unmatched", "未匹配任何病种（诊断或手术操作不在病种目录中）"
-    )
+        reason = REASONS["fallback"].format(name=fb.name)
+        return done("fallback", fb.group_code, None, "fallback", reason)
+    return done("unmatched", None, None, "unmatched", REASONS["unmatched"])
+
+
+def _row_match(row: CoreRow, pset: set[str]) -> tuple[int, Any]:
+    """(codes of the row matched, a function telling whether a case code is listed)."""
+    if row.match == "prefix":
+
+        def listed(p: str) -> bool:
+            return p.startswith(row.procs)
+
+        return sum(1 for r in row.procs if any(p.startswith(r) for p in pset)), listed
+    return len(set(row.procs) & pset), row.procs.__contains__
 
 
 def _core(
@@ -292,21 +322,27 @@ def _core(
     main_proc = case.get("main_procedure")
     candidates = []
     for row in rows:
-        matched = len(set(row.procs) & pset)
-        ok = {"none": True, "all": matched == len(row.procs), "any": matched > 0}.get(
-            row.match, False
-        )
+        matched, listed = _row_match(row, pset)
+        ok = {
+            "none": True,
+            "all": matched == len(row.procs),
+            "any": matched > 0,
+            "prefix": matched > 0,
+        }.get(row.match, False)
         if not ok:
             explain.append(f"核心病种 {row.group_code}：手术操作条件不满足")
             continue
-        unlisted = [p for p in surgical if p not in row.procs]
+        unlisted = [p for p in surgical if not listed(p)]
         if index.policy.grouping.unlisted_surgery_to_comprehensive and unlisted:
             explain.append(
                 f"核心病种 {row.group_code}：病例含该组未列出的手术 {'、'.join(unlisted)}，不入此组"
             )
             continue
-        exact = matched == len(procs) and len(row.procs) == len(procs)
-        has_main = main_proc is not None and main_proc in row.procs
+        if row.match == "prefix":
+            exact = matched == len(row.procs) and all(listed(p) for p in procs)
+        else:
+            exact = matched == len(procs) and len(row.procs) == len(procs)
+        has_main = main_proc is not None and listed(main_proc)
         candidates.append(
             (_tie_key(row, matched, exact, has_main, cost, index.policy.grouping.tie_break), row)
         )

@@ -1,40 +1,117 @@
-"""入组率 and unmatched reasons, overall and by hospital."""
+"""入组率 and unmatched cases by step and reason, overall and by hospital."""
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+
+#: match_step of an unmatched case → Chinese label.
+STEP_LABELS = {
+    "qc_excluded": "质控阻断",
+    "unknown_code": "代码不在医保版代码表",
+    "not_for_grouping": "不入组规则",
+    "unmatched": "无对应病种",
+}
+TOP_REASONS = 20
+
+
+def _counts(table: pa.Table, column: str) -> dict[Any, int]:
+    if table.num_rows == 0:
+        return {}
+    agg = (
+        table.group_by(column)
+        .aggregate([(column, "count")])
+        .sort_by([(f"{column}_count", "descending"), (column, "ascending")])
+    )
+    return dict(zip(agg[column].to_pylist(), agg[f"{column}_count"].to_pylist(), strict=True))
 
 
 def grouping_summary(grouped: pa.Table, cases: pa.Table | None = None) -> dict[str, Any]:
-    """入组率 = cases with a group (not 'unmatched') ÷ cases."""
-    types = Counter(grouped["group_type"].to_pylist())
+    """入组率 = cases with a group (any type but 'unmatched') ÷ cases.
+
+    Also: 入组率 of the cases QC did not block (`grouping_rate_qc_clean`), cases by group
+    type, unmatched by step and the most frequent reasons; by hospital when `cases`
+    (case_id, hospital_id) is given.
+    """
     n = grouped.num_rows
-    unmatched = Counter(
-        r
-        for r, t in zip(
-            grouped["reason"].to_pylist(), grouped["group_type"].to_pylist(), strict=True
-        )
-        if t == "unmatched"
-    )
+    is_unmatched = pc.equal(grouped["group_type"], "unmatched")
+    unmatched = grouped.filter(is_unmatched)
+    blocked = pc.sum(pc.equal(grouped["match_step"], "qc_excluded")).as_py() or 0
+    matched = n - unmatched.num_rows
+    clean = n - blocked
+    by_step = {STEP_LABELS.get(k, k): v for k, v in _counts(unmatched, "match_step").items()}
     out: dict[str, Any] = {
         "cases": n,
-        "grouping_rate": (n - types.get("unmatched", 0)) / n if n else 0.0,
-        "by_type": dict(sorted(types.items())),
-        "unmatched_by_reason": dict(unmatched.most_common()),
+        "grouping_rate": round(matched / n, 6) if n else 0.0,
+        "grouping_rate_qc_clean": round(matched / clean, 6) if clean else 0.0,
+        "by_type": dict(sorted(_counts(grouped, "group_type").items())),
+        "unmatched_by_step": by_step,
+        "unmatched_top_reasons": dict(list(_counts(unmatched, "reason").items())[:TOP_REASONS]),
     }
     if cases is not None:
-        hosp = dict(
-            zip(cases["case_id"].to_pylist(), cases["hospital_id"].to_pylist(), strict=True)
+        hosp = (
+            cases.select(["case_id", "hospital_id"])
+            .group_by("case_id")
+            .aggregate([("hospital_id", "min")])
         )
-        per: dict[str, list[int]] = {}
-        for cid, t in zip(
-            grouped["case_id"].to_pylist(), grouped["group_type"].to_pylist(), strict=True
-        ):
-            acc = per.setdefault(hosp.get(cid, "?"), [0, 0])
-            acc[0] += 1
-            acc[1] += t != "unmatched"
-        out["grouping_rate_by_hospital"] = {h: round(g / c, 4) for h, (c, g) in sorted(per.items())}
+        flags = grouped.select(["case_id"]).append_column(
+            "grouped", pc.cast(pc.invert(is_unmatched), pa.int64())
+        )
+        joined = flags.join(hosp, "case_id", join_type="left outer")
+        per = joined.group_by("hospital_id_min").aggregate(
+            [("grouped", "sum"), ("grouped", "count")]
+        )
+        out["grouping_rate_by_hospital"] = {
+            (h or "?"): round(g / c, 4)
+            for h, g, c in sorted(
+                zip(
+                    per["hospital_id_min"].to_pylist(),
+                    per["grouped_sum"].to_pylist(),
+                    per["grouped_count"].to_pylist(),
+                    strict=True,
+                ),
+                key=lambda r: r[0] or "",
+            )
+        }
     return out
+
+
+def compare_groupings(old: pa.Table, new: pa.Table) -> pa.Table:
+    """Cases whose group or base score differs between two groupings of the same cases.
+
+    Columns: case_id, old_group_code, new_group_code, old_base_score, new_base_score,
+    change_pct (score change in %, null when either side has no score).
+    """
+    cols = ["case_id", "group_code", "base_score"]
+    a = old.select(cols).rename_columns(["case_id", "old_group_code", "old_base_score"])
+    b = new.select(cols).rename_columns(["case_id", "new_group_code", "new_base_score"])
+    j = a.join(b, "case_id", join_type="full outer")
+    differs = pc.or_kleene(
+        pc.invert(
+            pc.equal(pc.fill_null(j["old_group_code"], ""), pc.fill_null(j["new_group_code"], ""))
+        ),
+        pc.invert(
+            pc.equal(
+                pc.fill_null(pc.cast(j["old_base_score"], pa.string()), ""),
+                pc.fill_null(pc.cast(j["new_base_score"], pa.string()), ""),
+            )
+        ),
+    )
+    j = j.filter(differs)
+    old_s = pc.cast(j["old_base_score"], pa.float64())
+    new_s = pc.cast(j["new_base_score"], pa.float64())
+    pct = pc.round(pc.multiply(pc.divide(pc.subtract(new_s, old_s), old_s), 100.0), 2)
+    pct = pc.if_else(pc.equal(old_s, 0.0), pa.scalar(None, pa.float64()), pct)
+    j = j.append_column("change_pct", pct)
+    return j.select(
+        [
+            "case_id",
+            "old_group_code",
+            "new_group_code",
+            "old_base_score",
+            "new_base_score",
+            "change_pct",
+        ]
+    ).sort_by("case_id")
