@@ -27,9 +27,14 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 
+# PostgreSQL (store tests) and Debian's chromium (browser test) come from Debian's packages:
+# scripts/test-services.sh installs what is missing and starts a throw-away cluster.
 # pytest exits 5 when it collected no test: that must fail, never pass silently.
 test: lint
+	bash scripts/test-services.sh
+	set -a; . ./.test-services.env; set +a; \
 	$(BIN)/python -m pytest; rc=$$?; \
+	bash scripts/test-services.sh stop; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$rc
 

@@ -14,6 +14,7 @@ from opendip.cli import (
     import_cmd,
     policy_cmd,
     qc_cmd,
+    serve_cmd,
     supervise_cmd,
     synth_cmd,
 )
@@ -55,3 +56,4 @@ app.command("supervise", help="智能监管：线索与月度指标 / supervisio
     supervise_cmd.supervise_command
 )
 app.command("bench", help="性能基准：逐阶段计时 / benchmark each pipeline stage")(bench_cmd.bench)
+app.command("serve", help="启动网页平台 / start the web platform")(serve_cmd.serve)

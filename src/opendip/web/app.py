@@ -1,0 +1,214 @@
+"""The FastAPI application: pages (Jinja2 + htmx) and the JSON API (OpenAPI)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from opendip import __version__
+from opendip.store import Store, sqlite_url
+from opendip.store.models import LEAD_STATUS_LABELS, ROLE_LABELS, RUN_KIND_LABELS, RUN_STATUS_LABELS
+from opendip.store.repositories import StoreRuleError
+from opendip.web.region import RegionData, fmt_decimal, yuan
+from opendip.web.runs import RunService
+from opendip.web.security import SESSION_COOKIE, CsrfFailed, Forbidden, LoginRequired, NotFound
+from opendip.web.settings import Settings
+from opendip.workflow import (
+    DECISION_LABELS,
+    KIND_LABELS,
+    OUTCOME_LABELS,
+    STATE_LABELS,
+    WorkflowError,
+)
+
+HERE = Path(__file__).resolve().parent
+log = logging.getLogger("opendip.web")
+
+DEVIATION_LABELS = {
+    "normal": "正常",
+    "high": "高倍率",
+    "low": "低倍率",
+    "extreme": "极端值",
+    "special_review": "特例单议",
+}
+GROUP_TYPE_LABELS = {
+    "core": "核心病种",
+    "comprehensive": "综合病种",
+    "basic": "基层病种",
+    "special": "特殊病种",
+    "fallback": "保底组",
+    "unmatched": "未入组",
+}
+POOL_LABELS = {"employee": "职工", "resident": "居民"}
+
+
+def _templates() -> Jinja2Templates:
+    t = Jinja2Templates(directory=str(HERE / "templates"))
+    t.env.filters["yuan"] = yuan
+    t.env.filters["dec"] = fmt_decimal
+    t.env.filters["pct"] = lambda v: "—" if v is None else f"{v:.2%}"
+    t.env.filters["dt"] = lambda v: v.strftime("%Y-%m-%d %H:%M") if v else "—"
+    t.env.globals.update(
+        version=__version__,
+        ROLE_LABELS=ROLE_LABELS,
+        RUN_KIND_LABELS=RUN_KIND_LABELS,
+        RUN_STATUS_LABELS=RUN_STATUS_LABELS,
+        LEAD_STATUS_LABELS=LEAD_STATUS_LABELS,
+        KIND_LABELS=KIND_LABELS,
+        STATE_LABELS=STATE_LABELS,
+        OUTCOME_LABELS=OUTCOME_LABELS,
+        DECISION_LABELS=DECISION_LABELS,
+        DEVIATION_LABELS=DEVIATION_LABELS,
+        GROUP_TYPE_LABELS=GROUP_TYPE_LABELS,
+        POOL_LABELS=POOL_LABELS,
+    )
+    return t
+
+
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    templates: Jinja2Templates = request.app.state.templates
+    viewer = getattr(request.state, "viewer", None)
+    context.setdefault("viewer", viewer)
+    context.setdefault("csrf_token", viewer.csrf_token if viewer else "")
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def error_response(request: Request, status: int, message: str) -> Response:
+    if is_api(request):
+        return JSONResponse({"detail": message}, status_code=status)
+    if request.headers.get("HX-Request"):
+        return HTMLResponse(
+            f'<div class="alert error" role="alert">{_escape(message)}</div>', status_code=status
+        )
+    return render(request, "error.html", status_code=status, status=status, message=message)
+
+
+def _escape(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app on a region directory; migrates the store and recovers stale runs."""
+    store = Store(settings.db_url or sqlite_url(settings.data_dir))
+    region = RegionData(settings.data_dir)
+    runs = RunService(store, settings, region)
+    runs.recover()
+
+    app = FastAPI(
+        title="OpenDIP 平台 API",
+        version=__version__,
+        description="区域点数法总额预算和按病种分值付费平台：页面上的每个操作都有对应的 JSON 接口。",
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.region = region
+    app.state.runs = runs
+    app.state.templates = _templates()
+
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, exc: LoginRequired) -> Response:
+        if is_api(request):
+            return JSONResponse({"detail": str(exc)}, status_code=401)
+        target = "/login?next=" + quote(request.url.path)
+        if exc.expired:
+            target += "&expired=1"
+        if request.headers.get("HX-Request"):
+            return Response(status_code=401, headers={"HX-Redirect": target})
+        response = RedirectResponse(target, status_code=303)
+        if exc.expired:
+            response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        return error_response(request, 403, exc.message)
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf(request: Request, exc: CsrfFailed) -> Response:
+        return error_response(request, 403, exc.message)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound) -> Response:
+        return error_response(request, 404, exc.message)
+
+    @app.exception_handler(WorkflowError)
+    async def _workflow(request: Request, exc: WorkflowError) -> Response:
+        return error_response(request, 409, str(exc))
+
+    @app.exception_handler(StoreRuleError)
+    async def _store_rule(request: Request, exc: StoreRuleError) -> Response:
+        from opendip.store.repositories import ConcurrentUpdateError, NotFoundError
+
+        status = (
+            404
+            if isinstance(exc, NotFoundError)
+            else 409
+            if isinstance(exc, ConcurrentUpdateError)
+            else 400
+        )
+        return error_response(request, status, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        parts = []
+        for err in exc.errors()[:5]:
+            loc = ".".join(
+                str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path", "form")
+            )
+            parts.append(f"{loc or '请求'}：{_translate(err)}")
+        return error_response(request, 422, "请求参数有误：" + "；".join(parts))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        messages = {404: "页面不存在", 405: "不支持该请求方法", 413: "请求内容过大"}
+        detail = exc.detail if isinstance(exc.detail, str) and not exc.detail.isascii() else None
+        return error_response(
+            request, exc.status_code, detail or messages.get(exc.status_code, "请求无法处理")
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path)
+        return error_response(request, 500, "服务器内部错误，已记录，请联系管理员")
+
+    from opendip.web.routers import admin, applications, auth, data, pages
+    from opendip.web.routers import runs as runs_router
+
+    for module in (auth, pages, data, runs_router, applications, admin):
+        app.include_router(module.router)
+    return app
+
+
+def _translate(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    return {
+        "missing": "缺少必填项",
+        "int_parsing": "须为整数",
+        "string_too_long": "内容过长",
+        "string_too_short": "内容过短",
+        "greater_than_equal": "数值过小",
+        "less_than_equal": "数值过大",
+        "literal_error": "取值不在允许范围内",
+        "json_invalid": "不是有效的 JSON",
+        "model_attributes_type": "须为 JSON 对象",
+        "decimal_parsing": "须为数字",
+        "date_from_datetime_parsing": "须为日期 YYYY-MM-DD",
+        "date_parsing": "须为日期 YYYY-MM-DD",
+    }.get(kind, "格式不正确")

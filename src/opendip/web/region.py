@@ -1,0 +1,463 @@
+"""Read-only access to a region directory's Parquet tables for the pages.
+
+Everything goes through Ibis on DuckDB: filters, LIMIT/OFFSET and column selection are
+pushed down into the Parquet scan, so a page never loads all cases into Python. One
+DuckDB connection per region, guarded by a lock (DuckDB connections are not shared
+across threads safely).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from opendip.contract import CASES
+from opendip.engine import connect
+
+CASE_YEAR = re.compile(r"^cases_(\d{4})\.parquet$")
+#: Columns the case list shows (from the cases table).
+LIST_COLUMNS = (
+    "case_id",
+    "hospital_id",
+    "settle_month",
+    "department",
+    "insurance_type",
+    "main_diagnosis",
+    "main_procedure",
+    "los_days",
+    "total_cost",
+)
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+@dataclass
+class CaseFilters:
+    hospital_id: str | None = None
+    month: str | None = None
+    group_code: str | None = None
+    deviation: str | None = None
+    department: str | None = None
+    case_id: str | None = None
+
+
+@dataclass
+class CasePage:
+    rows: list[dict[str, Any]]
+    total: int
+    page: int
+    page_size: int
+    has_results: bool = False
+    has_scores: bool = False
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+@dataclass
+class ResultFiles:
+    """Where the current grouping/scoring results are (a run's, or the demo's)."""
+
+    grouped: Path | None = None
+    scored: Path | None = None
+    source: str = ""
+    extra: dict[str, Path] = field(default_factory=dict)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+class RegionData:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self._lock = threading.RLock()
+        self._con = connect()
+        self._views: dict[tuple[Any, ...], ir.Table] = {}
+        self._small: dict[tuple[str, float], Any] = {}
+        self.results = ResultFiles()
+        self.refresh_results()
+
+    # -- files ------------------------------------------------------------------------------
+    def case_years(self) -> list[int]:
+        years = []
+        for p in self.data_dir.glob("cases_*.parquet"):
+            m = CASE_YEAR.match(p.name)
+            if m:
+                years.append(int(m.group(1)))
+        return sorted(years)
+
+    def current_year(self) -> int | None:
+        years = self.case_years()
+        return years[-1] if years else None
+
+    def base_case_file(self) -> Path | None:
+        year = self.current_year()
+        return self.data_dir / f"cases_{year}.parquet" if year else None
+
+    def refresh_results(self, run_dir: Path | None = None) -> None:
+        """Point the pages at a run's outputs (or the region directory's own)."""
+        base = run_dir or self.data_dir
+        grouped = base / "grouped.parquet"
+        scored = base / "scored.parquet"
+        self.results = ResultFiles(
+            grouped if grouped.exists() else None,
+            scored if scored.exists() else None,
+            str(base),
+        )
+
+    def _view(self, paths: Sequence[Path | str]) -> ir.Table:
+        key = tuple((str(p), _mtime(Path(p))) for p in paths)
+        view = self._views.get(key)
+        if view is None:
+            view = self._con.read_parquet([str(p) for p in paths], union_by_name=True)
+            self._views[key] = view
+        return view
+
+    def _small_table(self, path: Path) -> pa.Table | None:
+        if not path.exists():
+            return None
+        key = (str(path), _mtime(path))
+        if key not in self._small:
+            self._small[key] = pq.read_table(path)
+        return self._small[key]
+
+    # -- hospitals ----------------------------------------------------------------------------
+    def hospitals(self) -> list[dict[str, Any]]:
+        t = self._small_table(self.data_dir / "hospitals.parquet")
+        return t.sort_by("hospital_id").to_pylist() if t is not None else []
+
+    def hospital_names(self) -> dict[str, str]:
+        return {h["hospital_id"]: h["name"] for h in self.hospitals()}
+
+    def hospital(self, hospital_id: str) -> dict[str, Any] | None:
+        return next((h for h in self.hospitals() if h["hospital_id"] == hospital_id), None)
+
+    # -- cases ----------------------------------------------------------------------------------
+    def cases_expr(self, upload_files: Sequence[str] = ()) -> ir.Table | None:
+        """The region's current-year cases plus accepted uploads (an uploaded case replaces
+        the region file's case with the same id)."""
+        base_file = self.base_case_file()
+        uploads = [f for f in upload_files if Path(f).exists()]
+        if base_file is None and not uploads:
+            return None
+        names = list(CASES.names)
+        parts: list[ir.Table] = []
+        if uploads:
+            up = self._view(uploads).select(*names)
+            parts.append(up)
+        if base_file is not None:
+            base = self._view([base_file]).select(*names)
+            if uploads:
+                base = base.anti_join(parts[0], "case_id")
+            parts.insert(0, base)
+        return parts[0] if len(parts) == 1 else parts[0].union(parts[1])
+
+    def list_cases(
+        self,
+        filters: CaseFilters,
+        page: int = 1,
+        page_size: int = 50,
+        upload_files: Sequence[str] = (),
+        only_case_ids: Sequence[str] | None = None,
+    ) -> CasePage:
+        page = max(1, page)
+        with self._lock:
+            cases = self.cases_expr(upload_files)
+            if cases is None:
+                return CasePage([], 0, page, page_size)
+            t = cases.select(*LIST_COLUMNS)
+            if filters.hospital_id:
+                t = t.filter(t.hospital_id == filters.hospital_id)
+            if filters.month:
+                t = t.filter(t.settle_month == filters.month)
+            if filters.department:
+                t = t.filter(t.department == filters.department)
+            if filters.case_id:
+                t = t.filter(t.case_id.startswith(filters.case_id))
+            if only_case_ids is not None:
+                t = t.filter(t.case_id.isin(list(only_case_ids)))
+            grouped = self._view([self.results.grouped]) if self.results.grouped else None
+            scored = self._view([self.results.scored]) if self.results.scored else None
+            if filters.group_code and grouped is not None:
+                g = grouped.filter(grouped.group_code == filters.group_code).select("case_id")
+                t = t.semi_join(g, "case_id")
+            if filters.deviation and scored is not None:
+                d = scored.filter(scored.deviation == filters.deviation).select("case_id")
+                t = t.semi_join(d, "case_id")
+            total = int(t.count().execute())
+            # Stored order (DuckDB preserves the Parquet row order): LIMIT/OFFSET then stops
+            # the scan early instead of sorting the whole region for every page.
+            rows_t = t.limit(page_size, offset=(page - 1) * page_size)
+            rows = rows_t.to_pyarrow().to_pylist()
+            ids = [r["case_id"] for r in rows]
+            extra = self._results_for(ids)
+        for r in rows:
+            r.update(extra.get(r["case_id"], {}))
+        return CasePage(rows, total, page, page_size, grouped is not None, scored is not None)
+
+    def _results_for(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {i: {} for i in ids}
+        if not ids:
+            return out
+        if self.results.grouped:
+            g = self._view([self.results.grouped])
+            g = g.filter(g.case_id.isin(ids)).select(
+                "case_id", "group_code", "group_type", "base_score", "match_step", "reason"
+            )
+            for r in g.to_pyarrow().to_pylist():
+                out[r["case_id"]].update(r)
+        if self.results.scored:
+            sc = self._view([self.results.scored])
+            cols = [c for c in _SCORED_SHOWN if c in sc.columns]
+            sc = sc.filter(sc.case_id.isin(ids)).select(*cols)
+            for r in sc.to_pyarrow().to_pylist():
+                out[r["case_id"]].update(r)
+        return out
+
+    def case(
+        self, case_id: str, hospital_id: str | None, upload_files: Sequence[str] = ()
+    ) -> dict[str, Any] | None:
+        """One case with its results, or None (also when outside `hospital_id`)."""
+        with self._lock:
+            cases = self.cases_expr(upload_files)
+            if cases is None:
+                return None
+            t = cases.filter(cases.case_id == case_id)
+            if hospital_id is not None:
+                t = t.filter(t.hospital_id == hospital_id)
+            rows = t.limit(1).to_pyarrow().to_pylist()
+            if not rows:
+                return None
+            row = rows[0]
+            row["_results"] = self._results_for([case_id]).get(case_id, {})
+        return row
+
+    def case_hospitals(
+        self, case_ids: Sequence[str], upload_files: Sequence[str] = ()
+    ) -> dict[str, str]:
+        """case_id → hospital_id for the ids that exist."""
+        if not case_ids:
+            return {}
+        with self._lock:
+            cases = self.cases_expr(upload_files)
+            if cases is None:
+                return {}
+            t = cases.filter(cases.case_id.isin(list(case_ids))).select("case_id", "hospital_id")
+            return {r["case_id"]: r["hospital_id"] for r in t.to_pyarrow().to_pylist()}
+
+    def months(self) -> list[str]:
+        year = self.current_year()
+        return [f"{year}-{m:02d}" for m in range(1, 13)] if year else []
+
+    def departments(self) -> list[str]:
+        with self._lock:
+            cases = self.cases_expr()
+            if cases is None:
+                return []
+            t = cases.select("department").distinct().order_by("department").limit(500)
+            return [d for d in t.to_pyarrow().column(0).to_pylist() if d]
+
+    # -- dashboard ----------------------------------------------------------------------------
+    def dashboard(
+        self, hospital_id: str | None, upload_files: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        with self._lock:
+            cases = self.cases_expr(upload_files)
+            if cases is None:
+                return {"cases": 0, "months": [], "year": None}
+            t = cases if hospital_id is None else cases.filter(cases.hospital_id == hospital_id)
+            by_month = (
+                t.group_by("settle_month")
+                .aggregate(n=t.count(), cost=t.total_cost.sum())
+                .order_by("settle_month")
+                .to_pyarrow()
+                .to_pylist()
+            )
+            out: dict[str, Any] = {
+                "year": self.current_year(),
+                "cases": sum(r["n"] for r in by_month),
+                "total_cost_fen": sum(int(r["cost"] or 0) for r in by_month),
+                "months": by_month,
+            }
+            if self.results.grouped:
+                g = self._view([self.results.grouped])
+                g = g.semi_join(t.select("case_id"), "case_id")
+                types = g.group_by("group_type").aggregate(n=g.count()).to_pyarrow().to_pylist()
+                counts = {r["group_type"]: int(r["n"]) for r in types}
+                grouped_n = sum(v for k, v in counts.items() if k != "unmatched")
+                total = sum(counts.values())
+                out["group_types"] = counts
+                out["grouping_rate"] = grouped_n / total if total else None
+            if self.results.scored:
+                sc = self._view([self.results.scored])
+                if hospital_id is not None:
+                    sc = sc.filter(sc.hospital_id == hospital_id)
+                cols = sc.columns
+                aggs: dict[str, Any] = {"n": sc.count()}
+                for c in ("dip_amount_fen", "fund_payable_fen", "ffs_fund_fen", "settled_score"):
+                    if c in cols:
+                        aggs[c] = sc[c].sum()
+                agg = sc.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+                out["scored"] = agg
+                dev = sc.group_by("deviation").aggregate(n=sc.count()).to_pyarrow().to_pylist()
+                out["deviations"] = {r["deviation"]: int(r["n"]) for r in dev}
+                if "point_value" in cols:
+                    pv = (
+                        sc.group_by("pool")
+                        .aggregate(pv=sc.point_value.max())
+                        .to_pyarrow()
+                        .to_pylist()
+                    )
+                    out["point_values"] = {r["pool"]: r["pv"] for r in pv}
+                if hospital_id is None and "dip_amount_fen" in cols and "ffs_fund_fen" in cols:
+                    per = (
+                        sc.group_by("hospital_id")
+                        .aggregate(dip=sc.dip_amount_fen.sum(), ffs=sc.ffs_fund_fen.sum())
+                        .order_by("hospital_id")
+                        .to_pyarrow()
+                        .to_pylist()
+                    )
+                    out["by_hospital"] = per
+        return out
+
+    # -- directory ----------------------------------------------------------------------------
+    def directory_versions(self) -> list[Path]:
+        """directory.parquet plus any versions under directories/ (newest last)."""
+        found = []
+        extra = self.data_dir / "directories"
+        if extra.is_dir():
+            found += sorted(extra.glob("*.parquet"))
+        main = self.data_dir / "directory.parquet"
+        if main.exists():
+            found.append(main)
+        return found
+
+    def directory_path(self, version: str | None) -> Path | None:
+        versions = self.directory_versions()
+        if not versions:
+            return None
+        if version:
+            for p in versions:
+                if p.stem == version or p.name == version:
+                    return p
+            return None
+        return versions[-1]
+
+    def directory_page(
+        self,
+        version: str | None,
+        query: str = "",
+        group_type: str = "",
+        page: int = 1,
+        page_size: int = 50,
+    ) -> tuple[list[dict[str, Any]], int]:
+        path = self.directory_path(version)
+        if path is None:
+            return [], 0
+        with self._lock:
+            d = self._view([path])
+            if query:
+                q = query.strip()
+                d = d.filter(
+                    d.group_code.contains(q)
+                    | d.group_name.contains(q)
+                    | d.diagnosis_key.startswith(q)
+                )
+            if group_type:
+                d = d.filter(d.group_type == group_type)
+            total = int(d.count().execute())
+            cols = [
+                c
+                for c in (
+                    "group_code",
+                    "group_name",
+                    "group_type",
+                    "diagnosis_key",
+                    "procedure_key",
+                    "score",
+                    "mean_cost_fen",
+                    "case_count",
+                    "cv",
+                )
+                if c in d.columns
+            ]
+            rows = (
+                d.select(*cols)
+                .order_by("group_code")
+                .limit(page_size, offset=(max(page, 1) - 1) * page_size)
+                .to_pyarrow()
+                .to_pylist()
+            )
+        return rows, total
+
+    def directory_table(self, version: str | None) -> pa.Table | None:
+        path = self.directory_path(version)
+        return self._small_table(path) if path else None
+
+    def policy_path(self) -> Path | None:
+        p = self.data_dir / "policy.yaml"
+        return p if p.exists() else None
+
+    def demo_summary(self) -> dict[str, Any]:
+        p = self.data_dir / "demo-summary.json"
+        if not p.exists():
+            return {}
+        try:
+            return json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+
+_SCORED_SHOWN = (
+    "case_id",
+    "deviation",
+    "case_score",
+    "hospital_coefficient",
+    "settled_score",
+    "point_value",
+    "dip_amount_fen",
+    "personal_share_fen",
+    "fund_payable_fen",
+    "ffs_fund_fen",
+    "explanation",
+)
+
+
+def valid_month(text: str | None) -> str | None:
+    if text and MONTH.match(text.strip()):
+        return text.strip()
+    return None
+
+
+def yuan(fen: int | None) -> str:
+    """Fen → '1,234.56' (display only)."""
+    if not isinstance(fen, int | Decimal):
+        return "—"
+    sign = "-" if fen < 0 else ""
+    fen = abs(int(fen))
+    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
+
+
+def fmt_decimal(value: Decimal | None, places: int = 4) -> str:
+    if not isinstance(value, int | float | Decimal):
+        return "—"
+    return f"{Decimal(value):,.{places}f}"
+
+
+__all__ = ["CaseFilters", "CasePage", "RegionData", "dt", "ibis"]

@@ -1,0 +1,291 @@
+# ruff: noqa: B008  (FastAPI dependencies are declared as Depends(...) defaults)
+"""用户管理, 审计日志 (admins) and 监管线索 (agency)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from opendip.store import User
+from opendip.store import repositories as repo
+from opendip.store.passwords import WeakPasswordError
+from opendip.web.app import error_response, render
+from opendip.web.schemas import (
+    AuditOut,
+    Id,
+    LeadAction,
+    LeadOut,
+    Message,
+    UserIn,
+    UserOut,
+    UserUpdate,
+)
+from opendip.web.security import NotFound, Viewer, db, require
+from opendip.web.services import module_ready
+
+router = APIRouter()
+NOT_FOUND = {404: {"model": Message}}
+
+
+# -- users ---------------------------------------------------------------------------------------
+
+
+@router.get("/admin/users", include_in_schema=False)
+def users_page(
+    request: Request, viewer: Viewer = Depends(require("users")), s: Session = Depends(db)
+) -> Response:
+    return render(
+        request,
+        "users.html",
+        users=repo.list_users(s),
+        hospitals=request.app.state.region.hospitals(),
+        error="",
+    )
+
+
+def _create_user(s: Session, viewer: Viewer, body: UserIn) -> User:
+    try:
+        user = repo.create_user(
+            s, body.username, body.password, body.role, body.display_name, body.hospital_id or None
+        )
+    except WeakPasswordError as exc:
+        raise repo.StoreRuleError(str(exc)) from exc
+    repo.audit(
+        s,
+        viewer.user,
+        "user.create",
+        "user",
+        user.id,
+        {"username": user.username, "role": user.role, "hospital_id": user.hospital_id},
+    )
+    s.commit()
+    return user
+
+
+@router.post("/admin/users", include_in_schema=False)
+def users_create(
+    request: Request,
+    username: str = Form(max_length=64),
+    password: str = Form(max_length=256),
+    role: str = Form(max_length=16),
+    display_name: str = Form("", max_length=100),
+    hospital_id: str = Form("", max_length=64),
+    viewer: Viewer = Depends(require("users")),
+    s: Session = Depends(db),
+) -> Response:
+    try:
+        body = UserIn(
+            username=username,
+            password=password,
+            role=role,
+            display_name=display_name,
+            hospital_id=hospital_id or None,
+        )  # type: ignore[arg-type]
+        _create_user(s, viewer, body)
+    except (repo.StoreRuleError, ValueError) as exc:
+        s.rollback()
+        message = (
+            str(exc)
+            if isinstance(exc, repo.StoreRuleError)
+            else "请检查用户名、角色，密码至少 8 个字符"
+        )
+        return render(
+            request,
+            "users.html",
+            status_code=400,
+            users=repo.list_users(s),
+            hospitals=request.app.state.region.hospitals(),
+            error=message,
+        )
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/admin/users/{user_id}", include_in_schema=False)
+def users_update(
+    request: Request,
+    user_id: Id,
+    action: str = Form(max_length=16),
+    viewer: Viewer = Depends(require("users")),
+    s: Session = Depends(db),
+) -> Response:
+    body = UserUpdate(
+        active=action == "activate" if action in ("activate", "deactivate") else None,
+        unlock=action == "unlock",
+    )
+    _update_user(s, viewer, user_id, body)
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+def _update_user(s: Session, viewer: Viewer, user_id: Id, body: UserUpdate) -> User:
+    user = repo.get_user(s, user_id)
+    if user is None:
+        raise NotFound("未找到该用户")
+    changes: dict[str, object] = {}
+    if body.active is not None:
+        if user.id == viewer.user.id and not body.active:
+            raise repo.StoreRuleError("不能停用自己的账户")
+        user.active = body.active
+        changes["active"] = body.active
+    if body.unlock:
+        repo.unlock_user(user)
+        changes["unlock"] = True
+    if body.password:
+        try:
+            repo.set_password(s, user, body.password)
+        except WeakPasswordError as exc:
+            raise repo.StoreRuleError(str(exc)) from exc
+        changes["password"] = "changed"
+    repo.audit(s, viewer.user, "user.update", "user", user.id, changes)
+    s.commit()
+    return user
+
+
+@router.get("/api/users", response_model=list[UserOut], tags=["用户管理"], summary="用户列表")
+def api_users(
+    viewer: Viewer = Depends(require("users")), s: Session = Depends(db)
+) -> list[UserOut]:
+    return [UserOut.model_validate(u) for u in repo.list_users(s)]
+
+
+@router.post(
+    "/api/users",
+    response_model=UserOut,
+    responses={400: {"model": Message}},
+    tags=["用户管理"],
+    summary="新建用户",
+)
+def api_user_create(
+    body: UserIn, viewer: Viewer = Depends(require("users")), s: Session = Depends(db)
+) -> UserOut:
+    return UserOut.model_validate(_create_user(s, viewer, body))
+
+
+@router.patch(
+    "/api/users/{user_id}",
+    response_model=UserOut,
+    responses={**NOT_FOUND, 400: {"model": Message}},
+    tags=["用户管理"],
+    summary="启用/停用、解锁、重置密码",
+)
+def api_user_update(
+    user_id: Id,
+    body: UserUpdate,
+    viewer: Viewer = Depends(require("users")),
+    s: Session = Depends(db),
+) -> UserOut:
+    return UserOut.model_validate(_update_user(s, viewer, user_id, body))
+
+
+# -- audit -------------------------------------------------------------------------------------
+
+
+@router.get("/admin/audit", include_in_schema=False)
+def audit_page(
+    request: Request,
+    page: int = Query(1, ge=1, le=100_000),
+    action: str = Query("", max_length=64),
+    viewer: Viewer = Depends(require("audit")),
+    s: Session = Depends(db),
+) -> Response:
+    rows, total = repo.audit_entries(s, 100, (page - 1) * 100, action or None)
+    return render(
+        request,
+        "audit.html",
+        rows=rows,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // 100)),
+        action=action,
+    )
+
+
+@router.get("/api/audit", response_model=list[AuditOut], tags=["审计日志"], summary="审计日志")
+def api_audit(
+    page: int = Query(1, ge=1, le=100_000),
+    action: str = Query("", max_length=64),
+    viewer: Viewer = Depends(require("audit")),
+    s: Session = Depends(db),
+) -> list[AuditOut]:
+    rows, _ = repo.audit_entries(s, 100, (page - 1) * 100, action or None)
+    return [AuditOut.model_validate(r) for r in rows]
+
+
+# -- supervision leads -------------------------------------------------------------------------------
+
+
+@router.get("/leads", include_in_schema=False)
+def leads_page(
+    request: Request,
+    status: str = Query("", max_length=16),
+    viewer: Viewer = Depends(require("leads")),
+    s: Session = Depends(db),
+) -> Response:
+    return render(
+        request,
+        "leads.html",
+        leads=repo.list_leads(s, status or None),
+        status=status,
+        staff=[u for u in repo.list_users(s) if u.role in ("admin", "agency") and u.active],
+        ready=module_ready("opendip.supervision.bench") or bool(repo.list_leads(s)),
+        names=request.app.state.region.hospital_names(),
+    )
+
+
+def _lead_action(s: Session, viewer: Viewer, lead_id: Id, body: LeadAction):
+    lead = repo.get_lead(s, viewer.actor, lead_id)
+    if lead is None:
+        raise NotFound("未找到该线索")
+    lead = repo.update_lead(
+        s, viewer.user, lead, body.action, body.version, body.assignee_id, body.conclusion
+    )
+    s.commit()
+    return lead
+
+
+@router.post("/leads/{lead_id}", include_in_schema=False)
+def leads_update(
+    request: Request,
+    lead_id: Id,
+    action: str = Form(max_length=16),
+    version: int = Form(ge=1, le=2**31 - 1),
+    assignee_id: str = Form("", max_length=12),
+    conclusion: str = Form("", max_length=5000),
+    viewer: Viewer = Depends(require("leads")),
+    s: Session = Depends(db),
+) -> Response:
+    if action not in ("assign", "close"):
+        return error_response(request, 400, "未知操作")
+    body = LeadAction(
+        action=action,
+        version=version,
+        assignee_id=int(assignee_id) if assignee_id.isdigit() else None,
+        conclusion=conclusion,
+    )  # type: ignore[arg-type]
+    _lead_action(s, viewer, lead_id, body)
+    return RedirectResponse("/leads", status_code=303)
+
+
+@router.get("/api/leads", response_model=list[LeadOut], tags=["监管线索"], summary="监管线索列表")
+def api_leads(
+    status: str = Query("", max_length=16),
+    viewer: Viewer = Depends(require("leads")),
+    s: Session = Depends(db),
+) -> list[LeadOut]:
+    return [LeadOut.model_validate(x) for x in repo.list_leads(s, status or None)]
+
+
+@router.post(
+    "/api/leads/{lead_id}",
+    response_model=LeadOut,
+    responses={**NOT_FOUND, 409: {"model": Message}},
+    tags=["监管线索"],
+    summary="分派或结案",
+)
+def api_lead_update(
+    lead_id: Id,
+    body: LeadAction,
+    viewer: Viewer = Depends(require("leads")),
+    s: Session = Depends(db),
+) -> LeadOut:
+    return LeadOut.model_validate(_lead_action(s, viewer, lead_id, body))

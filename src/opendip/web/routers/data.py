@@ -1,0 +1,194 @@
+# ruff: noqa: B008  (FastAPI dependencies are declared as Depends(...) defaults)
+"""数据上传: upload a settlement list, see accepted/quarantined at once."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
+
+from opendip.store import repositories as repo
+from opendip.web.app import error_response, render
+from opendip.web.schemas import Id, Message, UploadOut
+from opendip.web.security import NotFound, Viewer, db, require
+from opendip.web.uploads import UploadRejected, import_upload, qc_available, qc_preview
+
+router = APIRouter()
+NOT_FOUND = {404: {"model": Message}}
+
+
+async def _read_upload(request: Request) -> tuple[str, bytes]:
+    settings = request.app.state.settings
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > settings.max_upload_bytes + 1024 * 1024:
+        raise UploadRejected(f"文件过大：上限 {settings.max_upload_bytes / 1024 / 1024:.0f} MB")
+    try:
+        form = await request.form(max_part_size=settings.max_upload_bytes + 1)
+    except Exception as exc:
+        raise UploadRejected(
+            f"上传内容无法解析，请使用表单上传文件（{type(exc).__name__}）"
+        ) from exc
+    file = form.get("file")
+    if not isinstance(file, UploadFile):
+        raise UploadRejected("请选择要上传的结算清单文件")
+    data = await file.read(settings.max_upload_bytes + 1)
+    return file.filename or "upload", data
+
+
+def _quarantine_preview(path: str | None, limit: int = 20) -> list[dict[str, Any]]:
+    if not path or not Path(path).exists():
+        return []
+    rows = []
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        for i, r in enumerate(csv.DictReader(fh)):
+            if i >= limit:
+                break
+            rows.append({"row_number": r.get("原始行号"), "reason": r.get("隔离原因", "")})
+    return rows
+
+
+def _out(upload, duplicate: bool = False) -> UploadOut:
+    out = UploadOut.model_validate(upload)
+    out.duplicate_of_previous = duplicate
+    return out
+
+
+@router.get("/uploads", include_in_schema=False)
+def uploads_page(
+    request: Request, viewer: Viewer = Depends(require("upload")), s: Session = Depends(db)
+) -> Response:
+    return render(
+        request,
+        "uploads.html",
+        uploads=repo.list_uploads(s, viewer.actor),
+        qc_ready=qc_available(),
+        max_mb=request.app.state.settings.max_upload_bytes // 1024 // 1024,
+    )
+
+
+@router.post("/uploads", include_in_schema=False)
+async def upload_submit(
+    request: Request, viewer: Viewer = Depends(require("upload")), s: Session = Depends(db)
+) -> Response:
+    try:
+        filename, data = await _read_upload(request)
+        upload, duplicate = import_upload(
+            s, request.app.state.settings, viewer.user, filename, data
+        )
+        s.commit()
+    except UploadRejected as exc:
+        s.rollback()
+        return (
+            error_response(request, 400, str(exc))
+            if request.headers.get("HX-Request")
+            else render(
+                request,
+                "uploads.html",
+                status_code=400,
+                uploads=repo.list_uploads(s, viewer.actor),
+                qc_ready=qc_available(),
+                error=str(exc),
+                max_mb=request.app.state.settings.max_upload_bytes // 1024 // 1024,
+            )
+        )
+    ctx = {
+        "upload": upload,
+        "duplicate": duplicate,
+        "quarantine": _quarantine_preview(upload.outputs.get("quarantine")),
+        "findings": qc_preview(upload),
+        "qc_ready": qc_available(),
+    }
+    if request.headers.get("HX-Request"):
+        return render(request, "upload_result.html", **ctx)
+    return render(request, "upload_detail.html", **ctx)
+
+
+@router.post(
+    "/api/uploads",
+    response_model=UploadOut,
+    responses={400: {"model": Message}},
+    tags=["数据上传"],
+    summary="上传结算清单文件（multipart，字段 file）",
+)
+async def api_upload(
+    request: Request, viewer: Viewer = Depends(require("upload")), s: Session = Depends(db)
+) -> Any:
+    try:
+        filename, data = await _read_upload(request)
+        upload, duplicate = import_upload(
+            s, request.app.state.settings, viewer.user, filename, data
+        )
+        s.commit()
+    except UploadRejected as exc:
+        s.rollback()
+        return error_response(request, 400, str(exc))
+    return _out(upload, duplicate)
+
+
+@router.get("/api/uploads", response_model=list[UploadOut], tags=["数据上传"], summary="上传记录")
+def api_uploads(
+    viewer: Viewer = Depends(require("upload")), s: Session = Depends(db)
+) -> list[UploadOut]:
+    return [_out(u) for u in repo.list_uploads(s, viewer.actor)]
+
+
+def _upload(s: Session, viewer: Viewer, upload_id: Id):
+    upload = repo.get_upload(s, viewer.actor, upload_id)
+    if upload is None:
+        raise NotFound("未找到该上传记录")
+    return upload
+
+
+@router.get("/uploads/{upload_id}", include_in_schema=False)
+def upload_page(
+    request: Request,
+    upload_id: Id,
+    viewer: Viewer = Depends(require("upload")),
+    s: Session = Depends(db),
+) -> Response:
+    upload = _upload(s, viewer, upload_id)
+    return render(
+        request,
+        "upload_detail.html",
+        upload=upload,
+        duplicate=False,
+        quarantine=_quarantine_preview(upload.outputs.get("quarantine"), 200),
+        findings=qc_preview(upload, 200),
+        qc_ready=qc_available(),
+    )
+
+
+@router.get(
+    "/api/uploads/{upload_id}",
+    response_model=UploadOut,
+    responses=NOT_FOUND,
+    tags=["数据上传"],
+    summary="上传记录详情",
+)
+def api_upload_get(
+    upload_id: Id, viewer: Viewer = Depends(require("upload")), s: Session = Depends(db)
+) -> UploadOut:
+    return _out(_upload(s, viewer, upload_id))
+
+
+@router.get(
+    "/uploads/{upload_id}/quarantine.csv",
+    responses=NOT_FOUND,
+    tags=["数据上传"],
+    summary="下载隔离行（CSV，含原因）",
+)
+def upload_quarantine(
+    upload_id: Id, viewer: Viewer = Depends(require("upload")), s: Session = Depends(db)
+) -> Response:
+    upload = _upload(s, viewer, upload_id)
+    path = upload.outputs.get("quarantine")
+    if not path or not Path(path).exists():
+        raise NotFound("该上传没有隔离行文件")
+    return FileResponse(
+        path, media_type="text/csv; charset=utf-8", filename=f"quarantine_{upload.id}.csv"
+    )

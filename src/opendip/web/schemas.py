@@ -1,0 +1,266 @@
+"""Pydantic models of the JSON API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class Me(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    role: str
+    role_label: str
+    hospital_id: str | None
+    csrf_token: str
+
+
+class Message(BaseModel):
+    detail: str
+
+
+class UploadOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    hospital_id: str | None
+    filename: str
+    size_bytes: int
+    encoding: str | None
+    rows_read: int
+    rows_accepted: int
+    rows_quarantined: int
+    status: str
+    message: str
+    created_at: dt.datetime
+    duplicate_of_previous: bool = False
+
+
+class QuarantineRow(BaseModel):
+    row_number: int | None
+    reason: str
+
+
+class CaseRow(BaseModel):
+    case_id: str
+    hospital_id: str
+    settle_month: str
+    department: str | None = None
+    insurance_type: str | None = None
+    main_diagnosis: str | None = None
+    main_procedure: str | None = None
+    los_days: int | None = None
+    total_cost_fen: int | None = None
+    group_code: str | None = None
+    group_type: str | None = None
+    deviation: str | None = None
+    settled_score: Decimal | None = None
+    dip_amount_fen: int | None = None
+
+
+class CaseList(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    rows: list[CaseRow]
+
+
+class CaseDetail(BaseModel):
+    case: dict[str, Any]
+    grouping: dict[str, Any]
+    scoring: dict[str, Any]
+    explanation: list[str]
+
+
+class PregroupIn(BaseModel):
+    hospital_id: str | None = Field(default=None, max_length=64)
+    insurance_type: Literal["employee", "resident"] = "employee"
+    sex: Literal["1", "2", "0", "9"] = "1"
+    age: int = Field(default=50, ge=0, le=150)
+    discharge_date: dt.date | None = None
+    los_days: int = Field(default=7, ge=0, le=3650)
+    main_diagnosis: str = Field(min_length=1, max_length=32)
+    other_diagnoses: list[str] = Field(default_factory=list, max_length=50)
+    main_procedure: str | None = Field(default=None, max_length=32)
+    other_procedures: list[str] = Field(default_factory=list, max_length=50)
+    total_cost_yuan: Decimal = Field(ge=0, le=Decimal("100000000"), decimal_places=2)
+    discharge_method: Literal["1", "2", "3", "4", "5", "9"] = "1"
+
+
+class PregroupOut(BaseModel):
+    group_code: str | None
+    group_name: str | None
+    group_type: str
+    base_score: Decimal | None
+    match_step: str
+    reason: str
+    explanation: list[str]
+    deviation: str | None = None
+    case_score: Decimal | None = None
+    settled_score: Decimal | None = None
+    point_value: Decimal | None = None
+    estimated_amount_fen: int | None = None
+    scoring_note: str = ""
+
+
+class RunIn(BaseModel):
+    kind: Literal["monthly", "annual"]
+    period: str = Field(min_length=4, max_length=7, pattern=r"^\d{4}(-\d{2})?$")
+
+
+class RunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    kind: str
+    period: str
+    status: str
+    status_label: str
+    progress: int
+    step: str
+    message: str
+    manifest: dict[str, Any]
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+class ApplicationIn(BaseModel):
+    kind: Literal["special_review", "dispute"]
+    title: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=5000)
+    case_ids: list[str] = Field(min_length=1, max_length=500)
+    hospital_id: str | None = Field(default=None, max_length=64)
+    submit_token: str | None = Field(default=None, max_length=64)
+
+
+class DecisionIn(BaseModel):
+    case_id: str = Field(max_length=64)
+    decision: Literal["accept", "reject"]
+    reviewed_score: Decimal | None = Field(default=None, ge=0, le=Decimal("99999999"))
+    opinion: str = Field(default="", max_length=2000)
+
+
+class TransitionIn(BaseModel):
+    action: Literal[
+        "accept", "refuse", "withdraw", "assign", "reassign", "decide", "object", "archive"
+    ]
+    version: int = Field(ge=1, le=2**31 - 1)
+    comment: str = Field(default="", max_length=5000)
+    expert_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    decisions: list[DecisionIn] = Field(default_factory=list, max_length=500)
+
+
+class CommentIn(BaseModel):
+    comment: str = Field(min_length=1, max_length=5000)
+
+
+class EventOut(BaseModel):
+    action: str
+    from_state: str | None
+    to_state: str | None
+    comment: str
+    actor: str
+    created_at: dt.datetime
+
+
+class DecisionOut(BaseModel):
+    case_id: str
+    decision: str
+    reviewed_score: Decimal | None
+    opinion: str
+
+
+class AttachmentOut(BaseModel):
+    id: int
+    filename: str
+    size_bytes: int
+    content_type: str
+
+
+class ApplicationOut(BaseModel):
+    id: int
+    kind: str
+    hospital_id: str
+    title: str
+    reason: str
+    case_ids: list[str]
+    state: str
+    state_label: str
+    outcome: str | None
+    version: int
+    expert_id: int | None
+    deadline: dt.date | None
+    created_at: dt.datetime
+    allowed_actions: list[str]
+    events: list[EventOut] = []
+    decisions: list[DecisionOut] = []
+    attachments: list[AttachmentOut] = []
+
+
+class UserIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=8, max_length=256)
+    role: Literal["admin", "agency", "hospital", "expert"]
+    display_name: str = Field(default="", max_length=100)
+    hospital_id: str | None = Field(default=None, max_length=64)
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    username: str
+    display_name: str
+    role: str
+    hospital_id: str | None
+    active: bool
+    locked_until: dt.datetime | None
+
+
+class UserUpdate(BaseModel):
+    active: bool | None = None
+    unlock: bool = False
+    password: str | None = Field(default=None, min_length=8, max_length=256)
+
+
+class AuditOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    at: dt.datetime
+    username: str
+    action: str
+    object_type: str
+    object_id: str
+    details: dict[str, Any]
+
+
+class LeadOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    hospital_id: str
+    rule: str
+    title: str
+    case_ids: list[Any]
+    evidence: dict[str, Any]
+    status: str
+    assignee_id: int | None
+    conclusion: str
+    version: int
+
+
+class LeadAction(BaseModel):
+    action: Literal["assign", "close"]
+    version: int = Field(ge=1, le=2**31 - 1)
+    assignee_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    conclusion: str = Field(default="", max_length=5000)
+
+
+#: Path ids: bounded so a guessed huge id is a 422, never a database overflow.
+Id = Annotated[int, Path(ge=1, le=2**31 - 1, description="编号")]

@@ -1,0 +1,161 @@
+# ruff: noqa: B008  (FastAPI dependencies are declared as Depends(...) defaults)
+"""Authentication, sessions, CSRF and role checks: access control lives here, in one
+place, as FastAPI dependencies."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from opendip.store import LoginSession, User
+from opendip.store import repositories as repo
+from opendip.workflow import Actor
+
+SESSION_COOKIE = "opendip_session"
+LOGIN_CSRF_COOKIE = "opendip_login_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+ALL = frozenset({"admin", "agency", "hospital", "expert"})
+REGION = frozenset({"admin", "agency"})
+DATA = frozenset({"admin", "agency", "hospital"})
+
+#: Which roles may use which area of the platform.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "home": ALL,
+    "upload": DATA,
+    "cases": DATA,
+    "pregroup": DATA,
+    "directory": ALL,
+    "runs": REGION,
+    "publication": DATA,
+    "applications": ALL,
+    "applications.create": DATA,
+    "leads": REGION,
+    "users": frozenset({"admin"}),
+    "audit": frozenset({"admin"}),
+}
+
+
+class LoginRequired(Exception):
+    """No valid session (expired, logged out or never logged in)."""
+
+    def __init__(self, expired: bool = False) -> None:
+        super().__init__("未登录或会话已过期，请重新登录")
+        self.expired = expired
+
+
+class Forbidden(Exception):
+    """The role may not use this area."""
+
+    def __init__(self, message: str = "无权访问该功能") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class CsrfFailed(Exception):
+    def __init__(self) -> None:
+        super().__init__("安全校验失败（CSRF 令牌缺失或错误），请刷新页面后重试")
+        self.message = str(self)
+
+
+class NotFound(Exception):
+    """Missing or not visible to this user: always 404, so ids cannot be probed."""
+
+    def __init__(self, message: str = "未找到该对象") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class Viewer:
+    user: User
+    session: LoginSession
+    csrf_token: str = ""
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.user.id, self.user.role, self.user.hospital_id)
+
+    @property
+    def role(self) -> str:
+        return self.user.role
+
+    @property
+    def hospital_id(self) -> str | None:
+        return self.user.hospital_id if self.user.role == "hospital" else None
+
+    def __post_init__(self) -> None:
+        self.csrf_token = self.session.csrf_token
+
+    def can(self, area: str) -> bool:
+        return self.user.role in PERMISSIONS.get(area, frozenset())
+
+
+def db(request: Request) -> Iterator[Session]:
+    """One store session per request; handlers commit what they change."""
+    s = request.app.state.store.sessions()
+    try:
+        yield s
+    finally:
+        # close() (not rollback()) keeps loaded objects readable for error pages
+        s.close()
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def current_viewer(request: Request, s: Session = Depends(db)) -> Viewer:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise LoginRequired()
+    settings = request.app.state.settings
+    row = repo.find_session(s, token, settings.session_idle)
+    if row is None:
+        s.commit()  # expired sessions are deleted
+        raise LoginRequired(expired=True)
+    s.commit()
+    viewer = Viewer(row.user, row)
+    request.state.viewer = viewer
+    return viewer
+
+
+async def _submitted_csrf(request: Request) -> str:
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        try:
+            form = await request.form()
+        except Exception:  # malformed multipart: no token
+            return ""
+        value = form.get(CSRF_FIELD)
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+async def csrf_checked(request: Request, viewer: Viewer = Depends(current_viewer)) -> Viewer:
+    """The viewer, after checking the CSRF token on state-changing requests."""
+    if request.method not in SAFE_METHODS:
+        sent = await _submitted_csrf(request)
+        if not sent or not secrets.compare_digest(sent, viewer.csrf_token):
+            raise CsrfFailed()
+    return viewer
+
+
+def require(area: str):
+    """Dependency: a logged-in viewer whose role may use `area` (CSRF-checked)."""
+
+    async def _dep(viewer: Viewer = Depends(csrf_checked)) -> Viewer:
+        if not viewer.can(area):
+            raise Forbidden()
+        return viewer
+
+    return _dep

@@ -1,0 +1,43 @@
+"""Platform settings (operational, not DIP policy): data dir, store URL, auth limits,
+upload limits and workflow deadlines."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from opendip.workflow import Deadlines
+
+
+@dataclass
+class Settings:
+    #: The region directory (`opendip demo` writes one): hospitals.parquet, cases_<year>...
+    data_dir: Path
+    #: SQLAlchemy URL of the operational store; default SQLite under data_dir/platform.
+    db_url: str | None = None
+    #: The region policy file; default: data_dir/policy.yaml if present, else the demo's.
+    policy_path: Path | None = None
+    session_lifetime: dt.timedelta = dt.timedelta(hours=8)
+    session_idle: dt.timedelta = dt.timedelta(minutes=60)
+    #: Failed logins before the account is locked, and for how long.
+    max_failed_logins: int = 5
+    lockout: dt.timedelta = dt.timedelta(minutes=15)
+    #: Send cookies with Secure (set when served over HTTPS).
+    secure_cookies: bool = False
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    #: Working days allowed per workflow state (经办规程).
+    deadlines: Deadlines = field(default_factory=Deadlines)
+    #: Run pipeline jobs in a background thread (tests may run them inline).
+    background_runs: bool = True
+    page_size: int = 50
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+
+    @property
+    def platform_dir(self) -> Path:
+        path = self.data_dir / "platform"
+        path.mkdir(parents=True, exist_ok=True)
+        return path

@@ -1,0 +1,205 @@
+"""Uploading a settlement list: store the file, import it (opendip.ingest), run QC when
+the module exists, record counts. Bad files end as a Chinese message, never a 500."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opendip.store import Upload, User
+from opendip.store import repositories as repo
+from opendip.web.settings import Settings
+
+ALLOWED_SUFFIXES = (".csv", ".txt", ".xlsx", ".xls", ".parquet")
+SAFE_NAME = re.compile(r"[^0-9A-Za-z\u4e00-\u9fff._-]+")
+
+
+class UploadRejected(ValueError):
+    """The file cannot be accepted at all (size, type, empty)."""
+
+
+def safe_filename(name: str) -> str:
+    base = Path(name or "upload").name
+    cleaned = SAFE_NAME.sub("_", base).strip("._") or "upload"
+    return cleaned[:120]
+
+
+def check_file(filename: str, data: bytes, settings: Settings) -> str:
+    name = safe_filename(filename)
+    if not data:
+        raise UploadRejected("上传的文件为空")
+    if len(data) > settings.max_upload_bytes:
+        mb = settings.max_upload_bytes / 1024 / 1024
+        raise UploadRejected(f"文件过大：{len(data) / 1024 / 1024:.1f} MB，上限 {mb:.0f} MB")
+    if not name.lower().endswith(ALLOWED_SUFFIXES):
+        raise UploadRejected(
+            "不支持的文件类型：请上传 CSV、Excel（.xlsx）或 Parquet 格式的结算清单"
+        )
+    return name
+
+
+def qc_available() -> bool:
+    return importlib.util.find_spec("opendip.qc") is not None
+
+
+def import_upload(
+    s: Session, settings: Settings, user: User, filename: str, data: bytes
+) -> tuple[Upload, bool]:
+    """Store and import one file; returns (upload, was_duplicate)."""
+    from opendip.ingest import ImportResult, read_cases, write_outputs
+
+    name = check_file(filename, data, settings)
+    digest = hashlib.sha256(data).hexdigest()
+    hospital_id = user.hospital_id if user.role == "hospital" else None
+    previous = s.scalar(
+        select(Upload).where(
+            Upload.sha256 == digest,
+            Upload.hospital_id.is_(None)
+            if hospital_id is None
+            else Upload.hospital_id == hospital_id,
+            Upload.status == "imported",
+        )
+    )
+    if previous is not None:
+        return previous, True
+    upload = Upload(
+        hospital_id=hospital_id,
+        filename=name,
+        stored_path="",
+        size_bytes=len(data),
+        sha256=digest,
+        uploaded_by=user.id,
+        status="received",
+    )
+    s.add(upload)
+    s.flush()
+    folder = settings.platform_dir / "uploads" / str(upload.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(data)
+    upload.stored_path = str(path)
+    try:
+        result = read_cases([path])
+    except Exception as exc:  # the importer should not raise; if it does, say so
+        upload.status = "rejected"
+        upload.message = f"文件无法解析：{exc}"
+        repo.audit(s, user, "upload.rejected", "upload", upload.id, {"file": name})
+        return upload, False
+    report = result.files[0]
+    upload.encoding = report.encoding
+    if result.nothing_read:
+        upload.status = "rejected"
+        upload.message = report.error or "文件无法读取"
+        upload.rows_read = 0
+        repo.audit(s, user, "upload.rejected", "upload", upload.id, {"file": name})
+        return upload, False
+    if hospital_id is not None:
+        result = _only_own_hospital(result, hospital_id, str(path), ImportResult)
+    paths = write_outputs(result, folder, "cases")
+    upload.rows_read = result.read
+    upload.rows_accepted = result.accepted.num_rows
+    upload.rows_quarantined = result.quarantine.num_rows
+    upload.outputs = {k: str(v) for k, v in paths.items()}
+    upload.status = "imported"
+    notes = list(report.warnings)
+    if not qc_available():
+        notes.append("结算清单质控模块尚未启用：本次仅完成格式与字段校验")
+    elif result.accepted.num_rows:
+        notes += _run_qc(upload, result.accepted, folder)
+    upload.message = "；".join(notes)
+    repo.audit(
+        s,
+        user,
+        "upload.imported",
+        "upload",
+        upload.id,
+        {"file": name, "read": upload.rows_read, "accepted": upload.rows_accepted},
+    )
+    return upload, False
+
+
+def _only_own_hospital(result, hospital_id: str, source: str, result_cls):
+    """A hospital may upload its own cases only: other hospitals' rows are quarantined."""
+    accepted: pa.Table = result.accepted
+    mine = pc.fill_null(pc.equal(accepted["hospital_id"], hospital_id), False)
+    if pc.all(mine).as_py():
+        return result
+    others = accepted.filter(pc.invert(mine))
+    rows = []
+    for r in others.to_pylist():
+        original = {k: (str(v) if v is not None else None) for k, v in r.items()}
+        rows.append(
+            {
+                "file": source,
+                "row_number": None,
+                "reason": f"定点医疗机构代码 {r['hospital_id']} 不是本院（{hospital_id}），不能代为上传",
+                "original": json.dumps(original, ensure_ascii=False),
+            }
+        )
+    extra = pa.Table.from_pylist(rows, schema=result.quarantine.schema)
+    quarantine = pa.concat_tables([result.quarantine, extra])
+    files = result.files
+    files[0].accepted -= others.num_rows
+    files[0].quarantined += others.num_rows
+    return result_cls(accepted.filter(mine), quarantine, result.errors, files)
+
+
+def _run_qc(upload: Upload, accepted: pa.Table, folder: Path) -> list[str]:
+    """前置质控 of the accepted rows (opendip.qc); results go to the upload's folder."""
+    import pyarrow.parquet as pq
+
+    try:
+        from opendip.codes import demo_code_tables
+        from opendip.engine import connect, table_from_arrow
+        from opendip.policy import demo_policy_path, load_policy
+        from opendip.qc import codes_to_ibis, rules_for_policy, run_qc
+
+        policy_path = demo_policy_path()
+        policy = load_policy(policy_path)
+        con = connect()
+        # QC unions with nullable columns; the importer's conformed table marks keys not-null
+        loose = accepted.cast(pa.schema([f.with_nullable(True) for f in accepted.schema]))
+        qc = run_qc(
+            table_from_arrow(con, loose, "upload_cases"),
+            codes_to_ibis(con, demo_code_tables()),
+            rules_for_policy(policy, policy_path),
+            policy,
+        )
+        findings = qc.findings.to_pyarrow()
+        status = qc.case_status.to_pyarrow()
+    except Exception as exc:  # QC must never turn an upload into a 500
+        return [f"质控未能完成：{exc}"]
+    pq.write_table(findings, folder / "qc_findings.parquet")
+    pq.write_table(status, folder / "qc_case_status.parquet")
+    blocking = int(pc.sum(status["blocking"]).as_py() or 0)
+    passed = int(pc.sum(status["passed"]).as_py() or 0)
+    upload.outputs = {
+        **upload.outputs,
+        "qc_findings": str(folder / "qc_findings.parquet"),
+        "qc_case_status": str(folder / "qc_case_status.parquet"),
+        "qc_passed": passed,
+        "qc_blocking": blocking,
+        "qc_findings_count": findings.num_rows,
+    }
+    return [
+        f"前置质控：{passed} 例通过，{blocking} 例存在阻断性问题，共 {findings.num_rows} 条质控提示"
+    ]
+
+
+def qc_preview(upload: Upload, limit: int = 20) -> list[dict[str, object]]:
+    """The first QC findings of an upload (case, level, field, message)."""
+    import pyarrow.parquet as pq
+
+    path = upload.outputs.get("qc_findings")
+    if not path or not Path(path).exists():
+        return []
+    t = pq.read_table(path, columns=["case_id", "level", "field", "message"])
+    return t.slice(0, limit).to_pylist()

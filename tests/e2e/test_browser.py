@@ -1,0 +1,165 @@
+"""Playwright driving Debian's chromium (headless), as people would use the platform:
+agency uploads a file, runs a monthly settlement, approves and publishes; a hospital
+pre-groups a case and files a dispute; the agency accepts it and assigns an expert; the
+expert decides; the hospital sees the decision. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.web.conftest import PASSWORD, REGION, USERS, settlement_csv
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = (
+    Path(
+        os.environ.get(
+            "OPENDIP_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"
+        )
+    )
+    / "playwright"
+)
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true 但没有 /usr/bin/chromium：先运行 scripts/test-services.sh")
+        pytest.skip("没有 /usr/bin/chromium")
+    import uvicorn
+    from argon2 import PasswordHasher
+
+    import opendip.store.passwords as pw
+    from opendip.store import repositories as repo
+    from opendip.web import Settings, create_app
+
+    pw_hasher = pw._HASHER
+    pw._HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    data = tmp_path / "region"
+    shutil.copytree(REGION, data)
+    app = create_app(Settings(data_dir=data))
+    with app.state.store.session() as s:
+        for name, (role, hid) in USERS.items():
+            repo.create_user(s, name, PASSWORD, role, f"{name}", hid)
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", tmp_path
+    srv.should_exit = True
+    thread.join(10)
+    pw._HASHER = pw_hasher
+
+
+def test_agency_hospital_expert_journey(server) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, tmp = server
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    upload = tmp / "本月结算清单.csv"
+    upload.write_bytes(settlement_csv(tmp, {"H001": 5, "H002": 3}, "E"))
+    case_id = None
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu"],
+        )
+
+        def login(name: str):
+            ctx = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
+            page = ctx.new_page()
+            page.goto(f"{base}/login")
+            page.fill("input[name=username]", name)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            expect(page.locator("nav.side")).to_be_visible()
+            return page
+
+        # -- agency: upload, monthly run, approve, publish ----------------------------
+        agency = login("agency")
+        agency.screenshot(path=ARTIFACTS / "01-agency-home.png", full_page=True)
+        agency.goto(f"{base}/uploads")
+        agency.set_input_files("input[name=file]", str(upload))
+        agency.click("form[action='/uploads'] button[type=submit]")
+        expect(agency.locator("#upload-summary")).to_contain_text("接收 8")
+        agency.screenshot(path=ARTIFACTS / "02-agency-upload.png", full_page=True)
+
+        agency.goto(f"{base}/runs")
+        agency.select_option("form:has(input[value=monthly]) select[name=period]", "2026-01")
+        agency.click("form:has(input[value=monthly]) button[type=submit]")
+        expect(agency.locator("#run-progress")).to_contain_text("已完成", timeout=120_000)
+        agency.screenshot(path=ARTIFACTS / "03-agency-run-done.png", full_page=True)
+        agency.click("text=审核通过")
+        expect(agency.locator("#run-progress")).to_contain_text("已审核")
+        agency.click("button:has-text('公示')")
+        expect(agency.locator("#run-progress")).to_contain_text("已公示")
+        agency.goto(f"{base}/publication")
+        expect(agency.locator("main")).to_contain_text("月度预结算 2026-01")
+        agency.screenshot(path=ARTIFACTS / "04-agency-published.png", full_page=True)
+
+        # -- hospital: pre-group, then file a dispute -------------------------------------
+        hosp = login("h1")
+        hosp.goto(f"{base}/pregroup")
+        hosp.fill("input[name=main_diagnosis]", "K35.800")
+        hosp.fill("input[name=total_cost_yuan]", "8500.00")
+        hosp.click("form button[type=submit]")
+        expect(hosp.locator("#pg-group")).not_to_be_empty()
+        expect(hosp.locator("#pregroup-result")).to_contain_text("预分组结果")
+        hosp.screenshot(path=ARTIFACTS / "05-hospital-pregroup.png", full_page=True)
+
+        hosp.goto(f"{base}/cases?case_id=E")
+        link = hosp.locator("#case-table tbody a").first
+        case_id = link.inner_text()
+        hosp.goto(f"{base}/applications/new?kind=dispute&case_id={case_id}")
+        hosp.fill("input[name=title]", "主要诊断编码有误，申请复核")
+        hosp.fill("textarea[name=reason]", "病案首页显示主要诊断应为阑尾炎伴穿孔。")
+        hosp.click("form button[type=submit]")
+        expect(hosp.locator("#app-state")).to_contain_text("提出申请")
+        app_url = hosp.url
+        hosp.screenshot(path=ARTIFACTS / "06-hospital-dispute.png", full_page=True)
+
+        # -- agency: accept and assign the expert ------------------------------------------
+        agency.goto(app_url)
+        agency.click("button[value=accept]")
+        expect(agency.locator("#app-state")).to_contain_text("已受理")
+        agency.select_option("select[name=expert_id]", label="expert（expert）")
+        agency.click("button[value=assign]")
+        expect(agency.locator("#app-state")).to_contain_text("专家评审中")
+
+        # -- expert: decide -------------------------------------------------------------------
+        expert = login("expert")
+        expert.goto(app_url)
+        expert.select_option(f"select[name='decision__{case_id}']", "accept")
+        expert.fill(f"input[name='score__{case_id}']", "95.5")
+        expert.fill(f"input[name='opinion__{case_id}']", "同意调整")
+        expert.click("button[value=decide]")
+        expect(expert.locator("#app-state")).to_contain_text("处理意见反馈")
+        expert.screenshot(path=ARTIFACTS / "07-expert-decided.png", full_page=True)
+
+        # -- the hospital sees the decision --------------------------------------------------
+        hosp.goto(app_url)
+        expect(hosp.locator("#decisions")).to_contain_text("95.5000")
+        hosp.screenshot(path=ARTIFACTS / "08-hospital-sees-decision.png", full_page=True)
+        browser.close()
+    assert len(list(ARTIFACTS.glob("*.png"))) >= 8
