@@ -111,6 +111,8 @@ def evaluate_labels(
         "case_id", label=ibis.literal(QC_LABEL_PREFIX).concat(categorised.category)
     ).distinct()
     qc = labels.filter(labels.label.startswith(QC_LABEL_PREFIX)).select("case_id", "label")
+    # Labels of other years' files are not this run's cases.
+    qc = qc.semi_join(case_ids.select("case_id").distinct(), "case_id")
     injected = qc.distinct()
     hit = injected.join(flagged, ["case_id", "label"]).mutate(_hit=1)
     per_injected = injected.left_join(hit, ["case_id", "label"])
