@@ -14,7 +14,9 @@ from opendip.cli import (
     import_cmd,
     policy_cmd,
     qc_cmd,
+    score_cmd,
     serve_cmd,
+    settle_cmd,
     supervise_cmd,
     synth_cmd,
 )
@@ -52,6 +54,8 @@ app.add_typer(import_cmd.app, name="import")
 app.command("qc", help="结算清单质控 / settlement-list quality control")(qc_cmd.qc)
 app.add_typer(directory_cmd.app, name="directory")
 app.command("group", help="病例入组 / group cases into the directory")(group_cmd.group)
+app.command("score", help="病例分值计算 / score grouped cases")(score_cmd.score)
+app.add_typer(settle_cmd.app, name="settle")
 app.command("supervise", help="智能监管：线索与月度指标 / supervision leads and indicators")(
     supervise_cmd.supervise_command
 )

@@ -1,0 +1,568 @@
+"""Scoring cases (病例分值), batch: one Ibis expression per policy version, unioned.
+
+Each case is scored by the policy version in force on its discharge date
+(`PolicyFile.periods()`). Every number is computed as an exact fraction of integers and
+rounded once, half up, to the policy's score decimals (see `formulas` and `exact`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from opendip.contract.tables import HOSPITAL_LEVELS, SCORED
+from opendip.policy import Policy, PolicyFile
+from opendip.scoring import explain as ex
+from opendip.scoring import formulas as f
+from opendip.scoring.errors import InputDataError, MissingParameterError
+from opendip.scoring.exact import HUGE as HUGE_T
+from opendip.scoring.exact import big, decimal_to_units, div_half_up, ratio, units_to_decimal
+from opendip.scoring.inputs import check_joined, joined, normalise_reviews
+from opendip.scoring.params import ScoringParams, scoring_params
+
+SCORE_T = "decimal(18, 4)"
+COEF_T = "decimal(10, 4)"
+PV_T = "decimal(18, 6)"
+#: Point values are carried with 6 decimals (the SCORED contract's decimal(18, 6)).
+PV_DECIMALS = 6
+
+#: Columns of the wide scored table beyond the SCORED contract (used by settlement).
+EXTRA_COLUMNS = (
+    "group_type",
+    "department",
+    "settle_month",
+    "discharge_date",
+    "level",
+    "community_id",
+    "total_cost_fen",
+    "settled_units",
+    "score_decimals",
+)
+
+
+@dataclass
+class ScoringResult:
+    """`scored`: DIP cases (SCORED columns + `EXTRA_COLUMNS`); `not_dip`: unmatched cases,
+    paid by item outside DIP and reported; `periods`: the policy versions used."""
+
+    scored: ir.Table
+    not_dip: ir.Table
+    periods: list[tuple[dt.date, dt.date, Policy]]
+
+    def contract(self) -> ir.Table:
+        """The scored cases as the SCORED contract, sorted by case_id."""
+        return self.scored.select(*SCORED.names).order_by("case_id")
+
+
+def point_value_units(value: Decimal | None) -> int | None:
+    """A point value (yuan per point) as units of 10**-6, refusing more decimals."""
+    if value is None:
+        return None
+    units = Decimal(value).scaleb(PV_DECIMALS)
+    if units != units.to_integral_value():
+        raise InputDataError("policy", "point_value", f"点值 {value} 超过 {PV_DECIMALS} 位小数")
+    return int(units)
+
+
+def _yuan(fen: ir.IntegerValue) -> ir.StringValue:
+    return units_to_decimal(fen, 2, "decimal(18, 2)").cast("string")
+
+
+def _score_text(units: ir.IntegerValue, decimals: int) -> ir.StringValue:
+    return units_to_decimal(units, decimals, SCORE_T).cast("string")
+
+
+def _lit(text: str) -> ir.StringValue:
+    return ibis.literal(text, type="string")
+
+
+def _hospital_k4(t: ir.Table, p: ScoringParams) -> ir.IntegerValue:
+    level = ibis.cases(
+        *[(t.level == lv, ibis.literal(c, type="int64")) for lv, c in p.level_coef4.items()],
+        else_=ibis.null("int64"),
+    )
+    k4 = level + decimal_to_units(t.h_bonus, 4).fill_null(0)
+    for _, ids, c in p.bonuses:
+        k4 = k4 + ibis.ifelse(t.hospital_id.isin(sorted(ids)), c, 0)
+    return k4
+
+
+def _band_value(t: ir.Table, b4: ir.IntegerValue, p: ScoringParams, pick) -> ir.Value:
+    cases = []
+    for band in p.bands:
+        cond = ibis.literal(True)
+        if band.score_min is not None:
+            n, d = ratio(band.score_min)
+            cond &= big(b4) * d >= n * 10**4
+        if band.score_max is not None:
+            n, d = ratio(band.score_max)
+            cond &= big(b4) * d < n * 10**4
+        cases.append((cond, pick(band)))
+    return ibis.cases(*cases, else_=None)
+
+
+def score_period(t: ir.Table, policy: Policy, p: ScoringParams) -> ir.Table:
+    """Score the (already joined) cases of one policy version (money columns left null).
+
+    Built in stages (each `mutate` is a subquery) so that every intermediate value is named
+    once: nesting the expressions would make the SQL text grow exponentially.
+    """
+    S = p.unit
+    d = p.score_decimals
+    b4 = decimal_to_units(t.base_score, 4)
+
+    # Stage 1: units, hospital coefficient, reference mean, band thresholds.
+    if p.reference_mean == "score_times_factor":
+        pools = sorted(p.fen_per_point)
+        fpp_n = ibis.cases(*[(t.pool == q, p.fen_per_point[q][0]) for q in pools], else_=None)
+        fpp_d = ibis.cases(*[(t.pool == q, p.fen_per_point[q][1]) for q in pools], else_=None)
+        m_num = big(b4) * big(fpp_n)
+        m_den = big(fpp_d) * 10**4
+        mean_src = _lit(ex.MEAN_SOURCES["score_times_factor"])
+    elif p.reference_mean == "regional":
+        m_num, m_den = big(t.d_mean), big(1)
+        mean_src = _lit(ex.MEAN_SOURCES["regional"])
+    else:
+        level_mean = ibis.cases(
+            *[(t.level == lv, t[f"d_{lv}"]) for lv in HOSPITAL_LEVELS], else_=ibis.null("int64")
+        )
+        if p.level_mean_missing == "regional":
+            m_num = big(level_mean.fill_null(t.d_mean))
+            mean_src = ibis.ifelse(
+                level_mean.isnull(),
+                _lit(ex.MEAN_SOURCES["regional_fallback"]),
+                _lit(ex.MEAN_SOURCES["same_level"]),
+            )
+        else:
+            m_num = big(level_mean)
+            mean_src = _lit(ex.MEAN_SOURCES["same_level"])
+        m_den = big(1)
+    t = t.mutate(
+        _b4=b4,
+        _a4=decimal_to_units(t.aux_coefficient, 4).fill_null(10**4),
+        _k4=_hospital_k4(t, p),
+        _m_num=m_num,
+        _m_den=m_den,
+        _mean_src=mean_src,
+        _hp=big(_band_value(t, b4, p, lambda b: ibis.literal(b.high[0], type="int64"))),
+        _hq=big(_band_value(t, b4, p, lambda b: ibis.literal(b.high[1], type="int64"))),
+        _lp=big(_band_value(t, b4, p, lambda b: ibis.literal(b.low[0], type="int64"))),
+        _lq=big(_band_value(t, b4, p, lambda b: ibis.literal(b.low[1], type="int64"))),
+        _high_text=_band_value(t, b4, p, lambda b: _lit(b.high_text)),
+        _low_text=_band_value(t, b4, p, lambda b: _lit(b.low_text)),
+        _fallback=t.group_type == "fallback",
+        _bed_day=(t.group_type == "special") & t.score_per_day.notnull(),
+        _accepted=(t.decision == "accept").fill_null(False),
+    )
+    # Stage 2: adjusted base, cost ratio as a fraction.
+    t = t.mutate(
+        _ba=big(t._b4) * big(t._a4),
+        _r_num=big(t.cost) * t._m_den,
+        _r_den=ibis.ifelse(t._m_num > 0, t._m_num, ibis.null(HUGE_T)),
+    )
+    # Stage 3: deviation kind.
+    is_high = t._r_num * t._hq > t._hp * t._r_den
+    is_low = t._r_num * t._lq < t._lp * t._r_den
+    if p.extreme is not None:
+        xp, xq = p.extreme
+        is_extreme = t._r_num * xq > t._r_den * xp
+    else:
+        is_extreme = ibis.literal(False)
+    t = t.mutate(
+        _kind=ibis.cases(
+            (t._accepted, "special_review"),
+            (t._fallback, "fallback"),
+            (t._bed_day, "bed_day"),
+            (is_extreme, "extreme"),
+            (is_high, "high"),
+            (is_low, "low"),
+            else_="normal",
+        )
+    )
+    # Stage 4: the candidate case scores (units of 10**-d).
+    folded = p.high_formula == "coefficient_folded"
+    sp, sq = p.excess_share
+
+    def high_units(rn, rd):
+        if folded:
+            num, den = f.high_folded(t._ba, rn, rd, t._hp, t._hq, sp, sq, big(t._k4))
+        else:
+            num, den = f.high_add_excess(t._ba, rn, rd, t._hp, t._hq, sp, sq)
+        return div_half_up(num * S, den)
+
+    if p.low_formula == "proportional":
+        n, dd = f.low_proportional(t._ba, t._r_num, t._r_den)
+    else:
+        n, dd = f.normal(t._ba)
+    low_u = div_half_up(n * S, dd)
+    n, dd = f.normal(t._ba)
+    normal_u = div_half_up(n * S, dd)
+    high_u = high_units(t._r_num, t._r_den)
+    if p.extreme is not None and p.extreme_action == "cap":
+        extreme_u = high_units(big(p.extreme[0]), big(p.extreme[1]))
+    else:
+        extreme_u = high_u
+    n, dd = f.bed_day(big(decimal_to_units(t.score_per_day, 4)), big(t.los), big(t._a4))
+    bed_u = div_half_up(n * S, dd)
+    if p.all_case_mean_fen:
+        fp, fq = p.fallback_fraction
+        bp, bq = p.base_score
+        n, dd = f.fallback(big(t.cost), fp, fq, bp, bq, p.all_case_mean_fen)
+        fallback_u = div_half_up(n * S, dd)
+    else:
+        fallback_u = ibis.null("int64")
+    t = t.mutate(
+        _reviewed_u=div_half_up(decimal_to_units(t.reviewed_score, 4), 10 ** (4 - d)),
+        _ratio_u=div_half_up(t._r_num * 10**4, t._r_den),
+        _mean_fen=div_half_up(t._m_num, t._m_den),
+    )
+    kind = t._kind
+    # Only the formula of each row's kind is evaluated (CASE), not all of them.
+    t = t.mutate(
+        _case_u=ibis.cases(
+            (kind == "special_review", t._reviewed_u),
+            (kind == "fallback", fallback_u),
+            (kind == "bed_day", bed_u),
+            (kind == "extreme", extreme_u),
+            (kind == "high", high_u),
+            (kind == "low", low_u),
+            else_=normal_u,
+        ),
+        _folded_row=ibis.literal(folded) & kind.isin(["high", "extreme"]),
+        _basic_row=(t.group_type == "basic") & ibis.literal(not p.apply_to_basic),
+        _review_settled=(kind == "special_review")
+        & ibis.literal(p.reviewed_score_is == "settled_score"),
+    )
+    # Stage 5: settled score.
+    no_coef = t._fallback | t._basic_row | t._review_settled
+    n, dd = f.settled(big(t._case_u), big(t._k4))
+    t = t.mutate(
+        _settled_u=ibis.cases((t._folded_row | no_coef, t._case_u), else_=div_half_up(n, dd)),
+        _applied_k4=ibis.ifelse(no_coef & ~t._folded_row, 10**4, t._k4),
+        _personal=t.copay + t.selfpay,
+    )
+    # Stage 6: explanation values as named text columns (so the templates stay small SQL).
+    texts = {
+        "group": t.group_code.fill_null(""),
+        "base": t.base_score.cast(SCORE_T).cast("string").fill_null(""),
+        "aux": units_to_decimal(t._a4, 4, COEF_T).cast("string"),
+        "cost": _yuan(t.cost),
+        "mean_src": t._mean_src,
+        "mean": _yuan(t._mean_fen).fill_null(""),
+        "ratio": _score_text(t._ratio_u, 4).fill_null(""),
+        "high": t._high_text.fill_null(""),
+        "low": t._low_text.fill_null(""),
+        "coef": units_to_decimal(t._k4, 4, COEF_T).cast("string").fill_null(""),
+        "case_score": _score_text(t._case_u, d).fill_null(""),
+        "settled": _score_text(t._settled_u, d).fill_null(""),
+        "per_day": t.score_per_day.cast(SCORE_T).cast("string").fill_null(""),
+        "los": t.los.cast("string").fill_null(""),
+        "reviewed": _score_text(t._reviewed_u, d).fill_null(""),
+    }
+    t = t.mutate(**{f"_x_{k}": v for k, v in texts.items()})
+    kind = t._kind
+    values = {k: t[f"_x_{k}"] for k in texts}
+    values.update(
+        {
+            "extreme": _lit(p.extreme_text),
+            "share": _lit(ex_share_text(p)),
+            "fraction": _lit(p.fallback_text),
+            "all_mean": _lit(_fen_text(p.all_case_mean_fen)),
+            "base_points": _lit(_ratio_text(p.base_score)),
+        }
+    )
+    body_key = body_keys(p)
+    body = ibis.cases(
+        *[(kind == k, ex.ibis_text(ex.BODY[body_key[k]], values)) for k in body_key],
+        else_=ex.ibis_text(ex.BODY["normal"], values),
+    )
+    tail = ibis.cases(
+        (t._review_settled, ex.ibis_text(ex.TAIL["review_settled"], values)),
+        (kind == "special_review", ex.ibis_text(ex.TAIL["review_case"], values)),
+        (t._fallback, ex.ibis_text(ex.TAIL["fallback"], values)),
+        (t._folded_row, ex.ibis_text(ex.TAIL["folded"], values)),
+        (t._basic_row, ex.ibis_text(ex.TAIL["basic"], values)),
+        else_=ex.ibis_text(ex.TAIL["coef"], values),
+    )
+    head = ibis.ifelse(t.decision == "reject", _lit(ex.REJECTED), _lit("")).fill_null("")
+    explanation = head + body + tail
+    accepted = t._accepted
+    return t.select(
+        case_id=t.case_id,
+        hospital_id=t.hospital_id,
+        pool=t.pool,
+        group_code=t.group_code,
+        base_score=t.base_score,
+        deviation=ibis.cases((kind.isin(["fallback", "bed_day"]), "normal"), else_=kind),
+        case_score=units_to_decimal(t._case_u, d, SCORE_T),
+        hospital_coefficient=units_to_decimal(t._applied_k4, 4, COEF_T),
+        settled_score=units_to_decimal(t._settled_u, d, SCORE_T),
+        point_value=ibis.null(PV_T),
+        dip_amount_fen=ibis.null("int64"),
+        personal_share_fen=t._personal,
+        fund_payable_fen=ibis.null("int64"),
+        ffs_fund_fen=t.ffs,
+        explanation=explanation,
+        group_type=t.group_type,
+        department=t.department,
+        settle_month=t.settle_month,
+        discharge_date=t.discharge_date,
+        level=t.level,
+        community_id=t.community_id,
+        total_cost_fen=t.cost,
+        settled_units=t._settled_u,
+        score_decimals=ibis.literal(d, type="int8"),
+        # Check flags (dropped before output).
+        _bad_band=t._hp.isnull() & t.base_score.notnull() & ~t._fallback & ~t._bed_day & ~accepted,
+        _bad_level=t._k4.isnull(),
+        _bad_mean=t._r_den.isnull() & ~t._fallback & ~t._bed_day & ~accepted,
+        _bad_los=t._bed_day & ~accepted & (t.los.isnull() | (t.los <= 0)),
+        _needs_fallback_mean=t._fallback & ~accepted,
+    )
+
+
+def with_money(scored: ir.Table, point_values: dict[str, int]) -> ir.Table:
+    """Fill point_value, dip_amount_fen and fund_payable_fen from the pool's point value
+    (units of 10**-6 yuan per point) and append the money part of the explanation.
+
+    dip_amount_fen = round_half_up(settled_score × point value × 100), per case, once.
+    fund_payable_fen = dip_amount_fen − personal_share_fen (may be negative).
+    """
+    missing = set(
+        scored.filter(~scored.pool.isin(sorted(point_values)))
+        .select("pool")
+        .distinct()
+        .to_pyarrow()
+        .column(0)
+        .to_pylist()
+    )
+    if missing:
+        raise MissingParameterError(
+            f"settlement.budget.{sorted(missing)[0]}", f"统筹区 {sorted(missing)} 没有点值"
+        )
+    t = scored.mutate(
+        _pv=ibis.cases(
+            *[
+                (scored.pool == q, ibis.literal(u, type="int64"))
+                for q, u in sorted(point_values.items())
+            ],
+            else_=ibis.null("int64"),
+        ),
+        _s4=decimal_to_units(scored.settled_score, 4),
+    )
+    n, dd = f.amount_fen(big(t._s4), big(t._pv), 4, PV_DECIMALS)
+    t = t.mutate(_amount=div_half_up(n, dd))
+    t = t.mutate(_fund=t._amount - t.personal_share_fen)
+    point_value = units_to_decimal(t._pv, PV_DECIMALS, PV_T)
+    money = ex.ibis_text(
+        ex.MONEY,
+        {
+            "point_value": point_value.cast("string"),
+            "settled": t.settled_score.cast(SCORE_T).cast("string"),
+            "amount": _yuan(t._amount),
+            "personal": _yuan(t.personal_share_fen),
+            "fund": _yuan(t._fund),
+        },
+    )
+    return t.mutate(
+        point_value=point_value,
+        dip_amount_fen=t._amount,
+        fund_payable_fen=t._fund,
+        explanation=t.explanation + money,
+    ).drop("_pv", "_s4", "_amount", "_fund")
+
+
+def ex_share_text(p: ScoringParams) -> str:
+    return _ratio_text(p.excess_share)
+
+
+def _ratio_text(r: tuple[int, int]) -> str:
+    return format((Decimal(r[0]) / Decimal(r[1])).normalize(), "f")
+
+
+def _fen_text(fen: int | None) -> str:
+    return "" if fen is None else ex.fmt_units(fen, 2, 2)
+
+
+def body_keys(p: ScoringParams) -> dict[str, str]:
+    """Deviation kind → body template key, for this policy version."""
+    folded = p.high_formula == "coefficient_folded"
+    extreme = "extreme_cap" if p.extreme_action == "cap" else "extreme_review"
+    return {
+        "special_review": "special_review",
+        "fallback": "fallback",
+        "bed_day": "bed_day",
+        "extreme": extreme + ("_folded" if folded else ""),
+        "high": "high_folded" if folded else "high",
+        "low": "low" if p.low_formula == "proportional" else "low_base",
+        "normal": "normal",
+    }
+
+
+CHECK_FLAGS = ("_bad_band", "_bad_level", "_bad_mean", "_bad_los", "_needs_fallback_mean")
+
+
+def _check_scored(scored: ir.Table, versions: list[tuple[Policy, ScoringParams]]) -> None:
+    for i, (policy, p) in enumerate(versions):
+        dip = scored.filter(scored._part == i)
+        counts = (
+            dip.aggregate(**{k: dip[k].cast("int64").sum() for k in CHECK_FLAGS})
+            .to_pyarrow()
+            .to_pylist()[0]
+        )
+        when = f"{policy.effective_from} 起生效的政策版本"
+
+        def ex_rows(flag: str, col: str = "case_id", dip: ir.Table = dip) -> list[str]:
+            rows = dip.filter(dip[flag]).select(col).distinct().order_by(col).limit(5)
+            return [str(v) for v in rows.to_pyarrow().column(0).to_pylist()]
+
+        if counts["_bad_level"]:
+            levels = ex_rows("_bad_level", "level")
+            raise MissingParameterError(
+                f"scoring.hospital_coefficient.levels.{levels[0] if levels else '?'}",
+                f"{when}没有医院等级 {'、'.join(levels)} 的基本等级系数（{counts['_bad_level']:,} 例）",
+            )
+        if counts["_bad_band"]:
+            raise MissingParameterError(
+                "scoring.deviation_bands",
+                f"{when}的分段未覆盖这些病种的分值（{counts['_bad_band']:,} 例，病种 "
+                f"{'、'.join(ex_rows('_bad_band', 'group_code'))}）",
+            )
+        if counts["_bad_mean"]:
+            raise InputDataError(
+                "directory",
+                "mean_cost_fen" if p.level_mean_missing == "regional" else "mean_cost_<level>_fen",
+                f"{counts['_bad_mean']:,} 例所入病种没有可用的次均费用（为空或为 0），无法判定费用偏差",
+                ex_rows("_bad_mean", "group_code"),
+            )
+        if counts["_bad_los"]:
+            raise InputDataError(
+                "cases",
+                "los_days",
+                f"{counts['_bad_los']:,} 例按床日付费病例住院天数为空或不大于 0",
+                ex_rows("_bad_los"),
+            )
+        if counts["_needs_fallback_mean"] and not p.all_case_mean_fen:
+            from opendip.scoring.params import require_fallback_mean
+
+            require_fallback_mean(p)
+
+
+def score_cases(
+    cases: ir.Table,
+    grouped: ir.Table,
+    directory: ir.Table,
+    hospitals: ir.Table,
+    policy: PolicyFile,
+    *,
+    reviews: pa.Table | None = None,
+    point_values: dict[str, Decimal] | None = None,
+    all_case_mean_fen: int | None = None,
+    check: bool = True,
+    materialize: bool = True,
+) -> ScoringResult:
+    """Score every case (batch). Raises `ScoringError` subclasses on bad input.
+
+    `point_values` (pool → yuan per point) fills the money columns; without it they are null.
+    `all_case_mean_fen` overrides `scoring.all_case_mean_yuan` (e.g. from the directory build).
+    `materialize` caches the joined inputs and the scores in the backend (one computation
+    however many summaries are read from them).
+    """
+    con = cases._find_backend()
+    periods = policy.periods()
+    review_expr = None
+    if reviews is not None:
+        from opendip.engine import table_from_arrow
+
+        review_expr = table_from_arrow(con, normalise_reviews(reviews), "opendip_reviews")
+    # Duplicated settlement-list ids cannot be paid twice: they are returned (reported in
+    # not_dip), the rest is scored.
+    # (an id twice in the grouped table counts too: its cases may be split across months)
+    dup_ids = (
+        cases.group_by("case_id")
+        .aggregate(_n=cases.count())
+        .filter(lambda x: x._n > 1)
+        .select(case_id=lambda x: x.case_id.cast("string"))
+        .union(
+            grouped.group_by("case_id")
+            .aggregate(_n=grouped.count())
+            .filter(lambda x: x._n > 1)
+            .select(case_id=lambda x: x.case_id.cast("string"))
+        )
+    )
+    duplicated = cases.semi_join(dup_ids, "case_id")
+    cases = cases.anti_join(dup_ids, "case_id")
+    grouped = grouped.anti_join(dup_ids, grouped.case_id == dup_ids.case_id)
+    t = joined(cases, grouped, directory, hospitals, review_expr)
+    if materialize:
+        t = t.cache()
+    if check:
+        check_joined(
+            t,
+            cases,
+            grouped,
+            hospitals,
+            review_expr,
+            periods[0][2].pool_ids,
+            [(s, e) for s, e, _ in periods],
+        )
+    pv_units = {k: point_value_units(v) for k, v in point_values.items()} if point_values else None
+    dip = t.filter(t._dip)
+    # Consecutive policy versions whose scoring parameters are equal are scored as one.
+    spans: list[tuple[dt.date, dt.date, Policy, ScoringParams]] = []
+    for start, end, pol in periods:
+        p = scoring_params(pol, all_case_mean_fen)
+        if spans and spans[-1][3] == p:
+            spans[-1] = (spans[-1][0], end, spans[-1][2], p)
+        else:
+            spans.append((start, end, pol, p))
+    versions = []
+    scored = None
+    for i, (start, end, pol, p) in enumerate(spans):
+        part = score_period(dip.filter(dip.discharge_date.between(start, end)), pol, p)
+        part = part.mutate(_part=ibis.literal(i, type="int16"))
+        scored = part if scored is None else scored.union(part)
+        versions.append((pol, p))
+    if materialize:
+        scored = scored.cache()
+    if check:
+        _check_scored(scored, versions)
+    scored = scored.drop(*CHECK_FLAGS, "_part")
+    if pv_units is not None:
+        scored = with_money(scored, pv_units)
+    not_dip = t.filter(~t._dip).select(
+        case_id=t.case_id,
+        hospital_id=t.hospital_id,
+        pool=t.pool,
+        department=t.department,
+        settle_month=t.settle_month,
+        match_step=t.match_step,
+        status=ibis.cases(
+            (t.match_step == "qc_excluded", "质控退回"),
+            (~t._money_ok, "费用数据不全退回"),
+            else_="按项目付费",
+        ),
+        reason=t.group_reason,
+        total_cost_fen=t.cost,
+        personal_share_fen=t.copay + t.selfpay,
+        ffs_fund_fen=t.ffs,
+    )
+    dup = duplicated.select(
+        case_id=duplicated.case_id.cast("string"),
+        hospital_id=duplicated.hospital_id.cast("string"),
+        pool=duplicated.insurance_type.cast("string"),
+        department=duplicated.department.cast("string"),
+        settle_month=duplicated.settle_month.cast("string"),
+        match_step=ibis.null("string"),
+        status=ibis.literal("清单号重复退回"),
+        reason=ibis.literal("结算清单号重复，不予结算，退回医院核对"),
+        total_cost_fen=duplicated.total_cost.cast("int64"),
+        personal_share_fen=(duplicated.personal_copay + duplicated.personal_selfpay).cast("int64"),
+        ffs_fund_fen=duplicated.fund_paid.cast("int64"),
+    )
+    return ScoringResult(scored, not_dip.union(dup), periods)

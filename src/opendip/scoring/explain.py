@@ -1,0 +1,96 @@
+"""Chinese explanations (计算说明), one template per formula, shared by batch and single.
+
+A template is text with `{placeholders}`. The batch path turns it into an Ibis string
+concatenation, the single-case path into `str.format`; both fill the same values, formatted
+the same way (scores with 4 decimals, yuan with 2), so the two explanations are identical.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from string import Formatter
+
+import ibis
+import ibis.expr.types as ir
+
+_HEAD = (
+    "病种{group}基准分值{base}×辅助系数{aux}；总费用{cost}元，{mean_src}{mean}元，费用倍率{ratio}"
+)
+
+#: Body templates by formula (key), before the coefficient part.
+BODY: dict[str, str] = {
+    "normal": _HEAD + "，在{low}～{high}倍之间，为正常病例；病例分值={base}×{aux}={case_score}",
+    "high": _HEAD + "，高于高倍率界值{high}倍，为高倍率病例；"
+    "病例分值={base}×{aux}×[1+(费用倍率−{high})×{share}]={case_score}",
+    "high_folded": _HEAD + "，高于高倍率界值{high}倍，为高倍率病例；"
+    "病例分值={base}×{aux}×[医疗机构系数{coef}+(费用倍率−{high})×{share}]={case_score}",
+    "low": _HEAD
+    + "，低于低倍率界值{low}倍，为低倍率病例；病例分值={base}×{aux}×费用倍率={case_score}",
+    "low_base": _HEAD + "，低于低倍率界值{low}倍，为低倍率病例，按基准分值计；"
+    "病例分值={base}×{aux}={case_score}",
+    "extreme_review": _HEAD
+    + "，高于极端界值{extreme}倍，为极端病例，待特例单议，暂按高倍率公式计；"
+    "病例分值={base}×{aux}×[1+(费用倍率−{high})×{share}]={case_score}",
+    "extreme_review_folded": _HEAD + "，高于极端界值{extreme}倍，为极端病例，待特例单议，"
+    "暂按高倍率公式计；病例分值={base}×{aux}×[医疗机构系数{coef}+(费用倍率−{high})×{share}]"
+    "={case_score}",
+    "extreme_cap": _HEAD + "，高于极端界值{extreme}倍，为极端病例，按{extreme}倍封顶；"
+    "病例分值={base}×{aux}×[1+({extreme}−{high})×{share}]={case_score}",
+    "extreme_cap_folded": _HEAD + "，高于极端界值{extreme}倍，为极端病例，按{extreme}倍封顶；"
+    "病例分值={base}×{aux}×[医疗机构系数{coef}+({extreme}−{high})×{share}]={case_score}",
+    "bed_day": "按床日付费病种{group}：床日分值{per_day}×住院天数{los}×辅助系数{aux}={case_score}",
+    "fallback": "归入保底病组{group}：病例分值={fraction}×总费用{cost}元÷全部病例次均费用{all_mean}元"
+    "×基准分值{base_points}={case_score}",
+    "special_review": "特例单议通过（病种{group}，总费用{cost}元）：专家评定分值{reviewed}",
+}
+
+#: Coefficient part, after the body.
+TAIL: dict[str, str] = {
+    "coef": "；医疗机构系数{coef}，结算分值={case_score}×{coef}={settled}",
+    "basic": "；基层病种同病同价，不乘医疗机构系数，结算分值={settled}",
+    "folded": "；医疗机构系数已计入公式，结算分值={settled}",
+    "fallback": "；保底病组不乘医疗机构系数，结算分值={settled}",
+    "review_settled": "，即结算分值={settled}",
+    "review_case": "，作为病例分值；医疗机构系数{coef}，结算分值={case_score}×{coef}={settled}",
+}
+
+#: Prefix for a case whose special review was rejected.
+REJECTED = "特例单议未通过，按常规规则计算："
+
+#: Money part, appended when a point value is known.
+MONEY = (
+    "；点值{point_value}元/分，DIP金额={settled}×{point_value}={amount}元，"
+    "个人负担{personal}元，统筹基金应支付{fund}元"
+)
+
+MEAN_SOURCES = {
+    "same_level": "同级别病种次均费用",
+    "regional": "全市病种次均费用",
+    "regional_fallback": "全市病种次均费用（本级别无均值）",
+    "score_times_factor": "参照费用(分值×每分元数)",
+}
+
+
+def fields(template: str) -> list[tuple[str, str | None]]:
+    """(literal text, placeholder or None) segments of a template."""
+    return [(lit, name) for lit, name, _, _ in Formatter().parse(template)]
+
+
+def ibis_text(template: str, values: dict[str, ir.StringValue]) -> ir.StringValue:
+    """The template as an Ibis string expression."""
+    out: ir.StringValue = ibis.literal("")
+    for lit, name in fields(template):
+        if lit:
+            out = out + ibis.literal(lit)
+        if name is not None:
+            out = out + values[name]
+    return out
+
+
+def py_text(template: str, values: dict[str, str]) -> str:
+    return template.format(**values)
+
+
+def fmt_units(units: int, decimals: int, shown: int) -> str:
+    """Integer units of 10**-decimals shown with `shown` decimals (as DuckDB casts them)."""
+    return format(Decimal(units).scaleb(-decimals), f".{shown}f")

@@ -1,0 +1,281 @@
+"""Scoring one case in pure Python: the same formulas, rounding and explanation as the
+batch path (`batch.score_period`), for explanation screens and what-if questions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from opendip.policy import Policy, PolicyFile
+from opendip.scoring import explain as ex
+from opendip.scoring import formulas as f
+from opendip.scoring.batch import PV_DECIMALS, _fen_text, _ratio_text, body_keys, point_value_units
+from opendip.scoring.errors import InputDataError, MissingParameterError, ReviewFileError
+from opendip.scoring.exact import py_div_half_up as div
+from opendip.scoring.exact import ratio, scaled
+from opendip.scoring.inputs import ACCEPT, REJECT
+from opendip.scoring.params import (
+    ScoringParams,
+    require_fallback_mean,
+    require_level,
+    scoring_params,
+)
+
+
+def _units4(value: Any) -> int | None:
+    return None if value is None else scaled(Decimal(value), 4)
+
+
+def _score(units: int, decimals: int) -> Decimal:
+    return Decimal(units).scaleb(-decimals).quantize(Decimal("0.0001"))
+
+
+def policy_for(policy: PolicyFile | Policy, when: dt.date) -> Policy:
+    """The policy version in force on `when`."""
+    if isinstance(policy, Policy):
+        return policy
+    for start, end, pol in policy.periods():
+        if start <= when <= end:
+            return pol
+    raise InputDataError("cases", "discharge_date", f"出院日期 {when} 不在政策生效期内")
+
+
+def hospital_k4(hospital: dict[str, Any], p: ScoringParams) -> int:
+    level = hospital.get("level")
+    if not level:
+        raise InputDataError(
+            "hospitals", "level", "医疗机构未填写医院等级", [str(hospital.get("hospital_id"))]
+        )
+    k4 = require_level(p, level) + (_units4(hospital.get("bonus_coefficient")) or 0)
+    for _, ids, c in p.bonuses:
+        if hospital.get("hospital_id") in ids:
+            k4 += c
+    return k4
+
+
+def _band(p: ScoringParams, b4: int):
+    for band in p.bands:
+        ok = True
+        if band.score_min is not None:
+            n, d = ratio(band.score_min)
+            ok &= b4 * d >= n * 10**4
+        if band.score_max is not None:
+            n, d = ratio(band.score_max)
+            ok &= b4 * d < n * 10**4
+        if ok:
+            return band
+    raise MissingParameterError(
+        "scoring.deviation_bands", f"分段未覆盖分值 {Decimal(b4).scaleb(-4)}"
+    )
+
+
+def score_case(
+    case: dict[str, Any],
+    grouped: dict[str, Any],
+    directory_row: dict[str, Any] | None,
+    hospital: dict[str, Any],
+    policy: PolicyFile | Policy,
+    *,
+    review: dict[str, Any] | None = None,
+    point_value: Decimal | None = None,
+    all_case_mean_fen: int | None = None,
+) -> dict[str, Any]:
+    """Score one DIP case; returns a SCORED row (dict). Unmatched cases raise InputDataError."""
+    pol = policy_for(policy, case["discharge_date"])
+    p = scoring_params(pol, all_case_mean_fen)
+    S, d = p.unit, p.score_decimals
+    gtype = grouped["group_type"]
+    if gtype == "unmatched":
+        raise InputDataError("grouped", "group_type", "未入组病例不按 DIP 计分", [case["case_id"]])
+    decision = None
+    if review is not None:
+        raw = str(review.get("decision", "")).strip().lower()
+        decision = "accept" if raw in ACCEPT else "reject" if raw in REJECT else None
+        if decision is None:
+            raise ReviewFileError(f"特例单议字段 decision：{raw!r} 不是 accept/reject")
+    accepted, rejected = decision == "accept", decision == "reject"
+    cost = int(case["total_cost"])
+    base = grouped.get("base_score")
+    b4 = _units4(base)
+    aux = grouped.get("aux_coefficient")
+    a4 = _units4(aux) if aux is not None else 10**4
+    ba = b4 * a4 if b4 is not None else None
+    k4 = hospital_k4(hospital, p)
+    level = hospital["level"]
+    row = directory_row or {}
+    per_day = row.get("score_per_day")
+    fallback = gtype == "fallback"
+    bed_day = gtype == "special" and per_day is not None
+
+    mean_src = ""
+    m_num: int | None
+    m_den = 1
+    if p.reference_mean == "score_times_factor":
+        fpp = p.fen_per_point.get(case["insurance_type"])
+        m_num = b4 * fpp[0] if (b4 is not None and fpp) else None
+        m_den = fpp[1] * 10**4 if fpp else 1
+        mean_src = ex.MEAN_SOURCES["score_times_factor"]
+    elif p.reference_mean == "regional":
+        m_num = row.get("mean_cost_fen")
+        mean_src = ex.MEAN_SOURCES["regional"]
+    else:
+        m_num = row.get(f"mean_cost_{level}_fen")
+        mean_src = ex.MEAN_SOURCES["same_level"]
+        if m_num is None and p.level_mean_missing == "regional":
+            m_num = row.get("mean_cost_fen")
+            mean_src = ex.MEAN_SOURCES["regional_fallback"]
+    if m_num is not None and m_num <= 0:
+        m_num = None
+    r_num, r_den = cost * m_den, m_num
+    needs_mean = not (accepted or fallback or bed_day)
+    band = None
+    if needs_mean:
+        if b4 is None:
+            raise InputDataError(
+                "grouped", "base_score", "已入组病例缺少病种分值", [case["case_id"]]
+            )
+        band = _band(p, b4)
+        if r_den is None:
+            raise InputDataError(
+                "directory", "mean_cost_fen", "病种没有可用的次均费用", [str(grouped["group_code"])]
+            )
+    hp, hq = band.high if band else (0, 1)
+    lp, lq = band.low if band else (0, 1)
+    sp, sq = p.excess_share
+    if accepted:
+        kind = "special_review"
+    elif fallback:
+        kind = "fallback"
+    elif bed_day:
+        kind = "bed_day"
+    elif p.extreme is not None and r_num * p.extreme[1] > r_den * p.extreme[0]:
+        kind = "extreme"
+    elif r_num * hq > hp * r_den:
+        kind = "high"
+    elif r_num * lq < lp * r_den:
+        kind = "low"
+    else:
+        kind = "normal"
+    folded = p.high_formula == "coefficient_folded"
+
+    def high_units(rn: int, rd: int) -> int:
+        if folded:
+            n, dd = f.high_folded(ba, rn, rd, hp, hq, sp, sq, k4)
+        else:
+            n, dd = f.high_add_excess(ba, rn, rd, hp, hq, sp, sq)
+        return div(n * S, dd)
+
+    reviewed_u = None
+    if kind == "special_review":
+        reviewed_u = div(_units4(review["reviewed_score"]), 10 ** (4 - d))
+        case_u = reviewed_u
+    elif kind == "fallback":
+        mean = require_fallback_mean(p)
+        n, dd = f.fallback(cost, *p.fallback_fraction, *p.base_score, mean)
+        case_u = div(n * S, dd)
+    elif kind == "bed_day":
+        los = case.get("los_days")
+        if los is None or los <= 0:
+            raise InputDataError(
+                "cases", "los_days", "按床日付费病例住院天数为空或不大于 0", [case["case_id"]]
+            )
+        n, dd = f.bed_day(_units4(per_day), int(los), a4)
+        case_u = div(n * S, dd)
+    elif kind == "extreme":
+        rn, rd = p.extreme if p.extreme_action == "cap" else (r_num, r_den)
+        case_u = high_units(rn, rd)
+    elif kind == "high":
+        case_u = high_units(r_num, r_den)
+    elif kind == "low" and p.low_formula == "proportional":
+        n, dd = f.low_proportional(ba, r_num, r_den)
+        case_u = div(n * S, dd)
+    else:
+        n, dd = f.normal(ba)
+        case_u = div(n * S, dd)
+
+    folded_row = folded and kind in ("high", "extreme")
+    basic_row = gtype == "basic" and not p.apply_to_basic
+    review_settled = kind == "special_review" and p.reviewed_score_is == "settled_score"
+    no_coef = fallback or basic_row or review_settled
+    applied_k4 = 10**4 if (no_coef and not folded_row) else k4
+    if folded_row or no_coef:
+        settled_u = case_u
+    else:
+        n, dd = f.settled(case_u, k4)
+        settled_u = div(n, dd)
+    deviation = "normal" if kind in ("fallback", "bed_day") else kind
+
+    fmt4 = lambda u, dec=d: ex.fmt_units(u, dec, 4)  # noqa: E731
+    values = {
+        "group": grouped.get("group_code") or "",
+        "base": fmt4(b4, 4) if b4 is not None else "",
+        "aux": fmt4(a4, 4),
+        "cost": ex.fmt_units(cost, 2, 2),
+        "mean_src": mean_src,
+        "mean": ex.fmt_units(div(m_num, m_den), 2, 2) if m_num is not None else "",
+        "ratio": fmt4(div(r_num * 10**4, r_den), 4) if r_den is not None else "",
+        "high": band.high_text if band else "",
+        "low": band.low_text if band else "",
+        "extreme": p.extreme_text,
+        "share": _ratio_text(p.excess_share),
+        "coef": fmt4(k4, 4),
+        "case_score": fmt4(case_u),
+        "settled": fmt4(settled_u),
+        "per_day": fmt4(_units4(per_day), 4) if per_day is not None else "",
+        "los": str(case.get("los_days")) if case.get("los_days") is not None else "",
+        "fraction": p.fallback_text,
+        "all_mean": _fen_text(p.all_case_mean_fen),
+        "base_points": _ratio_text(p.base_score),
+        "reviewed": fmt4(reviewed_u) if reviewed_u is not None else "",
+    }
+    body = ex.py_text(ex.BODY[body_keys(p)[kind]], values)
+    if review_settled:
+        tail = ex.TAIL["review_settled"]
+    elif kind == "special_review":
+        tail = ex.TAIL["review_case"]
+    elif fallback:
+        tail = ex.TAIL["fallback"]
+    elif folded_row:
+        tail = ex.TAIL["folded"]
+    elif basic_row:
+        tail = ex.TAIL["basic"]
+    else:
+        tail = ex.TAIL["coef"]
+    explanation = (ex.REJECTED if rejected else "") + body + ex.py_text(tail, values)
+
+    personal = int(case["personal_copay"]) + int(case["personal_selfpay"])
+    amount = fund = pv = None
+    if point_value is not None:
+        pv_u = point_value_units(point_value)
+        n, dd = f.amount_fen(settled_u * 10 ** (4 - d), pv_u, 4, PV_DECIMALS)
+        amount = div(n, dd)
+        fund = amount - personal
+        pv = Decimal(pv_u).scaleb(-PV_DECIMALS).quantize(Decimal("0.000001"))
+        explanation += ex.py_text(
+            ex.MONEY,
+            {
+                "point_value": format(pv, ".6f"),
+                "settled": values["settled"],
+                "amount": ex.fmt_units(amount, 2, 2),
+                "personal": ex.fmt_units(personal, 2, 2),
+                "fund": ex.fmt_units(fund, 2, 2),
+            },
+        )
+    return {
+        "case_id": case["case_id"],
+        "hospital_id": case["hospital_id"],
+        "pool": case["insurance_type"],
+        "group_code": grouped.get("group_code"),
+        "base_score": Decimal(base).quantize(Decimal("0.0001")) if base is not None else None,
+        "deviation": deviation,
+        "case_score": _score(case_u, d),
+        "hospital_coefficient": Decimal(applied_k4).scaleb(-4).quantize(Decimal("0.0001")),
+        "settled_score": _score(settled_u, d),
+        "point_value": pv,
+        "dip_amount_fen": amount,
+        "personal_share_fen": personal,
+        "fund_payable_fen": fund,
+        "ffs_fund_fen": int(case["fund_paid"]),
+        "explanation": explanation,
+    }

@@ -1,0 +1,645 @@
+"""Monthly pre-settlement (月度预结算) and annual clearing (年终清算), batch (Ibis).
+
+Money is int64 fen; every product with a share or point value is rounded once, half up, where
+it is made (`div_half_up`), and every total above that is an integer sum of rounded amounts,
+so case → department → hospital → community → pool totals agree to the fen by construction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from opendip.engine import table_from_arrow
+from opendip.policy import Policy, PolicyFile
+from opendip.scoring.batch import ScoringResult, point_value_units, score_cases, with_money
+from opendip.scoring.exact import big, div_half_up, floor_div, ratio
+from opendip.scoring.inputs import to_decimal
+from opendip.settlement.errors import (
+    InputDataError,
+    MissingParameterError,
+    NoCasesError,
+    SettlementError,
+)
+from opendip.settlement.pointvalue import (
+    PoolFunds,
+    budget_point_value,
+    final_point_value,
+    pool_funds,
+)
+
+SCORE_T = "decimal(18, 4)"
+RESULT_LABELS = {"surplus": "结余", "deficit": "超支", "balanced": "持平"}
+RULE_LABELS = {
+    "keep_surplus": "结余留用",
+    "pay_dip": "按DIP支付",
+    "share_loss": "超支分担",
+    "none": "未设结余留用/超支分担",
+}
+
+
+@dataclass
+class Inputs:
+    """The tables a settlement run reads (Ibis tables on one backend) and the policy."""
+
+    cases: ir.Table
+    grouped: ir.Table
+    directory: ir.Table
+    hospitals: ir.Table
+    policy: PolicyFile
+    reviews: pa.Table | None = None
+    all_case_mean_fen: int | None = None
+    history: pa.Table | None = None
+
+
+@dataclass
+class MonthlyResult:
+    month: str
+    withholding_share: Decimal
+    point_values: dict[str, Decimal]
+    hospitals: pa.Table
+    cases: pa.Table
+    not_dip: pa.Table
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class AnnualResult:
+    year: int
+    point_values: dict[str, Decimal]
+    funds: dict[str, PoolFunds]
+    hospitals: pa.Table
+    departments: pa.Table
+    communities: pa.Table
+    pools: pa.Table
+    cases: pa.Table
+    not_dip: pa.Table
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _month_start(month: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(f"{month}-01")
+    except ValueError as exc:
+        raise SettlementError(f"结算月份 {month!r} 不是 YYYY-MM 格式") from exc
+
+
+def _policy_on(pf: PolicyFile, when: dt.date) -> Policy:
+    for start, end, pol in pf.periods():
+        if start <= when <= end:
+            return pol
+    raise SettlementError(f"{when} 不在政策文件 {pf.source} 的生效期内")
+
+
+def _score(inputs: Inputs, cases: ir.Table) -> ScoringResult:
+    return score_cases(
+        cases,
+        inputs.grouped,
+        inputs.directory,
+        inputs.hospitals,
+        inputs.policy,
+        reviews=inputs.reviews,
+        all_case_mean_fen=inputs.all_case_mean_fen,
+    )
+
+
+def _reviews_for(inputs: Inputs, cases: ir.Table) -> pa.Table | None:
+    """Reviews restricted to the cases of this run (a review file may cover the year)."""
+    if inputs.reviews is None:
+        return None
+    ids = cases.select("case_id").to_pyarrow().column(0)
+    import pyarrow.compute as pc
+
+    mask = pc.is_in(inputs.reviews.column("case_id").cast(pa.string()), ids.cast(pa.string()))
+    return inputs.reviews.filter(mask)
+
+
+def _hospital_totals(scored: ir.Table, keys: list[str]) -> ir.Table:
+    return scored.group_by(keys).aggregate(
+        cases=scored.count(),
+        total_score=scored.settled_score.sum().cast(SCORE_T),
+        dip_amount_fen=scored.dip_amount_fen.sum().cast("int64"),
+        personal_share_fen=scored.personal_share_fen.sum().cast("int64"),
+        fund_payable_fen=scored.fund_payable_fen.sum().cast("int64"),
+        ffs_fund_fen=scored.ffs_fund_fen.sum().cast("int64"),
+        total_cost_fen=scored.total_cost_fen.sum().cast("int64"),
+    )
+
+
+def _withhold(fund_payable: ir.IntegerValue, share: Decimal) -> ir.IntegerValue:
+    """Withheld deposit: round(max(fund payable, 0) × share)."""
+    sp, sq = ratio(share)
+    positive = ibis.ifelse(fund_payable > 0, fund_payable, 0)
+    return div_half_up(big(positive) * sp, sq)
+
+
+def settle_month(inputs: Inputs, month: str) -> MonthlyResult:
+    """Monthly pre-settlement at the budget point value, with the withholding share in force
+    on the month's first day. A month with no cases raises `NoCasesError`."""
+    start = _month_start(month)
+    pol = _policy_on(inputs.policy, start)
+    cases = inputs.cases.filter(inputs.cases.settle_month == month)
+    n = cases.count().to_pyarrow().as_py()
+    if n == 0:
+        raise NoCasesError(f"结算月份 {month} 没有病例，未生成月度预结算（不是金额为 0）")
+    sub = Inputs(**{**inputs.__dict__, "reviews": _reviews_for(inputs, cases)})
+    result = _score(sub, cases)
+    pools = sorted(result.scored.select("pool").distinct().to_pyarrow().column(0).to_pylist())
+    pvs = {p: budget_point_value(pol, p, inputs.history) for p in pools}
+    scored = with_money(result.scored, {p: point_value_units(v) for p, v in pvs.items()})
+    share = pol.settlement.withholding_share
+    h = _hospital_totals(scored, ["hospital_id", "pool"])
+    h = h.mutate(withheld_fen=_withhold(h.fund_payable_fen, share))
+    h = h.mutate(advance_fen=h.fund_payable_fen - h.withheld_fen)
+    h = h.mutate(
+        settle_month=ibis.literal(month),
+        point_value=ibis.cases(
+            *[(h.pool == p, ibis.literal(v, type="decimal(18, 6)")) for p, v in pvs.items()],
+            else_=None,
+        ),
+        withholding_share=ibis.literal(share, type="decimal(10, 4)"),
+    )
+    hospitals = h.select(
+        "hospital_id",
+        "pool",
+        "settle_month",
+        "cases",
+        "total_score",
+        "point_value",
+        "dip_amount_fen",
+        "personal_share_fen",
+        "fund_payable_fen",
+        "withholding_share",
+        "withheld_fen",
+        "advance_fen",
+        "ffs_fund_fen",
+    ).order_by(["hospital_id", "pool"])
+    return MonthlyResult(
+        month=month,
+        withholding_share=share,
+        point_values=pvs,
+        hospitals=hospitals.to_pyarrow(),
+        cases=_contract(scored).to_pyarrow(),
+        not_dip=result.not_dip.order_by("case_id").to_pyarrow(),
+        counts={"cases": n},
+    )
+
+
+def _contract(scored: ir.Table) -> ir.Table:
+    from opendip.contract.tables import SCORED
+
+    return scored.select(*SCORED.names).order_by("case_id")
+
+
+# ---------------------------------------------------------------------------------------------
+# Annual clearing
+
+
+def _advances_from_months(
+    inputs: Inputs, scored: ir.Table, year: int, pvs_budget: dict[str, Decimal]
+) -> ir.Table:
+    """Monthly advances recomputed from this year's cases: each month at the budget point
+    value with the withholding share in force that month."""
+    money = with_money(scored, {p: point_value_units(v) for p, v in pvs_budget.items()})
+    m = _hospital_totals(money, ["hospital_id", "pool", "settle_month"])
+    months = sorted(m.select("settle_month").distinct().to_pyarrow().column(0).to_pylist())
+    shares = {
+        mo: _policy_on(inputs.policy, _month_start(mo)).settlement.withholding_share
+        for mo in months
+    }
+    withheld = ibis.cases(
+        *[(m.settle_month == mo, _withhold(m.fund_payable_fen, s)) for mo, s in shares.items()],
+        else_=None,
+    )
+    m = m.mutate(withheld_fen=withheld)
+    m = m.mutate(advance_fen=m.fund_payable_fen - m.withheld_fen)
+    return m.group_by(["hospital_id", "pool"]).aggregate(
+        withheld_fen=m.withheld_fen.sum().cast("int64"),
+        advances_fen=m.advance_fen.sum().cast("int64"),
+    )
+
+
+def _advances_from_file(con: Any, advances: pa.Table) -> ir.Table:
+    need = ("hospital_id", "pool", "advance_fen", "withheld_fen")
+    missing = [c for c in need if c not in advances.column_names]
+    if missing:
+        raise InputDataError("advances", "、".join(missing), "月度预付表缺少列")
+    a = table_from_arrow(con, advances.select(list(need)), "opendip_advances")
+    return a.group_by(["hospital_id", "pool"]).aggregate(
+        withheld_fen=a.withheld_fen.cast("int64").sum().cast("int64"),
+        advances_fen=a.advance_fen.cast("int64").sum().cast("int64"),
+    )
+
+
+def _ffs_band(u: ir.Table, pol: Policy) -> ir.Table:
+    """Add ffs_rule and adjusted_fen to a table with fund_payable_fen and ffs_fund_fen."""
+    fp, ffs = big(u.fund_payable_fen), big(u.ffs_fund_fen)
+    bands = pol.settlement.ffs_bands
+    if not bands:
+        return u.mutate(ffs_rule=ibis.literal("none"), adjusted_fen=u.fund_payable_fen)
+    rules = []
+    for b in bands:
+        cond = ibis.literal(True)
+        if b.ratio_min is not None:
+            p, q = ratio(b.ratio_min)
+            cond &= fp * q >= ffs * p
+        if b.ratio_max is not None:
+            p, q = ratio(b.ratio_max)
+            cond &= fp * q < ffs * p
+        if b.rule == "keep_surplus" and b.cap_share is not None:
+            cp, cq = ratio(b.cap_share)
+            cap = u.ffs_fund_fen + div_half_up(ffs * cp, cq)
+            amount = ibis.ifelse(u.fund_payable_fen > cap, cap, u.fund_payable_fen)
+        elif b.rule == "share_loss":
+            sp, sq = ratio(b.share)
+            loss = ibis.ifelse(u.ffs_fund_fen > u.fund_payable_fen, ffs - fp, big(0))
+            amount = u.fund_payable_fen + div_half_up(loss * sp, sq)
+        else:
+            amount = u.fund_payable_fen
+        rules.append((cond, b.rule, amount))
+    return u.mutate(
+        ffs_rule=ibis.cases(*[(c, r) for c, r, _ in rules], else_=None),
+        adjusted_fen=ibis.cases(*[(c, a) for c, _, a in rules], else_=None),
+    )
+
+
+def _allocate(members: ir.Table, units: ir.Table) -> ir.Table:
+    """Share each unit's adjustment among its members in proportion to their FFS amount,
+    largest remainder first (ties by hospital_id), so members sum to the unit exactly."""
+    w = members.mutate(
+        _weight=ibis.ifelse(members.ffs_fund_fen > 0, members.ffs_fund_fen, 0),
+    )
+    win = ibis.window(group_by=["unit_id", "pool"])
+    w = w.mutate(_total=w._weight.sum().over(win), _n=w.count().over(win))
+    w = w.mutate(
+        _weight=ibis.ifelse(w._total > 0, w._weight, 1),
+        _total=ibis.ifelse(w._total > 0, w._total, w._n),
+    )
+    j = w.join(units.select("unit_id", "pool", "unit_adjustment_fen"), ["unit_id", "pool"])
+    j = j.mutate(_abs=j.unit_adjustment_fen.abs())
+    j = j.mutate(_num=big(j._abs) * big(j._weight))
+    j = j.mutate(_floor=floor_div(j._num, j._total))
+    j = j.mutate(_rem=j._num - big(j._floor) * big(j._total))
+    j = j.mutate(_left=(j._abs - j._floor.sum().over(win)))
+    order = ibis.window(group_by=["unit_id", "pool"], order_by=[ibis.desc("_rem"), "hospital_id"])
+    j = j.mutate(_rank=ibis.row_number().over(order))
+    j = j.mutate(
+        adjustment_fen=(j._floor + ibis.ifelse(j._rank < j._left, 1, 0))
+        * ibis.ifelse(j.unit_adjustment_fen < 0, -1, 1)
+    )
+    return j.drop("_weight", "_total", "_n", "_abs", "_num", "_floor", "_rem", "_left", "_rank")
+
+
+def _assessment(con: Any, assessment: pa.Table | None, pol: Policy) -> ir.Table | None:
+    if assessment is None:
+        return None
+    score_col = next(
+        (c for c in ("assessment_score", "score", "考核得分") if c in assessment.column_names), None
+    )
+    if "hospital_id" not in assessment.column_names or score_col is None:
+        raise InputDataError("assessment", "hospital_id/assessment_score", "考核结果表缺少列")
+    try:
+        score = to_decimal(assessment.column(score_col), 10, 4)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise InputDataError("assessment", score_col, f"考核得分不是数字：{exc}") from exc
+    t = pa.table(
+        {
+            "a_hospital_id": assessment.column("hospital_id").cast(pa.string()),
+            "assessment_score": score,
+        }
+    )
+    a = table_from_arrow(con, t, "opendip_assessment")
+    bands = pol.settlement.assessment_bands
+    if not bands:
+        raise MissingParameterError(
+            "settlement.assessment_bands",
+            "提供了考核结果，但政策未规定考核得分对应的保证金返还比例",
+        )
+    share_p = ibis.cases(
+        *[
+            (
+                a.assessment_score >= ibis.literal(b.min_score, type="decimal(10, 4)"),
+                ratio(b.return_share)[0],
+            )
+            for b in bands
+        ],
+        else_=None,
+    )
+    share_q = ibis.cases(
+        *[
+            (
+                a.assessment_score >= ibis.literal(b.min_score, type="decimal(10, 4)"),
+                ratio(b.return_share)[1],
+            )
+            for b in bands
+        ],
+        else_=None,
+    )
+    share = ibis.cases(
+        *[
+            (
+                a.assessment_score >= ibis.literal(b.min_score, type="decimal(10, 4)"),
+                ibis.literal(b.return_share, type="decimal(10, 4)"),
+            )
+            for b in bands
+        ],
+        else_=None,
+    )
+    return a.mutate(_rp=share_p, _rq=share_q, return_share=share)
+
+
+def settle_year(
+    inputs: Inputs,
+    year: int,
+    *,
+    assessment: pa.Table | None = None,
+    advances: pa.Table | None = None,
+) -> AnnualResult:
+    """Annual clearing for `year` (cases whose settle_month is in that year)."""
+    pf = inputs.policy
+    final = pf.periods()[-1][2]
+    if final.year != year:
+        raise SettlementError(f"政策文件 {pf.source} 是 {final.year} 年度的，不能清算 {year} 年")
+    con = inputs.cases._find_backend()
+    cases = inputs.cases.filter(inputs.cases.settle_month.startswith(f"{year}-"))
+    n = cases.count().to_pyarrow().as_py()
+    if n == 0:
+        raise NoCasesError(f"{year} 年没有结算病例，未进行年终清算")
+    sub = Inputs(**{**inputs.__dict__, "reviews": _reviews_for(inputs, cases)})
+    result = _score(sub, cases)
+    scored = result.scored
+
+    pool_rows = (
+        scored.group_by("pool")
+        .aggregate(
+            n=scored.count(),
+            score=scored.settled_score.sum().cast(SCORE_T),
+            personal=scored.personal_share_fen.sum().cast("int64"),
+        )
+        .to_pyarrow()
+        .to_pylist()
+    )
+    # Unmatched cases paid by item (QC returns are not paid until corrected).
+    nd = result.not_dip.filter(result.not_dip.status == "按项目付费")
+    non_dip = {
+        r["pool"]: (r["n"], r["ffs"])
+        for r in nd.group_by("pool")
+        .aggregate(n=nd.count(), ffs=nd.ffs_fund_fen.fill_null(0).sum().cast("int64"))
+        .to_pyarrow()
+        .to_pylist()
+    }
+    funds: dict[str, PoolFunds] = {}
+    pvs: dict[str, Decimal] = {}
+    targets: dict[str, Decimal] = {}
+    for r in pool_rows:
+        pool = r["pool"]
+        funds[pool] = pool_funds(final, pool, non_dip.get(pool, (0, 0))[1] or 0)
+        pvs[pool], targets[pool] = final_point_value(final, funds[pool], r["score"], r["personal"])
+    # Cached once: hospitals, departments and the case table all read it.
+    money = with_money(scored, {p: point_value_units(v) for p, v in pvs.items()}).cache()
+
+    # Per hospital × pool.
+    h = _hospital_totals(money, ["hospital_id", "pool"])
+    hinfo = scored.select("hospital_id", "level", "community_id").distinct()
+    h = h.join(hinfo, "hospital_id")
+    if advances is not None:
+        adv = _advances_from_file(con, advances)
+    else:
+        budget = {
+            p: budget_point_value(_policy_on(pf, dt.date(year, 1, 1)), p, inputs.history)
+            for p in pvs
+        }
+        adv = _advances_from_months(inputs, scored, year, budget)
+    unknown_adv = adv.anti_join(h, ["hospital_id", "pool"])
+    n_unknown = unknown_adv.count().to_pyarrow().as_py()
+    if n_unknown:
+        ex = unknown_adv.select("hospital_id").limit(5).to_pyarrow().column(0).to_pylist()
+        raise InputDataError(
+            "advances", "hospital_id", f"{n_unknown} 个医疗机构有月度预付但本年度无 DIP 病例", ex
+        )
+    h = h.left_join(adv, ["hospital_id", "pool"]).drop("hospital_id_right", "pool_right")
+    h = h.mutate(withheld_fen=h.withheld_fen.fill_null(0), advances_fen=h.advances_fen.fill_null(0))
+
+    # FFS comparison per unit (hospital, or 医共体 when the policy nets communities).
+    netting = final.settlement.community_netting
+    unit_id = h.community_id.fill_null(h.hospital_id) if netting else h.hospital_id
+    unit_kind = (
+        ibis.ifelse(h.community_id.notnull(), "community", "hospital")
+        if netting
+        else ibis.literal("hospital")
+    )
+    h = h.mutate(unit_id=unit_id, unit_kind=unit_kind)
+    units = h.group_by(["unit_id", "unit_kind", "pool"]).aggregate(
+        members=h.count(),
+        fund_payable_fen=h.fund_payable_fen.sum().cast("int64"),
+        ffs_fund_fen=h.ffs_fund_fen.sum().cast("int64"),
+    )
+    units = _ffs_band(units, final)
+    bad = units.filter(units.ffs_rule.isnull())
+    n_bad = bad.count().to_pyarrow().as_py()
+    if n_bad:
+        raise MissingParameterError(
+            "settlement.ffs_bands",
+            f"{n_bad} 个结算单元的 DIP/按项目比值不在任何分段内（例如 "
+            f"{'、'.join(bad.select('unit_id').limit(5).to_pyarrow().column(0).to_pylist())}）",
+        )
+    units = units.mutate(unit_adjustment_fen=units.adjusted_fen - units.fund_payable_fen)
+    h = _allocate(h, units)
+    h = h.join(units.select("unit_id", "pool", "ffs_rule"), ["unit_id", "pool"])
+
+    # Assessment: return the withheld deposit by the policy's bands.
+    a = _assessment(con, assessment, final)
+    if a is not None:
+        h = h.left_join(a, h.hospital_id == a.a_hospital_id).drop("a_hospital_id")
+        missing = h.filter(h.assessment_score.isnull() & (h.withheld_fen > 0))
+        n_missing = missing.count().to_pyarrow().as_py()
+        if n_missing:
+            ex = (
+                missing.select("hospital_id").distinct().limit(5).to_pyarrow().column(0).to_pylist()
+            )
+            raise InputDataError(
+                "assessment", "hospital_id", f"{n_missing} 行医疗机构有质量保证金但无考核得分", ex
+            )
+        h = h.mutate(
+            returned_fen=div_half_up(
+                big(h.withheld_fen) * big(h._rp.fill_null(0)), big(h._rq.fill_null(1))
+            ),
+            assessment_status=ibis.literal("按考核得分返还"),
+        ).drop("_rp", "_rq")
+    else:
+        h = h.mutate(
+            assessment_score=ibis.null("decimal(10, 4)"),
+            return_share=ibis.null("decimal(10, 4)"),
+            returned_fen=ibis.literal(0, type="int64"),
+            assessment_status=ibis.literal("未提供考核结果，质量保证金暂不返还"),
+        )
+    h = h.mutate(
+        adjusted_fen=h.fund_payable_fen + h.adjustment_fen,
+        deposit_deducted_fen=h.withheld_fen - h.returned_fen,
+        dip_minus_ffs_fen=h.fund_payable_fen - h.ffs_fund_fen,
+    )
+    h = h.mutate(
+        clearing_total_fen=h.adjusted_fen - h.deposit_deducted_fen,
+        result=ibis.cases(
+            (h.dip_minus_ffs_fen > 0, "surplus"),
+            (h.dip_minus_ffs_fen < 0, "deficit"),
+            else_="balanced",
+        ),
+    )
+    h = h.mutate(clearing_payment_fen=h.clearing_total_fen - h.advances_fen)
+    h = h.mutate(
+        point_value=ibis.cases(
+            *[(h.pool == p, ibis.literal(v, type="decimal(18, 6)")) for p, v in pvs.items()],
+            else_=None,
+        )
+    )
+    hospitals = h.select(*HOSPITAL_COLUMNS).order_by(["hospital_id", "pool"]).to_pyarrow()
+
+    d = _hospital_totals(money, ["hospital_id", "department", "pool"])
+    d = d.mutate(dip_minus_ffs_fen=d.fund_payable_fen - d.ffs_fund_fen)
+    d = d.mutate(
+        result=ibis.cases(
+            (d.dip_minus_ffs_fen > 0, "surplus"),
+            (d.dip_minus_ffs_fen < 0, "deficit"),
+            else_="balanced",
+        )
+    )
+    departments = d.order_by(["hospital_id", "department", "pool"]).to_pyarrow()
+    communities = units.order_by(["unit_id", "pool"]).to_pyarrow()
+    cases_out = _contract(money).to_pyarrow()
+    case_totals = {
+        r["pool"]: r
+        for r in money.group_by("pool")
+        .aggregate(
+            cases=money.count(),
+            dip=money.dip_amount_fen.sum().cast("int64"),
+            score=money.settled_score.sum().cast(SCORE_T),
+        )
+        .to_pyarrow()
+        .to_pylist()
+    }
+    pools = _pool_table(hospitals, case_totals, funds, pvs, targets, non_dip, final)
+    return AnnualResult(
+        year=year,
+        point_values=pvs,
+        funds=funds,
+        hospitals=hospitals,
+        departments=departments,
+        communities=communities,
+        pools=pools,
+        cases=cases_out,
+        not_dip=result.not_dip.order_by("case_id").to_pyarrow(),
+        counts={
+            "cases": n,
+            "dip_cases": cases_out.num_rows,
+            "not_dip_cases": n - cases_out.num_rows,
+        },
+    )
+
+
+HOSPITAL_COLUMNS = (
+    "hospital_id",
+    "pool",
+    "level",
+    "community_id",
+    "unit_id",
+    "cases",
+    "total_score",
+    "point_value",
+    "dip_amount_fen",
+    "personal_share_fen",
+    "fund_payable_fen",
+    "ffs_fund_fen",
+    "dip_minus_ffs_fen",
+    "result",
+    "ffs_rule",
+    "adjustment_fen",
+    "adjusted_fen",
+    "withheld_fen",
+    "assessment_score",
+    "return_share",
+    "returned_fen",
+    "deposit_deducted_fen",
+    "assessment_status",
+    "clearing_total_fen",
+    "advances_fen",
+    "clearing_payment_fen",
+)
+
+
+def _pool_table(
+    hospitals: pa.Table,
+    case_totals: dict[str, dict[str, Any]],
+    funds: dict[str, PoolFunds],
+    pvs: dict[str, Decimal],
+    targets: dict[str, Decimal],
+    non_dip: dict[str, tuple[int, int]],
+    pol: Policy,
+) -> pa.Table:
+    """One row per pool: budget identity and the sums that must agree (Arrow compute over
+    the already-aggregated hospital table and the case table)."""
+    import pyarrow.compute as pc
+
+    rows = []
+    for pool in sorted(funds):
+        hm = pc.equal(hospitals.column("pool"), pool)
+        hs = hospitals.filter(hm)
+        cs = case_totals[pool]
+
+        def hsum(col: str, table: pa.Table = hs) -> int:
+            return int(pc.sum(table.column(col)).as_py() or 0)
+
+        adj = hs.column("adjustment_fen")
+        reserve_used = int(pc.sum(pc.if_else(pc.greater(adj, 0), adj, 0)).as_py() or 0)
+        cap_back = -int(pc.sum(pc.if_else(pc.less(adj, 0), adj, 0)).as_py() or 0)
+        case_dip = int(cs["dip"])
+        hosp_dip = hsum("dip_amount_fen")
+        target_fen = int((targets[pool] * 100).quantize(Decimal(1), rounding="ROUND_HALF_UP"))
+        f = funds[pool]
+        results = hs.column("result").to_pylist()
+        rows.append(
+            {
+                "pool": pool,
+                "budget_fen": f.budget_fen,
+                "reserve_fen": f.reserve_fen,
+                "non_dip_cases": non_dip.get(pool, (0, 0))[0],
+                "non_dip_ffs_fen": non_dip.get(pool, (0, 0))[1] or 0,
+                "available_fen": f.available_fen,
+                "point_value_formula": pol.settlement.point_value_formula,
+                "point_value_target_fen": target_fen,
+                "total_score": cs["score"],
+                "point_value": pvs[pool],
+                "cases": cs["cases"],
+                "dip_amount_cases_fen": case_dip,
+                "dip_amount_hospitals_fen": hosp_dip,
+                "rounding_residual_fen": target_fen - case_dip,
+                "personal_share_fen": hsum("personal_share_fen"),
+                "fund_payable_fen": hsum("fund_payable_fen"),
+                "ffs_fund_fen": hsum("ffs_fund_fen"),
+                "reserve_used_fen": reserve_used,
+                "surplus_cap_fen": cap_back,
+                "reserve_balance_fen": f.reserve_fen - reserve_used,
+                "withheld_fen": hsum("withheld_fen"),
+                "returned_fen": hsum("returned_fen"),
+                "deposit_deducted_fen": hsum("deposit_deducted_fen"),
+                "clearing_total_fen": hsum("clearing_total_fen"),
+                "advances_fen": hsum("advances_fen"),
+                "clearing_payment_fen": hsum("clearing_payment_fen"),
+                "hospitals_in_surplus": results.count("surplus"),
+                "hospitals_in_deficit": results.count("deficit"),
+                "hospitals_balanced": results.count("balanced"),
+                "cases_equal_hospitals": case_dip == hosp_dip,
+                "clearing_identity": hsum("clearing_total_fen")
+                == hsum("fund_payable_fen")
+                + reserve_used
+                - cap_back
+                - hsum("deposit_deducted_fen"),
+            }
+        )
+    return pa.Table.from_pylist(rows)

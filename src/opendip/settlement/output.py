@@ -1,0 +1,253 @@
+"""Writing a settlement run: sorted Parquet, Excel for people, reconciliation, manifest.
+
+Every file is written deterministically (rows sorted by their key, no timestamps, fixed
+Excel document dates), so a second run on the same inputs gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import subprocess
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import opendip
+from opendip.contract.tables import INSURANCE_TYPE_LABELS, SCORED
+from opendip.policy import PolicyFile
+
+#: Chinese headers of result columns (Excel, reports). Money columns end in _fen.
+LABELS: dict[str, str] = {
+    **{c.name: c.label for c in SCORED.columns},
+    "settle_month": "结算月份",
+    "cases": "病例数",
+    "total_score": "总结算分值",
+    "withholding_share": "质量保证金比例",
+    "withheld_fen": "质量保证金",
+    "advance_fen": "月度预付金额",
+    "level": "医院等级",
+    "community_id": "医共体",
+    "unit_id": "结算单元",
+    "dip_minus_ffs_fen": "DIP与按项目差额",
+    "result": "结余/超支",
+    "ffs_rule": "结余留用/超支分担规则",
+    "adjustment_fen": "结余超支调整",
+    "adjusted_fen": "调整后统筹支付",
+    "assessment_score": "考核得分",
+    "return_share": "保证金返还比例",
+    "returned_fen": "返还保证金",
+    "deposit_deducted_fen": "扣减保证金",
+    "assessment_status": "考核说明",
+    "clearing_total_fen": "清算应付总额",
+    "advances_fen": "已预付金额",
+    "clearing_payment_fen": "清算应拨付",
+    "department": "科室",
+    "total_cost_fen": "医疗总费用",
+}
+
+ENUM_LABELS: dict[str, dict[str, str]] = {
+    "pool": INSURANCE_TYPE_LABELS,
+    "result": {"surplus": "结余", "deficit": "超支", "balanced": "持平"},
+    "ffs_rule": {
+        "keep_surplus": "结余留用",
+        "pay_dip": "按DIP支付",
+        "share_loss": "超支分担",
+        "none": "未设置",
+    },
+    "deviation": {
+        "normal": "正常",
+        "high": "高倍率",
+        "low": "低倍率",
+        "extreme": "极端",
+        "special_review": "特例单议",
+    },
+    "level": {"tertiary": "三级", "secondary": "二级", "primary": "一级", "unrated": "未定级"},
+}
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def git_commit() -> str | None:
+    """The checkout's commit, when the code runs from a git working tree."""
+    root = Path(opendip.__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def write_parquet(table: pa.Table, path: Path) -> Path:
+    """Write one Parquet file deterministically (the caller sorts the rows)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path, compression="zstd", write_statistics=True)
+    return path
+
+
+def _cell(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name.endswith("_fen"):
+        return float(Decimal(int(value)) / 100)
+    if name in ENUM_LABELS:
+        return ENUM_LABELS[name].get(value, value)
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def write_excel(sheets: Iterable[tuple[str, pa.Table]], path: Path, title_date: dt.date) -> Path:
+    """Excel with Chinese headers, yuan with 2 decimals; document date fixed (reproducible).
+
+    Sheets longer than Excel's row limit continue on numbered sheets.
+    """
+    import xlsxwriter
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    stamp = dt.datetime(title_date.year, title_date.month, title_date.day)
+    wb.set_properties({"created": stamp, "title": path.stem, "author": "OpenDIP"})
+    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+    yuan = wb.add_format({"num_format": "#,##0.00"})
+    limit = 1_000_000
+    for name, table in sheets:
+        cols = table.column_names
+        for part, start in enumerate(range(0, max(table.num_rows, 1), limit)):
+            ws = wb.add_worksheet(name if part == 0 else f"{name}{part + 1}")
+            for j, c in enumerate(cols):
+                label = LABELS.get(c, c)
+                if c.endswith("_fen"):
+                    label += "(元)"
+                ws.write(0, j, label, head)
+                ws.set_column(j, j, 14 if c != "explanation" else 80)
+            chunk = table.slice(start, limit)
+            pylist = {c: chunk.column(c).to_pylist() for c in cols}
+            for i in range(chunk.num_rows):
+                for j, c in enumerate(cols):
+                    v = _cell(c, pylist[c][i])
+                    if v is None:
+                        continue
+                    if c.endswith("_fen"):
+                        ws.write_number(i + 1, j, v, yuan)
+                    else:
+                        ws.write(i + 1, j, v)
+            ws.freeze_panes(1, 0)
+    wb.close()
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def write_json(data: dict[str, Any], path: Path) -> Path:
+    path.write_text(
+        json.dumps(_jsonable(data), ensure_ascii=False, indent=2, sort_keys=True) + "\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def write_manifest(
+    out: Path,
+    *,
+    command: str,
+    inputs: dict[str, Path | None],
+    policy: PolicyFile,
+    parameters: dict[str, Any],
+    row_counts: dict[str, int],
+    outputs: list[Path],
+) -> Path:
+    """manifest.json: input and policy hashes, code version, parameters, row counts, and the
+    hash of every output (no timestamps: a rerun must be byte-identical)."""
+    final = policy.periods()[-1][2]
+    data = {
+        "command": command,
+        "code": {"opendip_version": opendip.__version__, "git_commit": git_commit()},
+        "policy": {
+            "file": Path(policy.source).name,
+            "sha256": policy.sha256,
+            "region": final.region.code,
+            "year": final.year,
+            "version": final.version,
+            "versions_in_force": [
+                {"from": s, "to": e, "version": p.version} for s, e, p in policy.periods()
+            ],
+        },
+        "inputs": {
+            k: {"file": Path(v).name, "sha256": sha256_file(v)}
+            for k, v in sorted(inputs.items())
+            if v is not None
+        },
+        "parameters": parameters,
+        "row_counts": row_counts,
+        "outputs": {p.name: sha256_file(p) for p in sorted(outputs)},
+        "rounding": "金额以分为单位，四舍五入（half up）到分；分值按政策小数位四舍五入",
+    }
+    return write_json(data, out / "manifest.json")
+
+
+def yuan(fen: int) -> str:
+    return f"{Decimal(int(fen)) / 100:,.2f}"
+
+
+def reconciliation_markdown(pools: pa.Table, year: int | str) -> str:
+    """The reconciliation report (对账报告) in Chinese."""
+    lines = [f"# {year} DIP 清算对账报告", ""]
+    for r in pools.to_pylist():
+        label = INSURANCE_TYPE_LABELS.get(r["pool"], r["pool"])
+        ok = "一致" if r["cases_equal_hospitals"] and r["clearing_identity"] else "不一致"
+        lines += [
+            f"## {label}（{r['pool']}）",
+            "",
+            f"- 年度预算 {yuan(r['budget_fen'])} 元 = 调剂金 {yuan(r['reserve_fen'])} 元 + "
+            f"非 DIP 病例按项目支付 {yuan(r['non_dip_ffs_fen'])} 元（{r['non_dip_cases']} 例）+ "
+            f"DIP 可分配基金 {yuan(r['available_fen'])} 元",
+            f"- 点值公式 {r['point_value_formula']}：分子 {yuan(r['point_value_target_fen'])} 元 ÷ "
+            f"总结算分值 {r['total_score']} = 结算点值 {r['point_value']} 元/分",
+            f"- DIP 总金额：病例合计 {yuan(r['dip_amount_cases_fen'])} 元，医疗机构合计 "
+            f"{yuan(r['dip_amount_hospitals_fen'])} 元（{ok}）；与点值分子的舍入差 "
+            f"{yuan(r['rounding_residual_fen'])} 元",
+            f"- 统筹基金应支付 {yuan(r['fund_payable_fen'])} 元；按项目付费 {yuan(r['ffs_fund_fen'])} 元；"
+            f"结余 {r['hospitals_in_surplus']} 家，超支 {r['hospitals_in_deficit']} 家，持平 "
+            f"{r['hospitals_balanced']} 家",
+            f"- 调剂金使用（超支分担）{yuan(r['reserve_used_fen'])} 元，余额 "
+            f"{yuan(r['reserve_balance_fen'])} 元{'（不足！）' if r['reserve_balance_fen'] < 0 else ''}；"
+            f"结余留用封顶收回 {yuan(r['surplus_cap_fen'])} 元",
+            f"- 质量保证金 {yuan(r['withheld_fen'])} 元，返还 {yuan(r['returned_fen'])} 元，扣减 "
+            f"{yuan(r['deposit_deducted_fen'])} 元",
+            f"- 清算应付总额 {yuan(r['clearing_total_fen'])} 元 − 已预付 {yuan(r['advances_fen'])} 元 = "
+            f"清算应拨付 {yuan(r['clearing_payment_fen'])} 元（各医疗机构合计，逐分相符：{ok}）",
+            "",
+        ]
+    return "\n".join(lines)

@@ -1,0 +1,186 @@
+"""Settlement runs from files: read inputs, settle, write results, reconciliation, manifest."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from opendip.engine import connect, read_parquet
+from opendip.policy import PolicyFile
+from opendip.settlement.clearing import Inputs, settle_month, settle_year
+from opendip.settlement.errors import InputDataError
+from opendip.settlement.output import (
+    reconciliation_markdown,
+    write_excel,
+    write_json,
+    write_manifest,
+    write_parquet,
+)
+
+
+@dataclass
+class InputFiles:
+    policy: Path
+    cases: Path
+    grouped: Path
+    directory: Path
+    hospitals: Path
+    reviews: Path | None = None
+    history: Path | None = None
+
+
+def read_table(path: Path, what: str) -> pa.Table:
+    """A small side table (reviews, assessment, advances, history) from Parquet or CSV."""
+    try:
+        if path.suffix.lower() == ".csv":
+            return pacsv.read_csv(path)
+        return pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputDataError(what, str(path), f"无法读取：{exc}") from exc
+
+
+def _inputs(files: InputFiles, engine: str = "duckdb") -> Inputs:
+    con = connect(engine)  # type: ignore[arg-type]
+    for p in (files.cases, files.grouped, files.directory, files.hospitals):
+        if not p.exists():
+            raise InputDataError(p.name, "文件", f"文件不存在：{p}")
+    return Inputs(
+        cases=read_parquet(con, files.cases, "cases"),
+        grouped=read_parquet(con, files.grouped, "grouped"),
+        directory=read_parquet(con, files.directory, "directory"),
+        hospitals=read_parquet(con, files.hospitals, "hospitals"),
+        policy=PolicyFile.read(files.policy),
+        reviews=read_table(files.reviews, "reviews") if files.reviews else None,
+        history=read_table(files.history, "history") if files.history else None,
+    )
+
+
+def _input_map(files: InputFiles, **extra: Path | None) -> dict[str, Path | None]:
+    return {
+        "cases": files.cases,
+        "grouped": files.grouped,
+        "directory": files.directory,
+        "hospitals": files.hospitals,
+        "reviews": files.reviews,
+        "history": files.history,
+        **extra,
+    }
+
+
+def run_month(
+    files: InputFiles, month: str, out: Path, *, excel: bool = True, engine: str = "duckdb"
+) -> dict[str, object]:
+    inputs = _inputs(files, engine)
+    r = settle_month(inputs, month)
+    out.mkdir(parents=True, exist_ok=True)
+    outputs = [
+        write_parquet(r.hospitals, out / "hospitals.parquet"),
+        write_parquet(r.cases, out / "cases.parquet"),
+        write_parquet(r.not_dip, out / "not_dip.parquet"),
+    ]
+    if excel:
+        day = dt.date.fromisoformat(f"{month}-01")
+        outputs.append(
+            write_excel([("月度预结算", r.hospitals)], out / f"月度预结算_{month}.xlsx", day)
+        )
+        outputs.append(write_excel([("病例明细", r.cases)], out / f"病例明细_{month}.xlsx", day))
+    summary = {
+        "month": month,
+        "point_values": r.point_values,
+        "withholding_share": r.withholding_share,
+        "cases": r.counts["cases"],
+        "dip_cases": r.cases.num_rows,
+        "not_dip_cases": r.not_dip.num_rows,
+        "totals": {
+            c: int(pa.compute.sum(r.hospitals.column(c)).as_py() or 0)
+            for c in ("dip_amount_fen", "fund_payable_fen", "withheld_fen", "advance_fen")
+        },
+    }
+    outputs.append(write_json(summary, out / "summary.json"))
+    write_manifest(
+        out,
+        command=f"settle month {month}",
+        inputs=_input_map(files),
+        policy=inputs.policy,
+        parameters={"month": month, "engine": engine, "excel": excel},
+        row_counts={
+            "cases": r.counts["cases"],
+            "dip_cases": r.cases.num_rows,
+            "not_dip_cases": r.not_dip.num_rows,
+            "hospital_rows": r.hospitals.num_rows,
+        },
+        outputs=outputs,
+    )
+    return summary
+
+
+def run_year(
+    files: InputFiles,
+    year: int,
+    out: Path,
+    *,
+    assessment: Path | None = None,
+    advances: Path | None = None,
+    excel: bool = True,
+    case_excel: bool = True,
+    engine: str = "duckdb",
+) -> dict[str, object]:
+    inputs = _inputs(files, engine)
+    r = settle_year(
+        inputs,
+        year,
+        assessment=read_table(assessment, "assessment") if assessment else None,
+        advances=read_table(advances, "advances") if advances else None,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    outputs = [
+        write_parquet(r.hospitals, out / "hospitals.parquet"),
+        write_parquet(r.departments, out / "departments.parquet"),
+        write_parquet(r.communities, out / "settlement_units.parquet"),
+        write_parquet(r.pools, out / "reconciliation.parquet"),
+        write_parquet(r.cases, out / "cases.parquet"),
+        write_parquet(r.not_dip, out / "not_dip.parquet"),
+    ]
+    report = out / "reconciliation.md"
+    report.write_text(reconciliation_markdown(r.pools, year), encoding="utf-8")
+    outputs.append(report)
+    if excel:
+        day = dt.date(year, 12, 31)
+        outputs.append(
+            write_excel(
+                [("结算公示表", r.hospitals), ("科室对比", r.departments), ("对账", r.pools)],
+                out / f"结算公示表_{year}.xlsx",
+                day,
+            )
+        )
+        if case_excel:
+            outputs.append(write_excel([("病例明细", r.cases)], out / f"病例明细_{year}.xlsx", day))
+    summary = {
+        "year": year,
+        "point_values": {k: Decimal(v) for k, v in r.point_values.items()},
+        "cases": r.counts,
+        "pools": r.pools.to_pylist(),
+    }
+    outputs.append(write_json(summary, out / "summary.json"))
+    write_manifest(
+        out,
+        command=f"settle year {year}",
+        inputs=_input_map(files, assessment=assessment, advances=advances),
+        policy=inputs.policy,
+        parameters={
+            "year": year,
+            "engine": engine,
+            "advances": "file" if advances else "recomputed_from_months",
+            "assessment": bool(assessment),
+            "excel": excel,
+        },
+        row_counts={**r.counts, "hospital_rows": r.hospitals.num_rows},
+        outputs=outputs,
+    )
+    return summary

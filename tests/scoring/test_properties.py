@@ -1,0 +1,146 @@
+"""Property: the batch path and the single-case path give identical rows (numbers and
+explanation) for arbitrary cases, groups, hospitals and policy variants."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import builders as b
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+D = Decimal
+LEVELS = ("tertiary", "secondary", "primary", "unrated")
+VARIANTS = [
+    {},
+    {
+        "scoring": {
+            "high_formula": "coefficient_folded",
+            "extreme": {"multiple": 4, "action": "cap"},
+        }
+    },
+    {"scoring": {"reference_mean": "regional", "score_decimals": 2, "high_excess_share": D("0.7")}},
+    {
+        "scoring": {
+            "reference_mean": "score_times_factor",
+            "yuan_per_point": {"employee": D("97.3"), "resident": 80},
+            "low_formula": "base",
+            "reviewed_score_is": "case_score",
+        }
+    },
+]
+
+group_kinds = st.sampled_from(["core", "core", "comprehensive", "basic", "bed_day", "fallback"])
+
+
+@st.composite
+def scenario(draw):
+    n_groups = draw(st.integers(1, 4))
+    groups, kinds = [], []
+    for i in range(n_groups):
+        kind = draw(group_kinds)
+        score = D(draw(st.integers(1, 5_000_000))).scaleb(-4)
+        mean = draw(st.integers(1, 50_000_000))
+        levels = {
+            f"mean_cost_{lv}_fen": draw(st.none() | st.integers(1, 50_000_000)) for lv in LEVELS
+        }
+        groups.append(
+            b.group(
+                f"G{i}",
+                group_type="special"
+                if kind == "bed_day"
+                else "core"
+                if kind == "fallback"
+                else kind,
+                score=score,
+                mean_cost_fen=mean,
+                score_per_day=D(draw(st.integers(1, 200_000))).scaleb(-4)
+                if kind == "bed_day"
+                else None,
+                **levels,
+            )
+        )
+        kinds.append(kind)
+    hospitals = [
+        b.hospital(
+            f"H00{i}",
+            draw(st.sampled_from(LEVELS)),
+            bonus_coefficient=draw(st.none() | st.integers(0, 500).map(lambda x: D(x).scaleb(-4))),
+        )
+        for i in range(1, 4)
+    ]
+    cases, grouped, reviews = [], [], []
+    for j in range(draw(st.integers(1, 25))):
+        gi = draw(st.integers(0, n_groups - 1))
+        kind = kinds[gi]
+        cid = f"C{j:03d}"
+        cases.append(
+            b.case(
+                cid,
+                hospital_id=draw(st.sampled_from([h["hospital_id"] for h in hospitals])),
+                insurance_type=draw(st.sampled_from(["employee", "resident"])),
+                total_cost=draw(st.integers(0, 200_000_000)),
+                personal_copay=draw(st.integers(0, 1_000_000)),
+                personal_selfpay=draw(st.integers(0, 1_000_000)),
+                los_days=draw(st.integers(1, 90)),
+            )
+        )
+        if kind == "fallback":
+            grouped.append(
+                b.grouped(
+                    cid,
+                    group_code="BLANK",
+                    group_type="fallback",
+                    base_score=None,
+                    aux_coefficient=None,
+                )
+            )
+        else:
+            grouped.append(
+                b.grouped(
+                    cid,
+                    group_code=f"G{gi}",
+                    group_type="special" if kind == "bed_day" else kind,
+                    base_score=groups[gi]["score"],
+                    aux_coefficient=D(draw(st.integers(8000, 13000))).scaleb(-4),
+                )
+            )
+        if kind != "fallback" and draw(st.integers(0, 9)) == 0:
+            accept = draw(st.booleans())
+            reviews.append(
+                {
+                    "case_id": cid,
+                    "decision": "accept" if accept else "reject",
+                    "reviewed_score": D(draw(st.integers(0, 9_999_999))).scaleb(-2)
+                    if accept
+                    else None,
+                }
+            )
+    variant = draw(st.sampled_from(VARIANTS))
+    pv = {
+        "employee": D(draw(st.integers(1, 500_000_000))).scaleb(-6),
+        "resident": D(draw(st.integers(1, 500_000_000))).scaleb(-6),
+    }
+    return groups, hospitals, cases, grouped, reviews, variant, pv
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    # each example is a whole batch run: generate, do not spend minutes shrinking
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
+@given(scenario())
+def test_batch_equals_single(con, data):
+    groups, hospitals, cases, grouped, reviews, variant, pv = data
+    pf = b.policy(**variant)
+    # score_both asserts that every single-case row equals its batch row.
+    rows = b.score_both(
+        con, cases, grouped, groups, hospitals, pf, reviews=reviews or None, point_values=pv
+    )
+    assert len(rows) == len(cases)
+    for r in rows.values():
+        assert r["settled_score"] >= 0
+        assert r["dip_amount_fen"] >= 0
+        assert r["fund_payable_fen"] == r["dip_amount_fen"] - r["personal_share_fen"]

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "scoring"))
+
+
+@pytest.fixture(scope="module")
+def con():
+    from opendip.engine import connect
+
+    return connect()

@@ -1,0 +1,87 @@
+"""Point value formulas, budget, reserve, budget point value from history (hand-computed)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import builders as b
+import pyarrow as pa
+import pytest
+
+from opendip.settlement import budget_point_value, final_point_value, pool_funds
+from opendip.settlement.errors import MissingParameterError, NoCasesError
+
+D = Decimal
+
+
+def pol(**kw):
+    return b.policy(**kw).periods()[-1][2]
+
+
+def test_reserve_is_held_back_and_non_dip_ffs_deducted():
+    f = pool_funds(pol(), "employee", non_dip_ffs_fen=1_000_000)
+    # 1,000,000 yuan; 8% reserve = 80,000; minus 10,000 yuan paid by item
+    assert (f.budget_fen, f.reserve_fen, f.available_fen) == (
+        100_000_000,
+        8_000_000,
+        91_000_000,
+    )
+    keep = pol(settlement={"deduct_non_dip_ffs": False})
+    assert pool_funds(keep, "employee", 1_000_000).available_fen == 92_000_000
+
+
+def test_fund_plus_personal():
+    p = pol(settlement={"budget": {"employee": {"fund_budget_yuan": 30000}}})
+    f = pool_funds(p, "employee")  # available 27,600
+    pv, target = final_point_value(p, f, D(288), personal_fen=900_000)
+    # (27,600 + 9,000) / 288 = 127.0833333… → 127.083333
+    assert (pv, target) == (D("127.083333"), D("36600"))
+
+
+def test_fund_only():
+    p = pol(settlement={"point_value_formula": "fund_only"})
+    pv, _ = final_point_value(p, pool_funds(p, "employee"), D(920000), personal_fen=123)
+    assert pv == D(1)
+
+
+def test_fund_over_ratio_and_its_missing_ratio():
+    p = pol(
+        settlement={
+            "point_value_formula": "fund_over_ratio",
+            "point_value_decimals": 4,
+            "budget": {"employee": {"fund_budget_yuan": 1000000, "reimbursement_ratio": D("0.8")}},
+        }
+    )
+    # 920,000 / 0.8 / 7,000 = 164.2857142… → 164.2857
+    pv, _ = final_point_value(p, pool_funds(p, "employee"), D(7000), 0)
+    assert pv == D("164.2857")
+    with pytest.raises(MissingParameterError, match=r"resident\.reimbursement_ratio"):
+        final_point_value(p, pool_funds(p, "resident"), D(7000), 0)
+
+
+def test_no_score_is_an_explicit_error():
+    p = pol()
+    with pytest.raises(NoCasesError, match="employee"):
+        final_point_value(p, pool_funds(p, "employee"), D(0), 0)
+
+
+def test_budget_point_value_from_policy_or_history():
+    assert budget_point_value(pol(), "employee") == D(100)
+    tree = b.demo_tree()
+    del tree["settlement"]["budget"]["employee"]["budget_point_value"]
+    from opendip.policy import PolicyFile
+
+    p = PolicyFile(tree, "t").periods()[-1][2]
+    with pytest.raises(MissingParameterError, match=r"employee\.budget_point_value"):
+        budget_point_value(p, "employee")
+    history = pa.table(
+        {
+            "pool": ["employee"] * 3 + ["resident"],
+            "year": [2023, 2024, 2025, 2025],
+            "total_cost_fen": [100_000_000, 110_000_000, 121_000_000, 5],
+            "total_score": [D(10000), D(10000), D(11000), D(1)],
+        }
+    )
+    # weights 1:2:7 → (1×1e6 + 2×1.1e6 + 7×1.21e6) / (1×1e4 + 2×1e4 + 7×1.1e4)
+    # = 11,670,000 / 107,000 = 109.065420… → 109.065421
+    assert budget_point_value(p, "employee", history) == D("109.065421")
