@@ -186,6 +186,9 @@ class RunService:
             con.read_parquet(str(directory)),
             table_from_arrow(con, codes.procedures.select(["code", "procedure_type"]), "pt"),
             policy,
+            diagnosis_codes=table_from_arrow(
+                con, codes.diagnoses.select(["code", "valid_as_main"]), "dc"
+            ),
         ).to_pyarrow()
         pq.write_table(grouped, out / "grouped.parquet")
         pq.write_table(month_cases, out / "cases.parquet")
