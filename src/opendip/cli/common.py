@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-console = Console()
+# Wide output when not on a terminal (CI logs, files): tables must stay readable.
+console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 
