@@ -166,12 +166,9 @@ def test_monthly_run_approve_publish(clients) -> None:
 def test_run_input_errors(clients) -> None:
     agency = clients("agency")
     assert agency.post("/api/runs", json={"kind": "monthly", "period": "2026"}).status_code == 409
-    r = agency.post("/api/runs", json={"kind": "annual", "period": "2026"})
-    assert (
-        r.status_code == 200
-        and r.json()["status"] == "failed"
-        and "年终清算" in r.json()["message"]
-    )
+    r = agency.post("/api/runs", json={"kind": "annual", "period": "2031"})
+    assert r.status_code == 200 and r.json()["status"] == "failed"
+    assert "2031 年没有结算病例" in r.json()["message"]
     r = agency.post("/api/runs", json={"kind": "monthly", "period": "2031-01"})
     assert r.json()["status"] == "failed" and "没有结算病例" in r.json()["message"]
 
@@ -229,3 +226,13 @@ def test_users_admin(clients) -> None:
         },
     )
     assert (r.status_code == 400 and "密码至少" in r.text) or "至少 8" in r.text
+
+
+def test_annual_clearing_run(clients) -> None:
+    """The year-end clearing runs on the region's year and reports the final point values."""
+    agency = clients("agency")
+    r = agency.post("/api/runs", json={"kind": "annual", "period": "2026"})
+    body = r.json()
+    assert r.status_code == 200 and body["status"] == "succeeded", body
+    assert set(body["manifest"]["point_values"]) == {"employee", "resident"}
+    assert body["manifest"]["steps"][-1] == "年终清算"

@@ -44,7 +44,7 @@ def module_available(name: str) -> bool:
 
 
 def settlement_available() -> bool:
-    return module_available("opendip.settlement") and module_available("opendip.settlement.monthly")
+    return module_available("opendip.settlement") and module_available("opendip.settlement.run")
 
 
 class RunService:
@@ -266,9 +266,67 @@ class RunService:
         }
 
     def _annual(self, run_id: int, period: str) -> dict[str, Any]:
-        if not settlement_available():
+        if not settlement_available() or not module_available("opendip.grouping"):
             raise ModuleMissing("年终清算模块（opendip.settlement）尚未启用，无法运行年终清算")
-        raise ModuleMissing("年终清算模块接口尚未对接到平台")
+        from opendip.codes import demo_code_tables
+        from opendip.engine import connect, table_from_arrow
+        from opendip.grouping import group_cases
+        from opendip.settlement.run import InputFiles, run_year
+
+        out = self.run_dir(run_id)
+        policy_file, directory, policy_path = self._inputs()
+        year = int(period)
+        hospitals = self.region.data_dir / "hospitals.parquet"
+        if not hospitals.exists():
+            raise ValueError("区域目录中没有医疗机构表（hospitals.parquet），无法年终清算")
+        with self.store.session() as s:
+            uploads = repo.accepted_upload_files(s)
+            reviews = special_review_table(repo.final_special_reviews(s))
+        self._progress(run_id, 10, "读取全年病例")
+        with self.region._lock:
+            cases_expr = self.region.cases_expr(uploads)
+            if cases_expr is None:
+                raise ValueError("区域目录中没有病例数据")
+            year_cases = cases_expr.filter(cases_expr.settle_month.startswith(period)).to_pyarrow()
+        if year_cases.num_rows == 0:
+            raise ValueError(f"{period} 年没有结算病例")
+        con = connect()
+        codes = demo_code_tables()
+        self._progress(run_id, 25, f"病例入组（{year_cases.num_rows:,} 例）")
+        grouped = group_cases(
+            table_from_arrow(con, year_cases, "year_cases"),
+            con.read_parquet(str(directory)),
+            table_from_arrow(con, codes.procedures.select(["code", "procedure_type"]), "pt"),
+            policy_file.at(dt.date(year, 1, 1)),
+            diagnosis_codes=table_from_arrow(
+                con, codes.diagnoses.select(["code", "valid_as_main"]), "dc"
+            ),
+        ).to_pyarrow()
+        pq.write_table(year_cases, out / "cases.parquet")
+        pq.write_table(grouped, out / "grouped.parquet")
+        pq.write_table(reviews, out / "special_reviews.parquet")
+        self._progress(run_id, 60, "年终清算（结算点值、考核、结余留用/超支分担、医共体）")
+        files = InputFiles(
+            policy=Path(policy_path),
+            cases=out / "cases.parquet",
+            grouped=out / "grouped.parquet",
+            directory=Path(directory),
+            hospitals=hospitals,
+            reviews=out / "special_reviews.parquet" if reviews.num_rows else None,
+        )
+        summary = run_year(files, year, out / "settlement", case_excel=False)
+        manifest = {
+            "period": period,
+            "policy": str(policy_path),
+            "cases": year_cases.num_rows,
+            "point_values": {k: str(v) for k, v in dict(summary["point_values"]).items()},
+            "outputs": {"settlement": str(out / "settlement")},
+            "steps": ["入组", "计分", "年终清算"],
+        }
+        (out / "manifest.json").write_text(
+            json.dumps(manifest, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
+        )
+        return manifest
 
 
 def budget_point_values(policy, mean_fen: int | None, history_files: list | None = None) -> dict:
