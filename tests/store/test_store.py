@@ -372,3 +372,20 @@ def test_leads_assign_and_close(store: Store) -> None:
         lead = s.get(SupervisionLead, lead_id)
         repo.update_lead(s, user, lead, "close", 2, conclusion="属实，已追回")
         assert lead.status == "closed" and lead.closed_at is not None
+
+
+def test_import_supervision_leads_once(store: Store) -> None:
+    lead = {
+        "lead_id": "RA-P1-C1-C2", "lead_type": "readmission", "type_label": "分解住院/二次入院",
+        "hospital_id": "H001", "case_ids": ["C1", "C2"], "evidence": "出院后 3 天再次入院",
+        "severity": "high", "score": 9.5, "impact_fen": 123456, "rank_overall": 1,
+    }  # fmt: skip
+    with store.session() as s:
+        assert repo.import_leads(s, [lead]) == 1
+    with store.session() as s:
+        assert repo.import_leads(s, [lead, lead | {"lead_id": "RA-2"}]) == 1  # the new one only
+        rows = s.scalars(select(SupervisionLead).order_by(SupervisionLead.id)).all()
+        assert [r.evidence["lead_id"] for r in rows] == ["RA-P1-C1-C2", "RA-2"]
+        assert rows[0].case_ids == ["C1", "C2"] and rows[0].status == "open"
+        assert rows[0].title == "分解住院/二次入院（H001）"
+        assert rows[0].evidence["text"] == "出院后 3 天再次入院"

@@ -590,6 +590,37 @@ def list_leads(s: Session, status: str | None = None) -> list[SupervisionLead]:
     return list(s.scalars(stmt).all())
 
 
+def import_leads(s: Session, leads: list[dict[str, Any]]) -> int:
+    """Add supervision leads (rows of `opendip supervise`'s leads.parquet) not yet in the
+    store, matched on their stable `lead_id`; returns how many were added."""
+    known = {
+        (lead.evidence or {}).get("lead_id") for lead in s.scalars(select(SupervisionLead)).all()
+    }
+    added = 0
+    for row in leads:
+        if row["lead_id"] in known:
+            continue
+        known.add(row["lead_id"])
+        s.add(
+            SupervisionLead(
+                hospital_id=row["hospital_id"],
+                rule=row["lead_type"],
+                title=f"{row['type_label']}（{row['hospital_id']}）"[:200],
+                case_ids=list(row.get("case_ids") or []),
+                evidence={
+                    "lead_id": row["lead_id"],
+                    "text": row["evidence"],
+                    "severity": row.get("severity"),
+                    "score": row.get("score"),
+                    "impact_fen": row.get("impact_fen"),
+                    "rank_overall": row.get("rank_overall"),
+                },
+            )
+        )
+        added += 1
+    return added
+
+
 def get_lead(s: Session, actor: Actor, lead_id: int) -> SupervisionLead | None:
     if not is_region(actor):
         return None

@@ -102,12 +102,26 @@ def _escape(text: str) -> str:
     )
 
 
+def _load_supervision_leads(store: Store, data_dir: Path) -> None:
+    """Leads written by `opendip supervise` / the demo (DATA/supervision/leads.parquet)."""
+    path = Path(data_dir) / "supervision" / "leads.parquet"
+    if not path.exists():
+        return
+    import pyarrow.parquet as pq
+
+    from opendip.store.repositories import import_leads
+
+    with store.session() as s:
+        import_leads(s, pq.read_table(path).to_pylist())
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the app on a region directory; migrates the store and recovers stale runs."""
     store = Store(settings.db_url or sqlite_url(settings.data_dir))
     region = RegionData(settings.data_dir)
     runs = RunService(store, settings, region)
     runs.recover()
+    _load_supervision_leads(store, settings.data_dir)
 
     app = FastAPI(
         title="OpenDIP 平台 API",
