@@ -10,7 +10,8 @@ from ibis.backends import BaseBackend
 
 from opendip.cli.common import fail
 from opendip.codes import CodeTables, demo_code_tables
-from opendip.engine import connect, table_from_arrow
+from opendip.engine import connect
+from opendip.grouping.inputs import diagnosis_codes, procedure_types
 from opendip.policy import Policy, PolicyError, PolicyFile
 
 
@@ -54,18 +55,6 @@ def parquet_files(paths: list[Path]) -> list[str]:
 
 def read_tables(con: BaseBackend, paths: list[Path]) -> ir.Table:
     return con.read_parquet(parquet_files(paths))
-
-
-def procedure_types(con: BaseBackend, codes: CodeTables) -> ir.Table:
-    return table_from_arrow(
-        con, codes.procedures.select(["code", "procedure_type"]), "procedure_types"
-    )
-
-
-def diagnosis_codes(con: BaseBackend, codes: CodeTables) -> ir.Table:
-    return table_from_arrow(
-        con, codes.diagnoses.select(["code", "valid_as_main"]), "diagnosis_codes"
-    )
 
 
 __all__ = [

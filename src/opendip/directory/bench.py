@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 from opendip.bench import BenchContext, StageResult
 from opendip.codes import demo_code_tables
 from opendip.directory.build import build_directory
-from opendip.engine import connect, table_from_arrow
+from opendip.engine import connect
+from opendip.grouping.inputs import procedure_types
 from opendip.policy import load_policy
 
 
@@ -22,9 +23,7 @@ def run(ctx: BenchContext) -> StageResult:
     built = build_directory(
         con.read_parquet([str(p) for p in history]),
         con.read_parquet(str(ctx.artifacts["hospitals"])),
-        table_from_arrow(
-            con, codes.procedures.select(["code", "procedure_type"]), "procedure_types"
-        ),
+        procedure_types(con, codes),
         load_policy(ctx.policy_path),
     )
     out = ctx.workdir / "directory.parquet"

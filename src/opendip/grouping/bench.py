@@ -12,8 +12,9 @@ import pyarrow.parquet as pq
 from opendip.bench import BenchContext, StageResult
 from opendip.codes import demo_code_tables, diagnosis_subcategory
 from opendip.contract import GROUPED
-from opendip.engine import connect, table_from_arrow
+from opendip.engine import connect
 from opendip.grouping.batch import group_cases
+from opendip.grouping.inputs import diagnosis_codes, procedure_types
 from opendip.grouping.single import GroupingIndex, group_case
 from opendip.grouping.summary import grouping_summary
 from opendip.policy import load_policy
@@ -46,12 +47,10 @@ def run(ctx: BenchContext) -> StageResult:
     grouped = group_cases(
         con.read_parquet(str(ctx.artifacts["cases"])),
         con.read_parquet(str(ctx.artifacts["directory"])),
-        table_from_arrow(
-            con, codes.procedures.select(["code", "procedure_type"]), "procedure_types"
-        ),
+        procedure_types(con, codes),
         policy,
         con.read_parquet(str(status)) if status else None,
-        table_from_arrow(con, codes.diagnoses.select(["code", "valid_as_main"]), "dx_codes"),
+        diagnosis_codes(con, codes),
     ).to_pyarrow()
     batch_seconds = time.perf_counter() - start
     out = ctx.workdir / "grouped.parquet"

@@ -160,6 +160,7 @@ class RunService:
         from opendip.codes import demo_code_tables
         from opendip.engine import connect, table_from_arrow
         from opendip.grouping import group_cases
+        from opendip.grouping.inputs import diagnosis_codes, procedure_types
         from opendip.grouping.summary import grouping_summary
 
         out = self.run_dir(run_id)
@@ -184,11 +185,9 @@ class RunService:
         grouped = group_cases(
             cases,
             con.read_parquet(str(directory)),
-            table_from_arrow(con, codes.procedures.select(["code", "procedure_type"]), "pt"),
+            procedure_types(con, codes),
             policy,
-            diagnosis_codes=table_from_arrow(
-                con, codes.diagnoses.select(["code", "valid_as_main"]), "dc"
-            ),
+            diagnosis_codes=diagnosis_codes(con, codes),
         ).to_pyarrow()
         pq.write_table(grouped, out / "grouped.parquet")
         pq.write_table(month_cases, out / "cases.parquet")
@@ -271,6 +270,7 @@ class RunService:
         from opendip.codes import demo_code_tables
         from opendip.engine import connect, table_from_arrow
         from opendip.grouping import group_cases
+        from opendip.grouping.inputs import diagnosis_codes, procedure_types
         from opendip.settlement.run import InputFiles, run_year
 
         out = self.run_dir(run_id)
@@ -296,11 +296,9 @@ class RunService:
         grouped = group_cases(
             table_from_arrow(con, year_cases, "year_cases"),
             con.read_parquet(str(directory)),
-            table_from_arrow(con, codes.procedures.select(["code", "procedure_type"]), "pt"),
+            procedure_types(con, codes),
             policy_file.at(dt.date(year, 1, 1)),
-            diagnosis_codes=table_from_arrow(
-                con, codes.diagnoses.select(["code", "valid_as_main"]), "dc"
-            ),
+            diagnosis_codes=diagnosis_codes(con, codes),
         ).to_pyarrow()
         pq.write_table(year_cases, out / "cases.parquet")
         pq.write_table(grouped, out / "grouped.parquet")
