@@ -180,6 +180,8 @@ def test_low_standard_and_overlong_stays(cases_2026: pa.Table, labels: pa.Table)
     for r in _rows(cases_2026):
         if r["case_id"] in low:
             assert r["los_days"] <= 2 and r["main_procedure"] is None
+            # never a death or a transfer: those are short for reasons that are not gaming
+            assert r["discharge_method"] in ("1", "4", "9")
             ratios.append(r["total_cost"] / np.median(typical[r["main_diagnosis"]]))
     assert len(ratios) == int(20_000 * Rates().low_standard_admission)
     assert np.median(ratios) < 0.3

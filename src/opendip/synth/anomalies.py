@@ -144,8 +144,11 @@ def inject_behaviours(
     labelled[rows] = True
 
     # Low-standard admissions: outpatient-like conditions, 1–2 days, a fraction of the cost.
-    outpatient = np.isin(frame["main_diagnosis"].astype(str), OUTPATIENT_LIKE) & (
-        frame["main_procedure"] == None  # noqa: E711 - object array comparison
+    # Deaths (5) and transfers (2, 3) are short for other reasons and are not gaming.
+    outpatient = (
+        np.isin(frame["main_diagnosis"].astype(str), OUTPATIENT_LIKE)
+        & (frame["main_procedure"] == None)  # noqa: E711 - object array comparison
+        & np.isin(frame["discharge_method"].astype(str), ["1", "4", "9"])
     )
     rows = _pick(rng, outpatient & ~labelled, int(size * rates.low_standard_admission))
     short = rng.integers(1, 3, len(rows))
