@@ -42,6 +42,7 @@ def measured(region, con, policy):
         rows = evaluate_leads(result.leads, labels, current, top, ignore_labels).to_pylist()
         return {r["lead_type"]: r for r in rows}
 
+    assert ignore.num_rows == 0, "the generator labelled a death or transfer as low-standard"
     return ev(10), ev(100, ignore), ev(100)
 
 
@@ -50,8 +51,9 @@ def test_case_level_targets(measured, lead_type):
     _, eligible, raw = measured
     assert eligible[lead_type]["recall"] >= 0.9
     assert eligible[lead_type]["lead_precision"] >= 0.8
-    # the generator also labels deaths and transfers (about 6 %), which the rule excludes
-    assert raw[lead_type]["recall"] >= 0.85
+    # the generator labels no deaths or transfers as low-standard admissions, so the raw
+    # recall equals the recall over the cases the rule may flag
+    assert raw[lead_type]["recall"] >= 0.95
 
 
 @pytest.mark.parametrize("lead_type", ["upcoding", "cost_shifting"])
