@@ -20,6 +20,8 @@ from opendip.contract.tables import (
     LABELS,
     PROCEDURE_CODES,
     PROCEDURE_TYPES,
+    QC_CASE_STATUS,
+    QC_FINDINGS,
     QUARANTINE,
     SCORED,
 )
@@ -43,6 +45,8 @@ __all__ = [
     "LABELS",
     "PROCEDURE_CODES",
     "PROCEDURE_TYPES",
+    "QC_CASE_STATUS",
+    "QC_FINDINGS",
     "QUARANTINE",
     "SCORED",
     "Column",

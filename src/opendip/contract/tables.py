@@ -245,6 +245,38 @@ QUARANTINE = TableContract(
     ),
 )
 
+#: One quality-control finding: a rule that a case's settlement list breaks (质控问题).
+#: case_id is null when the row had no case id (such rows share their findings).
+QC_FINDINGS = TableContract(
+    name="qc_findings",
+    label="质控问题明细",
+    columns=(
+        Column("case_id", S, "结算清单号", required=False),
+        Column("hospital_id", S, "定点医疗机构代码", required=False),
+        Column("rule_id", S, "规则编号"),
+        Column("level", S, "问题级别", allowed=("error", "warning", "info")),
+        Column("field", S, "字段"),
+        Column("value", S, "值", required=False),
+        Column("message", S, "问题说明"),
+    ),
+)
+
+#: Each case's quality-control outcome (质控结果): passed = no blocking finding.
+QC_CASE_STATUS = TableContract(
+    name="qc_case_status",
+    label="病例质控结果",
+    key=("case_id",),
+    columns=(
+        Column("case_id", S, "结算清单号", required=False),
+        Column("hospital_id", S, "定点医疗机构代码", required=False),
+        Column("passed", pa.bool_(), "质控通过"),
+        Column("blocking", pa.bool_(), "存在阻断问题"),
+        Column("error_count", I64, "错误数"),
+        Column("warning_count", I64, "警告数"),
+        Column("info_count", I64, "提示数"),
+    ),
+)
+
 SCORE = pa.decimal128(18, 4)
 COEFFICIENT = pa.decimal128(10, 4)
 POINT_VALUE = pa.decimal128(18, 6)

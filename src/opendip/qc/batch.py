@@ -15,9 +15,9 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
-import pyarrow as pa
 from ibis.backends import BaseBackend
 
+from opendip.contract.tables import QC_CASE_STATUS, QC_FINDINGS
 from opendip.engine import table_from_arrow
 from opendip.policy import Policy
 from opendip.qc.context import QcContext, pair_kind
@@ -53,28 +53,8 @@ from opendip.qc.rules import (
 NULL_KEY = "\x00"
 _IBIS_TYPES = {"string": "string", "int": "int64", "money": "int64", "date": "date"}
 
-FINDINGS_SCHEMA = pa.schema(
-    [
-        pa.field("case_id", pa.string()),
-        pa.field("hospital_id", pa.string()),
-        pa.field("rule_id", pa.string(), nullable=False),
-        pa.field("level", pa.string(), nullable=False),
-        pa.field("field", pa.string(), nullable=False),
-        pa.field("value", pa.string()),
-        pa.field("message", pa.string(), nullable=False),
-    ]
-)
-CASE_STATUS_SCHEMA = pa.schema(
-    [
-        pa.field("case_id", pa.string()),
-        pa.field("hospital_id", pa.string()),
-        pa.field("passed", pa.bool_(), nullable=False),
-        pa.field("blocking", pa.bool_(), nullable=False),
-        pa.field("error_count", pa.int64(), nullable=False),
-        pa.field("warning_count", pa.int64(), nullable=False),
-        pa.field("info_count", pa.int64(), nullable=False),
-    ]
-)
+FINDINGS_SCHEMA = QC_FINDINGS.schema
+CASE_STATUS_SCHEMA = QC_CASE_STATUS.schema
 
 
 @dataclass(frozen=True)
