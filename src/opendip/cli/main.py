@@ -14,6 +14,7 @@ from opendip.cli import (
     import_cmd,
     policy_cmd,
     qc_cmd,
+    report_cmd,
     score_cmd,
     serve_cmd,
     settle_cmd,
@@ -59,5 +60,6 @@ app.add_typer(settle_cmd.app, name="settle")
 app.command("supervise", help="智能监管：线索与月度指标 / supervision leads and indicators")(
     supervise_cmd.supervise_command
 )
+app.add_typer(report_cmd.app, name="report")
 app.command("bench", help="性能基准：逐阶段计时 / benchmark each pipeline stage")(bench_cmd.bench)
 app.command("serve", help="启动网页平台 / start the web platform")(serve_cmd.serve)

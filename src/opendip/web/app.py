@@ -207,6 +207,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     for module in (auth, pages, data, runs_router, applications, admin):
         app.include_router(module.router)
+    from opendip.web.routers import analysis
+
+    app.include_router(analysis.router)
     return app
 
 

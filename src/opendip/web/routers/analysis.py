@@ -1,0 +1,264 @@
+# ruff: noqa: B008  (FastAPI dependencies are declared as Depends(...) defaults)
+"""院端分析: a hospital's profit and loss under DIP (page and JSON API).
+
+The source is the latest succeeded run (annual or monthly) with a settlement directory.
+A hospital user always sees their own hospital: naming another one is answered 404, as
+for any object the user may not see. Agency roles choose a hospital.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opendip.reports.hospital import (
+    DEFAULT_NEAR_BAND,
+    HospitalAnalysisError,
+    UnknownHospitalError,
+    build_hospital_report,
+    parse_near_band,
+)
+from opendip.reports.model import Report
+from opendip.store import Run
+from opendip.web.app import error_response, render
+from opendip.web.schemas import Message
+from opendip.web.security import NotFound, Viewer, db, require
+
+router = APIRouter()
+NO_RESULTS = "尚无结算结果：请先完成一次年终清算或月度预结算"
+#: How many recent runs are looked at for a settlement directory.
+RECENT_RUNS = 50
+
+
+class AnalysisRefused(ValueError):
+    """A request the analysis cannot answer (Chinese message), with its HTTP status."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def latest_settlement(s: Session, platform_dir: Path) -> tuple[Run, Path] | None:
+    """The most recently finished succeeded run whose settlement directory exists."""
+    runs = s.scalars(
+        select(Run)
+        .where(Run.status == "succeeded", Run.kind.in_(("annual", "monthly")))
+        .order_by(Run.finished_at.desc(), Run.id.desc())
+        .limit(RECENT_RUNS)
+    )
+    for run in runs:
+        outputs = (run.manifest or {}).get("outputs") or {}
+        path = Path(outputs.get("settlement") or platform_dir / "runs" / str(run.id) / "settlement")
+        if (path / "manifest.json").is_file() and (path / "cases.parquet").is_file():
+            return run, path
+    return None
+
+
+def _clean(value: str | None, limit: int = 64) -> str | None:
+    return (value or "").strip()[:limit] or None
+
+
+def _band(value: str | None) -> Decimal:
+    if value is None or not value.strip():
+        return DEFAULT_NEAR_BAND
+    try:
+        return parse_near_band(value)
+    except HospitalAnalysisError as exc:
+        raise AnalysisRefused(str(exc)) from exc
+
+
+def _hospital(viewer: Viewer, requested: str | None) -> str | None:
+    """The hospital to analyse: a hospital user's own (another one is 404)."""
+    if viewer.role == "hospital":
+        own = viewer.user.hospital_id
+        if requested and requested != own:
+            raise NotFound("未找到该医疗机构")
+        return own
+    return requested
+
+
+_cache: dict[tuple[Any, ...], Report] = {}
+_cache_lock = threading.Lock()
+_CACHE_SIZE = 32
+
+
+def _report(
+    request: Request,
+    run_dir: Path,
+    hospital_id: str,
+    department: str | None,
+    group_code: str | None,
+    band: Decimal,
+) -> Report:
+    region = request.app.state.region
+    settings = request.app.state.settings
+    search = [region.data_dir]
+    if settings.policy_path:
+        search.append(Path(settings.policy_path).parent)
+    manifest = run_dir / "manifest.json"
+    key = (
+        str(run_dir),
+        manifest.stat().st_mtime_ns,
+        hospital_id,
+        department,
+        group_code,
+        str(band),
+    )
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    report = build_hospital_report(
+        run_dir,
+        hospital_id,
+        near_band=band,
+        department=department,
+        group_code=group_code,
+        search_dirs=tuple(search),
+    )
+    with _cache_lock:
+        if len(_cache) >= _CACHE_SIZE:
+            _cache.pop(next(iter(_cache)))
+        _cache[key] = report
+    return report
+
+
+def _analysis(
+    request: Request,
+    s: Session,
+    viewer: Viewer,
+    hospital_id: str | None,
+    department: str | None,
+    group_code: str | None,
+    near_band: str | None,
+) -> dict[str, Any]:
+    hospital = _hospital(viewer, _clean(hospital_id))
+    band = _band(near_band)
+    department, group_code = _clean(department), _clean(group_code)
+    found = latest_settlement(s, request.app.state.settings.platform_dir)
+    out: dict[str, Any] = {
+        "hospital_id": hospital,
+        "department": department,
+        "group_code": group_code,
+        "near_band": band,
+        "run": None,
+        "report": None,
+        "overall": None,
+        "message": None,
+    }
+    if found is None:
+        out["message"] = NO_RESULTS
+        return out
+    run, run_dir = found
+    out["run"] = {"id": run.id, "kind": run.kind, "period": run.period}
+    if hospital is None:
+        out["message"] = "请选择医疗机构"
+        return out
+    try:
+        overall = _report(request, run_dir, hospital, None, None, band)
+        report = (
+            _report(request, run_dir, hospital, department, group_code, band)
+            if department or group_code
+            else overall
+        )
+    except UnknownHospitalError as exc:
+        raise AnalysisRefused(str(exc), 404) from exc
+    except HospitalAnalysisError as exc:
+        raise AnalysisRefused(str(exc), 409) from exc
+    out["overall"] = overall
+    out["report"] = report
+    return out
+
+
+def _options(overall: Report | None) -> tuple[list[str], list[dict[str, Any]]]:
+    """Departments and groups of the hospital (for the filters)."""
+    if overall is None or overall.provenance.get("empty"):
+        return [], []
+    departments = sorted(str(r["department"]) for r in overall.table("hospital.departments").rows)
+    groups = sorted(overall.table("hospital.groups").rows, key=lambda r: str(r["group_code"]))
+    return departments, [{"code": g["group_code"], "name": g["group_name"]} for g in groups]
+
+
+@router.get("/analysis", include_in_schema=False)
+def analysis_page(
+    request: Request,
+    hospital_id: str | None = None,
+    department: str | None = None,
+    group_code: str | None = None,
+    near_band: str | None = None,
+    viewer: Viewer = Depends(require("cases")),
+    s: Session = Depends(db),
+) -> Response:
+    try:
+        data = _analysis(request, s, viewer, hospital_id, department, group_code, near_band)
+    except AnalysisRefused as exc:
+        return error_response(request, exc.status, exc.message)
+    departments, groups = _options(data["overall"])
+    template = "analysis_body.html" if request.headers.get("HX-Request") else "analysis.html"
+    region = request.app.state.region
+    return render(
+        request,
+        template,
+        data=data,
+        report=data["report"],
+        hospitals=region.hospitals() if viewer.role != "hospital" else [],
+        departments=departments,
+        groups=groups,
+        names=region.hospital_names(),
+        charts=_chart_data(data["report"]),
+    )
+
+
+def _chart_data(report: Report | None) -> dict[str, Any]:
+    if report is None or report.provenance.get("empty"):
+        return {}
+    out = {}
+    for key in ("hospital.balance_by_department", "hospital.ratio_histogram"):
+        chart = report.chart(key)
+        out[key] = {
+            "title": chart.title,
+            "x": [str(x) for x, _ in chart.series[0].points],
+            "y": [str(y) for _, y in chart.series[0].points],
+            "name": chart.series[0].name,
+        }
+    return out
+
+
+@router.get(
+    "/api/analysis",
+    tags=["院端分析"],
+    summary="院端盈亏分析（按科室、医师、病种；临界病例）",
+    responses={404: {"model": Message}, 409: {"model": Message}, 422: {"model": Message}},
+)
+def api_analysis(
+    request: Request,
+    hospital_id: str | None = None,
+    department: str | None = None,
+    group_code: str | None = None,
+    near_band: str | None = None,
+    viewer: Viewer = Depends(require("cases")),
+    s: Session = Depends(db),
+) -> Any:
+    try:
+        data = _analysis(request, s, viewer, hospital_id, department, group_code, near_band)
+    except AnalysisRefused as exc:
+        return error_response(request, exc.status, exc.message)
+    report = data["report"]
+    return {
+        "hospital_id": data["hospital_id"],
+        "department": data["department"],
+        "group_code": data["group_code"],
+        "near_band": str(data["near_band"]),
+        "run": data["run"],
+        "message": data["message"],
+        "report": json.loads(report.to_json()) if report is not None else None,
+    }
