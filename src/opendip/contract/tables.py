@@ -349,6 +349,14 @@ CODE_MAPPING = TableContract(
 #: GROUP_TYPES of the directory; grouping adds "fallback" and "unmatched" for cases.
 GROUP_TYPES = ("core", "comprehensive", "basic", "special")
 CASE_GROUP_TYPES = (*GROUP_TYPES, "fallback", "unmatched")
+GROUP_TYPE_LABELS = {
+    "core": "核心病种",
+    "comprehensive": "综合病种",
+    "basic": "基层病种",
+    "special": "特殊病种",
+    "fallback": "保底组",
+    "unmatched": "未入组",
+}
 
 #: The disease-group directory (病种目录库), built from history or loaded.
 DIRECTORY = TableContract(

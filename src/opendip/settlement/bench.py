@@ -1,39 +1,34 @@
 """Bench stage: annual clearing of the current year (score + point value + money + clearing,
-advances recomputed month by month)."""
+advances recomputed month by month), written as a settlement run directory (manifest,
+result tables, 结算公示表) that reports and the hospital analysis read."""
 
 from __future__ import annotations
 
 from opendip.bench import BenchContext, StageResult
-from opendip.engine import connect, read_parquet
 from opendip.policy import PolicyFile
 from opendip.scoring.bench import NEEDS, all_case_mean
-from opendip.settlement.clearing import Inputs, settle_year
-from opendip.settlement.output import write_parquet
+from opendip.settlement.run import InputFiles, run_year
 
 
 def run(ctx: BenchContext) -> StageResult:
     missing = [k for k in NEEDS if k not in ctx.artifacts]
     if missing:
         return StageResult(0, f"缺少上游产物 {missing}，跳过")
-    con = connect(ctx.engine)  # type: ignore[arg-type]
-    pf = PolicyFile.read(ctx.policy_path)
-    inputs = Inputs(
-        cases=read_parquet(con, ctx.artifacts["cases"], "cases"),
-        grouped=read_parquet(con, ctx.artifacts["grouped"], "grouped"),
-        directory=read_parquet(con, ctx.artifacts["directory"], "directory"),
-        hospitals=read_parquet(con, ctx.artifacts["hospitals"], "hospitals"),
-        policy=pf,
+    year = PolicyFile.read(ctx.policy_path).periods()[-1][2].year
+    files = InputFiles(
+        policy=ctx.policy_path,
+        cases=ctx.artifacts["cases"],
+        grouped=ctx.artifacts["grouped"],
+        directory=ctx.artifacts["directory"],
+        hospitals=ctx.artifacts["hospitals"],
         all_case_mean_fen=all_case_mean(ctx),
     )
-    year = pf.periods()[-1][2].year
-    r = settle_year(inputs, year)
     out = ctx.workdir / "settlement"
-    write_parquet(r.hospitals, out / "hospitals.parquet")
-    write_parquet(r.pools, out / "reconciliation.parquet")
-    write_parquet(r.cases, out / "cases.parquet")
+    # Per-case Excel is for a hospital's own download, not for a region of millions of rows.
+    summary = run_year(files, year, out, excel=True, case_excel=False, engine=ctx.engine)
     ctx.artifacts["settlement"] = out
-    ok = all(r.pools.column("cases_equal_hospitals").to_pylist())
-    pv = "，".join(f"{k} {v}" for k, v in sorted(r.point_values.items()))
-    return StageResult(
-        r.counts["cases"], f"年终清算；结算点值 {pv}；对账{'一致' if ok else '不一致'}"
-    )
+    pools = summary["pools"]
+    ok = all(p["cases_equal_hospitals"] for p in pools)  # type: ignore[union-attr]
+    pv = "，".join(f"{k} {v}" for k, v in sorted(summary["point_values"].items()))  # type: ignore[union-attr]
+    cases = summary["cases"]["cases"]  # type: ignore[index]
+    return StageResult(int(cases), f"年终清算；结算点值 {pv}；对账{'一致' if ok else '不一致'}")

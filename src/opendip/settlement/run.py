@@ -33,6 +33,9 @@ class InputFiles:
     hospitals: Path
     reviews: Path | None = None
     history: Path | None = None
+    #: The directory build's all-case mean (fallback-group scoring), overriding the policy's
+    #: `scoring.all_case_mean_yuan`; recorded in the manifest's parameters.
+    all_case_mean_fen: int | None = None
 
 
 def read_table(path: Path, what: str) -> pa.Table:
@@ -58,6 +61,7 @@ def _inputs(files: InputFiles, engine: str = "duckdb") -> Inputs:
         policy=PolicyFile.read(files.policy),
         reviews=read_table(files.reviews, "reviews") if files.reviews else None,
         history=read_table(files.history, "history") if files.history else None,
+        all_case_mean_fen=files.all_case_mean_fen,
     )
 
 
@@ -108,7 +112,12 @@ def run_month(
         command=f"settle month {month}",
         inputs=_input_map(files),
         policy=inputs.policy,
-        parameters={"month": month, "engine": engine, "excel": excel},
+        parameters={
+            "month": month,
+            "engine": engine,
+            "excel": excel,
+            "all_case_mean_fen": files.all_case_mean_fen,
+        },
         row_counts={
             "cases": r.counts["cases"],
             "dip_cases": r.cases.num_rows,
@@ -179,6 +188,7 @@ def run_year(
             "advances": "file" if advances else "recomputed_from_months",
             "assessment": bool(assessment),
             "excel": excel,
+            "all_case_mean_fen": files.all_case_mean_fen,
         },
         row_counts={**r.counts, "hospital_rows": r.hospitals.num_rows},
         outputs=outputs,

@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opendip import __version__
+from opendip.contract.tables import GROUP_TYPE_LABELS
 from opendip.store import Store, sqlite_url
 from opendip.store.models import LEAD_STATUS_LABELS, ROLE_LABELS, RUN_KIND_LABELS, RUN_STATUS_LABELS
 from opendip.store.repositories import StoreRuleError
@@ -39,14 +40,6 @@ DEVIATION_LABELS = {
     "low": "低倍率",
     "extreme": "极端值",
     "special_review": "特例单议",
-}
-GROUP_TYPE_LABELS = {
-    "core": "核心病种",
-    "comprehensive": "综合病种",
-    "basic": "基层病种",
-    "special": "特殊病种",
-    "fallback": "保底组",
-    "unmatched": "未入组",
 }
 POOL_LABELS = {"employee": "职工", "resident": "居民"}
 

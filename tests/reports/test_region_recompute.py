@@ -1,0 +1,359 @@
+"""Every figure and table of the monthly and annual reports and of the publication,
+recomputed independently with DuckDB SQL from the run's files (not with the report code).
+
+The key sets must match exactly: a figure added to the report without a recomputation here
+fails the test.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from opendip.reports.region import Extras, build_publication, build_report
+from tests.reports.region import MONTH
+
+Q4 = Decimal("0.0001")
+Q2 = Decimal("0.01")
+LEVELS = ("tertiary", "secondary", "primary", "unrated")
+
+
+def q(num: Any, den: Any, places: Decimal = Q4) -> Decimal | None:
+    if not den:
+        return None
+    return (Decimal(num) / Decimal(den)).quantize(places, rounding=ROUND_HALF_UP)
+
+
+def fetch(sql: str) -> list[tuple]:
+    return duckdb.connect().execute(sql).fetchall()
+
+
+def mean_fen(total: int, n: int) -> int:
+    return int((Decimal(total) / n).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+class Sql:
+    def __init__(self, root: Path, run: Path) -> None:
+        self.run = run
+        self.con = duckdb.connect()
+        self.con.execute(f"CREATE VIEW s AS SELECT * FROM read_parquet('{run / 'cases.parquet'}')")
+        self.con.execute(
+            f"CREATE VIEW raw AS SELECT * FROM read_parquet('{root / 'cases_2026.parquet'}')"
+        )
+        self.con.execute(
+            f"CREATE VIEW h AS SELECT * FROM read_parquet('{root / 'hospitals.parquet'}')"
+        )
+        self.con.execute(
+            f"CREATE VIEW g AS SELECT * FROM read_parquet('{root / 'grouped.parquet'}')"
+        )
+        # One row per scored case with its cost facts and hospital level.
+        self.con.execute(
+            """CREATE VIEW sc AS SELECT s.*, raw.total_cost AS cost, raw.settle_month,
+                      h.level, h.name AS hname,
+                      (SELECT any_value(group_type) FROM g WHERE g.case_id = s.case_id) AS gtype
+               FROM s JOIN raw ON raw.case_id = s.case_id JOIN h ON h.hospital_id = s.hospital_id"""
+        )
+
+    def one(self, sql: str, *params: Any) -> tuple:
+        return self.con.execute(sql, list(params)).fetchone()
+
+    def all(self, sql: str, *params: Any) -> list[tuple]:
+        return self.con.execute(sql, list(params)).fetchall()
+
+
+def expected_overview(sql: Sql, root: Path, where: str) -> dict[str, Any]:
+    n, hospitals = sql.one(f"SELECT count(*), count(DISTINCT hospital_id) FROM raw WHERE {where}")
+    checked, passed = sql.one(
+        f"""SELECT count(*), sum(passed::INT) FROM read_parquet('{root / "qc/case_status.parquet"}')
+            WHERE case_id IN (SELECT case_id FROM raw WHERE {where})"""
+    )
+    grouped, groups = sql.one(
+        f"""SELECT count(*), count(DISTINCT group_code) FROM g
+            WHERE group_type <> 'unmatched' AND case_id IN (SELECT case_id FROM raw WHERE {where})"""
+    )
+    dip = sql.one("SELECT count(*) FROM s")[0]
+    not_dip = sql.one(f"SELECT count(*) FROM read_parquet('{sql.run / 'not_dip.parquet'}')")[0]
+    return {
+        "overview.cases": n,
+        "overview.hospitals": hospitals,
+        "overview.qc_checked": checked,
+        "overview.qc_passed": passed,
+        "overview.qc_pass_rate": q(passed, n),
+        "overview.grouped_cases": grouped,
+        "overview.grouping_rate": q(grouped, n),
+        "overview.groups_used": groups,
+        "overview.dip_cases": dip,
+        "overview.not_dip_cases": not_dip,
+    }
+
+
+def expected_fund(sql: Sql) -> dict[str, Any]:
+    dip, personal, fund, ffs = sql.one(
+        "SELECT sum(dip_amount_fen), sum(personal_share_fen), sum(fund_payable_fen), "
+        "sum(ffs_fund_fen) FROM s"
+    )
+    per_hospital = [
+        int(d)
+        for (d,) in sql.all(
+            "SELECT sum(fund_payable_fen) - sum(ffs_fund_fen) FROM s GROUP BY hospital_id"
+        )
+    ]
+    return {
+        "fund.dip_amount_fen": dip,
+        "fund.personal_share_fen": personal,
+        "fund.fund_payable_fen": fund,
+        "fund.ffs_fund_fen": ffs,
+        "fund.dip_minus_ffs_fen": fund - ffs,
+        "fund.dip_ffs_ratio": q(fund, ffs),
+        "fund.hospitals_surplus": sum(1 for d in per_hospital if d > 0),
+        "fund.surplus_fen": sum(d for d in per_hospital if d > 0),
+        "fund.hospitals_deficit": sum(1 for d in per_hospital if d < 0),
+        "fund.deficit_fen": sum(d for d in per_hospital if d < 0),
+    }
+
+
+def expected_costs(
+    sql: Sql, root: Path, now: str, before: str | None, year_ago: str
+) -> dict[str, Any]:
+    def measure(file: Path, where: str) -> dict[str, Any] | None:
+        n, cost, selfpay, los = sql.one(
+            f"""SELECT count(*), sum(total_cost), sum(personal_selfpay), sum(los_days)
+                FROM read_parquet('{file}') WHERE {where}"""
+        )
+        if not n:
+            return None
+        return {
+            "cases": n,
+            "cost_per_case_fen": mean_fen(cost, n),
+            "selfpay_per_case_fen": mean_fen(selfpay, n),
+            "selfpay_ratio": q(selfpay, cost),
+            "alos_days": q(los, n, Q2),
+        }
+
+    def where(period: str) -> str:
+        if len(period) == 4:
+            return f"settle_month LIKE '{period}-%'"
+        return f"settle_month = '{period}'"
+
+    this = measure(root / "cases_2026.parquet", where(now))
+    last = measure(root / "cases_2025.parquet", where(year_ago))
+    assert this is not None and last is not None
+    out: dict[str, Any] = {"costs.cases": (this["cases"], last["cases"])}
+    for k in ("cost_per_case_fen", "selfpay_per_case_fen", "selfpay_ratio", "alos_days"):
+        out[f"costs.{k}"] = (this[k], last[k])
+    if before is not None:
+        prev = measure(root / "cases_2026.parquet", where(before))
+        assert prev is not None
+        for k in ("cost_per_case_fen", "selfpay_per_case_fen", "selfpay_ratio", "alos_days"):
+            out[f"costs.{k}.mom"] = (this[k], prev[k])
+    return out
+
+
+def expected_basic(sql: Sql) -> dict[str, Any]:
+    out: dict[str, Any] = {"basic.cases": sql.one("SELECT count(*) FROM sc WHERE gtype='basic'")[0]}
+    for level, dip, cost in sql.all(
+        "SELECT level, sum(dip_amount_fen), sum(cost) FROM sc WHERE gtype = 'basic' GROUP BY level"
+    ):
+        out[f"basic.settlement_rate.{level}"] = q(dip, cost)
+    return out
+
+
+def expected_deviation(sql: Sql) -> dict[str, Any]:
+    n = sql.one("SELECT count(*) FROM s")[0]
+    out: dict[str, Any] = {}
+    for kind in ("high", "low", "extreme", "special_review"):
+        k = sql.one("SELECT count(*) FROM s WHERE deviation = ?", kind)[0]
+        out[f"deviation.{kind}_cases"] = k
+        out[f"deviation.{kind}_share"] = q(k, n)
+    return out
+
+
+def expected_supervision(root: Path, where: str) -> dict[str, Any]:
+    con = duckdb.connect()
+    leads, high, impact = con.execute(
+        f"""SELECT count(*), sum((severity='high')::INT), sum(impact_fen)
+            FROM read_parquet('{root / "supervision/leads.parquet"}')"""
+    ).fetchone()
+    anomalies = con.execute(
+        f"""SELECT count(*) FROM read_parquet('{root / "supervision/indicators.parquet"}')
+            WHERE anomaly AND scope = 'hospital' AND {where}"""
+    ).fetchone()[0]
+    return {
+        "supervision.leads": leads,
+        "supervision.high_leads": high,
+        "supervision.impact_fen": impact,
+        "supervision.anomalies": anomalies,
+    }
+
+
+def actual(report: Any) -> dict[str, Any]:
+    return {
+        f.key: ((f.value, f.previous) if f.key.startswith("costs.") else f.value)
+        for f in report.figures()
+    }
+
+
+@pytest.fixture(scope="module")
+def annual(region: Path) -> Any:
+    return build_report(region / "settlement")
+
+
+def test_annual_figures_recomputed(region: Path, annual: Any) -> None:
+    run = region / "settlement"
+    sql = Sql(region, run)
+    recon = {
+        r[0]: r[1:]
+        for r in fetch(
+            f"""SELECT pool, point_value, budget_fen, fund_payable_fen, clearing_total_fen,
+                       advances_fen, clearing_payment_fen
+                FROM read_parquet('{run / "reconciliation.parquet"}')"""
+        )
+    }
+    # Clearing totals from the per-hospital table (Σ hospitals = pool, to the fen).
+    sums = fetch(
+        f"""SELECT sum(fund_payable_fen), sum(clearing_total_fen), sum(advances_fen),
+                   sum(clearing_payment_fen) FROM read_parquet('{run / "hospitals.parquet"}')"""
+    )[0]
+    expected = {
+        **expected_overview(sql, region, "settle_month LIKE '2026-%'"),
+        **expected_fund(sql),
+        **{f"clearing.point_value.{p}": v[0] for p, v in recon.items()},
+        "clearing.budget_fen": sum(v[1] for v in recon.values()),
+        "clearing.fund_payable_fen": sums[0],
+        "clearing.clearing_total_fen": sums[1],
+        "clearing.advances_fen": sums[2],
+        "clearing.clearing_payment_fen": sums[3],
+        **expected_costs(sql, region, "2026", None, "2025"),
+        **expected_basic(sql),
+        **expected_deviation(sql),
+        **expected_supervision(region, "month LIKE '2026-%'"),
+    }
+    assert actual(annual) == expected
+
+
+def test_monthly_figures_recomputed(region: Path) -> None:
+    run = region / f"settlement-{MONTH}"
+    apps = [
+        {"kind": "dispute", "state": "受理申诉"},
+        {"kind": "dispute", "state": "争议结案归档"},
+        {"kind": "special_review", "state": "受理申诉"},
+    ]
+    report = build_report(run, Extras(applications=apps))
+    assert report.kind == "monthly" and report.period == MONTH
+    sql = Sql(region, run)
+    month = fetch(
+        f"""SELECT sum(fund_payable_fen), sum(withheld_fen), sum(advance_fen)
+            FROM read_parquet('{run / "hospitals.parquet"}')"""
+    )[0]
+    pvs = dict(sql.all("SELECT DISTINCT pool, point_value FROM s"))
+    expected = {
+        **expected_overview(sql, region, f"settle_month = '{MONTH}'"),
+        **expected_fund(sql),
+        **{f"monthly.point_value.{p}": v for p, v in pvs.items()},
+        "monthly.fund_payable_fen": month[0],
+        "monthly.withheld_fen": month[1],
+        "monthly.advance_fen": month[2],
+        **expected_costs(sql, region, MONTH, "2026-02", "2025-03"),
+        **expected_basic(sql),
+        **expected_deviation(sql),
+        "reviews.accepted": 2,
+        "reviews.rejected": 1,
+        "applications.special_review": 1,
+        "applications.dispute": 2,
+        **expected_supervision(region, f"month = '{MONTH}'"),
+    }
+    assert actual(report) == expected
+    assert expected["deviation.special_review_cases"] == 2
+    rows = {(r["kind"], r["state"]): r["count"] for r in report.table("applications.by_state").rows}
+    assert rows == {
+        ("dispute", "受理申诉"): 1,
+        ("dispute", "争议结案归档"): 1,
+        ("special_review", "受理申诉"): 1,
+    }
+
+
+def test_tables_recomputed(region: Path, annual: Any) -> None:
+    run = region / "settlement"
+    sql = Sql(region, run)
+    by_hospital = {
+        r[0]: r[1:]
+        for r in sql.all(
+            """SELECT hospital_id, count(*), sum(fund_payable_fen), sum(ffs_fund_fen),
+                      sum(case_score), sum(cost)
+               FROM sc GROUP BY hospital_id"""
+        )
+    }
+    rows = annual.table("fund.by_hospital").rows
+    assert {r["hospital_id"] for r in rows} == set(by_hospital)
+    for r in rows:
+        n, fund, ffs, _, _ = by_hospital[r["hospital_id"]]
+        assert (r["cases"], r["fund_payable_fen"], r["ffs_fund_fen"]) == (n, fund, ffs)
+        assert r["dip_minus_ffs_fen"] == fund - ffs
+        assert r["dip_ffs_ratio"] == q(fund, ffs)
+    diffs = [r["dip_minus_ffs_fen"] for r in rows]
+    assert diffs == sorted(diffs)  # biggest deficit first
+    base = Decimal(100)  # the demo policy's directory.base_score
+    for r in annual.table("hospitals.cmi").rows:
+        n, _, _, score, cost = by_hospital[r["hospital_id"]]
+        assert r["cmi"] == (Decimal(score) / n / base).quantize(Q4, rounding=ROUND_HALF_UP)
+        assert r["cost_per_case_fen"] == mean_fen(cost, n)
+    by_pool = dict(sql.all("SELECT pool, sum(dip_amount_fen) FROM s GROUP BY pool"))
+    assert {r["pool"]: r["dip_amount_fen"] for r in annual.table("fund.by_pool").rows} == by_pool
+    by_level = dict(sql.all("SELECT level, sum(fund_payable_fen) FROM sc GROUP BY level"))
+    assert {
+        r["level"]: r["fund_payable_fen"] for r in annual.table("fund.by_level").rows
+    } == by_level
+    hist = annual.chart("fund.ratio_histogram").series[0].points
+    assert sorted(hist) == sorted(
+        (h, q(f, ffs)) for h, (_, f, ffs, _, _) in by_hospital.items() if ffs
+    )
+    types = dict(
+        sql.all(
+            "SELECT group_type, count(*) FROM g WHERE case_id IN "
+            "(SELECT case_id FROM raw WHERE settle_month LIKE '2026-%') GROUP BY group_type"
+        )
+    )
+    assert {
+        r["group_type"]: r["cases"] for r in annual.table("overview.group_types").rows if r["cases"]
+    } == types
+    months = dict(sql.all("SELECT settle_month, count(*) FROM raw GROUP BY settle_month"))
+    bars = annual.chart("costs.monthly_cases").series[0].points
+    assert {f"2026-{m[:2]}": v for m, v in bars} == months
+
+
+def test_publication_totals_equal_reconciliation(region: Path) -> None:
+    run = region / "settlement"
+    pub = build_publication(run)
+    assert pub.kind == "publication" and "结算公示" in pub.title
+    recon = fetch(
+        f"""SELECT pool, dip_amount_hospitals_fen, fund_payable_fen, withheld_fen,
+                   clearing_total_fen, advances_fen, clearing_payment_fen
+            FROM read_parquet('{run / "reconciliation.parquet"}')"""
+    )
+    for pool, dip, fund, withheld, total, adv, pay in recon:
+        assert pub.figure(f"publication.{pool}.dip_amount_fen").value == dip
+        assert pub.figure(f"publication.{pool}.fund_payable_fen").value == fund
+        assert pub.figure(f"publication.{pool}.withheld_fen").value == withheld
+        assert pub.figure(f"publication.{pool}.clearing_total_fen").value == total
+        assert pub.figure(f"publication.{pool}.advances_fen").value == adv
+        assert pub.figure(f"publication.{pool}.clearing_payment_fen").value == pay
+    rows = pub.table("publication.hospitals").rows
+    (n_hospital_rows,) = fetch(f"SELECT count(*) FROM read_parquet('{run / 'hospitals.parquet'}')")[
+        0
+    ]
+    assert sum(1 for r in rows if not r.get("is_total")) == n_hospital_rows
+    assert [r["hospital_name"] for r in rows if r.get("is_total")] == ["职工合计", "居民合计"]
+
+
+def test_monthly_publication(region: Path) -> None:
+    run = region / f"settlement-{MONTH}"
+    pub = build_publication(run)
+    path = run / "hospitals.parquet"
+    advance = fetch(f"SELECT pool, sum(advance_fen) FROM read_parquet('{path}') GROUP BY pool")
+    for pool, total in advance:
+        assert pub.figure(f"publication.{pool}.advance_fen").value == total
+    assert "月度预结算" in pub.title and "3月" in pub.title
