@@ -20,7 +20,9 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
 	touch $(VENV)/.installed $@
 
+# scripts/report-deps.sh installs the Chinese fonts and Pango the PDF report needs (Debian).
 demo: $(VENV)/.installed
+	bash scripts/report-deps.sh
 	$(BIN)/opendip demo --out $(DEMO_DIR)
 
 lint: $(VENV)/.installed-dev
@@ -31,6 +33,7 @@ lint: $(VENV)/.installed-dev
 # scripts/test-services.sh installs what is missing and starts a throw-away cluster.
 # pytest exits 5 when it collected no test: that must fail, never pass silently.
 test: lint
+	bash scripts/report-deps.sh
 	bash scripts/test-services.sh
 	set -a; . ./.test-services.env; set +a; \
 	$(BIN)/python -m pytest; rc=$$?; \

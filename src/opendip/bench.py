@@ -61,6 +61,7 @@ STAGES: list[tuple[str, str, str]] = [
     ("scoring", "分值计算", "opendip.scoring.bench:run"),
     ("settlement", "结算清算", "opendip.settlement.bench:run"),
     ("supervision", "智能监管", "opendip.supervision.bench:run"),
+    ("report", "报告生成", "opendip.reports.bench:run"),
 ]
 
 

@@ -137,6 +137,12 @@ def _requests(w):
         ("POST", f"/runs/{run}/approve", {"data": {}}),
         ("POST", f"/api/runs/{run}/approve", None),
         ("POST", f"/api/runs/{run}/publish", None),
+        ("GET", f"/runs/{run}/report", None),
+        ("GET", f"/runs/{run}/report.pdf", None),
+        ("GET", f"/runs/{run}/report.xlsx", None),
+        ("GET", f"/runs/{run}/publication.pdf", None),
+        ("GET", f"/api/runs/{run}/report", None),
+        ("POST", f"/runs/{run}/report/refresh", {"data": {}}),
     ]
 
 

@@ -2,7 +2,7 @@
 
 The command function is registered on the `report` sub-app (`opendip.cli.report_cmd`).
 It writes the report through `opendip.reports.render.write_report` (JSON, Excel, HTML,
-PDF) when the renderers are installed, else the report's JSON.
+PDF).
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from opendip.reports.model import Report
 
 
 def _write(report: Report, out: Path, stem: str) -> dict[str, Path]:
+    from opendip.reports.render import ReportRenderError, write_report
+
     try:
-        from opendip.reports.render import write_report
-    except ImportError:
-        return {"json": report.write_json(out / f"{stem}.json")}
-    return write_report(report, out, stem)
+        return write_report(report, out, stem)
+    except ReportRenderError as exc:
+        fail(str(exc))
 
 
 def hospital(

@@ -200,9 +200,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     for module in (auth, pages, data, runs_router, applications, admin):
         app.include_router(module.router)
-    from opendip.web.routers import analysis
+    from opendip.web.routers import analysis, reports
 
     app.include_router(analysis.router)
+    app.include_router(reports.router)
     return app
 
 

@@ -13,7 +13,6 @@ import json
 import re
 import threading
 import traceback
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -154,156 +153,61 @@ class RunService:
             raise ValueError("区域目录中没有病种目录（directory.parquet），请先构建或导入病种目录")
         return policy_file, directory, policy_path
 
-    def _monthly(self, run_id: int, period: str) -> dict[str, Any]:
-        if not module_available("opendip.grouping"):
-            raise ModuleMissing("病例入组模块尚未启用，无法运行月度预结算")
+    def _group_period(
+        self, run_id: int, kind: str, period: str
+    ) -> tuple[Path, Any, dict[str, Any]]:
+        """Group the period's cases (a month, or a year) into runs/<id>/ and return the run
+        directory, the settlement's InputFiles and the manifest's common part."""
+        if not settlement_available() or not module_available("opendip.grouping"):
+            raise ModuleMissing("结算清算模块（opendip.settlement）尚未启用，无法运行结算")
         from opendip.codes import demo_code_tables
         from opendip.engine import connect, table_from_arrow
         from opendip.grouping import group_cases
         from opendip.grouping.inputs import diagnosis_codes, procedure_types
         from opendip.grouping.summary import grouping_summary
+        from opendip.settlement.run import InputFiles
 
         out = self.run_dir(run_id)
         policy_file, directory, policy_path = self._inputs()
-        year, month = (int(x) for x in period.split("-"))
-        policy = policy_file.at(dt.date(year, month, 1))
+        year = int(period[:4])
+        first_day = dt.date(year, int(period[5:]) if kind == "monthly" else 1, 1)
+        hospitals = self.region.data_dir / "hospitals.parquet"
+        if not hospitals.exists():
+            raise ValueError("区域目录中没有医疗机构表（hospitals.parquet），无法结算")
         with self.store.session() as s:
             uploads = repo.accepted_upload_files(s)
             reviews = special_review_table(repo.final_special_reviews(s))
-        self._progress(run_id, 10, "读取病例")
+        self._progress(run_id, 10, "读取病例" if kind == "monthly" else "读取全年病例")
         with self.region._lock:
             cases_expr = self.region.cases_expr(uploads)
             if cases_expr is None:
                 raise ValueError("区域目录中没有病例数据")
-            month_cases = cases_expr.filter(cases_expr.settle_month == period).to_pyarrow()
-        if month_cases.num_rows == 0:
-            raise ValueError(f"{period} 没有结算病例")
+            in_period = (
+                cases_expr.settle_month == period
+                if kind == "monthly"
+                else cases_expr.settle_month.startswith(f"{period}-")
+            )
+            cases = cases_expr.filter(in_period).to_pyarrow()
+        if cases.num_rows == 0:
+            what = f"{period} 年" if kind == "annual" else f"{period} "
+            raise ValueError(f"{what}没有结算病例")
         con = connect()
-        cases = table_from_arrow(con, month_cases, "run_cases")
         codes = demo_code_tables()
-        self._progress(run_id, 25, f"病例入组（{month_cases.num_rows:,} 例）")
+        self._progress(run_id, 25, f"病例入组（{cases.num_rows:,} 例）")
         grouped = group_cases(
-            cases,
+            table_from_arrow(con, cases, "run_cases"),
             con.read_parquet(str(directory)),
             procedure_types(con, codes),
-            policy,
+            policy_file.at(first_day),
             diagnosis_codes=diagnosis_codes(con, codes),
         ).to_pyarrow()
+        pq.write_table(cases, out / "cases.parquet")
         pq.write_table(grouped, out / "grouped.parquet")
-        pq.write_table(month_cases, out / "cases.parquet")
         pq.write_table(reviews, out / "special_reviews.parquet")
-        summary = grouping_summary(grouped)
-        manifest: dict[str, Any] = {
-            "period": period,
-            "policy": str(policy_path),
-            "policy_version": policy.version,
-            "directory": str(directory),
-            "cases": month_cases.num_rows,
-            "grouping_rate": summary.get("grouping_rate"),
-            "special_reviews": reviews.num_rows,
-            "outputs": {
-                "grouped": str(out / "grouped.parquet"),
-                "cases": str(out / "cases.parquet"),
-            },
-            "steps": ["入组"],
-        }
-        if (
-            module_available("opendip.scoring")
-            and (self.region.data_dir / "hospitals.parquet").exists()
-        ):
-            self._progress(run_id, 60, "分值计算")
-            manifest |= self._score(
-                con, cases, grouped, directory, policy_file, policy, reviews, out
-            )
-        else:
-            manifest["notes"] = ["分值计算模块尚未启用：本次仅完成入组"]
-        if settlement_available():
-            manifest.setdefault("notes", []).append("结算模块已安装，月度结算汇总待对接")
-        else:
-            manifest.setdefault("notes", []).append(
-                "结算清算模块尚未启用：未计算月度预付与质量保证金"
-            )
-        (out / "manifest.json").write_text(
-            json.dumps(manifest, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
-        )
-        return manifest
-
-    def _score(
-        self, con, cases, grouped, directory, policy_file, policy, reviews, out
-    ) -> dict[str, Any]:
-        from opendip.engine import table_from_arrow
-        from opendip.scoring import score_cases
-
         metrics_path = self.region.data_dir / "directory.metrics.json"
         mean_fen = None
         if metrics_path.exists():
             mean_fen = json.loads(metrics_path.read_text(encoding="utf-8")).get("all_case_mean_fen")
-        history = sorted(self.region.data_dir.glob("cases_*.parquet"))[:-1]
-        point_values: dict[str, Decimal] = budget_point_values(policy, mean_fen, history)
-        result = score_cases(
-            cases,
-            table_from_arrow(con, grouped, "run_grouped"),
-            con.read_parquet(str(directory)),
-            con.read_parquet(str(self.region.data_dir / "hospitals.parquet")),
-            policy_file,
-            reviews=reviews if reviews.num_rows else None,
-            point_values=point_values,
-            all_case_mean_fen=mean_fen,
-        )
-        scored = result.scored.to_pyarrow()
-        pq.write_table(scored, out / "scored.parquet")
-        totals: dict[str, int] = {}
-        for col in ("dip_amount_fen", "fund_payable_fen", "ffs_fund_fen"):
-            if col in scored.column_names:
-                totals[col] = int(sum(v or 0 for v in scored.column(col).to_pylist()))
-        return {
-            "scored_cases": scored.num_rows,
-            "point_values": {k: str(v) for k, v in point_values.items()},
-            "totals_fen": totals,
-            "outputs_scored": str(out / "scored.parquet"),
-            "steps": ["入组", "计分"],
-        }
-
-    def _annual(self, run_id: int, period: str) -> dict[str, Any]:
-        if not settlement_available() or not module_available("opendip.grouping"):
-            raise ModuleMissing("年终清算模块（opendip.settlement）尚未启用，无法运行年终清算")
-        from opendip.codes import demo_code_tables
-        from opendip.engine import connect, table_from_arrow
-        from opendip.grouping import group_cases
-        from opendip.grouping.inputs import diagnosis_codes, procedure_types
-        from opendip.settlement.run import InputFiles, run_year
-
-        out = self.run_dir(run_id)
-        policy_file, directory, policy_path = self._inputs()
-        year = int(period)
-        hospitals = self.region.data_dir / "hospitals.parquet"
-        if not hospitals.exists():
-            raise ValueError("区域目录中没有医疗机构表（hospitals.parquet），无法年终清算")
-        with self.store.session() as s:
-            uploads = repo.accepted_upload_files(s)
-            reviews = special_review_table(repo.final_special_reviews(s))
-        self._progress(run_id, 10, "读取全年病例")
-        with self.region._lock:
-            cases_expr = self.region.cases_expr(uploads)
-            if cases_expr is None:
-                raise ValueError("区域目录中没有病例数据")
-            year_cases = cases_expr.filter(cases_expr.settle_month.startswith(period)).to_pyarrow()
-        if year_cases.num_rows == 0:
-            raise ValueError(f"{period} 年没有结算病例")
-        con = connect()
-        codes = demo_code_tables()
-        self._progress(run_id, 25, f"病例入组（{year_cases.num_rows:,} 例）")
-        grouped = group_cases(
-            table_from_arrow(con, year_cases, "year_cases"),
-            con.read_parquet(str(directory)),
-            procedure_types(con, codes),
-            policy_file.at(dt.date(year, 1, 1)),
-            diagnosis_codes=diagnosis_codes(con, codes),
-        ).to_pyarrow()
-        pq.write_table(year_cases, out / "cases.parquet")
-        pq.write_table(grouped, out / "grouped.parquet")
-        pq.write_table(reviews, out / "special_reviews.parquet")
-        self._progress(run_id, 60, "年终清算（结算点值、考核、结余留用/超支分担、医共体）")
         files = InputFiles(
             policy=Path(policy_path),
             cases=out / "cases.parquet",
@@ -311,20 +215,77 @@ class RunService:
             directory=Path(directory),
             hospitals=hospitals,
             reviews=out / "special_reviews.parquet" if reviews.num_rows else None,
+            all_case_mean_fen=mean_fen,
         )
-        summary = run_year(files, year, out / "settlement", case_excel=False)
-        manifest = {
+        manifest: dict[str, Any] = {
             "period": period,
             "policy": str(policy_path),
-            "cases": year_cases.num_rows,
+            "policy_version": policy_file.at(first_day).version,
+            "directory": str(directory),
+            "cases": cases.num_rows,
+            "grouping_rate": grouping_summary(grouped).get("grouping_rate"),
+            "special_reviews": reviews.num_rows,
+            "outputs": {
+                "cases": str(out / "cases.parquet"),
+                "grouped": str(out / "grouped.parquet"),
+                "settlement": str(out / "settlement"),
+            },
+            # The settled cases (SCORED with money): publication, home page, case pages.
+            "outputs_scored": str(out / "settlement" / "cases.parquet"),
+        }
+        return out, files, manifest
+
+    def _monthly(self, run_id: int, period: str) -> dict[str, Any]:
+        from opendip.settlement.run import run_month
+
+        out, files, manifest = self._group_period(run_id, "monthly", period)
+        self._progress(run_id, 60, "月度预结算（预算点值、质量保证金、预付）")
+        summary = run_month(files, period, out / "settlement", excel=True)
+        manifest |= {
+            "scored_cases": summary["dip_cases"],
             "point_values": {k: str(v) for k, v in dict(summary["point_values"]).items()},
-            "outputs": {"settlement": str(out / "settlement")},
+            "withholding_share": str(summary["withholding_share"]),
+            "totals_fen": dict(summary["totals"]),
+            "steps": ["入组", "计分", "月度预结算"],
+        }
+        return self._finish(out, manifest)
+
+    def _annual(self, run_id: int, period: str) -> dict[str, Any]:
+        from opendip.settlement.run import run_year
+
+        out, files, manifest = self._group_period(run_id, "annual", period)
+        self._progress(run_id, 60, "年终清算（结算点值、考核、结余留用/超支分担、医共体）")
+        summary = run_year(files, int(period), out / "settlement", case_excel=False)
+        pools = list(summary["pools"])
+        manifest |= {
+            "scored_cases": sum(int(p["cases"]) for p in pools),
+            "point_values": {k: str(v) for k, v in dict(summary["point_values"]).items()},
+            "totals_fen": {
+                k: sum(int(p[k]) for p in pools)
+                for k in (
+                    "fund_payable_fen",
+                    "ffs_fund_fen",
+                    "clearing_total_fen",
+                    "advances_fen",
+                    "clearing_payment_fen",
+                )
+            },
             "steps": ["入组", "计分", "年终清算"],
         }
+        return self._finish(out, manifest)
+
+    def _finish(self, out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         (out / "manifest.json").write_text(
             json.dumps(manifest, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
         )
         return manifest
+
+    def settlement_dir(self, run: Run) -> Path | None:
+        """The run's settlement directory (None for runs made before settlement was wired)."""
+        path = (run.manifest or {}).get("outputs", {}).get("settlement")
+        if path and (Path(path) / "manifest.json").is_file():
+            return Path(path)
+        return None
 
 
 def budget_point_values(policy, mean_fen: int | None, history_files: list | None = None) -> dict:

@@ -85,14 +85,10 @@ def fund(f: RegionFacts) -> Section:
         "fund.ratio_histogram",
         "医疗机构 DIP/按项目 统筹支付比分布",
         "histogram",
-        [
-            Series(
-                "医疗机构",
-                [(h["hospital_id"], h["dip_ffs_ratio"]) for h in hospitals if h["dip_ffs_ratio"]],
-            )
-        ],
+        [Series("医疗机构数", ratio_bins([h["dip_ffs_ratio"] for h in hospitals]))],
         x_label="DIP 统筹应支付 ÷ 按项目统筹支付",
         y_label="医疗机构数",
+        note=f"每组宽 {RATIO_BIN}，含下限不含上限",
     )
     charts = [histogram]
     months = money_rows(f.scored, ["settle_month"])
@@ -171,6 +167,23 @@ def hospitals(f: RegionFacts) -> Section:
         [Table("hospitals.cmi", "各医疗机构 CMI 与次均费用", columns, pick(rows, columns))],
         [scatter],
     )
+
+
+#: Width of the bins of the hospitals' DIP/FFS ratio histogram.
+RATIO_BIN = Decimal("0.05")
+
+
+def ratio_bins(ratios: list[Decimal | None]) -> list[tuple[str, int]]:
+    """Pre-binned histogram points ("0.95–1.00", hospitals): every bin from the lowest to the
+    highest occupied one, a ratio r in [lo, lo + RATIO_BIN)."""
+    index = [int(r // RATIO_BIN) for r in ratios if r is not None]
+    if not index:
+        return []
+    counts = {i: index.count(i) for i in set(index)}
+    return [
+        (f"{i * RATIO_BIN:.2f}–{(i + 1) * RATIO_BIN:.2f}", counts.get(i, 0))
+        for i in range(min(index), max(index) + 1)
+    ]
 
 
 def _yuan(fen: int | None) -> Decimal | None:

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
@@ -89,12 +92,26 @@ def run_page(
     viewer: Viewer = Depends(require("runs")),
     s: Session = Depends(db),
 ) -> Response:
+    run = _run(s, viewer, run_id)
+    settlement = request.app.state.runs.settlement_dir(run)
     return render(
         request,
         "run_detail.html",
-        run=_run(s, viewer, run_id),
+        run=run,
         names=request.app.state.region.hospital_names(),
+        hospitals=settlement_rows(settlement) if settlement else [],
+        has_report=settlement is not None,
     )
+
+
+def settlement_rows(settlement: Path) -> list[dict]:
+    """The run's per-hospital settlement table (monthly: withholding and advance; annual:
+    clearing payment), hospital and pool order."""
+    path = settlement / "hospitals.parquet"
+    if not path.is_file():
+        return []
+    rows = pq.read_table(path).to_pylist()
+    return sorted(rows, key=lambda r: (str(r["hospital_id"]), str(r["pool"])))
 
 
 @router.get("/runs/{run_id}/progress", include_in_schema=False)
