@@ -17,7 +17,9 @@ def run(ctx: BenchContext) -> StageResult:
     report = build_report(run_dir)
     written = write_report(report, out, f"年度运行分析报告_{report.period}")
     publication = build_publication(run_dir)
-    write_report(publication, out, f"结算公示_{publication.period}", formats=("json", "xlsx", "pdf"))
+    write_report(
+        publication, out, f"结算公示_{publication.period}", formats=("json", "xlsx", "pdf")
+    )
     ctx.artifacts["report"] = written
     cases = report.figure("overview.cases").value
     pdf = written.get("pdf")
