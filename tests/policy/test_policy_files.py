@@ -95,3 +95,15 @@ def test_resolve_picks_latest_value_in_force() -> None:
     assert resolve(tree, dt.date(2026, 2, 15)) == {"a": 1, "b": [5]}
     assert resolve(tree, dt.date(2026, 3, 1)) == {"a": 2, "b": [5]}
     assert change_dates(tree) == [dt.date(2026, 1, 1), dt.date(2026, 2, 1), dt.date(2026, 3, 1)]
+
+
+def test_blank_group_fraction_has_one_key(demo_policy_path: Path) -> None:
+    """The blank-group payment share is scoring.fallback_fraction only; the old duplicate
+    grouping.fallback.fraction is refused with a message saying where it moved."""
+    text = _demo_text(demo_policy_path).replace(
+        "    name: 空白病组\n", "    name: 空白病组\n    fraction: 0.7\n"
+    )
+    assert "    fraction: 0.7" in text
+    issues = PolicyFile.parse(text).issues()
+    assert [i.path for i in issues] == ["grouping.fallback"]
+    assert "scoring.fallback_fraction" in issues[0].message_zh

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from opendip.policy.sections.base import Section, Share
 
@@ -33,8 +33,17 @@ class Fallback(Section):
     mode: Literal["blank_group", "unmatched"] = "unmatched"
     group_code: str = "UNGROUPED"
     name: str = "空白病组"
-    #: blank_group: paid at this fraction of cost / all-case mean.
-    fraction: Share = Decimal("0.7")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fraction_moved(cls, data: Any) -> Any:
+        # One key for one number: what a blank group pays is money, so it lives in scoring.
+        if isinstance(data, dict) and "fraction" in data:
+            raise ValueError(
+                "fraction 已移至 scoring.fallback_fraction（空白病组按费用与全部病例次均费用之比的"
+                "该比例付费），请删除 grouping.fallback.fraction"
+            )
+        return data
 
 
 class GroupingPolicy(Section):
