@@ -434,3 +434,21 @@ def test_policy_parameters_drive_the_rules(default_rules):
     assert [f.rule_id for f in check_case(clean_case(), CODES, default_rules, early)] == [
         "QC-DT-004"
     ]
+
+
+def test_importer_schema_with_not_null_keys(runner, default_rules):
+    """The importer's conformed table marks key columns NOT NULL (the CASES contract); QC
+    takes it as it is (its rule parts are unioned under one nullable schema)."""
+    import pyarrow as pa
+
+    from opendip.contract import CASES
+    from opendip.engine import table_from_arrow
+    from opendip.qc import run_qc
+
+    cases = [clean_case(case_id="N1"), clean_case(case_id="N2", sex="9")]
+    strict = pa.Table.from_pylist(cases, schema=CASES.schema)
+    assert not strict.schema.field("case_id").nullable
+    t = table_from_arrow(runner.con, strict, "qc_strict_cases")
+    result = run_qc(t, runner.codes, default_rules, runner.policy)
+    status = {r["case_id"]: r for r in result.case_status.to_pyarrow().to_pylist()}
+    assert set(status) == {"N1", "N2"} and status["N1"]["passed"]

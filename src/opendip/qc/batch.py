@@ -466,12 +466,20 @@ _OPS: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
+def _nullable(t: ir.Table) -> ir.Table:
+    strict = {name: typ.copy(nullable=True) for name, typ in t.schema().items() if not typ.nullable}
+    return t.cast(strict) if strict else t
+
+
 def findings_expr(cases: ir.Table, codes: QcCodes, ctx: QcContext) -> ir.Table:
     """All findings of the active rules, ordered by case, rule order, field, value."""
     compiler = _Compiler(cases, codes, ctx)
     parts = [part for i, rule in enumerate(ctx.rules.rules) for part in compiler.rule(rule, i)]
     if not parts:
         return ibis.memtable(FINDINGS_SCHEMA.empty_table())
+    # A rule's part may carry the input's NOT NULL case_id (an importer's conformed table),
+    # another a nullable one: the union needs one schema, so every part is made nullable.
+    parts = [_nullable(p) for p in parts]
     union = parts[0].union(*parts[1:], distinct=False) if len(parts) > 1 else parts[0]
     ordered = union.order_by(["case_id", "_order", "field", "value"])
     return ordered.drop("_order")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 import ibis
@@ -78,9 +79,16 @@ class AnnualResult:
     departments: pa.Table
     communities: pa.Table
     pools: pa.Table
-    cases: pa.Table
+    #: The per-case result (SCORED contract, case_id order) as an engine expression: a year
+    #: of a province does not fit in memory as Arrow, so it is written straight to Parquet
+    #: (`opendip.settlement.output.write_case_table`); `cases` materialises it.
+    case_table: ir.Table
     not_dip: pa.Table
     counts: dict[str, int] = field(default_factory=dict)
+
+    @cached_property
+    def cases(self) -> pa.Table:
+        return self.case_table.to_pyarrow()
 
 
 def _month_start(month: str) -> dt.date:
@@ -512,7 +520,6 @@ def settle_year(
     )
     departments = d.order_by(["hospital_id", "department", "pool"]).to_pyarrow()
     communities = units.order_by(["unit_id", "pool"]).to_pyarrow()
-    cases_out = _contract(money).to_pyarrow()
     case_totals = {
         r["pool"]: r
         for r in money.group_by("pool")
@@ -524,6 +531,7 @@ def settle_year(
         .to_pyarrow()
         .to_pylist()
     }
+    dip_cases = sum(int(r["cases"]) for r in case_totals.values())
     pools = _pool_table(hospitals, case_totals, funds, pvs, targets, non_dip, final)
     return AnnualResult(
         year=year,
@@ -533,12 +541,12 @@ def settle_year(
         departments=departments,
         communities=communities,
         pools=pools,
-        cases=cases_out,
+        case_table=_contract(money),
         not_dip=result.not_dip.order_by("case_id").to_pyarrow(),
         counts={
             "cases": n,
-            "dip_cases": cases_out.num_rows,
-            "not_dip_cases": n - cases_out.num_rows,
+            "dip_cases": dip_cases,
+            "not_dip_cases": n - dip_cases,
         },
     )
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -100,6 +101,26 @@ def write_parquet(table: pa.Table, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path, compression="zstd", write_statistics=True)
     return path
+
+
+#: Rows an Excel sheet holds below its header (1 048 576 in all).
+EXCEL_MAX_ROWS = 1_048_575
+
+
+def write_case_table(expr: ir.Table, path: Path) -> tuple[Path, int]:
+    """Write a per-case result (already ordered) to one Parquet file and count its rows.
+
+    On DuckDB the rows stream from the engine to the file (COPY … TO), so a year of tens of
+    millions of cases never sits in Python memory; other engines go through Arrow.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = expr._find_backend()
+    if con.name == "duckdb":
+        con.to_parquet(expr, str(path), compression="zstd")
+        return path, pq.ParquetFile(path).metadata.num_rows
+    table = expr.to_pyarrow()
+    write_parquet(table, path)
+    return path, table.num_rows
 
 
 def _cell(name: str, value: Any) -> Any:

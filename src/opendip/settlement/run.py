@@ -16,7 +16,9 @@ from opendip.policy import PolicyFile
 from opendip.settlement.clearing import Inputs, settle_month, settle_year
 from opendip.settlement.errors import InputDataError
 from opendip.settlement.output import (
+    EXCEL_MAX_ROWS,
     reconciliation_markdown,
+    write_case_table,
     write_excel,
     write_json,
     write_manifest,
@@ -148,14 +150,16 @@ def run_year(
         advances=read_table(advances, "advances") if advances else None,
     )
     out.mkdir(parents=True, exist_ok=True)
+    case_path, case_rows = write_case_table(r.case_table, out / "cases.parquet")
     outputs = [
         write_parquet(r.hospitals, out / "hospitals.parquet"),
         write_parquet(r.departments, out / "departments.parquet"),
         write_parquet(r.communities, out / "settlement_units.parquet"),
         write_parquet(r.pools, out / "reconciliation.parquet"),
-        write_parquet(r.cases, out / "cases.parquet"),
+        case_path,
         write_parquet(r.not_dip, out / "not_dip.parquet"),
     ]
+    notes = []
     report = out / "reconciliation.md"
     report.write_text(reconciliation_markdown(r.pools, year), encoding="utf-8")
     outputs.append(report)
@@ -168,13 +172,19 @@ def run_year(
                 day,
             )
         )
-        if case_excel:
+        if case_excel and case_rows > EXCEL_MAX_ROWS:
+            notes.append(
+                f"病例明细 {case_rows:,} 行超过 Excel 单表上限 {EXCEL_MAX_ROWS:,} 行，"
+                "未生成病例明细 Excel，请使用 cases.parquet"
+            )
+        elif case_excel:
             outputs.append(write_excel([("病例明细", r.cases)], out / f"病例明细_{year}.xlsx", day))
     summary = {
         "year": year,
         "point_values": {k: Decimal(v) for k, v in r.point_values.items()},
         "cases": r.counts,
         "pools": r.pools.to_pylist(),
+        "notes": notes,
     }
     outputs.append(write_json(summary, out / "summary.json"))
     write_manifest(

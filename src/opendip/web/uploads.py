@@ -165,10 +165,8 @@ def _run_qc(upload: Upload, accepted: pa.Table, folder: Path) -> list[str]:
         policy_path = demo_policy_path()
         policy = load_policy(policy_path)
         con = connect()
-        # QC unions with nullable columns; the importer's conformed table marks keys not-null
-        loose = accepted.cast(pa.schema([f.with_nullable(True) for f in accepted.schema]))
         qc = run_qc(
-            table_from_arrow(con, loose, "upload_cases"),
+            table_from_arrow(con, accepted, "upload_cases"),
             codes_to_ibis(con, demo_code_tables()),
             rules_for_policy(policy, policy_path),
             policy,

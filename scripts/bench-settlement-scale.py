@@ -1,0 +1,75 @@
+"""Annual clearing at N × the cases of a generated region (docs/benchmarks.md, 10 M cases).
+
+    .venv/bin/opendip bench --cases 1000000 --workdir /tmp/bench1m --stage settlement
+    .venv/bin/python scripts/bench-settlement-scale.py /tmp/bench1m 10 /tmp/bench10m
+
+Replicates the region's current-year cases and grouped cases N times with distinct case ids
+(DuckDB, streaming, never in Python memory), scales the policy's budgets by N so point values
+stay realistic, then runs `opendip.settlement.run.run_year` and prints seconds, peak RSS and
+row counts. Hospitals and the directory are the region's own.
+"""
+
+from __future__ import annotations
+
+import re
+import resource
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+from opendip.settlement.run import InputFiles, run_year
+
+
+def replicate(src: Path, factor: int, out: Path) -> InputFiles:
+    out.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    copies = f"range({factor}) r(k)"
+    for name in ("cases_2026", "grouped"):
+        con.execute(
+            f"""COPY (SELECT * REPLACE (case_id || CASE WHEN k = 0 THEN '' ELSE '-' || k END
+                                         AS case_id)
+                      FROM read_parquet('{src / (name + ".parquet")}'), {copies}
+                      ORDER BY k, case_id)
+                TO '{out / (name + ".parquet")}' (FORMAT parquet, COMPRESSION zstd)"""
+        )
+    text = (
+        (src / "policy.yaml").read_text(encoding="utf-8")
+        if (src / "policy.yaml").exists()
+        else None
+    )
+    if text is None:
+        from opendip.policy import demo_policy_path
+
+        text = demo_policy_path().read_text(encoding="utf-8")
+    text = re.sub(
+        r"fund_budget_yuan: (\d+)", lambda m: f"fund_budget_yuan: {int(m[1]) * factor}", text
+    )
+    (out / "policy.yaml").write_text(text, encoding="utf-8")
+    return InputFiles(
+        policy=out / "policy.yaml",
+        cases=out / "cases_2026.parquet",
+        grouped=out / "grouped.parquet",
+        directory=src / "directory.parquet",
+        hospitals=src / "hospitals.parquet",
+    )
+
+
+def main() -> None:
+    src, factor, out = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+    start = time.perf_counter()
+    files = replicate(src, factor, out)
+    print(f"replicated ×{factor} in {time.perf_counter() - start:.1f} s", flush=True)
+    start = time.perf_counter()
+    summary = run_year(files, 2026, out / "settlement", case_excel=True)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"run_year: {seconds:.1f} s, peak RSS {peak:,.0f} MB, cases {summary['cases']}")
+    print(f"point values {summary['point_values']}; notes {summary.get('notes')}")
+    ok = all(p["cases_equal_hospitals"] and p["clearing_identity"] for p in summary["pools"])
+    print("reconciliation:", "一致" if ok else "不一致")
+
+
+if __name__ == "__main__":
+    main()
