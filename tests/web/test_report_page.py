@@ -95,3 +95,40 @@ def test_hospital_and_expert_cannot_see_reports(clients) -> None:
         c = clients(name)
         for url in (f"/runs/{run['id']}/report", f"/runs/{run['id']}/report.pdf"):
             assert c.get(url).status_code == 403, (name, url)
+
+
+def test_home_and_cases_follow_the_latest_published_run(clients, make_app) -> None:
+    agency = clients("agency")
+    before = agency.get("/api/dashboard").json()
+    assert before["results_source"] == "区域数据目录的入组与分值结果"
+    run = _run(agency, "monthly", "2026-03")
+    assert agency.post(f"/api/runs/{run['id']}/approve").status_code == 200
+    assert agency.post(f"/api/runs/{run['id']}/publish").json()["status"] == "published"
+    after = agency.get("/api/dashboard").json()
+    assert after["results_source"] == f"第 {run['id']} 号运行（2026-03 月度预结算，已公示）"
+    # The money shown is the published run's (its budget point values, its DIP cases).
+    assert after["scored"]["n"] == run["manifest"]["scored_cases"]
+    assert after["scored"]["fund_payable_fen"] == run["manifest"]["totals_fen"]["fund_payable_fen"]
+    assert "已公示" in agency.get("/").text
+    # A restarted platform shows the same.
+    again = make_app()
+    assert again.state.region.results.source == after["results_source"]
+
+
+def test_supervision_run_from_the_platform(clients) -> None:
+    agency = clients("agency")
+    clearing = _run(agency, "annual", "2026")
+    run = _run(agency, "supervision", "2026")
+    m = run["manifest"]
+    assert m["steps"] == ["智能监管"] and m["cases"] > 0
+    assert m["results_from"] == f"第 {clearing['id']} 号年终清算运行"
+    assert m["leads"] == sum(m["leads_by_type"].values())
+    leads = agency.get("/api/leads").json()
+    assert len(leads) >= m["leads_added"]
+    page = agency.get(f"/runs/{run['id']}")
+    assert "智能监管" in page.text and "监管线索" in page.text
+    # A second run on the same data adds no duplicate leads (stable lead ids).
+    again = _run(agency, "supervision", "2026")
+    assert again["manifest"]["leads_added"] == 0
+    bad = agency.post("/api/runs", json={"kind": "supervision", "period": "2026-03"})
+    assert bad.status_code == 409 and "YYYY" in bad.json()["detail"]

@@ -33,7 +33,7 @@ ROLE_LABELS = {
     "expert": "评审专家",
 }
 RUN_KINDS = ("monthly", "annual")
-RUN_KIND_LABELS = {"monthly": "月度预结算", "annual": "年终清算"}
+RUN_KIND_LABELS = {"monthly": "月度预结算", "annual": "年终清算", "supervision": "智能监管"}
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "approved", "published")
 RUN_STATUS_LABELS = {
     "queued": "排队中",

@@ -114,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
     region = RegionData(settings.data_dir)
     runs = RunService(store, settings, region)
     runs.recover()
+    runs.show_published()
     _load_supervision_leads(store, settings.data_dir)
 
     app = FastAPI(

@@ -111,15 +111,25 @@ class RegionData:
         return self.data_dir / f"cases_{year}.parquet" if year else None
 
     def refresh_results(self, run_dir: Path | None = None) -> None:
-        """Point the pages at a run's outputs (or the region directory's own)."""
+        """Point the pages at the region directory's own results (or a directory's)."""
         base = run_dir or self.data_dir
         grouped = base / "grouped.parquet"
         scored = base / "scored.parquet"
-        self.results = ResultFiles(
-            grouped if grouped.exists() else None,
-            scored if scored.exists() else None,
-            str(base),
-        )
+        with self._lock:
+            self.results = ResultFiles(
+                grouped if grouped.exists() else None,
+                scored if scored.exists() else None,
+                "区域数据目录的入组与分值结果" if run_dir is None else str(base),
+            )
+
+    def use_results(self, grouped: Path, scored: Path, source: str) -> None:
+        """Point the home page and case pages at a (published) run's results."""
+        with self._lock:
+            self.results = ResultFiles(
+                grouped if grouped.exists() else None,
+                scored if scored.exists() else None,
+                source,
+            )
 
     def _view(self, paths: Sequence[Path | str]) -> ir.Table:
         key = tuple((str(p), _mtime(Path(p))) for p in paths)
@@ -290,6 +300,7 @@ class RegionData:
                 .to_pylist()
             )
             out: dict[str, Any] = {
+                "results_source": self.results.source,
                 "year": self.current_year(),
                 "cases": sum(r["n"] for r in by_month),
                 "total_cost_fen": sum(int(r["cost"] or 0) for r in by_month),

@@ -71,9 +71,10 @@ class RunService:
         if kind == "monthly":
             if not MONTH.match(period):
                 raise RunRefused("月度预结算的期间须为 YYYY-MM，例如 2026-03")
-        elif kind == "annual":
+        elif kind in ("annual", "supervision"):
             if not YEAR.match(period):
-                raise RunRefused("年终清算的期间须为 YYYY，例如 2026")
+                what = "年终清算" if kind == "annual" else "智能监管"
+                raise RunRefused(f"{what}的期间须为 YYYY，例如 2026")
         else:
             raise RunRefused(f"未知的运行类型：{kind}")
         busy = s.scalar(
@@ -117,6 +118,8 @@ class RunService:
         try:
             if kind == "monthly":
                 manifest = self._monthly(run_id, period)
+            elif kind == "supervision":
+                manifest = self._supervision(run_id, period)
             else:
                 manifest = self._annual(run_id, period)
         except (ModuleMissing, ValueError, OSError) as exc:
@@ -274,11 +277,112 @@ class RunService:
         }
         return self._finish(out, manifest)
 
+    def _supervision(self, run_id: int, period: str) -> dict[str, Any]:
+        """智能监管 of a year: the year's cases against earlier years, with the grouping and
+        settled cases of the year's latest succeeded clearing run (else the region's own);
+        new leads go into the store (matched on their stable lead_id)."""
+        if not module_available("opendip.supervision"):
+            raise ModuleMissing("智能监管模块（opendip.supervision）尚未启用")
+        from opendip.engine import connect, table_from_arrow
+        from opendip.supervision import SupervisionError, SupervisionInputs, supervise
+
+        out = self.run_dir(run_id) / "supervision"
+        policy_file, _directory, policy_path = self._inputs()
+        year = int(period)
+        with self.store.session() as s:
+            uploads = repo.accepted_upload_files(s)
+            clearing = s.scalar(
+                select(Run)
+                .where(
+                    Run.kind == "annual",
+                    Run.period == period,
+                    Run.status.in_(("succeeded", "approved", "published")),
+                )
+                .order_by(Run.id.desc())
+            )
+            settlement = self.settlement_dir(clearing) if clearing is not None else None
+        self._progress(run_id, 10, "读取本年与历史病例")
+        with self.region._lock:
+            cases_expr = self.region.cases_expr(uploads)
+            if cases_expr is None:
+                raise ValueError("区域目录中没有病例数据")
+            cases = cases_expr.filter(cases_expr.settle_month.startswith(f"{period}-")).to_pyarrow()
+        if cases.num_rows == 0:
+            raise ValueError(f"{period} 年没有结算病例")
+        con = connect()
+        history = [
+            str(p)
+            for p in sorted(self.region.data_dir.glob("cases_*.parquet"))
+            if p.stem[6:].isdigit() and int(p.stem[6:]) < year
+        ]
+        if settlement is not None:
+            grouped, scored = settlement.parent / "grouped.parquet", settlement / "cases.parquet"
+            source = f"第 {clearing.id} 号年终清算运行"
+        else:
+            grouped = self.region.data_dir / "grouped.parquet"
+            scored = self.region.data_dir / "scored.parquet"
+            source = "区域数据目录"
+        hospitals = self.region.data_dir / "hospitals.parquet"
+        inputs = SupervisionInputs(
+            cases=table_from_arrow(con, cases, "supervision_cases"),
+            history=con.read_parquet(history) if history else None,
+            hospitals=con.read_parquet(str(hospitals)) if hospitals.exists() else None,
+            grouped=con.read_parquet(str(grouped)) if grouped.exists() else None,
+            scored=con.read_parquet(str(scored)) if scored.exists() else None,
+        )
+        self._progress(run_id, 40, f"智能监管（{cases.num_rows:,} 例，历史 {len(history)} 年）")
+        try:
+            result = supervise(inputs, policy_file.at(dt.date(year, 1, 1)))
+        except SupervisionError as exc:
+            raise ValueError(str(exc)) from exc
+        out.mkdir(parents=True, exist_ok=True)
+        pq.write_table(result.leads, out / "leads.parquet")
+        pq.write_table(result.indicators, out / "indicators.parquet")
+        with self.store.session() as s:
+            added = repo.import_leads(s, result.leads.to_pylist())
+        by_type: dict[str, int] = {}
+        for label in result.leads.column("type_label").to_pylist():
+            by_type[label] = by_type.get(label, 0) + 1
+        return self._finish(
+            self.run_dir(run_id),
+            {
+                "period": period,
+                "policy": str(policy_path),
+                "cases": cases.num_rows,
+                "history_years": len(history),
+                "results_from": source,
+                "leads": result.leads.num_rows,
+                "leads_added": added,
+                "leads_by_type": by_type,
+                "indicators": result.indicators.num_rows,
+                "outputs": {"supervision": str(out)},
+                "notes": list(result.notes or []),
+                "steps": ["智能监管"],
+            },
+        )
+
     def _finish(self, out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         (out / "manifest.json").write_text(
             json.dumps(manifest, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
         )
         return manifest
+
+    def show_published(self) -> Run | None:
+        """Point the home and case pages at the latest published run's results (grouping and
+        settled cases); without one, at the region directory's own results."""
+        with self.store.session() as s:
+            for run in repo.published_runs(s):
+                settlement = self.settlement_dir(run)
+                if settlement is None:
+                    continue
+                self.region.use_results(
+                    settlement.parent / "grouped.parquet",
+                    settlement / "cases.parquet",
+                    f"第 {run.id} 号运行（{run.period} {run.kind_label}，已公示）",
+                )
+                return run
+        self.region.refresh_results()
+        return None
 
     def settlement_dir(self, run: Run) -> Path | None:
         """The run's settlement directory (None for runs made before settlement was wired)."""

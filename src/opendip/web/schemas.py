@@ -113,7 +113,7 @@ class PregroupOut(BaseModel):
 
 
 class RunIn(BaseModel):
-    kind: Literal["monthly", "annual"]
+    kind: Literal["monthly", "annual", "supervision"]
     period: str = Field(min_length=4, max_length=7, pattern=r"^\d{4}(-\d{2})?$")
 
 

@@ -145,6 +145,8 @@ def _advance(request: Request, s: Session, viewer: Viewer, run_id: Id, action: s
     run = _run(s, viewer, run_id)
     run = repo.advance_run(s, viewer.user, run, action)
     s.commit()
+    if action == "publish":
+        request.app.state.runs.show_published()
     return run
 
 
