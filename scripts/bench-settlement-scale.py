@@ -4,8 +4,8 @@
     .venv/bin/python scripts/bench-settlement-scale.py /tmp/bench1m 10 /tmp/bench10m
 
 Replicates the region's current-year cases and grouped cases N times with distinct case ids
-(DuckDB, streaming, never in Python memory), scales the policy's budgets by N so point values
-stay realistic, then runs `opendip.settlement.run.run_year` and prints seconds, peak RSS and
+(DuckDB, streaming, never in Python memory), scales the policy's budgets to the case count so point values
+stay realistic (budgets × cases ÷ 100 000), then runs `opendip.settlement.run.run_year` and prints seconds, peak RSS and
 row counts. Hospitals and the directory are the region's own.
 """
 
@@ -43,8 +43,13 @@ def replicate(src: Path, factor: int, out: Path) -> InputFiles:
         from opendip.policy import demo_policy_path
 
         text = demo_policy_path().read_text(encoding="utf-8")
+    # The demo policy's budgets are sized for 100 000 cases a year.
+    (n,) = con.execute(
+        f"SELECT count(*) FROM read_parquet('{out / 'cases_2026.parquet'}')"
+    ).fetchone()
+    scale = max(1, round(n / 100_000))
     text = re.sub(
-        r"fund_budget_yuan: (\d+)", lambda m: f"fund_budget_yuan: {int(m[1]) * factor}", text
+        r"fund_budget_yuan: (\d+)", lambda m: f"fund_budget_yuan: {int(m[1]) * scale}", text
     )
     (out / "policy.yaml").write_text(text, encoding="utf-8")
     return InputFiles(

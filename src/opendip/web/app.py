@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opendip import __version__
 from opendip.contract.tables import GROUP_TYPE_LABELS
+from opendip.reports.source import ReportInputError
 from opendip.store import Store, sqlite_url
 from opendip.store.models import LEAD_STATUS_LABELS, ROLE_LABELS, RUN_KIND_LABELS, RUN_STATUS_LABELS
 from opendip.store.repositories import StoreRuleError
@@ -190,6 +191,10 @@ def create_app(settings: Settings) -> FastAPI:
         return error_response(
             request, exc.status_code, detail or messages.get(exc.status_code, "请求无法处理")
         )
+
+    @app.exception_handler(ReportInputError)
+    async def _report_input(request: Request, exc: ReportInputError) -> Response:
+        return error_response(request, 409, str(exc))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -4,6 +4,8 @@
 
 Reports are built from the run's settlement directory and kept under runs/<id>/reports;
 「重新生成」 rebuilds them (e.g. after more disputes were decided).
+
+A run without settlement results raises `ReportInputError`, which the app answers with 409.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from opendip.reports.region import Extras, build_publication, build_report
 from opendip.reports.source import ReportInputError
 from opendip.store import Run
 from opendip.store import repositories as repo
-from opendip.web.app import error_response, render
+from opendip.web.app import render
 from opendip.web.schemas import Id, Message
 from opendip.web.security import NotFound, Viewer, db, require
 from opendip.workflow.machine import STATE_LABELS
@@ -101,6 +103,15 @@ def _files(
         return {**written, "fragment": fragment}
 
 
+def _built(
+    request: Request, s: Session, viewer: Viewer, run_id: int, which: str
+) -> tuple[Run, dict[str, Path]]:
+    """The run and its built files; a run without settlement results raises ReportInputError
+    (answered 409 by the app's handler)."""
+    run, settlement = _settled_run(request, s, viewer, run_id)
+    return run, _files(request, s, viewer, run, settlement, which)
+
+
 @router.get("/runs/{run_id}/report", include_in_schema=False)
 def report_page(
     request: Request,
@@ -108,11 +119,7 @@ def report_page(
     viewer: Viewer = Depends(require("runs")),
     s: Session = Depends(db),
 ) -> Response:
-    try:
-        run, settlement = _settled_run(request, s, viewer, run_id)
-        files = _files(request, s, viewer, run, settlement, REPORT)
-    except ReportInputError as exc:
-        return error_response(request, 409, str(exc))
+    run, files = _built(request, s, viewer, run_id, REPORT)
     return render(
         request,
         "report.html",
@@ -128,10 +135,7 @@ def report_refresh(
     viewer: Viewer = Depends(require("runs")),
     s: Session = Depends(db),
 ) -> Response:
-    try:
-        run, settlement = _settled_run(request, s, viewer, run_id)
-    except ReportInputError as exc:
-        return error_response(request, 409, str(exc))
+    run, settlement = _settled_run(request, s, viewer, run_id)
     with _lock(run.id):
         shutil.rmtree(settlement.parent / "reports", ignore_errors=True)
     repo.audit(s, viewer.user, "report.refresh", "run", run.id, {"period": run.period})
@@ -144,11 +148,7 @@ def _download(
 ) -> Response:
     if fmt not in MEDIA:
         raise NotFound("未找到该文件")
-    try:
-        run, settlement = _settled_run(request, s, viewer, run_id)
-        files = _files(request, s, viewer, run, settlement, which)
-    except ReportInputError as exc:
-        return error_response(request, 409, str(exc))
+    run, files = _built(request, s, viewer, run_id, which)
     label = "结算公示表" if which == PUBLICATION else "运行分析报告"
     return FileResponse(
         files[fmt], media_type=MEDIA[fmt], filename=f"{label}_{run.period}_第{run.id}号.{fmt}"
@@ -189,9 +189,5 @@ def api_report(
     viewer: Viewer = Depends(require("runs")),
     s: Session = Depends(db),
 ) -> Any:
-    try:
-        run, settlement = _settled_run(request, s, viewer, run_id)
-        files = _files(request, s, viewer, run, settlement, REPORT)
-    except ReportInputError as exc:
-        return error_response(request, 409, str(exc))
+    _, files = _built(request, s, viewer, run_id, REPORT)
     return json.loads(files["json"].read_text(encoding="utf-8"))
