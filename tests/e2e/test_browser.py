@@ -110,6 +110,13 @@ def test_agency_hospital_expert_journey(server) -> None:
         agency.click("form:has(input[value=monthly]) button[type=submit]")
         expect(agency.locator("#run-progress")).to_contain_text("已完成", timeout=120_000)
         agency.screenshot(path=ARTIFACTS / "03-agency-run-done.png", full_page=True)
+        expect(agency.locator("#run-hospitals")).to_contain_text("H001")  # withholding/advance
+        run_url = agency.url
+        agency.click("text=查看月度预结算分析报告")
+        expect(agency.locator(".report h1")).to_contain_text("月度运行分析报告")
+        expect(agency.locator(".report img[data-chart-key]").first).to_be_visible()
+        agency.screenshot(path=ARTIFACTS / "03b-agency-monthly-report.png", full_page=True)
+        agency.goto(run_url)
         agency.click("text=审核通过")
         expect(agency.locator("#run-progress")).to_contain_text("已审核")
         agency.click("button:has-text('公示')")

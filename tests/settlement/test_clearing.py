@@ -175,3 +175,18 @@ def test_two_pools_have_their_own_point_values(con):
     # resident: (460,000 + 3,000) / 100 = 4,630
     assert r.point_values == {"employee": D("127.083333"), "resident": D("4630")}
     assert sorted(r.pools.column("pool").to_pylist()) == ["employee", "resident"]
+
+
+def test_repeated_case_ids_are_returned_in_a_total_order(con):
+    """Two settlement lists under one case id are both returned (清单号重复退回) and written
+    in the same order on every run: by case id, then hospital and the other columns (given
+    here in the reverse order)."""
+    dups = [
+        b.case("D1", hospital_id="H010", total_cost=900_000, fund_paid=600_000),
+        b.case("D1", hospital_id="H005", total_cost=500_000, fund_paid=300_000),
+    ]
+    r = settle_year(region(con, extra_cases=dups), 2026)
+    returned = [row for row in r.not_dip.to_pylist() if row["case_id"] == "D1"]
+    assert [row["hospital_id"] for row in returned] == ["H005", "H010"]
+    assert {row["status"] for row in returned} == {"清单号重复退回"}
+    assert r.cases.column("case_id").to_pylist() == ["E1", "E2", "E3"]

@@ -194,9 +194,15 @@ def settle_month(inputs: Inputs, month: str) -> MonthlyResult:
         point_values=pvs,
         hospitals=hospitals.to_pyarrow(),
         cases=_contract(scored).to_pyarrow(),
-        not_dip=result.not_dip.order_by("case_id").to_pyarrow(),
+        not_dip=_ordered(result.not_dip).to_pyarrow(),
         counts={"cases": n},
     )
+
+
+def _ordered(t: ir.Table) -> ir.Table:
+    """Rows in a total order: case id first, then every other column, so that repeated case
+    ids (duplicate settlement lists, returned) are written the same way on every run."""
+    return t.order_by(["case_id", *[c for c in t.columns if c != "case_id"]])
 
 
 def _contract(scored: ir.Table) -> ir.Table:
@@ -542,7 +548,7 @@ def settle_year(
         communities=communities,
         pools=pools,
         case_table=_contract(money),
-        not_dip=result.not_dip.order_by("case_id").to_pyarrow(),
+        not_dip=_ordered(result.not_dip).to_pyarrow(),
         counts={
             "cases": n,
             "dip_cases": dip_cases,
