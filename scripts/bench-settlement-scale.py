@@ -5,13 +5,12 @@
 
 Replicates the region's current-year cases and grouped cases N times with distinct case ids
 (DuckDB, streaming, never in Python memory), scales the policy's budgets to the case count so point values
-stay realistic (budgets × cases ÷ 100 000), then runs `opendip.settlement.run.run_year` and prints seconds, peak RSS and
+stay realistic (`opendip.synth.policy.scaled_demo_policy`), then runs `opendip.settlement.run.run_year` and prints seconds, peak RSS and
 row counts. Hospitals and the directory are the region's own.
 """
 
 from __future__ import annotations
 
-import re
 import resource
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from opendip.settlement.run import InputFiles, run_year
+from opendip.synth.policy import scaled_demo_policy
 
 
 def replicate(src: Path, factor: int, out: Path) -> InputFiles:
@@ -34,24 +34,11 @@ def replicate(src: Path, factor: int, out: Path) -> InputFiles:
                       ORDER BY k, case_id)
                 TO '{out / (name + ".parquet")}' (FORMAT parquet, COMPRESSION zstd)"""
         )
-    text = (
-        (src / "policy.yaml").read_text(encoding="utf-8")
-        if (src / "policy.yaml").exists()
-        else None
-    )
-    if text is None:
-        from opendip.policy import demo_policy_path
-
-        text = demo_policy_path().read_text(encoding="utf-8")
-    # The demo policy's budgets are sized for 100 000 cases a year.
+    # The demo policy with budgets sized to the replicated region.
     (n,) = con.execute(
         f"SELECT count(*) FROM read_parquet('{out / 'cases_2026.parquet'}')"
     ).fetchone()
-    scale = max(1, round(n / 100_000))
-    text = re.sub(
-        r"fund_budget_yuan: (\d+)", lambda m: f"fund_budget_yuan: {int(m[1]) * scale}", text
-    )
-    (out / "policy.yaml").write_text(text, encoding="utf-8")
+    scaled_demo_policy(n, out / "policy.yaml")
     return InputFiles(
         policy=out / "policy.yaml",
         cases=out / "cases_2026.parquet",

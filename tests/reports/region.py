@@ -1,5 +1,5 @@
 """A small generated region run through the pipeline up to supervision (no report stage),
-with the demo policy's budgets scaled to its size, an annual clearing run in `settlement/`,
+with the demo policy's budgets sized to it by the synth stage, an annual clearing run in `settlement/`,
 a monthly pre-settlement run in `settlement-2026-03/` and a special-review file."""
 
 from __future__ import annotations
@@ -10,29 +10,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from opendip.bench import BenchContext, available_stages
-from opendip.policy import demo_policy_path
 from opendip.settlement.run import InputFiles, run_month
 
 N_CASES = 3000
 MONTH = "2026-03"
 
 
-def scaled_policy(root: Path, n_cases: int) -> Path:
-    text = demo_policy_path().read_text(encoding="utf-8")
-    for big in (420_000_000, 1_150_000_000):
-        assert f"fund_budget_yuan: {big}" in text
-        text = text.replace(
-            f"fund_budget_yuan: {big}", f"fund_budget_yuan: {big * n_cases // 100_000}"
-        )
-    path = root / "policy.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def make_region(root: Path, n_cases: int = N_CASES, seed: int = 5) -> Path:
     """Generate and run the region; returns the root (annual run in root/settlement)."""
-    ctx = BenchContext(workdir=root, n_cases=n_cases, seed=seed)
-    ctx.policy_path = scaled_policy(root, n_cases)
+    ctx = BenchContext(workdir=root, n_cases=n_cases, seed=seed)  # budgets sized by synth
     for name, _label, fn in available_stages():
         if name == "report":
             break

@@ -360,3 +360,25 @@ def test_monthly_publication(region: Path) -> None:
     for pool, total in advance:
         assert pub.figure(f"publication.{pool}.advance_fen").value == total
     assert "月度预结算" in pub.title and "3月" in pub.title
+
+
+def test_summary_sentences_quote_the_figures(annual: Any) -> None:
+    from opendip.reports.render.fmt import fmt_value, fmt_wan
+
+    assert annual.sections[0].key == "summary"
+    text = "".join(annual.sections[0].paragraphs)
+    f = {x.key: x for x in annual.figures()}
+    assert text.startswith(f"2026年，{f['overview.hospitals'].value} 家医疗机构上传住院结算清单")
+    for key in (
+        "overview.cases",
+        "overview.grouping_rate",
+        "fund.dip_ffs_ratio",
+        "costs.cost_per_case_fen",
+        "basic.settlement_rate.tertiary",
+    ):
+        assert fmt_value(f[key].value, f[key].unit) in text, key
+    assert f"DIP 统筹基金应支付 {fmt_wan(f['fund.fund_payable_fen'].value)} 万元" in text
+    assert (
+        f"{f['fund.hospitals_deficit'].value} 家超支 {fmt_wan(-f['fund.deficit_fen'].value)} 万元"
+        in text
+    )

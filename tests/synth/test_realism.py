@@ -391,3 +391,17 @@ def test_bad_generator_arguments_are_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["synth", "--years", "2025,2025", "--out", str(tmp_path)])
     assert result.exit_code == 1 and "年份重复" in result.output
     assert not list(tmp_path.iterdir())  # nothing written for refused arguments
+
+
+def test_demo_policy_budgets_sized_to_the_region(tmp_path) -> None:
+    """3 000 cases a year: the demo budgets (for 100 000) × 0.03, comments kept."""
+    from opendip.policy import PolicyFile
+    from opendip.synth.policy import scaled_demo_policy
+
+    path = scaled_demo_policy(3000, tmp_path / "policy.yaml")
+    text = path.read_text(encoding="utf-8")
+    assert "fund_budget_yuan: 12600000," in text and "fund_budget_yuan: 34500000," in text
+    assert text.startswith("# 示范市")
+    budget = PolicyFile.read(path).at().settlement.budget
+    assert budget["employee"].fund_budget_yuan == 12_600_000
+    assert budget["resident"].fund_budget_yuan == 34_500_000

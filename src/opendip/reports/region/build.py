@@ -17,6 +17,7 @@ from opendip.reports.region.facts import Extras, RegionFacts, load
 from opendip.reports.region.fund import fund, hospitals
 from opendip.reports.region.overview import overview
 from opendip.reports.region.settlement import settlement
+from opendip.reports.region.summary import summary
 from opendip.reports.region.supervision import supervision
 
 KIND_TITLES = {"annual": "年度", "monthly": "月度"}
@@ -65,6 +66,8 @@ def build_report(
         deviation(f),
         supervision(f),
     ]
-    return Report(
+    report = Report(
         f.kind, f.period, title, region, [s for s in sections if s is not None], provenance(f)
     )
+    report.sections.insert(0, summary(report, period_label(f.kind, f.period)))
+    return report
