@@ -79,12 +79,20 @@ def _input_map(files: InputFiles, **extra: Path | None) -> dict[str, Path | None
     }
 
 
+def _too_many_rows(rows: int) -> str:
+    return (
+        f"病例明细 {rows:,} 行超过 Excel 单表上限 {EXCEL_MAX_ROWS:,} 行，"
+        "未生成病例明细 Excel，请使用 cases.parquet"
+    )
+
+
 def run_month(
     files: InputFiles, month: str, out: Path, *, excel: bool = True, engine: str = "duckdb"
 ) -> dict[str, object]:
     inputs = _inputs(files, engine)
     r = settle_month(inputs, month)
     out.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
     outputs = [
         write_parquet(r.hospitals, out / "hospitals.parquet"),
         write_parquet(r.cases, out / "cases.parquet"),
@@ -95,9 +103,15 @@ def run_month(
         outputs.append(
             write_excel([("月度预结算", r.hospitals)], out / f"月度预结算_{month}.xlsx", day)
         )
-        outputs.append(write_excel([("病例明细", r.cases)], out / f"病例明细_{month}.xlsx", day))
+        if r.cases.num_rows > EXCEL_MAX_ROWS:
+            notes.append(_too_many_rows(r.cases.num_rows))
+        else:
+            outputs.append(
+                write_excel([("病例明细", r.cases)], out / f"病例明细_{month}.xlsx", day)
+            )
     summary = {
         "month": month,
+        "notes": notes,
         "point_values": r.point_values,
         "withholding_share": r.withholding_share,
         "cases": r.counts["cases"],
@@ -173,10 +187,7 @@ def run_year(
             )
         )
         if case_excel and case_rows > EXCEL_MAX_ROWS:
-            notes.append(
-                f"病例明细 {case_rows:,} 行超过 Excel 单表上限 {EXCEL_MAX_ROWS:,} 行，"
-                "未生成病例明细 Excel，请使用 cases.parquet"
-            )
+            notes.append(_too_many_rows(case_rows))
         elif case_excel:
             outputs.append(write_excel([("病例明细", r.cases)], out / f"病例明细_{year}.xlsx", day))
     summary = {
