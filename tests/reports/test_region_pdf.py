@@ -110,8 +110,8 @@ def test_publication_pdf_and_excel(region: Path, tmp_path: Path) -> None:
     written = write_report(pub, tmp_path, "结算公示_2026", formats=("xlsx", "pdf"))
     text = "".join(_page_texts(pdfium.PdfDocument(written["pdf"])))
     assert "结算公示表" in text and "职工合计" in text and "居民合计" in text
-    f = pub.figure("publication.employee.clearing_payment_fen")
-    assert fmt_value(f.value, f.unit) in text
+    total = next(r for r in pub.table("publication.clearing").rows if r.get("is_total"))
+    assert fmt_value(total["clearing_payment_fen"], "fen") in text
     wb = openpyxl.load_workbook(written["xlsx"])
     cells = [c for ws in wb for row in ws.iter_rows(values_only=True) for c in row]
     assert "职工合计" in cells

@@ -328,38 +328,60 @@ def test_tables_recomputed(region: Path, annual: Any) -> None:
     assert {f"2026-{m[:2]}": v for m, v in bars} == months
 
 
+def _totals(pub: Any, table: str) -> dict[str, dict[str, Any]]:
+    return {r["pool"]: r for r in pub.table(table).rows if r.get("is_total")}
+
+
 def test_publication_totals_equal_reconciliation(region: Path) -> None:
     run = region / "settlement"
     pub = build_publication(run)
     assert pub.kind == "publication" and "结算公示" in pub.title
     recon = fetch(
-        f"""SELECT pool, dip_amount_hospitals_fen, fund_payable_fen, withheld_fen,
-                   clearing_total_fen, advances_fen, clearing_payment_fen
+        f"""SELECT pool, dip_amount_hospitals_fen, fund_payable_fen, ffs_fund_fen, withheld_fen,
+                   returned_fen, clearing_total_fen, advances_fen, clearing_payment_fen,
+                   cases, total_score, point_value
             FROM read_parquet('{run / "reconciliation.parquet"}')"""
     )
-    for pool, dip, fund, withheld, total, adv, pay in recon:
-        assert pub.figure(f"publication.{pool}.dip_amount_fen").value == dip
-        assert pub.figure(f"publication.{pool}.fund_payable_fen").value == fund
-        assert pub.figure(f"publication.{pool}.withheld_fen").value == withheld
-        assert pub.figure(f"publication.{pool}.clearing_total_fen").value == total
-        assert pub.figure(f"publication.{pool}.advances_fen").value == adv
-        assert pub.figure(f"publication.{pool}.clearing_payment_fen").value == pay
+    result, clearing = _totals(pub, "publication.hospitals"), _totals(pub, "publication.clearing")
+    text = pub.sections[0].paragraphs[0]
+    for pool, dip, fund, ffs, withheld, returned, total, adv, pay, n, score, pv in recon:
+        r, c = result[pool], clearing[pool]
+        assert (r["dip_amount_fen"], r["fund_payable_fen"], r["ffs_fund_fen"]) == (dip, fund, ffs)
+        assert r["dip_minus_ffs_fen"] == fund - ffs
+        assert (r["cases"], r["total_score"]) == (n, score)
+        assert (c["withheld_fen"], c["returned_fen"]) == (withheld, returned)
+        assert (c["clearing_total_fen"], c["advances_fen"]) == (total, adv)
+        assert c["clearing_payment_fen"] == pay
+        assert f"结算点值 {pv:,} 元/分" in text
     rows = pub.table("publication.hospitals").rows
     (n_hospital_rows,) = fetch(f"SELECT count(*) FROM read_parquet('{run / 'hospitals.parquet'}')")[
         0
     ]
     assert sum(1 for r in rows if not r.get("is_total")) == n_hospital_rows
     assert [r["hospital_name"] for r in rows if r.get("is_total")] == ["职工合计", "居民合计"]
+    # Each hospital row is the run's own (spot check: the clearing payment per row).
+    by_row = {
+        (h, p): v
+        for h, p, v in fetch(
+            f"SELECT hospital_id, pool, clearing_payment_fen FROM read_parquet('{run / 'hospitals.parquet'}')"
+        )
+    }
+    for r in pub.table("publication.clearing").rows:
+        if not r.get("is_total"):
+            assert r["clearing_payment_fen"] == by_row[(r["hospital_id"], r["pool"])]
 
 
 def test_monthly_publication(region: Path) -> None:
     run = region / f"settlement-{MONTH}"
     pub = build_publication(run)
     path = run / "hospitals.parquet"
-    advance = fetch(f"SELECT pool, sum(advance_fen) FROM read_parquet('{path}') GROUP BY pool")
-    for pool, total in advance:
-        assert pub.figure(f"publication.{pool}.advance_fen").value == total
+    totals = _totals(pub, "publication.hospitals")
+    for pool, advance, withheld in fetch(
+        f"SELECT pool, sum(advance_fen), sum(withheld_fen) FROM read_parquet('{path}') GROUP BY pool"
+    ):
+        assert (totals[pool]["advance_fen"], totals[pool]["withheld_fen"]) == (advance, withheld)
     assert "月度预结算" in pub.title and "3月" in pub.title
+    assert "预算点值" in pub.sections[0].paragraphs[0]
 
 
 def test_summary_sentences_quote_the_figures(annual: Any) -> None:

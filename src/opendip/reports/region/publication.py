@@ -1,8 +1,11 @@
-"""结算公示: the per-hospital settlement table an agency posts, from a settlement run.
+"""结算公示: the per-hospital settlement tables an agency posts, from a settlement run.
 
-One row per hospital and pool, as settled (annual: final point value, clearing and
-assessment; monthly: pre-settlement at the budget point value with withholding), and a
-合计 row per pool; the totals equal the run's reconciliation to the fen.
+One row per hospital and pool as settled, and a 合计 row per pool whose amounts equal the
+run's reconciliation to the fen (tests check it). Annual runs post two tables: the result
+(score, DIP amount, fund payable against fee-for-service, surplus or deficit) and the
+clearing payment (adjustment, deposit withheld and returned, advances, what is paid now);
+monthly runs one: the pre-settlement with withholding and advance. The point value of each
+pool is stated once, in the text.
 """
 
 from __future__ import annotations
@@ -14,28 +17,31 @@ from typing import Any
 import pyarrow.parquet as pq
 
 import opendip
-from opendip.reports.model import ColumnSpec, Figure, Report, Section, Table
+from opendip.reports.model import ColumnSpec, Report, Section, Table
 from opendip.reports.region.build import period_label
 from opendip.reports.region.common import LEVEL_LABELS, LEVEL_ORDER, POOL_LABELS, RESULT_LABELS
-from opendip.reports.source import ReportInputError, read_manifest, resolve_run
+from opendip.reports.render.fmt import fmt_value
+from opendip.reports.source import ReportInputError, resolve_run
 
-HEAD = [
+NAME = [
     ColumnSpec("hospital_id", "医疗机构代码"),
     ColumnSpec("hospital_name", "医疗机构名称"),
+]
+RESULT = [
+    *NAME,
     ColumnSpec("level_label", "等级"),
     ColumnSpec("pool_label", "统筹区"),
     ColumnSpec("cases", "DIP 病例数", "count"),
     ColumnSpec("total_score", "总结算分值", "score"),
-    ColumnSpec("point_value", "点值（元/分）", "point_value"),
     ColumnSpec("dip_amount_fen", "DIP 支付总额", "fen"),
-    ColumnSpec("personal_share_fen", "个人负担", "fen"),
     ColumnSpec("fund_payable_fen", "统筹应支付", "fen"),
-]
-ANNUAL = [
-    *HEAD,
     ColumnSpec("ffs_fund_fen", "按项目统筹支付", "fen"),
-    ColumnSpec("dip_minus_ffs_fen", "DIP 与按项目差额", "fen"),
+    ColumnSpec("dip_minus_ffs_fen", "差额", "fen"),
     ColumnSpec("result_label", "结余/超支"),
+]
+CLEARING = [
+    *NAME,
+    ColumnSpec("pool_label", "统筹区"),
     ColumnSpec("adjustment_fen", "结余超支调整", "fen"),
     ColumnSpec("withheld_fen", "质量保证金", "fen"),
     ColumnSpec("returned_fen", "返还保证金", "fen"),
@@ -44,30 +50,22 @@ ANNUAL = [
     ColumnSpec("clearing_payment_fen", "清算应拨付", "fen"),
 ]
 MONTHLY = [
-    *HEAD,
+    *NAME,
+    ColumnSpec("level_label", "等级"),
+    ColumnSpec("pool_label", "统筹区"),
+    ColumnSpec("cases", "DIP 病例数", "count"),
+    ColumnSpec("total_score", "总结算分值", "score"),
+    ColumnSpec("dip_amount_fen", "DIP 支付总额", "fen"),
+    ColumnSpec("fund_payable_fen", "统筹应支付", "fen"),
     ColumnSpec("withheld_fen", "预留质量保证金", "fen"),
     ColumnSpec("advance_fen", "本月预付", "fen"),
 ]
 
 
-def build_publication(run_dir: Path, search_dirs: tuple[Path, ...] = ()) -> Report:
-    run_dir = Path(run_dir)
-    read_manifest(run_dir)
-    src = resolve_run(run_dir, search_dirs=search_dirs)
-    final = src.policy.periods()[-1][2]
-    region = final.region.name
-    columns = ANNUAL if src.kind == "annual" else MONTHLY
-    path = run_dir / "hospitals.parquet"
-    if not path.is_file():
-        raise ReportInputError(f"结算运行目录 {run_dir} 缺少医疗机构结算表 hospitals.parquet")
-    settled = pq.read_table(path).to_pylist()
-    names = {
-        str(r["hospital_id"]): r
-        for r in pq.read_table(
-            src.paths["hospitals"], columns=["hospital_id", "name", "level"]
-        ).to_pylist()
-    }
-    point_values = _point_values(run_dir)
+def _rows(
+    settled: list[dict[str, Any]], names: dict[str, dict[str, Any]], columns: list[ColumnSpec]
+) -> list[dict[str, Any]]:
+    """Hospital rows (pool, level, hospital order) then one 合计 row per pool."""
     money = [c.name for c in columns if c.unit == "fen"]
     rows: list[dict[str, Any]] = []
     totals: dict[str, dict[str, Any]] = {}
@@ -82,22 +80,17 @@ def build_publication(run_dir: Path, search_dirs: tuple[Path, ...] = ()) -> Repo
             level_label=LEVEL_LABELS.get(level, level or "未定级"),
             pool=r["pool"],
             pool_label=POOL_LABELS.get(r["pool"], r["pool"]),
-            point_value=Decimal(r["point_value"])
-            if r.get("point_value") is not None
-            else point_values.get(r["pool"]),
             result_label=RESULT_LABELS.get(r.get("result") or "", r.get("result")),
         )
         rows.append(row)
         t = totals.setdefault(
-            r["pool"],
-            {"cases": 0, "total_score": Decimal(0), **dict.fromkeys(money, 0)},
+            r["pool"], {"cases": 0, "total_score": Decimal(0), **dict.fromkeys(money, 0)}
         )
         t["cases"] += int(r["cases"] or 0)
         t["total_score"] += Decimal(r["total_score"] or 0)
         for k in money:
             t[k] += int(r.get(k) or 0)
     rows.sort(key=lambda r: (r["pool"], LEVEL_ORDER.get(r["level"], 99), r["hospital_id"]))
-    figures = []
     for pool in sorted(totals):
         label = POOL_LABELS.get(pool, pool)
         rows.append(
@@ -106,32 +99,60 @@ def build_publication(run_dir: Path, search_dirs: tuple[Path, ...] = ()) -> Repo
                 "hospital_name": f"{label}合计",
                 "pool": pool,
                 "pool_label": label,
-                "point_value": point_values.get(pool),
                 "is_total": True,
                 **totals[pool],
             }
         )
-        for k in money:
-            figures.append(
-                Figure(
-                    f"publication.{pool}.{k}",
-                    f"{label}{_label(columns, k)}合计",
-                    totals[pool][k],
-                    "fen",
-                )
+    return rows
+
+
+def build_publication(run_dir: Path, search_dirs: tuple[Path, ...] = ()) -> Report:
+    run_dir = Path(run_dir)
+    src = resolve_run(run_dir, search_dirs=search_dirs)
+    final = src.policy.periods()[-1][2]
+    region = final.region.name
+    path = run_dir / "hospitals.parquet"
+    if not path.is_file():
+        raise ReportInputError(f"结算运行目录 {run_dir} 缺少医疗机构结算表 hospitals.parquet")
+    settled = pq.read_table(path).to_pylist()
+    names = {
+        str(r["hospital_id"]): r
+        for r in pq.read_table(
+            src.paths["hospitals"], columns=["hospital_id", "name", "level"]
+        ).to_pylist()
+    }
+    when = period_label(src.kind, src.period)
+    pvs = "；".join(
+        f"{POOL_LABELS.get(p, p)}{'结算' if src.kind == 'annual' else '预算'}点值 "
+        f"{fmt_value(v, 'point_value')} 元/分"
+        for p, v in sorted(_point_values(run_dir).items())
+    )
+    if src.kind == "annual":
+        kind_title = "年终清算"
+        tables = [
+            Table(
+                "publication.hospitals", "医疗机构结算结果", RESULT, _rows(settled, names, RESULT)
+            ),
+            Table(
+                "publication.clearing",
+                "医疗机构清算拨付",
+                CLEARING,
+                _rows(settled, names, CLEARING),
+            ),
+        ]
+    else:
+        kind_title = "月度预结算"
+        tables = [
+            Table(
+                "publication.hospitals",
+                "医疗机构月度预结算",
+                MONTHLY,
+                _rows(settled, names, MONTHLY),
             )
-    kind_title = "年终清算" if src.kind == "annual" else "月度预结算"
-    title = f"{region} DIP {kind_title}结算公示表（{period_label(src.kind, src.period)}）"
-    section = Section(
-        "publication",
-        "结算公示",
-        [
-            f"根据 {region} DIP 实施细则（政策版本 {final.version}），现将 {period_label(src.kind, src.period)}"
-            f"{kind_title}结果予以公示。金额单位：元。医疗机构对结算结果有异议的，可在公示期内"
-            "通过平台提出申诉。"
-        ],
-        figures,
-        [Table("publication.hospitals", "医疗机构结算结果", columns, rows)],
+        ]
+    text = (
+        f"根据{region} DIP 实施细则（政策版本 {final.version}），现将{when}{kind_title}结果予以公示。"
+        f"{pvs}。金额单位：元。医疗机构对结算结果有异议的，可在公示期内通过平台提出申诉。"
     )
     provenance = {
         "run_dir": str(run_dir),
@@ -141,15 +162,18 @@ def build_publication(run_dir: Path, search_dirs: tuple[Path, ...] = ()) -> Repo
         "policy_version": str(final.version),
         "code_version": opendip.__version__,
     }
-    return Report("publication", src.period, title, region, [section], provenance)
-
-
-def _label(columns: list[ColumnSpec], name: str) -> str:
-    return next(c.label for c in columns if c.name == name)
+    return Report(
+        "publication",
+        src.period,
+        f"{region} DIP {kind_title}结算公示表（{when}）",
+        region,
+        [Section("publication", "结算公示", [text], [], tables)],
+        provenance,
+    )
 
 
 def _point_values(run_dir: Path) -> dict[str, Decimal]:
-    """Each pool's point value (from the run's cases; one value per pool in a run)."""
+    """Each pool's point value (one value per pool in a run)."""
     t = pq.read_table(run_dir / "cases.parquet", columns=["pool", "point_value"])
     out: dict[str, Decimal] = {}
     for pool, pv in zip(

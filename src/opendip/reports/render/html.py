@@ -91,6 +91,8 @@ class _TableView:
     note: str
     wide: bool
     many: bool
+    #: Indices of 合计 rows (a row dict with a true "is_total"), shown in bold.
+    totals: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -147,7 +149,8 @@ def _table(t: Table) -> _TableView:
         for r in t.rows
     ]
     n = len(t.columns)
-    return _TableView(t.key, t.title, headers, rows, t.note, n > WIDE_TABLE_COLUMNS, n > 12)
+    totals = frozenset(i for i, r in enumerate(t.rows) if r.get("is_total"))
+    return _TableView(t.key, t.title, headers, rows, t.note, n > WIDE_TABLE_COLUMNS, n > 12, totals)
 
 
 def _chart(c: Chart, images: dict[str, bytes]) -> _ChartView | None:
@@ -188,7 +191,9 @@ def render_html(
         region=report.region,
         period=report.period,
         sections=sections,
-        # The provenance footer stays on the last section's (portrait/landscape) page.
+        # The cover shares the first section's page and the provenance footer the last's
+        # (portrait or landscape), so neither leaves a page of its own.
+        cover_wide=bool(sections) and sections[0].wide,
         footer_wide=bool(sections) and sections[-1].wide,
         provenance=[(provenance_label(k), str(v)) for k, v in report.provenance.items()],
     )
