@@ -269,3 +269,29 @@ def test_hospital_without_cases_is_an_explicit_empty_report(shared) -> None:
     page = clients("agency").get("/analysis", params={"hospital_id": "H021"})
     assert page.status_code == 200 and "本期该院没有 DIP 结算病例" in page.text
     assert "chart-hospital" not in page.text
+
+
+def test_download_pdf_and_excel(shared) -> None:
+    import io
+
+    import openpyxl
+    import pypdfium2
+
+    _, _, clients = shared
+    h1 = clients("h1")
+    page = h1.get("/analysis")
+    assert 'id="analysis-pdf"' in page.text
+    pdf = h1.get("/analysis.pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    from urllib.parse import quote
+
+    assert quote("院端分析_H001_2026.pdf") in pdf.headers["content-disposition"]
+    text = pypdfium2.PdfDocument(pdf.content)[0].get_textpage().get_text_range()
+    assert "H001" in text and "院端盈亏分析" in text
+    xlsx = h1.get("/analysis.xlsx", params={"department": "外科"})
+    assert xlsx.status_code == 200
+    assert "封面" in openpyxl.load_workbook(io.BytesIO(xlsx.content)).sheetnames
+    # Another hospital's file is as unreachable as its page; unknown formats are 404.
+    assert h1.get("/analysis.pdf", params={"hospital_id": "H002"}).status_code == 404
+    assert h1.get("/analysis.exe").status_code == 404
+    assert clients("expert").get("/analysis.pdf").status_code == 403

@@ -9,15 +9,18 @@ for any object the user may not see. Agency roles choose a hospital.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
 
 from opendip.reports.hospital import (
     DEFAULT_NEAR_BAND,
@@ -231,6 +234,46 @@ def _chart_data(report: Report | None) -> dict[str, Any]:
             "name": chart.series[0].name,
         }
     return out
+
+
+DOWNLOADS = {
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+@router.get("/analysis.{fmt}", include_in_schema=False)
+def analysis_file(
+    request: Request,
+    fmt: str,
+    hospital_id: str | None = None,
+    department: str | None = None,
+    group_code: str | None = None,
+    near_band: str | None = None,
+    viewer: Viewer = Depends(require("cases")),
+    s: Session = Depends(db),
+) -> Response:
+    """The analysis on screen as a PDF or Excel file (a hospital user: their own only)."""
+    from opendip.reports.render import write_report
+
+    if fmt not in DOWNLOADS:
+        raise NotFound("未找到该文件")
+    try:
+        data = _analysis(request, s, viewer, hospital_id, department, group_code, near_band)
+    except AnalysisRefused as exc:
+        return error_response(request, exc.status, exc.message)
+    report: Report | None = data["report"]
+    if report is None:
+        return error_response(request, 409, data["message"] or NO_RESULTS)
+    out = Path(tempfile.mkdtemp(prefix="opendip-analysis-"))
+    stem = f"院端分析_{data['hospital_id']}_{report.period}"
+    path = write_report(report, out, stem, formats=(fmt,))[fmt]
+    return FileResponse(
+        path,
+        media_type=DOWNLOADS[fmt],
+        filename=path.name,
+        background=BackgroundTask(shutil.rmtree, out, ignore_errors=True),
+    )
 
 
 @router.get(
