@@ -404,3 +404,19 @@ def test_summary_sentences_quote_the_figures(annual: Any) -> None:
         f"{f['fund.hospitals_deficit'].value} 家超支 {fmt_wan(-f['fund.deficit_fen'].value)} 万元"
         in text
     )
+
+
+def test_tables_add_up(annual: Any) -> None:
+    """Invariants across the report: the by-pool, by-level and by-hospital tables each add up
+    to the overall figures, and surplus + deficit hospitals' differences to the overall one."""
+    f = {x.key: x.value for x in annual.figures()}
+    for table in ("fund.by_pool", "fund.by_level", "fund.by_hospital"):
+        rows = annual.table(table).rows
+        for col in ("fund_payable_fen", "ffs_fund_fen", "dip_amount_fen"):
+            assert sum(r[col] for r in rows) == f[f"fund.{col}"], (table, col)
+        assert sum(r["cases"] for r in rows) == f["overview.dip_cases"], table
+    assert f["fund.surplus_fen"] + f["fund.deficit_fen"] == f["fund.dip_minus_ffs_fen"]
+    by_kind = annual.table("deviation.by_kind").rows
+    assert sum(r["cases"] for r in by_kind) == f["overview.dip_cases"]
+    types = annual.table("overview.group_types").rows
+    assert sum(r["cases"] for r in types) == f["overview.cases"]
