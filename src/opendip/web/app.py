@@ -209,6 +209,7 @@ def create_app(settings: Settings) -> FastAPI:
     from opendip.web.routers import analysis, reports
 
     app.include_router(analysis.router)
+    app.add_exception_handler(analysis.AnalysisRefused, analysis.refused)
     app.include_router(reports.router)
     return app
 

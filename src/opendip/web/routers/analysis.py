@@ -42,12 +42,18 @@ RECENT_RUNS = 50
 
 
 class AnalysisRefused(ValueError):
-    """A request the analysis cannot answer (Chinese message), with its HTTP status."""
+    """A request the analysis cannot answer (Chinese message), with its HTTP status; the
+    app answers it with `refused` below."""
 
     def __init__(self, message: str, status: int = 422) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+async def refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AnalysisRefused)
+    return error_response(request, exc.status, exc.message)
 
 
 def latest_settlement(s: Session, platform_dir: Path) -> tuple[Run, Path] | None:
@@ -201,10 +207,7 @@ def analysis_page(
     viewer: Viewer = Depends(require("cases")),
     s: Session = Depends(db),
 ) -> Response:
-    try:
-        data = _analysis(request, s, viewer, hospital_id, department, group_code, near_band)
-    except AnalysisRefused as exc:
-        return error_response(request, exc.status, exc.message)
+    data = _analysis(request, s, viewer, hospital_id, department, group_code, near_band)
     departments, groups = _options(data["overall"])
     template = "analysis_body.html" if request.headers.get("HX-Request") else "analysis.html"
     region = request.app.state.region
@@ -258,10 +261,7 @@ def analysis_file(
 
     if fmt not in DOWNLOADS:
         raise NotFound("未找到该文件")
-    try:
-        data = _analysis(request, s, viewer, hospital_id, department, group_code, near_band)
-    except AnalysisRefused as exc:
-        return error_response(request, exc.status, exc.message)
+    data = _analysis(request, s, viewer, hospital_id, department, group_code, near_band)
     report: Report | None = data["report"]
     if report is None:
         return error_response(request, 409, data["message"] or NO_RESULTS)
@@ -291,10 +291,7 @@ def api_analysis(
     viewer: Viewer = Depends(require("cases")),
     s: Session = Depends(db),
 ) -> Any:
-    try:
-        data = _analysis(request, s, viewer, hospital_id, department, group_code, near_band)
-    except AnalysisRefused as exc:
-        return error_response(request, exc.status, exc.message)
+    data = _analysis(request, s, viewer, hospital_id, department, group_code, near_band)
     report = data["report"]
     return {
         "hospital_id": data["hospital_id"],
