@@ -15,7 +15,7 @@ CMI are Decimals rounded half up to 4 places.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import ibis.expr.types as ir
 
 import opendip
 from opendip.engine import connect, table_from_arrow
+from opendip.reports.calc import cmi, per_case, rate
 from opendip.reports.hospital.source import (
     HospitalAnalysisError,
     RunSources,
@@ -43,7 +44,6 @@ DEFAULT_NEAR_LIMIT = 100
 HIST_STEP_UNITS = 1000  # 0.1 in ratio units of 10**-4
 HIST_BINS = 40
 
-Q4 = Decimal("0.0001")
 DEVIATION_LABELS = {
     "normal": "正常",
     "high": "高倍率",
@@ -51,13 +51,6 @@ DEVIATION_LABELS = {
     "extreme": "极端",
     "special_review": "特例单议",
 }
-
-
-def rate(num: int | Decimal, den: int | Decimal) -> Decimal | None:
-    """num ÷ den rounded half up to 4 places; None when den is 0."""
-    if not den:
-        return None
-    return (Decimal(num) / Decimal(den)).quantize(Q4, rounding=ROUND_HALF_UP)
 
 
 def _totals(t: ir.Table, keys: list[str]) -> ir.Table:
@@ -85,16 +78,11 @@ def _derive(row: dict[str, Any], base_score: Decimal) -> dict[str, Any]:
     out["balance_fen"] = int(row["dip_amount_fen"]) - int(row["total_cost_fen"])
     out["balance_rate"] = rate(out["balance_fen"], int(row["total_cost_fen"]))
     out["fund_balance_fen"] = int(row["fund_payable_fen"]) - int(row["ffs_fund_fen"])
-    out["cost_per_case_fen"] = _per_case(int(row["total_cost_fen"]), n)
-    out["dip_per_case_fen"] = _per_case(int(row["dip_amount_fen"]), n)
+    out["cost_per_case_fen"] = per_case(int(row["total_cost_fen"]), n)
+    out["dip_per_case_fen"] = per_case(int(row["dip_amount_fen"]), n)
     score = Decimal(row["case_score_sum"] or 0)
-    out["cmi"] = (score / n / base_score).quantize(Q4, rounding=ROUND_HALF_UP) if n else None
+    out["cmi"] = cmi(score, n, base_score)
     return out
-
-
-def _per_case(fen: int, n: int) -> int | None:
-    """Per-case mean in whole fen, half up (fen ≥ 0)."""
-    return (2 * fen + n) // (2 * n) if n else None
 
 
 MONEY_COLUMNS = [
