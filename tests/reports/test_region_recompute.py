@@ -310,10 +310,16 @@ def test_tables_recomputed(region: Path, annual: Any) -> None:
     hist = dict(annual.chart("fund.ratio_histogram").series[0].points)
     ratios = [q(f, ffs) for (_, f, ffs, _, _) in by_hospital.values() if ffs]
     assert sum(hist.values()) == len(ratios)
+    assert len(hist) <= 22  # 20 bins of 0.05 in [0.50, 1.50) and two open ones
     for label, count in hist.items():
-        lo, hi = (Decimal(x) for x in label.split("–"))
-        assert hi - lo == Decimal("0.05")
-        assert count == sum(1 for r in ratios if lo <= r < hi), label
+        if label.startswith("<"):
+            assert count == sum(1 for r in ratios if r < Decimal("0.5")) > 0
+        elif label.startswith("≥"):
+            assert count == sum(1 for r in ratios if r >= Decimal("1.5")) > 0
+        else:
+            lo, hi = (Decimal(x) for x in label.split("–"))
+            assert hi - lo == Decimal("0.05")
+            assert count == sum(1 for r in ratios if lo <= r < hi), label
     types = dict(
         sql.all(
             "SELECT group_type, count(*) FROM g WHERE case_id IN "
@@ -420,3 +426,26 @@ def test_tables_add_up(annual: Any) -> None:
     assert sum(r["cases"] for r in by_kind) == f["overview.dip_cases"]
     types = annual.table("overview.group_types").rows
     assert sum(r["cases"] for r in types) == f["overview.cases"]
+
+
+def test_ratio_bins_by_hand() -> None:
+    from opendip.reports.region.fund import ratio_bins
+
+    bins = dict(
+        ratio_bins(
+            [
+                Decimal("0.9999"),
+                Decimal("0.95"),
+                Decimal("1.00"),
+                None,
+                Decimal("0.2"),
+                Decimal("57.3"),
+                Decimal("1.4999"),
+            ]
+        )
+    )
+    assert bins["< 0.50"] == 1 and bins["≥ 1.50"] == 1
+    assert bins["0.95–1.00"] == 2 and bins["1.00–1.05"] == 1 and bins["1.45–1.50"] == 1
+    assert len(bins) == 22 and sum(bins.values()) == 6
+    assert list(bins)[0] == "< 0.50" and list(bins)[-1] == "≥ 1.50"
+    assert dict(ratio_bins([Decimal("1")])).get("< 0.50") is None

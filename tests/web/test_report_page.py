@@ -132,3 +132,14 @@ def test_supervision_run_from_the_platform(clients) -> None:
     assert again["manifest"]["leads_added"] == 0
     bad = agency.post("/api/runs", json={"kind": "supervision", "period": "2026-03"})
     assert bad.status_code == 409 and "YYYY" in bad.json()["detail"]
+
+
+def test_reports_are_built_with_the_run(clients, app) -> None:
+    run = _run(clients("agency"), "annual", "2026")
+    reports = app.state.settings.platform_dir / "runs" / str(run["id"]) / "reports"
+    names = sorted(p.name for p in reports.iterdir())
+    assert names == sorted(
+        [f"report_{run['id']}.{x}" for x in ("json", "xlsx", "pdf", "fragment.html")]
+        + [f"publication_{run['id']}.{x}" for x in ("json", "xlsx", "pdf")]
+    )
+    assert "notes" not in run["manifest"] or not any("报告" in n for n in run["manifest"]["notes"])

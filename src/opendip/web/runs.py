@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from opendip.store import Run, Store, User, utcnow
 from opendip.store import repositories as repo
 from opendip.web.region import RegionData
+from opendip.web.run_reports import PUBLICATION, REPORT, RunReports
 from opendip.web.settings import Settings
 from opendip.workflow import special_review_table
 
@@ -51,6 +52,7 @@ class RunService:
         self.store = store
         self.settings = settings
         self.region = region
+        self.reports = RunReports(store, settings, region)
         self._threads: dict[int, threading.Thread] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -251,6 +253,7 @@ class RunService:
             "totals_fen": dict(summary["totals"]),
             "steps": ["入组", "计分", "月度预结算"],
         }
+        self._build_reports(run_id, out, manifest)
         return self._finish(out, manifest)
 
     def _annual(self, run_id: int, period: str) -> dict[str, Any]:
@@ -275,6 +278,7 @@ class RunService:
             },
             "steps": ["入组", "计分", "年终清算"],
         }
+        self._build_reports(run_id, out, manifest)
         return self._finish(out, manifest)
 
     def _supervision(self, run_id: int, period: str) -> dict[str, Any]:
@@ -360,6 +364,16 @@ class RunService:
                 "steps": ["智能监管"],
             },
         )
+
+    def _build_reports(self, run_id: int, out: Path, manifest: dict[str, Any]) -> None:
+        """The run's report and publication, built now so their pages open at once; a
+        failure is noted on the run (they are built again on first request), never fatal."""
+        self._progress(run_id, 90, "生成分析报告与结算公示表")
+        try:
+            for which in (REPORT, PUBLICATION):
+                self.reports.files(run_id, out / "settlement", which)
+        except Exception as exc:  # reports must never fail a settled run
+            manifest.setdefault("notes", []).append(f"报告未能生成（打开报告页时重试）：{exc}")
 
     def _finish(self, out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         (out / "manifest.json").write_text(

@@ -88,7 +88,7 @@ def fund(f: RegionFacts) -> Section:
         [Series("医疗机构数", ratio_bins([h["dip_ffs_ratio"] for h in hospitals]))],
         x_label="DIP 统筹应支付 ÷ 按项目统筹支付",
         y_label="医疗机构数",
-        note=f"每组宽 {RATIO_BIN}，含下限不含上限",
+        note=f"每组宽 {RATIO_BIN}（含下限不含上限）；低于 {RATIO_LOW}、不低于 {RATIO_HIGH} 的各并为一组",
     )
     charts = [histogram]
     months = money_rows(f.scored, ["settle_month"])
@@ -169,21 +169,30 @@ def hospitals(f: RegionFacts) -> Section:
     )
 
 
-#: Width of the bins of the hospitals' DIP/FFS ratio histogram.
+#: The hospitals' DIP/FFS ratio histogram: bins of 0.05 from 0.50 to 1.50, and one open bin
+#: on each side (shown only when a hospital falls in it), so an outlier (a hospital with a
+#: tiny fee-for-service amount) cannot stretch the chart over thousands of bins.
 RATIO_BIN = Decimal("0.05")
+RATIO_LOW, RATIO_HIGH = Decimal("0.50"), Decimal("1.50")
 
 
 def ratio_bins(ratios: list[Decimal | None]) -> list[tuple[str, int]]:
-    """Pre-binned histogram points ("0.95–1.00", hospitals): every bin from the lowest to the
-    highest occupied one, a ratio r in [lo, lo + RATIO_BIN)."""
-    index = [int(r // RATIO_BIN) for r in ratios if r is not None]
-    if not index:
-        return []
-    counts = {i: index.count(i) for i in set(index)}
-    return [
-        (f"{i * RATIO_BIN:.2f}–{(i + 1) * RATIO_BIN:.2f}", counts.get(i, 0))
-        for i in range(min(index), max(index) + 1)
-    ]
+    """Pre-binned histogram points: ("0.95–1.00", hospitals) for r in [0.95, 1.00), plus
+    ("< 0.50", n) and ("≥ 1.50", n) when occupied."""
+    values = [r for r in ratios if r is not None]
+    first, last = int(RATIO_LOW / RATIO_BIN), int(RATIO_HIGH / RATIO_BIN)
+    counts = dict.fromkeys(range(first, last), 0)
+    below = above = 0
+    for r in values:
+        if r < RATIO_LOW:
+            below += 1
+        elif r >= RATIO_HIGH:
+            above += 1
+        else:
+            counts[int(r // RATIO_BIN)] += 1
+    points = [(f"< {RATIO_LOW:.2f}", below)] if below else []
+    points += [(f"{i * RATIO_BIN:.2f}–{(i + 1) * RATIO_BIN:.2f}", n) for i, n in counts.items()]
+    return points + ([(f"≥ {RATIO_HIGH:.2f}", above)] if above else [])
 
 
 def _yuan(fen: int | None) -> Decimal | None:

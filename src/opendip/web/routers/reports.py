@@ -11,8 +11,6 @@ A run without settlement results raises `ReportInputError`, which the app answer
 from __future__ import annotations
 
 import json
-import shutil
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +18,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from opendip.reports.region import Extras, build_publication, build_report
 from opendip.reports.source import ReportInputError
 from opendip.store import Run
 from opendip.store import repositories as repo
 from opendip.web.app import render
+from opendip.web.run_reports import PUBLICATION, REPORT
 from opendip.web.schemas import Id, Message
 from opendip.web.security import NotFound, Viewer, db, require
-from opendip.workflow.machine import STATE_LABELS
 
 router = APIRouter()
 NOT_FOUND = {404: {"model": Message}}
@@ -36,14 +33,6 @@ MEDIA = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "json": "application/json",
 }
-REPORT, PUBLICATION = "report", "publication"
-_locks: dict[int, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _lock(run_id: int) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(run_id, threading.Lock())
 
 
 def _settled_run(request: Request, s: Session, viewer: Viewer, run_id: int) -> tuple[Run, Path]:
@@ -56,60 +45,13 @@ def _settled_run(request: Request, s: Session, viewer: Viewer, run_id: int) -> t
     return run, settlement
 
 
-def _extras(request: Request, s: Session, viewer: Viewer) -> Extras:
-    data_dir: Path = request.app.state.region.data_dir
-    apps = [
-        {"kind": a.kind, "state": STATE_LABELS.get(a.state, a.state)}
-        for a in repo.list_applications(s, viewer.actor)
-    ]
-    qc = data_dir / "qc" / "case_status.parquet"
-    supervision = data_dir / "supervision"
-    return Extras(
-        qc_case_status=qc if qc.is_file() else None,
-        supervision_dir=supervision if (supervision / "leads.parquet").is_file() else None,
-        applications=apps,
-    )
-
-
-def _search_dirs(request: Request) -> tuple[Path, ...]:
-    settings = request.app.state.settings
-    dirs = [request.app.state.region.data_dir]
-    if settings.policy_path:
-        dirs.append(Path(settings.policy_path).parent)
-    return tuple(dirs)
-
-
-def _files(
-    request: Request, s: Session, viewer: Viewer, run: Run, settlement: Path, which: str
-) -> dict[str, Path]:
-    """The run's report (or publication) files, built on first use."""
-    from opendip.reports.render import render_html, write_report
-
-    out = settlement.parent / "reports"
-    stem = f"{which}_{run.id}"
-    wanted = ("json", "xlsx", "pdf")
-    paths = {fmt: out / f"{stem}.{fmt}" for fmt in wanted}
-    fragment = out / f"{stem}.fragment.html"
-    with _lock(run.id):
-        if all(p.is_file() for p in paths.values()) and (which != REPORT or fragment.is_file()):
-            return {**paths, "fragment": fragment}
-        if which == REPORT:
-            report = build_report(settlement, _extras(request, s, viewer), _search_dirs(request))
-        else:
-            report = build_publication(settlement, _search_dirs(request))
-        written = write_report(report, out, stem, formats=wanted)
-        if which == REPORT:
-            fragment.write_text(render_html(report, standalone=False), encoding="utf-8")
-        return {**written, "fragment": fragment}
-
-
 def _built(
     request: Request, s: Session, viewer: Viewer, run_id: int, which: str
 ) -> tuple[Run, dict[str, Path]]:
     """The run and its built files; a run without settlement results raises ReportInputError
     (answered 409 by the app's handler)."""
     run, settlement = _settled_run(request, s, viewer, run_id)
-    return run, _files(request, s, viewer, run, settlement, which)
+    return run, request.app.state.runs.reports.files(run.id, settlement, which)
 
 
 @router.get("/runs/{run_id}/report", include_in_schema=False)
@@ -136,8 +78,7 @@ def report_refresh(
     s: Session = Depends(db),
 ) -> Response:
     run, settlement = _settled_run(request, s, viewer, run_id)
-    with _lock(run.id):
-        shutil.rmtree(settlement.parent / "reports", ignore_errors=True)
+    request.app.state.runs.reports.clear(run.id, settlement)
     repo.audit(s, viewer.user, "report.refresh", "run", run.id, {"period": run.period})
     s.commit()
     return RedirectResponse(f"/runs/{run.id}/report", status_code=303)

@@ -1,0 +1,85 @@
+"""The reports of a settlement run (自动化报告, 结算公示表), kept under runs/<id>/reports.
+
+Built at the end of the run (so the report page opens at once) or on first request, and
+rebuilt on demand; one lock per run so two requests never build the same files at once.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+from sqlalchemy import select
+
+from opendip.reports.region import Extras, build_publication, build_report
+from opendip.store import Store
+from opendip.store.models import Application
+from opendip.web.region import RegionData
+from opendip.web.settings import Settings
+from opendip.workflow.machine import STATE_LABELS
+
+REPORT, PUBLICATION = "report", "publication"
+FORMATS = ("json", "xlsx", "pdf")
+
+
+class RunReports:
+    def __init__(self, store: Store, settings: Settings, region: RegionData) -> None:
+        self.store = store
+        self.settings = settings
+        self.region = region
+        self._locks: dict[int, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, run_id: int) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(run_id, threading.Lock())
+
+    def _extras(self) -> Extras:
+        """QC and supervision results of the region directory, and every application (the
+        agency's view: reports are for agency roles)."""
+        data_dir = self.region.data_dir
+        with self.store.session() as s:
+            apps = [
+                {"kind": kind, "state": STATE_LABELS.get(state, state)}
+                for kind, state in s.execute(select(Application.kind, Application.state))
+            ]
+        qc = data_dir / "qc" / "case_status.parquet"
+        supervision = data_dir / "supervision"
+        return Extras(
+            qc_case_status=qc if qc.is_file() else None,
+            supervision_dir=supervision if (supervision / "leads.parquet").is_file() else None,
+            applications=apps,
+        )
+
+    def search_dirs(self) -> tuple[Path, ...]:
+        dirs = [self.region.data_dir]
+        if self.settings.policy_path:
+            dirs.append(Path(self.settings.policy_path).parent)
+        return tuple(dirs)
+
+    def files(self, run_id: int, settlement: Path, which: str) -> dict[str, Path]:
+        """The run's report (or publication) files, built when missing: by format, and for
+        the report its HTML fragment for the page ("fragment")."""
+        from opendip.reports.render import render_html, write_report
+
+        out = settlement.parent / "reports"
+        stem = f"{which}_{run_id}"
+        paths = {fmt: out / f"{stem}.{fmt}" for fmt in FORMATS}
+        if which == REPORT:
+            paths["fragment"] = out / f"{stem}.fragment.html"
+        with self._lock(run_id):
+            if all(p.is_file() for p in paths.values()):
+                return paths
+            if which == REPORT:
+                report = build_report(settlement, self._extras(), self.search_dirs())
+            else:
+                report = build_publication(settlement, self.search_dirs())
+            write_report(report, out, stem, formats=FORMATS)
+            if which == REPORT:
+                paths["fragment"].write_text(render_html(report, standalone=False), "utf-8")
+            return paths
+
+    def clear(self, run_id: int, settlement: Path) -> None:
+        with self._lock(run_id):
+            shutil.rmtree(settlement.parent / "reports", ignore_errors=True)
