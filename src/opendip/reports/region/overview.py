@@ -72,7 +72,7 @@ def overview(f: RegionFacts) -> Section:
                 "group_type": t,
                 "label": GROUP_TYPE_LABELS.get(t, t),
                 "directory_groups": in_directory.get(t),
-                "groups_used": int(r["groups"]) if r and t != "unmatched" else None,
+                "groups_used": None if t == "unmatched" else int(r["groups"]) if r else 0,
                 "cases": cases,
                 "share": rate(cases, n),
             }

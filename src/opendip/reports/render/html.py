@@ -33,6 +33,8 @@ from opendip.reports.render.fmt import (
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 #: Tables with more columns than this are printed on landscape pages.
 WIDE_TABLE_COLUMNS = 8
+#: Text columns whose every cell is at most this long are kept on one line.
+SHORT_TEXT = 16
 #: Money figures at or above this many fen (100 万元) also show their 万元 value.
 WAN_FROM_FEN = 100_000_000
 
@@ -80,6 +82,9 @@ class _Cell:
     text: str
     numeric: bool
     negative: bool
+    #: A short text column (codes, names, labels) is not wrapped: long free text (evidence,
+    #: explanations) takes the width that is left instead of squeezing it to one character.
+    nowrap: bool = False
 
 
 @dataclass
@@ -148,6 +153,10 @@ def _table(t: Table) -> _TableView:
         ]
         for r in t.rows
     ]
+    for j, c in enumerate(t.columns):
+        if c.unit == "text" and all(len(row[j].text) <= SHORT_TEXT for row in rows):
+            for row in rows:
+                row[j].nowrap = True
     n = len(t.columns)
     totals = frozenset(i for i, r in enumerate(t.rows) if r.get("is_total"))
     return _TableView(t.key, t.title, headers, rows, t.note, n > WIDE_TABLE_COLUMNS, n > 12, totals)
