@@ -110,6 +110,9 @@ def test_home_and_cases_follow_the_latest_published_run(clients, make_app) -> No
     assert after["scored"]["n"] == run["manifest"]["scored_cases"]
     assert after["scored"]["fund_payable_fen"] == run["manifest"]["totals_fen"]["fund_payable_fen"]
     assert "已公示" in agency.get("/").text
+    pub = agency.get("/publication")
+    assert f'href="/runs/{run["id"]}/publication.pdf"' in pub.text
+    assert "publication.pdf" not in clients("h1").get("/publication").text  # agency files only
     # A restarted platform shows the same.
     again = make_app()
     assert again.state.region.results.source == after["results_source"]
