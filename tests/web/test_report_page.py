@@ -4,6 +4,7 @@ monthly runs settle through opendip.settlement (withholding and advance per hosp
 from __future__ import annotations
 
 import io
+from decimal import ROUND_HALF_UP, Decimal
 
 import openpyxl
 import pyarrow.parquet as pq
@@ -146,3 +147,33 @@ def test_reports_are_built_with_the_run(clients, app) -> None:
         + [f"publication_{run['id']}.{x}" for x in ("json", "xlsx", "pdf")]
     )
     assert "notes" not in run["manifest"] or not any("报告" in n for n in run["manifest"]["notes"])
+
+
+def test_platform_report_compares_with_last_year(region_dir, make_app) -> None:
+    """The region directory's previous-year settlement list is found for the platform's
+    report (同比), though the run directory lives under platform/runs/<id>/."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from tests.web.conftest import login
+
+    t = pq.read_table(region_dir / "cases_2026.parquet")
+    last = t.set_column(
+        t.schema.get_field_index("settle_month"),
+        "settle_month",
+        pc.replace_substring(t["settle_month"], "2026-", "2025-"),
+    ).set_column(
+        t.schema.get_field_index("case_id"),
+        "case_id",
+        pc.binary_join_element_wise(pa.scalar("Y"), t["case_id"], ""),
+    )
+    pq.write_table(last, region_dir / "cases_2025.parquet")
+    agency = login(make_app(), "agency")
+    run = _run(agency, "monthly", "2026-03")
+    data = agency.get(f"/api/runs/{run['id']}/report").json()
+    figures = {f["key"]: f for s in data["sections"] for f in s["figures"]}
+    march = [r for r in last.to_pylist() if r["settle_month"] == "2025-03"]
+    cost = sum(r["total_cost"] for r in march)
+    expected = int((Decimal(cost) / len(march)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    assert figures["costs.cost_per_case_fen"]["previous"] == expected
+    assert figures["costs.cases"]["previous"] == len(march)

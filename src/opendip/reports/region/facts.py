@@ -5,7 +5,8 @@ SCORED cases, not-DIP cases and per-hospital results, and the inputs its manifes
 (settlement-list cases, grouped cases, directory, hospitals, policy; hash-checked by
 `opendip.reports.source.resolve_run`). Optional side inputs are found beside the run unless
 given: QC case status (`qc/case_status.parquet`), supervision leads and indicators
-(`supervision/`), and the previous year's settlement list (`cases_<year-1>.parquet`).
+(`supervision/`), and the previous year's settlement list (`cases_<year-1>.parquet`) — in the
+run directory, its two parents, then `search_dirs` (the platform's region directory).
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ class RegionFacts:
     side_inputs: dict[str, str] = field(default_factory=dict)
 
 
-def _beside(run_dir: Path, relative: str) -> Path | None:
-    for d in [run_dir, *list(run_dir.parents)[:2]]:
+def _beside(run_dir: Path, relative: str, search_dirs: tuple[Path, ...] = ()) -> Path | None:
+    for d in [run_dir, *list(run_dir.parents)[:2], *search_dirs]:
         if (d / relative).exists():
             return d / relative
     return None
@@ -144,7 +145,9 @@ def load(
         raise ReportInputError(f"结算运行目录 {src.run_dir} 缺少未入 DIP 病例表 not_dip.parquet")
     not_dip = con.read_parquet(str(not_dip_path))
 
-    previous = extras.previous_cases or _beside(src.run_dir, f"cases_{year - 1}.parquet")
+    previous = extras.previous_cases or _beside(
+        src.run_dir, f"cases_{year - 1}.parquet", search_dirs
+    )
     previous_cases = None
     if previous is not None:
         if not Path(previous).is_file():
@@ -152,7 +155,7 @@ def load(
         previous_cases = _cost_table(con, Path(previous), "上年结算清单病例文件")
         side["previous_cases"] = sha256_file(previous)
 
-    qc_path = extras.qc_case_status or _beside(src.run_dir, "qc/case_status.parquet")
+    qc_path = extras.qc_case_status or _beside(src.run_dir, "qc/case_status.parquet", search_dirs)
     qc_status = None
     if qc_path is not None:
         if not Path(qc_path).is_file():
@@ -161,7 +164,7 @@ def load(
         qc_status = q.select(q_id=q.case_id.cast("string"), passed=q.passed.cast("boolean"))
         side["qc_case_status"] = sha256_file(qc_path)
 
-    sup = extras.supervision_dir or _beside(src.run_dir, "supervision")
+    sup = extras.supervision_dir or _beside(src.run_dir, "supervision", search_dirs)
     if sup is not None and not (Path(sup) / "leads.parquet").is_file():
         if extras.supervision_dir is not None:
             raise ReportInputError(f"监管结果目录 {sup} 缺少 leads.parquet")
