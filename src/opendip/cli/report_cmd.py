@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from opendip.cli import report_hospital_cmd
-from opendip.cli.common import console, ensure_dir, fail
+from opendip.cli.common import console, ensure_dir, fail, progress
 from opendip.reports.model import Report
 from opendip.reports.region import Extras, build_publication, build_report
 from opendip.reports.source import ReportInputError
@@ -41,7 +41,7 @@ STEMS = {"annual": "年度运行分析报告", "monthly": "月度运行分析报
 
 
 def write(report: Report, out: Path, stem: str) -> dict[str, Path]:
-    """Write every format the renderers support (JSON alone when they are not installed)."""
+    """Write the report as JSON, Excel, HTML and PDF (a missing font or Pango: a clear error)."""
     from opendip.reports.render import ReportRenderError, write_report
 
     ensure_dir(out)
@@ -84,14 +84,19 @@ def _region_report(
         previous_cases=prev,
         applications=read_applications(apps) if apps else None,
     )
-    try:
-        report = build_report(run, extras)
-    except ReportInputError as exc:
-        fail(str(exc))
-    if report.kind != kind:
-        other = "年终清算" if report.kind == "annual" else "月度预结算"
-        fail(f"{run} 是{other}运行，请用 opendip report {report.kind}")
-    _done(report, write(report, out, f"{STEMS[kind]}_{report.period}"))
+    with progress() as bar:
+        task = bar.add_task("汇总结算结果", total=2)
+        try:
+            report = build_report(run, extras)
+        except ReportInputError as exc:
+            fail(str(exc))
+        if report.kind != kind:
+            other = "年终清算" if report.kind == "annual" else "月度预结算"
+            fail(f"{run} 是{other}运行，请用 opendip report {report.kind}")
+        bar.update(task, advance=1, description="生成 PDF、Excel、HTML")
+        written = write(report, out, f"{STEMS[kind]}_{report.period}")
+        bar.update(task, advance=1, description="完成")
+    _done(report, written)
 
 
 def _done(report: Report, written: dict[str, Path]) -> None:
@@ -129,11 +134,16 @@ def monthly(
 @app.command("publication")
 def publication(run: RunOpt, out: OutOpt) -> None:
     """结算公示表（每家医疗机构、每个统筹区一行，含合计）：Excel、PDF。"""
-    try:
-        report = build_publication(run)
-    except ReportInputError as exc:
-        fail(str(exc))
-    _done(report, write(report, out, f"{STEMS['publication']}_{report.period}"))
+    with progress() as bar:
+        task = bar.add_task("读取结算结果", total=2)
+        try:
+            report = build_publication(run)
+        except ReportInputError as exc:
+            fail(str(exc))
+        bar.update(task, advance=1, description="生成 PDF、Excel")
+        written = write(report, out, f"{STEMS['publication']}_{report.period}")
+        bar.update(task, advance=1, description="完成")
+    _done(report, written)
 
 
 app.command("hospital", help="院端分析：科室、医师、病种盈亏 / hospital analysis")(
