@@ -450,3 +450,17 @@ def test_ratio_bins_by_hand() -> None:
     labels = list(bins)
     assert (labels[0], labels[-1]) == ("< 0.50", "≥ 1.50")
     assert dict(ratio_bins([Decimal("1")])).get("< 0.50") is None
+
+
+def test_text_for_readers_is_chinese(annual: Any) -> None:
+    """Titles, paragraphs, labels: Chinese; the only Latin words are DIP, CMI and the policy
+    keys a reader may look up."""
+    import re
+
+    texts = [annual.title]
+    for s in annual.sections:
+        texts += [s.title, *s.paragraphs]
+        texts += [t.title for t in s.tables] + [c.label for t in s.tables for c in t.columns]
+        texts += [c.title for c in s.charts] + [f.label for f in s.figures]
+    words = {w for t in texts for w in re.findall(r"[A-Za-z_][A-Za-z_.]{2,}", t)}
+    assert words <= {"DIP", "CMI", "directory.base_score", "point_value_formula"}, words

@@ -9,6 +9,7 @@ year, the year before. 同比 compares with the same month (or year) of the prev
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import ibis.expr.types as ir
@@ -26,6 +27,11 @@ COLUMNS = [
     ColumnSpec("selfpay_ratio", "自费比例", "ratio"),
     ColumnSpec("alos_days", "平均住院日", "days"),
 ]
+DEFINITIONS = (
+    "按本期全部结算清单病例（含未按 DIP 结算的病例）计算：次均费用 = 医疗总费用 ÷ 病例数；"
+    "次均自费 = 自费金额 ÷ 病例数；自费比例 = 自费金额 ÷ 医疗总费用；平均住院日 = 住院天数合计 ÷ "
+    "病例数。同比与上年同期比较，环比（月报）与上月比较。"
+)
 INDICATORS = [
     ("cost_per_case_fen", "次均费用", "fen"),
     ("selfpay_per_case_fen", "次均自费", "fen"),
@@ -117,7 +123,7 @@ def costs(f: RegionFacts) -> Section:
                     "与上月比较",
                 )
             )
-    paragraphs = [__doc__.split("\n\n")[1].replace("\n", "") if __doc__ else ""]
+    paragraphs = [DEFINITIONS]
     if year_ago is None:
         paragraphs.append(
             "未找到上年同期结算清单（cases_<上年>.parquet 或 --previous），不作同比。"
@@ -156,14 +162,14 @@ def _trend_charts(f: RegionFacts) -> list[Chart]:
     by_month = {r["month"][5:]: r for r in prev}
     cost_series = [
         Series(
-            f"{f.year} 年", [(r["month"][5:] + "月", r["cost_per_case_fen"] / 100) for r in this]
+            f"{f.year} 年", [(r["month"][5:] + "月", _yuan(r["cost_per_case_fen"])) for r in this]
         )
     ]
     if by_month:
         cost_series.append(
             Series(
                 f"{f.year - 1} 年",
-                [(m + "月", by_month[m]["cost_per_case_fen"] / 100) for m in sorted(by_month)],
+                [(m + "月", _yuan(by_month[m]["cost_per_case_fen"])) for m in sorted(by_month)],
             )
         )
     return [
@@ -192,3 +198,7 @@ def _trend_charts(f: RegionFacts) -> list[Chart]:
             y_label="天",
         ),
     ]
+
+
+def _yuan(fen: int | None) -> Decimal | None:
+    return None if fen is None else Decimal(fen) / 100
