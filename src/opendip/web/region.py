@@ -110,17 +110,13 @@ class RegionData:
         year = self.current_year()
         return self.data_dir / f"cases_{year}.parquet" if year else None
 
-    def refresh_results(self, run_dir: Path | None = None) -> None:
-        """Point the pages at the region directory's own results (or a directory's)."""
-        base = run_dir or self.data_dir
-        grouped = base / "grouped.parquet"
-        scored = base / "scored.parquet"
-        with self._lock:
-            self.results = ResultFiles(
-                grouped if grouped.exists() else None,
-                scored if scored.exists() else None,
-                "区域数据目录的入组与分值结果" if run_dir is None else str(base),
-            )
+    def refresh_results(self) -> None:
+        """Point the pages at the region directory's own grouping and scoring results."""
+        self.use_results(
+            self.data_dir / "grouped.parquet",
+            self.data_dir / "scored.parquet",
+            "区域数据目录的入组与分值结果",
+        )
 
     def use_results(self, grouped: Path, scored: Path, source: str) -> None:
         """Point the home page and case pages at a (published) run's results."""
@@ -130,6 +126,13 @@ class RegionData:
                 scored if scored.exists() else None,
                 source,
             )
+
+    def all_case_mean_fen(self) -> int | None:
+        """The directory build's all-case mean (directory.metrics.json), None without it."""
+        path = self.data_dir / "directory.metrics.json"
+        if not path.exists():
+            return None
+        return json.loads(path.read_text(encoding="utf-8")).get("all_case_mean_fen")
 
     def _view(self, paths: Sequence[Path | str]) -> ir.Table:
         key = tuple((str(p), _mtime(Path(p))) for p in paths)

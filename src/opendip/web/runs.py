@@ -13,6 +13,7 @@ import json
 import re
 import threading
 import traceback
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -209,10 +210,6 @@ class RunService:
         pq.write_table(cases, out / "cases.parquet")
         pq.write_table(grouped, out / "grouped.parquet")
         pq.write_table(reviews, out / "special_reviews.parquet")
-        metrics_path = self.region.data_dir / "directory.metrics.json"
-        mean_fen = None
-        if metrics_path.exists():
-            mean_fen = json.loads(metrics_path.read_text(encoding="utf-8")).get("all_case_mean_fen")
         files = InputFiles(
             policy=Path(policy_path),
             cases=out / "cases.parquet",
@@ -220,7 +217,7 @@ class RunService:
             directory=Path(directory),
             hospitals=hospitals,
             reviews=out / "special_reviews.parquet" if reviews.num_rows else None,
-            all_case_mean_fen=mean_fen,
+            all_case_mean_fen=self.region.all_case_mean_fen(),
         )
         manifest: dict[str, Any] = {
             "period": period,
@@ -344,9 +341,7 @@ class RunService:
         pq.write_table(result.indicators, out / "indicators.parquet")
         with self.store.session() as s:
             added = repo.import_leads(s, result.leads.to_pylist())
-        by_type: dict[str, int] = {}
-        for label in result.leads.column("type_label").to_pylist():
-            by_type[label] = by_type.get(label, 0) + 1
+        by_type = dict(Counter(result.leads.column("type_label").to_pylist()))
         return self._finish(
             self.run_dir(run_id),
             {

@@ -196,12 +196,7 @@ def pregroup(request: Any, data: dict[str, Any], hospital: dict[str, Any] | None
 
 
 def _all_case_mean(request: Any) -> int | None:
-    import json
-
-    path = request.app.state.region.data_dir / "directory.metrics.json"
-    if not path.exists():
-        return None
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("all_case_mean_fen")
+        return request.app.state.region.all_case_mean_fen()
     except (OSError, ValueError):
         return None

@@ -32,6 +32,7 @@ from opendip.reports.hospital import (
 from opendip.reports.model import Report
 from opendip.store import Run
 from opendip.web.app import error_response, render
+from opendip.web.runs import RunService
 from opendip.web.schemas import Message
 from opendip.web.security import NotFound, Viewer, db, require
 
@@ -56,18 +57,17 @@ async def refused(request: Request, exc: Exception) -> Response:
     return error_response(request, exc.status, exc.message)
 
 
-def latest_settlement(s: Session, platform_dir: Path) -> tuple[Run, Path] | None:
+def latest_settlement(s: Session, runs: RunService) -> tuple[Run, Path] | None:
     """The most recently finished succeeded run whose settlement directory exists."""
-    runs = s.scalars(
+    recent = s.scalars(
         select(Run)
         .where(Run.status == "succeeded", Run.kind.in_(("annual", "monthly")))
         .order_by(Run.finished_at.desc(), Run.id.desc())
         .limit(RECENT_RUNS)
     )
-    for run in runs:
-        outputs = (run.manifest or {}).get("outputs") or {}
-        path = Path(outputs.get("settlement") or platform_dir / "runs" / str(run.id) / "settlement")
-        if (path / "manifest.json").is_file() and (path / "cases.parquet").is_file():
+    for run in recent:
+        path = runs.settlement_dir(run)
+        if path is not None:
             return run, path
     return None
 
@@ -153,7 +153,7 @@ def _analysis(
     hospital = _hospital(viewer, _clean(hospital_id))
     band = _band(near_band)
     department, group_code = _clean(department), _clean(group_code)
-    found = latest_settlement(s, request.app.state.settings.platform_dir)
+    found = latest_settlement(s, request.app.state.runs)
     out: dict[str, Any] = {
         "hospital_id": hospital,
         "department": department,
