@@ -43,9 +43,14 @@ class RunSources:
         return PolicyFile.read(self.policy_path)
 
 
+def search_places(run_dir: Path, extra: tuple[Path, ...] = ()) -> list[Path]:
+    """Where a run's inputs are looked for, in order: the run directory, its two parents
+    (a platform run keeps its cases one level up), then `extra` (e.g. the region directory)."""
+    return [run_dir, *list(run_dir.parents)[:2], *extra]
+
+
 def _candidates(run_dir: Path, name: str, extra: tuple[Path, ...] = ()) -> list[Path]:
-    dirs = [run_dir, *list(run_dir.parents)[:2], *extra]
-    return [d / name for d in dirs if (d / name).is_file()]
+    return [d / name for d in search_places(run_dir, extra) if (d / name).is_file()]
 
 
 def _matching(paths: list[Path], sha: str, exclude: Path | None = None) -> Path | None:

@@ -36,21 +36,14 @@ class RunReports:
             return self._locks.setdefault(run_id, threading.Lock())
 
     def _extras(self) -> Extras:
-        """QC and supervision results of the region directory, and every application (the
-        agency's view: reports are for agency roles)."""
-        data_dir = self.region.data_dir
+        """Every application (the agency's view: reports are for agency roles). QC and
+        supervision results are found in the region directory (`search_dirs`)."""
         with self.store.session() as s:
             apps = [
                 {"kind": kind, "state": STATE_LABELS.get(state, state)}
                 for kind, state in s.execute(select(Application.kind, Application.state))
             ]
-        qc = data_dir / "qc" / "case_status.parquet"
-        supervision = data_dir / "supervision"
-        return Extras(
-            qc_case_status=qc if qc.is_file() else None,
-            supervision_dir=supervision if (supervision / "leads.parquet").is_file() else None,
-            applications=apps,
-        )
+        return Extras(applications=apps)
 
     def search_dirs(self) -> tuple[Path, ...]:
         dirs = [self.region.data_dir]

@@ -14,7 +14,7 @@ from opendip.reports.model import Report, Section
 from opendip.reports.region.cases import basic_groups, deviation
 from opendip.reports.region.costs import costs
 from opendip.reports.region.facts import Extras, RegionFacts, load
-from opendip.reports.region.fund import fund, hospitals
+from opendip.reports.region.fund import fund, hospital_rows, hospitals
 from opendip.reports.region.overview import overview
 from opendip.reports.region.settlement import settlement
 from opendip.reports.region.summary import summary
@@ -56,10 +56,11 @@ def build_report(
     f = load(Path(run_dir), extras, search_dirs)
     region = f.policy.periods()[-1][2].region.name
     title = f"{region} DIP 支付方式{KIND_TITLES[f.kind]}运行分析报告（{period_label(f.kind, f.period)}）"
+    by_hospital = hospital_rows(f)
     sections: list[Section | None] = [
         overview(f),
-        fund(f),
-        hospitals(f),
+        fund(f, by_hospital),
+        hospitals(f, by_hospital),
         settlement(f),
         costs(f),
         basic_groups(f),

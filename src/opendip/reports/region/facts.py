@@ -22,7 +22,7 @@ from ibis.backends import BaseBackend
 
 from opendip.engine import connect
 from opendip.policy import PolicyFile
-from opendip.reports.source import ReportInputError, RunSources, resolve_run
+from opendip.reports.source import ReportInputError, RunSources, resolve_run, search_places
 from opendip.settlement.output import sha256_file
 
 #: Settlement-list columns the cost indicators read (CASES contract).
@@ -71,7 +71,7 @@ class RegionFacts:
 
 
 def _beside(run_dir: Path, relative: str, search_dirs: tuple[Path, ...] = ()) -> Path | None:
-    for d in [run_dir, *list(run_dir.parents)[:2], *search_dirs]:
+    for d in search_places(run_dir, search_dirs):
         if (d / relative).exists():
             return d / relative
     return None

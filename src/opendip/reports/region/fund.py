@@ -33,9 +33,9 @@ def hospital_rows(f: RegionFacts) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["dip_minus_ffs_fen"], r["hospital_id"]))
 
 
-def fund(f: RegionFacts) -> Section:
+def fund(f: RegionFacts, hospitals: list[dict[str, Any]]) -> Section:
+    """`hospitals`: `hospital_rows(f)`."""
     total = money_rows(f.scored, [])[0]
-    hospitals = hospital_rows(f)
     surplus = [h for h in hospitals if h["dip_minus_ffs_fen"] > 0]
     deficit = [h for h in hospitals if h["dip_minus_ffs_fen"] < 0]
     figures = [
@@ -128,10 +128,9 @@ def fund(f: RegionFacts) -> Section:
     )
 
 
-def hospitals(f: RegionFacts) -> Section:
-    rows = sorted(
-        hospital_rows(f), key=lambda r: (LEVEL_ORDER.get(r["level"], 99), r["hospital_id"])
-    )
+def hospitals(f: RegionFacts, by_hospital: list[dict[str, Any]]) -> Section:
+    """`by_hospital`: `hospital_rows(f)`."""
+    rows = sorted(by_hospital, key=lambda r: (LEVEL_ORDER.get(r["level"], 99), r["hospital_id"]))
     columns = [
         ColumnSpec("hospital_id", "医疗机构代码"),
         ColumnSpec("hospital_name", "医疗机构"),

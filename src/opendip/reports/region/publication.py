@@ -125,7 +125,7 @@ def build_publication(run_dir: Path, search_dirs: tuple[Path, ...] = ()) -> Repo
     pvs = "；".join(
         f"{POOL_LABELS.get(p, p)}{'结算' if src.kind == 'annual' else '预算'}点值 "
         f"{fmt_value(v, 'point_value')} 元/分"
-        for p, v in sorted(_point_values(run_dir).items())
+        for p, v in sorted(_point_values(settled).items())
     )
     if src.kind == "annual":
         kind_title = "年终清算"
@@ -172,13 +172,8 @@ def build_publication(run_dir: Path, search_dirs: tuple[Path, ...] = ()) -> Repo
     )
 
 
-def _point_values(run_dir: Path) -> dict[str, Decimal]:
-    """Each pool's point value (one value per pool in a run)."""
-    t = pq.read_table(run_dir / "cases.parquet", columns=["pool", "point_value"])
-    out: dict[str, Decimal] = {}
-    for pool, pv in zip(
-        t.column("pool").to_pylist(), t.column("point_value").to_pylist(), strict=True
-    ):
-        if pool not in out and pv is not None:
-            out[pool] = Decimal(pv)
-    return out
+def _point_values(settled: list[dict[str, Any]]) -> dict[str, Decimal]:
+    """Each pool's point value, as settled (one value per pool in a run)."""
+    return {
+        r["pool"]: Decimal(r["point_value"]) for r in settled if r.get("point_value") is not None
+    }
