@@ -23,9 +23,12 @@ from tests.qc.conftest import RUN_DATE, Runner, clean_case, rules_from
 D = dt.date
 NB = {"newborn_birth_weight_g": 3000, "newborn_admit_weight_g": 3000}
 ZERO_COST = {
-    "fee_surgery": 0, "fee_western_medicine": 0, "personal_copay": 0,
-    "personal_selfpay": 0, "out_of_list_cost": 0,
-}  # fmt: skip
+    "fee_surgery": 0,
+    "fee_western_medicine": 0,
+    "personal_copay": 0,
+    "personal_selfpay": 0,
+    "out_of_list_cost": 0,
+}
 
 
 def _big(total: int) -> dict:
@@ -63,8 +66,18 @@ LIMITS = {
     "weights_past_limits": (
         {"age": 0, "age_days": 10, "newborn_birth_weight_g": 199, "newborn_admit_weight_g": 20001},
         [
-            ("QC-AGE-003", "newborn_admit_weight_g", "20001", "新生儿入院体重(克) 20001 克超出 200–20000 克"),
-            ("QC-AGE-003", "newborn_birth_weight_g", "199", "新生儿出生体重(克) 199 克超出 200–20000 克"),
+            (
+                "QC-AGE-003",
+                "newborn_admit_weight_g",
+                "20001",
+                "新生儿入院体重(克) 20001 克超出 200–20000 克",
+            ),
+            (
+                "QC-AGE-003",
+                "newborn_birth_weight_g",
+                "199",
+                "新生儿出生体重(克) 199 克超出 200–20000 克",
+            ),
         ],
     ),
     # compare with a parameter: QC-AGE-002 newborn when age_days < newborn_age_days (28)
@@ -72,8 +85,18 @@ LIMITS = {
     "newborn_one_day_under": (
         {"age": 0, "age_days": 27},
         [
-            ("QC-AGE-002", "newborn_admit_weight_g", None, "新生儿病例（年龄 27 天）未填写新生儿入院体重(克)"),
-            ("QC-AGE-002", "newborn_birth_weight_g", None, "新生儿病例（年龄 27 天）未填写新生儿出生体重(克)"),
+            (
+                "QC-AGE-002",
+                "newborn_admit_weight_g",
+                None,
+                "新生儿病例（年龄 27 天）未填写新生儿入院体重(克)",
+            ),
+            (
+                "QC-AGE-002",
+                "newborn_birth_weight_g",
+                None,
+                "新生儿病例（年龄 27 天）未填写新生儿出生体重(克)",
+            ),
         ],
     ),
     # money range in yuan: QC-FEE-003 total cost in 0.01–5000000 yuan
@@ -85,7 +108,14 @@ LIMITS = {
     "cost_at_max": (_big(500_000_000), []),
     "cost_past_max": (
         _big(500_000_001),
-        [("QC-FEE-003", "total_cost", "5000000.01", "医疗总费用 5000000.01 元不在 0.01–5000000.00 元之间")],
+        [
+            (
+                "QC-FEE-003",
+                "total_cost",
+                "5000000.01",
+                "医疗总费用 5000000.01 元不在 0.01–5000000.00 元之间",
+            )
+        ],
     ),
     # money range min 0: QC-FEE-002 negative amounts
     "fee_at_zero": ({"fee_bed": 0, "fee_other": 10_000}, []),
@@ -95,15 +125,23 @@ LIMITS = {
     ),
     # range with a parameter maximum only: QC-LOS-002 stay of at most max_los_days (365)
     "stay_at_max": (
-        {"admit_date": D(2025, 12, 31), "main_procedure_date": D(2026, 1, 1),
-         "discharge_date": D(2026, 12, 31), "los_days": 365},
+        {
+            "admit_date": D(2025, 12, 31),
+            "main_procedure_date": D(2026, 1, 1),
+            "discharge_date": D(2026, 12, 31),
+            "los_days": 365,
+        },
         [],
-    ),  # fmt: skip
+    ),
     "stay_past_max": (
-        {"admit_date": D(2025, 12, 30), "main_procedure_date": D(2026, 1, 1),
-         "discharge_date": D(2026, 12, 31), "los_days": 366},
+        {
+            "admit_date": D(2025, 12, 30),
+            "main_procedure_date": D(2026, 1, 1),
+            "discharge_date": D(2026, 12, 31),
+            "los_days": 366,
+        },
         [("QC-LOS-002", "los_days", "366", "实际住院天数 366 超过 365 天，请核实")],
-    ),  # fmt: skip
+    ),
     # date window: QC-LOS-001 los = days between admission and discharge, same day = 1
     "same_day_counts_one": (
         {"admit_date": D(2026, 3, 6), "main_procedure_date": D(2026, 3, 6), "los_days": 1},
@@ -123,30 +161,69 @@ LIMITS = {
     ),
     # compare with a date parameter: QC-DT-004 discharge on or before run_date (2026-12-31)
     "discharge_on_run_date": (
-        {"admit_date": D(2026, 12, 26), "main_procedure_date": D(2026, 12, 27),
-         "discharge_date": RUN_DATE},
+        {
+            "admit_date": D(2026, 12, 26),
+            "main_procedure_date": D(2026, 12, 27),
+            "discharge_date": RUN_DATE,
+        },
         [],
-    ),  # fmt: skip
+    ),
     "discharge_day_after_run_date": (
-        {"admit_date": D(2026, 12, 27), "main_procedure_date": D(2026, 12, 28),
-         "discharge_date": D(2027, 1, 1)},
-        [("QC-DT-004", "discharge_date", "2027-01-01", "出院日期 2027-01-01 晚于质控日期 2026-12-31")],
-    ),  # fmt: skip
+        {
+            "admit_date": D(2026, 12, 27),
+            "main_procedure_date": D(2026, 12, 28),
+            "discharge_date": D(2027, 1, 1),
+        },
+        [
+            (
+                "QC-DT-004",
+                "discharge_date",
+                "2027-01-01",
+                "出院日期 2027-01-01 晚于质控日期 2026-12-31",
+            )
+        ],
+    ),
     # date order (compare of two fields)
     "admit_day_after_discharge": (
         {"admit_date": D(2026, 3, 7), "main_procedure_date": D(2026, 3, 6), "los_days": 1},
-        [("QC-DT-001", "admit_date", "2026-03-07", "入院日期 2026-03-07 晚于出院日期 2026-03-06"),
-         ("QC-DT-002", "main_procedure_date", "2026-03-06", "主要手术操作日期 2026-03-06 早于入院日期 2026-03-07")],
-    ),  # fmt: skip
+        [
+            (
+                "QC-DT-001",
+                "admit_date",
+                "2026-03-07",
+                "入院日期 2026-03-07 晚于出院日期 2026-03-06",
+            ),
+            (
+                "QC-DT-002",
+                "main_procedure_date",
+                "2026-03-06",
+                "主要手术操作日期 2026-03-06 早于入院日期 2026-03-07",
+            ),
+        ],
+    ),
     "procedure_on_admission_day": ({"main_procedure_date": D(2026, 3, 1)}, []),
     "procedure_day_before_admission": (
         {"main_procedure_date": D(2026, 2, 28)},
-        [("QC-DT-002", "main_procedure_date", "2026-02-28", "主要手术操作日期 2026-02-28 早于入院日期 2026-03-01")],
+        [
+            (
+                "QC-DT-002",
+                "main_procedure_date",
+                "2026-02-28",
+                "主要手术操作日期 2026-02-28 早于入院日期 2026-03-01",
+            )
+        ],
     ),
     "procedure_on_discharge_day": ({"main_procedure_date": D(2026, 3, 6)}, []),
     "procedure_day_after_discharge": (
         {"main_procedure_date": D(2026, 3, 7)},
-        [("QC-DT-003", "main_procedure_date", "2026-03-07", "主要手术操作日期 2026-03-07 晚于出院日期 2026-03-06")],
+        [
+            (
+                "QC-DT-003",
+                "main_procedure_date",
+                "2026-03-07",
+                "主要手术操作日期 2026-03-07 晚于出院日期 2026-03-06",
+            )
+        ],
     ),
     "born_on_admission_day": (
         {"birth_date": D(2026, 3, 1), "age": 0, "age_days": 0, **NB},
@@ -162,7 +239,10 @@ LIMITS = {
         {"icu_days": 6},
         [("QC-LOS-003", "icu_days", "6", "重症监护天数 6 超过实际住院天数 5")],
     ),
-    "icu_negative": ({"icu_days": -1}, [("QC-LOS-004", "icu_days", "-1", "重症监护天数 -1 为负数")]),
+    "icu_negative": (
+        {"icu_days": -1},
+        [("QC-LOS-004", "icu_days", "-1", "重症监护天数 -1 为负数")],
+    ),
     "out_of_list_equals_selfpay": ({"out_of_list_cost": 5_000}, []),
     "out_of_list_one_fen_over": (
         {"out_of_list_cost": 5_001},
@@ -175,23 +255,51 @@ LIMITS = {
     ),
     "perinatal_code_at_29_days": (
         {"age": 0, "age_days": 29, "other_diagnoses": ["P07.300"], **NB},
-        [("QC-AGE-001", "other_diagnoses", "P07.300", "其他诊断代码 P07.300（早产儿）与年龄不符（0 岁，不足 1 岁天数 29）")],
+        [
+            (
+                "QC-AGE-001",
+                "other_diagnoses",
+                "P07.300",
+                "其他诊断代码 P07.300（早产儿）与年龄不符（0 岁，不足 1 岁天数 29）",
+            )
+        ],
     ),
     "obstetric_code_at_12": ({"age": 12, "sex": "2", "other_diagnoses": ["O80.000"]}, []),
     "obstetric_code_at_11": (
         {"age": 11, "sex": "2", "other_diagnoses": ["O80.000"]},
-        [("QC-AGE-001", "other_diagnoses", "O80.000", "其他诊断代码 O80.000（单胎顺产）与年龄不符（11 岁，不足 1 岁天数 （空））")],
+        [
+            (
+                "QC-AGE-001",
+                "other_diagnoses",
+                "O80.000",
+                "其他诊断代码 O80.000（单胎顺产）与年龄不符（11 岁，不足 1 岁天数 （空））",
+            )
+        ],
     ),
     # sum_equals with tolerance 0: one fen either way is a finding
     "fees_sum_one_fen_short": (
         {"fee_bed": 9_999},
-        [("QC-FEE-001", "total_cost", "1000.00", "费用分类合计 999.99 元不等于医疗总费用 1000.00 元")],
+        [
+            (
+                "QC-FEE-001",
+                "total_cost",
+                "1000.00",
+                "费用分类合计 999.99 元不等于医疗总费用 1000.00 元",
+            )
+        ],
     ),
     "payments_sum_one_fen_over": (
         {"personal_selfpay": 5_001, "out_of_list_cost": 0},
-        [("QC-PAY-001", "total_cost", "1000.00", "支付构成合计 1000.01 元不等于医疗总费用 1000.00 元")],
+        [
+            (
+                "QC-PAY-001",
+                "total_cost",
+                "1000.00",
+                "支付构成合计 1000.01 元不等于医疗总费用 1000.00 元",
+            )
+        ],
     ),
-}  # fmt: skip
+}
 
 
 def _found(findings):
@@ -216,7 +324,10 @@ def test_limit_batch_and_single(runner, default_rules, name):
 def test_limits_in_one_batch(runner, default_rules):
     """All scenarios in one batch: the same findings, row by row (no cross-row effects)."""
     cases = [clean_case(case_id=name, **over) for name, (over, _) in LIMITS.items()]
-    got = {(f["case_id"], f["rule_id"], f["field"], f["value"]) for f in runner.both(cases, default_rules)}
+    got = {
+        (f["case_id"], f["rule_id"], f["field"], f["value"])
+        for f in runner.both(cases, default_rules)
+    }
     want = {(name, r, fld, v) for name, (_, exp) in LIMITS.items() for r, fld, v, _ in exp}
     assert got == want
 
@@ -235,18 +346,39 @@ TOLERANCE = {
     "fees_5_fen_over": ({"fee_bed": 10_005}, []),
     "fees_6_fen_short": (
         {"fee_bed": 9_994},
-        [("QC-FEE-001", "total_cost", "1000.00", "费用分类合计 999.94 元不等于医疗总费用 1000.00 元")],
+        [
+            (
+                "QC-FEE-001",
+                "total_cost",
+                "1000.00",
+                "费用分类合计 999.94 元不等于医疗总费用 1000.00 元",
+            )
+        ],
     ),
     "fees_6_fen_over": (
         {"fee_bed": 10_006},
-        [("QC-FEE-001", "total_cost", "1000.00", "费用分类合计 1000.06 元不等于医疗总费用 1000.00 元")],
+        [
+            (
+                "QC-FEE-001",
+                "total_cost",
+                "1000.00",
+                "费用分类合计 1000.06 元不等于医疗总费用 1000.00 元",
+            )
+        ],
     ),
     "payments_5_fen_over": ({"personal_copay": 25_005}, []),
     "payments_6_fen_short": (
         {"personal_copay": 24_994},
-        [("QC-PAY-001", "total_cost", "1000.00", "支付构成合计 999.94 元不等于医疗总费用 1000.00 元")],
+        [
+            (
+                "QC-PAY-001",
+                "total_cost",
+                "1000.00",
+                "支付构成合计 999.94 元不等于医疗总费用 1000.00 元",
+            )
+        ],
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("name", list(TOLERANCE))
