@@ -36,7 +36,7 @@ test: lint
 	bash scripts/report-deps.sh
 	bash scripts/test-services.sh
 	set -a; . ./.test-services.env; set +a; \
-	$(BIN)/python -m pytest; rc=$$?; \
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest; rc=$$?; \
 	bash scripts/test-services.sh stop; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$rc
