@@ -88,7 +88,9 @@ SETTLEMENT_LISTS = TableContract(
     columns=(
         _CASE_ID,
         Column("visit_id", S, "就诊ID", required=False, aliases=("MDTRT_ID",)),
-        Column("hospital_id", S, "定点医疗机构代码", aliases=("定点医药机构编号", "FIXMEDINS_CODE")),
+        Column(
+            "hospital_id", S, "定点医疗机构代码", aliases=("定点医药机构编号", "FIXMEDINS_CODE")
+        ),
         Column(
             "hospital_name",
             S,
@@ -116,7 +118,9 @@ SETTLEMENT_LISTS = TableContract(
             required=False,
             aliases=("NWB_AGE", "AGE_DAYS", "(不足1周岁)年龄", "不足1周岁年龄(天)"),
         ),
-        Column("newborn_admit_type", S, "新生儿入院类型", required=False, aliases=("NWB_ADM_TYPE",)),
+        Column(
+            "newborn_admit_type", S, "新生儿入院类型", required=False, aliases=("NWB_ADM_TYPE",)
+        ),
         Column(
             "newborn_birth_weight_g",
             I32,
@@ -215,9 +219,15 @@ SETTLEMENT_LISTS = TableContract(
             aliases=("VENT_USED_DURA",),
             description="天/小时/分钟，如 1/13/24",
         ),
-        Column("ventilator_days", I32, "呼吸机使用天数", required=False, aliases=("VENT_USED_DAYS",)),
         Column(
-            "ventilator_hours", I32, "呼吸机使用小时数", required=False, aliases=("VENT_USED_H_CNT",)
+            "ventilator_days", I32, "呼吸机使用天数", required=False, aliases=("VENT_USED_DAYS",)
+        ),
+        Column(
+            "ventilator_hours",
+            I32,
+            "呼吸机使用小时数",
+            required=False,
+            aliases=("VENT_USED_H_CNT",),
         ),
         Column(
             "ventilator_minutes",
@@ -417,7 +427,15 @@ RECORD_TYPES: dict[str, TableContract] = {
     "funds": SETTLEMENT_FUNDS,
 }
 RECORD_TYPE_ALIASES: dict[str, tuple[str, ...]] = {
-    "settlement_lists": ("setlinfo", "setl_list", "结算清单", "主记录", "清单主表", "mdtrt_d", "setl_d"),
+    "settlement_lists": (
+        "setlinfo",
+        "setl_list",
+        "结算清单",
+        "主记录",
+        "清单主表",
+        "mdtrt_d",
+        "setl_d",
+    ),
     "diagnoses": ("diseinfo", "diag", "setl_list_diag_d", "诊断"),
     "procedures": ("oprninfo", "oprn", "setl_list_oprn_d", "手术"),
     "icu": ("icuinfo", "scs_cutd", "重症监护"),

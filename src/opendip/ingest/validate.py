@@ -176,7 +176,12 @@ def _parse(col: Column, text: pa.Array, typed: bool) -> tuple[pa.Array, pa.Array
         return values, bad, "bad_month", "结算月份无效（应为 YYYY-MM，如 2026-05）"
     if pa.types.is_timestamp(col.type):
         values, bad = parse_datetime(text)
-        return values, bad, "bad_date", "时间无效（应为 YYYY-MM-DD HH:MM:SS，如 2026-01-05 09:30:00）"
+        return (
+            values,
+            bad,
+            "bad_date",
+            "时间无效（应为 YYYY-MM-DD HH:MM:SS，如 2026-01-05 09:30:00）",
+        )
     if pa.types.is_date(col.type):
         values, bad = parse_date(text)
         return values, bad, "bad_date", "日期无效（应为 YYYY-MM-DD，如 2026-01-05）"

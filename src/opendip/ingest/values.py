@@ -264,9 +264,7 @@ def parse_datetime(text: pa.Array) -> tuple[pa.Array, pa.Array]:
     iso = pc.if_else(pc.is_valid(pc.struct_field(parts, "y")), iso, pa.scalar(None, pa.string()))
     parsed = pc.strptime(iso, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
     exact = pc.fill_null(pc.equal(pc.strftime(parsed, format="%Y-%m-%d %H:%M:%S"), iso), False)
-    out = pc.if_else(
-        pc.and_(exact, _present(text)), parsed, pa.scalar(None, pa.timestamp("s"))
-    )
+    out = pc.if_else(pc.and_(exact, _present(text)), parsed, pa.scalar(None, pa.timestamp("s")))
     return out, _bad(_present(text), out)
 
 
