@@ -29,6 +29,7 @@ from opendip.contract.settlement import (
 from opendip.ingest.settlement import JSON_NODES
 
 _TS = pa.timestamp("s")
+_STR = pa.string()
 #: TCM pair written for every 20th case of a TCM-capable department (demo codes).
 TCM_PAIR = (("A04.01.03", "胸痹心痛病（示范）"), ("B04.01.02", "气虚血瘀证（示范）"))
 
@@ -43,7 +44,7 @@ def _plus(ts: pa.Array, seconds: pa.Array | int) -> pa.Array:
     return pc.cast(pc.add(pc.cast(ts, pa.int64()), seconds), _TS)
 
 
-def _repeat(value: object, n: int, type_: pa.DataType = pa.string()) -> pa.Array:
+def _repeat(value: object, n: int, type_: pa.DataType = _STR) -> pa.Array:
     return pa.array([value] * n, type_) if n else pa.array([], type_)
 
 
@@ -305,6 +306,13 @@ def _cell_texts(table: pa.Table, contract: TableContract) -> dict[str, list[str]
     out: dict[str, list[str]] = {}
     for c in contract.columns:
         col = table[c.name].combine_chunks()
+        if c.name == "insurance_type":  # 险种 as the national code
+            col = pc.case_when(
+                pc.make_struct(pc.equal(col, "employee"), pc.equal(col, "resident")),
+                "310",
+                "390",
+                col,
+            )
         if c.name == "diagnosis_kind":  # DIAG_TYPE in the list's convention (1–4)
             main = pc.fill_null(pc.equal(table["main_flag"].combine_chunks(), "1"), False)
             col = pc.case_when(
@@ -326,9 +334,11 @@ def _cell_texts(table: pa.Table, contract: TableContract) -> dict[str, list[str]
     return out
 
 
-def write_records_csv(records: dict[str, pa.Table], directory: str | Path) -> list[Path]:
-    """One UTF-8 CSV per record type (``settlement_lists.csv``, ``diagnoses.csv`` …) with the
-    national field codes as headers."""
+def write_records_csv(
+    records: dict[str, pa.Table], directory: str | Path, encoding: str = "utf-8"
+) -> list[Path]:
+    """One CSV per record type (``settlement_lists.csv``, ``diagnoses.csv`` …) with the
+    national field codes as headers (UTF-8 by default; GBK/GB18030 as many exports are)."""
     import csv
 
     directory = Path(directory)
@@ -338,7 +348,7 @@ def write_records_csv(records: dict[str, pa.Table], directory: str | Path) -> li
         contract = RECORD_TYPES[record_type]
         cells = _cell_texts(table, contract)
         path = directory / f"{record_type}.csv"
-        with path.open("w", encoding="utf-8", newline="") as fh:
+        with path.open("w", encoding=encoding, newline="") as fh:
             w = csv.writer(fh)
             w.writerow([national_code(contract, c) for c in contract.names])
             w.writerows(zip(*(cells[c] for c in contract.names), strict=True))
