@@ -308,9 +308,7 @@ def _core(
         candidates.append((tie_key(m, cost, rules), m))
     if not candidates:
         if procs:
-            explain.append(
-                "核心病种：病例的手术操作与该诊断的核心病种均不匹配"
-            )
+            explain.append("核心病种：病例的手术操作与该诊断的核心病种均不匹配")
         return None
     candidates.sort(key=lambda c: c[0])
     winner_key, winner = candidates[0]
