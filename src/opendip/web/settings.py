@@ -23,6 +23,10 @@ class Settings:
     #: Failed logins before the account is locked, and for how long.
     max_failed_logins: int = 5
     lockout: dt.timedelta = dt.timedelta(minutes=15)
+    #: Failed logins from one client address (any user names) within `client_window`
+    #: before that address is refused for the rest of the window (per process).
+    client_max_failed_logins: int = 20
+    client_window: dt.timedelta = dt.timedelta(minutes=15)
     #: Send cookies with Secure (set when served over HTTPS).
     secure_cookies: bool = False
     max_upload_bytes: int = 50 * 1024 * 1024

@@ -78,7 +78,7 @@ async def upload_submit(
     try:
         filename, data = await _read_upload(request)
         upload, duplicate = import_upload(
-            s, request.app.state.settings, viewer.user, filename, data
+            s, request.app.state.settings, viewer.user, filename, data, request.app.state.region
         )
         s.commit()
     except UploadRejected as exc:
@@ -121,7 +121,7 @@ async def api_upload(
     try:
         filename, data = await _read_upload(request)
         upload, duplicate = import_upload(
-            s, request.app.state.settings, viewer.user, filename, data
+            s, request.app.state.settings, viewer.user, filename, data, request.app.state.region
         )
         s.commit()
     except UploadRejected as exc:
