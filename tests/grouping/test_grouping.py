@@ -42,7 +42,15 @@ DIR = DIRECTORY.conform(
                 "综合:K35-K38:相关手术", "comprehensive", "K35-K38", "surgery", "type", "150", 20000
             ),
             row("综合:XI:诊断性操作", "comprehensive", "XI", "diagnostic", "type", "90", 9000),
-            row("综合:K35-K38:治疗性操作", "comprehensive", "K35-K38", "therapeutic", "type", "80", 8000),
+            row(
+                "综合:K35-K38:治疗性操作",
+                "comprehensive",
+                "K35-K38",
+                "therapeutic",
+                "type",
+                "80",
+                8000,
+            ),
             row("BD-F20", "special", "F20", "", "prefix", "4.5", 0),
             row("DS-CATARACT", "special", "H25|H26", "13.41", "prefix", "27", 6000),
         ]
@@ -184,7 +192,10 @@ def test_explanation_names_every_code_and_the_losers() -> None:
     assert "候选病种 K80.1:51.2300 落选：匹配手术操作最多者优先" in text
     assert result.explanation[-1] == "结论：主要诊断与手术操作匹配核心病种（K80.1:51.2300+88.0100）"
     unknown = group_case(case("q2", "K80.100", ["99.9999"]), INDEX)
-    assert "手术操作 99.9999：不在医保版手术操作代码表中，不参与分组（质控提示）" in unknown.explanation
+    assert (
+        "手术操作 99.9999：不在医保版手术操作代码表中，不参与分组（质控提示）"
+        in unknown.explanation
+    )
 
 
 def test_tie_break_chain_is_a_policy_choice() -> None:
