@@ -67,7 +67,8 @@ def load(path: Path) -> dict[str, Any]:
     return doc
 
 
-def run(con: Any, doc: dict[str, Any]):
+def tables(doc: dict[str, Any]) -> dict[str, pa.Table | None]:
+    """The run's input tables: cases, grouped, directory, hospitals, reviews, assessment."""
     cases, grouped, groups, reviews = [], [], [], []
     for c in doc["case_rows"]:
         y, m = (int(x) for x in c["month"].split("-"))
@@ -110,14 +111,6 @@ def run(con: Any, doc: dict[str, Any]):
         if c["review"]:
             reviews.append({"case_id": c["case_id"], **c["review"]})
     hospitals = [b.hospital(h["hospital_id"], h.get("level", "tertiary")) for h in doc["hospitals"]]
-    inputs = Inputs(
-        con.create_table("c", b.cases_table(cases), overwrite=True),
-        con.create_table("g", b.grouped_table(grouped), overwrite=True),
-        con.create_table("d", b.directory_table(groups), overwrite=True),
-        con.create_table("h", b.hospitals_table(hospitals), overwrite=True),
-        doc["pf"],
-        reviews=b.reviews_table(reviews) if reviews else None,
-    )
     assessment = None
     if doc.get("assessment"):
         items = sorted(doc["assessment"].items())
@@ -127,7 +120,27 @@ def run(con: Any, doc: dict[str, Any]):
                 "assessment_score": [float(v) for _, v in items],
             }
         )
-    return settle_year(inputs, YEAR, assessment=assessment)
+    return {
+        "cases": b.cases_table(cases),
+        "grouped": b.grouped_table(grouped),
+        "directory": b.directory_table(groups),
+        "hospitals": b.hospitals_table(hospitals),
+        "reviews": b.reviews_table(reviews) if reviews else None,
+        "assessment": assessment,
+    }
+
+
+def run(con: Any, doc: dict[str, Any]):
+    t = tables(doc)
+    inputs = Inputs(
+        con.create_table("c", t["cases"], overwrite=True),
+        con.create_table("g", t["grouped"], overwrite=True),
+        con.create_table("d", t["directory"], overwrite=True),
+        con.create_table("h", t["hospitals"], overwrite=True),
+        doc["pf"],
+        reviews=t["reviews"],
+    )
+    return settle_year(inputs, YEAR, assessment=t["assessment"])
 
 
 # ---------------------------------------------------------------------------------------------
