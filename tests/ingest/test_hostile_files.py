@@ -84,7 +84,11 @@ def test_formula_without_cached_value_and_merged_cells_are_named(tmp_path: Path)
     result = read_cases([tmp_path / "f.xlsx"])
     assert _counts(result) == (10, 7, 3)
     reasons = dict(
-        zip(result.quarantine["row_number"].to_pylist(), result.quarantine["reason"].to_pylist())
+        zip(
+            result.quarantine["row_number"].to_pylist(),
+            result.quarantine["reason"].to_pylist(),
+            strict=True,
+        )
     )
     assert "单元格 A4 是公式但文件中没有保存计算结果" in reasons[4]
     assert reasons[8].startswith("单元格 C8 位于合并单元格 C7:C9 中")
