@@ -15,6 +15,7 @@ from opendip.cli import (
     policy_cmd,
     qc_cmd,
     report_cmd,
+    scenario_cmd,
     score_cmd,
     serve_cmd,
     settle_cmd,
@@ -61,5 +62,6 @@ app.command("supervise", help="智能监管：线索与月度指标 / supervisio
     supervise_cmd.supervise_command
 )
 app.add_typer(report_cmd.app, name="report")
+app.add_typer(scenario_cmd.app, name="scenario")
 app.command("bench", help="性能基准：逐阶段计时 / benchmark each pipeline stage")(bench_cmd.bench)
 app.command("serve", help="启动网页平台 / start the web platform")(serve_cmd.serve)
