@@ -1,10 +1,16 @@
 """Bench stage: import the current year as the agency receives it — the settlement lists in
 their multi-record structure (main record, diagnoses, procedures, ICU, fees, funds), one GB18030
 CSV per record type with national field codes and yuan amounts — and record the derived flat
-cases for the next stages."""
+cases for the next stages.
+
+On a generated region the accepted (derived flat) cases become the region's current-year case
+file (`cases_<year>.parquet`, what the platform reads too): lists quarantined at import are
+never quality-checked, grouped or settled. The generated file, injected errors included, is
+kept as `upload/<name>.generated.parquet` beside the uploaded CSV files."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -42,6 +48,13 @@ def run(ctx: BenchContext) -> StageResult:
     paths = write_settlement_outputs(result, ctx.workdir / "imported")
     ctx.artifacts["imported_cases"] = paths["cases"]
     ctx.artifacts["quarantine"] = paths["quarantine_settlement_lists"]
+    region_cases = ctx.artifacts.get("cases")
+    if region_cases is not None:
+        region_cases = Path(region_cases)
+        generated = upload.parent / f"{region_cases.stem}.generated.parquet"
+        shutil.move(region_cases, generated)
+        shutil.copyfile(paths["cases"], region_cases)
+        ctx.artifacts["generated_cases"] = generated
     header = result.records["settlement_lists"]
     rows = sum(r.read for r in result.records.values())
     rate = rows / seconds if seconds > 0 else 0.0

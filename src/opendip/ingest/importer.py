@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from opendip.contract import CASES, HOSPITALS, QUARANTINE, TableContract
+from opendip.ingest.limits import ImportLimits
 from opendip.ingest.readers import (
     RawFile,
     ReadError,
@@ -97,8 +98,10 @@ def import_table(
     contract: TableContract = CASES,
     encoding: str | None = None,
     sheet: str | None = None,
+    limits: ImportLimits | None = None,
 ) -> ImportResult:
-    """Read, validate and split `paths` into accepted and quarantined rows of `contract`."""
+    """Read, validate and split `paths` into accepted and quarantined rows of `contract`
+    (each file within `limits`, default `opendip.ingest.limits.DEFAULT_LIMITS`)."""
     sources: list[tuple[str, Callable[[], RawFile] | str]] = []
     seen: set[Path] = set()
     for path in paths:
@@ -106,7 +109,7 @@ def import_table(
             sources.append((str(path), "与前面列出的文件是同一个文件，已跳过"))
             continue
         seen.add(Path(path).resolve())
-        sources.append((str(path), partial(read_file, path, encoding, sheet)))
+        sources.append((str(path), partial(read_file, path, encoding, sheet, limits)))
     return import_raw(sources, contract, encoding)
 
 
@@ -207,7 +210,7 @@ def _encoding_hint(path: str | Path, given: str | None) -> str:
     return ""
 
 
-def _ragged_errors(source: str, bad_rows: list[tuple[int, str, str]]) -> pa.Table:
+def _ragged_errors(source: str, bad_rows: list[tuple]) -> pa.Table:
     n = len(bad_rows)
     return pa.table(
         [
@@ -215,7 +218,7 @@ def _ragged_errors(source: str, bad_rows: list[tuple[int, str, str]]) -> pa.Tabl
             pa.array([b[0] for b in bad_rows], pa.int64()),
             pa.array([""] * n, pa.string()),
             pa.array([b[1] for b in bad_rows], pa.string()),
-            pa.array(["ragged_row"] * n, pa.string()),
+            pa.array([b[3] if len(b) > 3 else "ragged_row" for b in bad_rows], pa.string()),
             pa.array([b[2] for b in bad_rows], pa.string()),
         ],
         schema=ERROR_SCHEMA,
@@ -337,10 +340,13 @@ def _duplicate_key_errors(
 
 
 def read_cases(
-    paths: Sequence[str | Path], encoding: str | None = None, sheet: str | None = None
+    paths: Sequence[str | Path],
+    encoding: str | None = None,
+    sheet: str | None = None,
+    limits: ImportLimits | None = None,
 ) -> ImportResult:
     """Import settlement-list files (CSV/Excel/Parquet) into the `cases` contract."""
-    return import_table(paths, CASES, encoding, sheet)
+    return import_table(paths, CASES, encoding, sheet, limits)
 
 
 def read_hospitals(

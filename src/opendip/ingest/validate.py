@@ -56,6 +56,10 @@ RULES: dict[str, str] = {
     "parent_quarantined": "所属清单已隔离",
     "no_main_diagnosis": "无主要诊断行",
     "bad_id": "编号无效",
+    "formula_no_value": "公式无计算结果",
+    "merged_cell": "合并单元格",
+    "field_too_long": "字段过长",
+    "unbalanced_quote": "引号不成对",
 }
 
 ERROR_SCHEMA = pa.schema(
