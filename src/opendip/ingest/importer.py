@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from opendip.contract import CASES, HOSPITALS, QUARANTINE, TableContract
+from opendip.contract.cells import safe_row
 from opendip.ingest.limits import ImportLimits
 from opendip.ingest.readers import ReadError, canonical_encoding, detect_encoding, read_file
 from opendip.ingest.validate import (
@@ -378,7 +379,7 @@ def write_quarantine_csv(quarantine: pa.Table, path: Path) -> None:
             originals,
             strict=True,
         ):
-            w.writerow([file, number, reason, *(original.get(h) or "" for h in headers)])
+            w.writerow(safe_row([file, number, reason, *(original.get(h) or "" for h in headers)]))
 
 
 def write_errors_csv(errors: pa.Table, path: Path, contract: TableContract = CASES) -> None:
@@ -390,4 +391,4 @@ def write_errors_csv(errors: pa.Table, path: Path, contract: TableContract = CAS
         for row in errors.to_pylist():
             row["rule"] = RULES.get(row["rule"], row["rule"])
             row["field"] = labels.get(row["field"], row["field"])
-            w.writerow(["" if row[k] is None else row[k] for k in ERROR_HEADERS])
+            w.writerow(safe_row(["" if row[k] is None else row[k] for k in ERROR_HEADERS]))
