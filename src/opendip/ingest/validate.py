@@ -52,6 +52,10 @@ RULES: dict[str, str] = {
     "duplicate_key": "主键重复",
     "ragged_row": "列数不符",
     "bad_id": "编号无效",
+    "formula_no_value": "公式无计算结果",
+    "merged_cell": "合并单元格",
+    "field_too_long": "字段过长",
+    "unbalanced_quote": "引号不成对",
 }
 
 ERROR_SCHEMA = pa.schema(
