@@ -34,14 +34,19 @@ VARIANTS = [
             "low_applies_hospital_coefficient": False,
             "extreme": {"multiple": 4, "action": "provisional_base", "inclusive": True},
             "deviation_bands": [
-                {"score_max": 100, "high_multiple": 3, "low_multiple": D("0.5"),
-                 "high_inclusive": True, "low_inclusive": True},
+                {
+                    "score_max": 100,
+                    "high_multiple": 3,
+                    "low_multiple": D("0.5"),
+                    "high_inclusive": True,
+                    "low_inclusive": True,
+                },
                 {"score_min": 100, "high_multiple": 2, "low_multiple": D("0.4")},
             ],
             "score_decimals": 2,
             "round_case_score_before_coefficient": False,
         }
-    },  # fmt: skip
+    },
     {"scoring": {"ratio_decimals": 2, "score_decimals": 2, "reference_mean": "regional"}},
 ]
 
