@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from opendip.contract import CASES, HOSPITALS, QUARANTINE, TableContract
+from opendip.contract.cells import safe_row
 from opendip.ingest.limits import ImportLimits
 from opendip.ingest.readers import (
     RawFile,
@@ -404,7 +405,7 @@ def write_quarantine_csv(quarantine: pa.Table, path: Path) -> None:
             originals,
             strict=True,
         ):
-            w.writerow([file, number, reason, *(original.get(h) or "" for h in headers)])
+            w.writerow(safe_row([file, number, reason, *(original.get(h) or "" for h in headers)]))
 
 
 def write_errors_csv(errors: pa.Table, path: Path, contract: TableContract = CASES) -> None:
@@ -416,4 +417,4 @@ def write_errors_csv(errors: pa.Table, path: Path, contract: TableContract = CAS
         for row in errors.to_pylist():
             row["rule"] = RULES.get(row["rule"], row["rule"])
             row["field"] = labels.get(row["field"], row["field"])
-            w.writerow(["" if row[k] is None else row[k] for k in ERROR_HEADERS])
+            w.writerow(safe_row(["" if row[k] is None else row[k] for k in ERROR_HEADERS]))
