@@ -30,10 +30,30 @@ VARIANTS = [
             "reviewed_score_is": "case_score",
         }
     },
+    {  # the whole "coefficient folded" family, inclusive thresholds, rounding once
+        "scoring": {
+            "high_formula": "coefficient_folded",
+            "low_applies_hospital_coefficient": False,
+            "extreme": {"multiple": 4, "action": "provisional_base", "inclusive": True},
+            "deviation_bands": [
+                {
+                    "score_max": 100,
+                    "high_multiple": 3,
+                    "low_multiple": D("0.5"),
+                    "high_inclusive": True,
+                    "low_inclusive": True,
+                },
+                {"score_min": 100, "high_multiple": 2, "low_multiple": D("0.4")},
+            ],
+            "score_decimals": 2,
+            "round_case_score_before_coefficient": False,
+        }
+    },
+    {"scoring": {"ratio_decimals": 2, "score_decimals": 2, "reference_mean": "regional"}},
 ]
 
-#: low 0.5, high 2 and 3 (score bands), extreme 4 (variant) and 5
-EDGE_MULTIPLES = [D("0.5"), D(2), D(3), D(4), D(5)]
+#: low 0.4 and 0.5, high 2 and 3 (score bands), extreme 4 (variants) and 5
+EDGE_MULTIPLES = [D("0.4"), D("0.5"), D(2), D(3), D(4), D(5)]
 group_kinds = st.sampled_from(["core", "core", "comprehensive", "basic", "bed_day", "fallback"])
 
 
@@ -141,8 +161,8 @@ def scenario(draw):
 
 
 @settings(
-    # a whole batch run per example: 6 locally, 100 in CI (tests/profiles.py)
-    max_examples=examples(dev=6, ci=100),
+    # a whole batch run per example: 10 locally, 100 in CI (tests/profiles.py)
+    max_examples=examples(dev=10, ci=100),
     deadline=None,
     suppress_health_check=list(HealthCheck),
     # each example is a whole batch run: generate, do not spend minutes shrinking
