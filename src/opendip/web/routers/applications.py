@@ -28,6 +28,7 @@ from opendip.web.schemas import (
     TransitionIn,
 )
 from opendip.web.security import NotFound, Viewer, db, require
+from opendip.web.services import case_scope
 from opendip.web.uploads import safe_filename
 from opendip.workflow import (
     KINDS,
@@ -116,7 +117,7 @@ def _check_cases(
     """Cases must exist and belong to the applying hospital (no probing other hospitals)."""
     region = request.app.state.region
     found = region.case_hospitals(case_ids, repo.accepted_upload_files(s))
-    target = viewer.user.hospital_id if viewer.role == "hospital" else hospital_id
+    target = case_scope(viewer, hospital_id)
     bad = [c for c in case_ids if found.get(c) != target]
     if bad:
         raise InvalidDecision(f"以下结算清单号不存在或不属于申请医院：{'、'.join(bad[:10])}")
