@@ -21,6 +21,8 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", deadline=None)
+# scripts/mutation.py: the dev counts, but the same examples on every mutant
+settings.register_profile("mutation", deadline=None, derandomize=True, database=None)
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or (
     "ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev"
