@@ -32,8 +32,9 @@ def test_hospital_scope():
     assert access.hospital_scope(H1) == "H001"
     assert access.hospital_scope(H2) == "H002"
     for actor in (EXPERT, UNKNOWN, HOSPITAL_WITHOUT_ID):
-        with pytest.raises(access.NoCaseAccess, match="无权查看病例数据"):
+        with pytest.raises(access.NoCaseAccess) as exc:
             access.hospital_scope(actor)
+        assert str(exc.value) == "无权查看病例数据"
 
 
 def test_case_scope_pins_hospitals_and_passes_region_requests():
@@ -53,8 +54,9 @@ def test_requested_hospital_refuses_another_hospital():
     assert access.requested_hospital(H1, None) == "H001"
     assert access.requested_hospital(H1, "") == "H001"
     assert access.requested_hospital(H1, "H001") == "H001"
-    with pytest.raises(access.OtherHospital):
+    with pytest.raises(access.OtherHospital) as exc:
         access.requested_hospital(H1, "H002")
+    assert exc.value.args == ("H002",)
     with pytest.raises(access.NoCaseAccess):
         access.requested_hospital(EXPERT, None)
 
@@ -96,16 +98,18 @@ def test_filters_on_the_database(store: Store):
         "expert": Actor(ids["expert"], "expert"),
         "other_expert": Actor(98, "expert"),
         "no_id": Actor(97, "hospital", None),
+        "stray": Actor(96, "auditor", "H001"),  # unknown role with a hospital: nothing
     }
     from opendip.store import Application
 
     apps = {
         "agency": {"a1", "a2"}, "admin": {"a1", "a2"}, "h1": {"a1"}, "h2": {"a2"},
-        "expert": {"a2"}, "other_expert": set(), "no_id": set(),
+        "expert": {"a2"}, "other_expert": set(), "no_id": set(), "stray": set(),
     }  # fmt: skip
     uploads = {
         "agency": {"a.csv", "b.csv", "region.csv"}, "admin": {"a.csv", "b.csv", "region.csv"},
         "h1": {"a.csv"}, "h2": {"b.csv"}, "expert": set(), "other_expert": set(), "no_id": set(),
+        "stray": set(),
     }  # fmt: skip
     names = {ids["a1"]: "a1", ids["a2"]: "a2"}
     with store.session() as s:

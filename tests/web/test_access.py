@@ -32,6 +32,7 @@ def app(request, make_app):
     yield application
     application.state.store.dispose()
 
+
 # (method, path template) → the test below that covers it
 COVERED = {
     ("GET", "/cases/{case_id}"),
