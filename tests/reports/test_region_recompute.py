@@ -216,6 +216,29 @@ def expected_assessment(root: Path, run: Path) -> dict[str, Any]:
     }
 
 
+def expected_reserve(run: Path) -> dict[str, int]:
+    """The regional reserve over the clearing, from the budget, the policy's reserve share and
+    the per-hospital adjustments (the demo policy leaves clawbacks in the fund)."""
+    from opendip.reports.source import resolve_run
+
+    s = resolve_run(run).policy.periods()[-1][2].settlement
+    opening = sum(
+        int((Decimal(b.fund_budget_yuan) * 100 * s.reserve_share).quantize(1, ROUND_HALF_UP))
+        for b in s.budget.values()
+    )
+    uses = fetch(
+        f"""SELECT coalesce(sum(adjustment_fen), 0) FROM read_parquet('{run / "hospitals.parquet"}')
+            WHERE adjustment_fen > 0"""
+    )[0][0]
+    assert (s.surplus_clawback_to, s.deducted_deposit_to) == ("fund", "fund")
+    return {
+        "clearing.reserve_opening_fen": opening,
+        "clearing.reserve_uses_fen": int(uses),
+        "clearing.reserve_returns_fen": 0,
+        "clearing.reserve_closing_fen": opening - int(uses),
+    }
+
+
 def test_annual_figures_recomputed(region: Path, annual: Any) -> None:
     run = region / "settlement"
     sql = Sql(region, run)
@@ -241,6 +264,7 @@ def test_annual_figures_recomputed(region: Path, annual: Any) -> None:
         "clearing.clearing_total_fen": sums[1],
         "clearing.advances_fen": sums[2],
         "clearing.clearing_payment_fen": sums[3],
+        **expected_reserve(run),
         **expected_costs(sql, region, "2026", None, "2025"),
         **expected_basic(sql),
         **expected_deviation(sql),

@@ -1,8 +1,14 @@
 """Bench stage: import the current year as hospitals upload it — a GBK CSV with Chinese
-headers and yuan amounts — and record the accepted cases for the next stages."""
+headers and yuan amounts — and record the accepted cases for the next stages.
+
+On a generated region the accepted rows become the region's current-year case file
+(`cases_<year>.parquet`, what the platform reads too): rows quarantined at import are never
+quality-checked, grouped or settled. The generated file, injected errors included, is kept
+as `upload/<name>.generated.parquet` beside the uploaded CSV."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -38,6 +44,13 @@ def run(ctx: BenchContext) -> StageResult:
     paths = write_outputs(result, ctx.workdir / "imported", "cases")
     ctx.artifacts["imported_cases"] = paths["accepted"]
     ctx.artifacts["quarantine"] = paths["quarantine"]
+    region_cases = ctx.artifacts.get("cases")
+    if region_cases is not None:
+        region_cases = Path(region_cases)
+        generated = upload.parent / f"{region_cases.stem}.generated.parquet"
+        shutil.move(region_cases, generated)
+        shutil.copyfile(paths["accepted"], region_cases)
+        ctx.artifacts["generated_cases"] = generated
     rate = result.read / seconds if seconds > 0 else 0.0
     return StageResult(
         result.read,

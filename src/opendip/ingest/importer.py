@@ -19,6 +19,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from opendip.contract import CASES, HOSPITALS, QUARANTINE, TableContract
+from opendip.contract.cells import safe_row
+from opendip.ingest.limits import ImportLimits
 from opendip.ingest.readers import ReadError, canonical_encoding, detect_encoding, read_file
 from opendip.ingest.validate import (
     ERROR_SCHEMA,
@@ -90,8 +92,10 @@ def import_table(
     contract: TableContract = CASES,
     encoding: str | None = None,
     sheet: str | None = None,
+    limits: ImportLimits | None = None,
 ) -> ImportResult:
-    """Read, validate and split `paths` into accepted and quarantined rows of `contract`."""
+    """Read, validate and split `paths` into accepted and quarantined rows of `contract`
+    (each file within `limits`, default `opendip.ingest.limits.DEFAULT_LIMITS`)."""
     reports: list[FileReport] = []
     parts: list[tuple[FileReport, Validated]] = []
     ragged: list[pa.Table] = []
@@ -104,7 +108,7 @@ def import_table(
             continue
         seen.add(Path(path).resolve())
         try:
-            raw = read_file(path, encoding, sheet)
+            raw = read_file(path, encoding, sheet, limits)
             report.encoding = raw.encoding
             validated = validate(raw, contract)
         except MissingColumnsError as exc:
@@ -181,7 +185,7 @@ def _encoding_hint(path: str | Path, given: str | None) -> str:
     return ""
 
 
-def _ragged_errors(source: str, bad_rows: list[tuple[int, str, str]]) -> pa.Table:
+def _ragged_errors(source: str, bad_rows: list[tuple]) -> pa.Table:
     n = len(bad_rows)
     return pa.table(
         [
@@ -189,7 +193,7 @@ def _ragged_errors(source: str, bad_rows: list[tuple[int, str, str]]) -> pa.Tabl
             pa.array([b[0] for b in bad_rows], pa.int64()),
             pa.array([""] * n, pa.string()),
             pa.array([b[1] for b in bad_rows], pa.string()),
-            pa.array(["ragged_row"] * n, pa.string()),
+            pa.array([b[3] if len(b) > 3 else "ragged_row" for b in bad_rows], pa.string()),
             pa.array([b[2] for b in bad_rows], pa.string()),
         ],
         schema=ERROR_SCHEMA,
@@ -311,10 +315,13 @@ def _duplicate_key_errors(
 
 
 def read_cases(
-    paths: Sequence[str | Path], encoding: str | None = None, sheet: str | None = None
+    paths: Sequence[str | Path],
+    encoding: str | None = None,
+    sheet: str | None = None,
+    limits: ImportLimits | None = None,
 ) -> ImportResult:
     """Import settlement-list files (CSV/Excel/Parquet) into the `cases` contract."""
-    return import_table(paths, CASES, encoding, sheet)
+    return import_table(paths, CASES, encoding, sheet, limits)
 
 
 def read_hospitals(
@@ -372,7 +379,7 @@ def write_quarantine_csv(quarantine: pa.Table, path: Path) -> None:
             originals,
             strict=True,
         ):
-            w.writerow([file, number, reason, *(original.get(h) or "" for h in headers)])
+            w.writerow(safe_row([file, number, reason, *(original.get(h) or "" for h in headers)]))
 
 
 def write_errors_csv(errors: pa.Table, path: Path, contract: TableContract = CASES) -> None:
@@ -384,4 +391,4 @@ def write_errors_csv(errors: pa.Table, path: Path, contract: TableContract = CAS
         for row in errors.to_pylist():
             row["rule"] = RULES.get(row["rule"], row["rule"])
             row["field"] = labels.get(row["field"], row["field"])
-            w.writerow(["" if row[k] is None else row[k] for k in ERROR_HEADERS])
+            w.writerow(safe_row(["" if row[k] is None else row[k] for k in ERROR_HEADERS]))

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from opendip.contract import Column, TableContract, normalise_header
+from opendip.contract.ids import ID_FIELDS, id_reasons, normalise_id_array
 from opendip.ingest.readers import RawFile, ReadError
 from opendip.ingest.values import (
     DIAGNOSIS_SHAPE,
@@ -50,6 +51,11 @@ RULES: dict[str, str] = {
     "absurd_age": "年龄不合理",
     "duplicate_key": "主键重复",
     "ragged_row": "列数不符",
+    "bad_id": "编号无效",
+    "formula_no_value": "公式无计算结果",
+    "merged_cell": "合并单元格",
+    "field_too_long": "字段过长",
+    "unbalanced_quote": "引号不成对",
 }
 
 ERROR_SCHEMA = pa.schema(
@@ -153,6 +159,9 @@ def check_parquet_types(raw: RawFile, mapping: dict[str, str], contract: TableCo
 
 def _parse(col: Column, text: pa.Array, typed: bool) -> tuple[pa.Array, pa.Array, str, str]:
     """Typed values, bad mask, rule and Chinese message for one column."""
+    if col.name in ID_FIELDS:
+        ids = normalise_id_array(text, col.name)
+        return ids.values, ids.bad, "bad_id", ""
     if col.name in DIAGNOSIS_CODE_COLUMNS | PROCEDURE_CODE_COLUMNS:
         diagnosis = col.name in DIAGNOSIS_CODE_COLUMNS
         shape = DIAGNOSIS_SHAPE if diagnosis else PROCEDURE_SHAPE
@@ -234,7 +243,10 @@ def validate(raw: RawFile, contract: TableContract) -> Validated:
             continue
         text = texts[col.name]
         values, bad, rule, message = _parse(col, text, raw.typed)
-        errors.add(col, bad, rule, message)
+        if rule == "bad_id":
+            _add_id_errors(col, text, errors)
+        else:
+            errors.add(col, bad, rule, message)
         if col.required and not col.is_list:
             errors.add(col, pc.and_(pc.is_null(text), pc.invert(bad)), "missing", "必填项缺失")
         if pa.types.is_integer(col.type) or pa.types.is_decimal(col.type):
@@ -250,6 +262,14 @@ def validate(raw: RawFile, contract: TableContract) -> Validated:
     return Validated(
         str(raw.path), table, raw.row_numbers, original, errors.table(), raw.warnings + warnings
     )
+
+
+def _add_id_errors(col: Column, text: pa.Array, errors: _Errors) -> None:
+    """One error per refused id, with the reason (control characters, length, characters)."""
+    ids = normalise_id_array(text, col.name)
+    reasons = id_reasons(col.name)
+    for mask_name, reason in reasons.items():
+        errors.add(col, getattr(ids, mask_name), "bad_id", reason)
 
 
 def _check_age(contract: TableContract, columns: dict[str, pa.Array], errors: _Errors) -> None:

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from opendip.policy.dated import DatedValueError, change_dates, resolve
 from opendip.policy.model import Policy
+from opendip.policy.sections.base import KEY_MARK
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,12 @@ def _issue_from_pydantic(err: dict[str, Any], at: dt.date | None) -> PolicyIssue
     if err["type"] == "value_error":
         # Our own validators already write "中文 / English".
         text = str(ctx.get("error", err["msg"]))
+        path = format_path(loc)
+        if text.startswith(KEY_MARK):
+            key, _, text = text[len(KEY_MARK) :].partition("@ ")
+            path = f"{path}.{key}" if path else key
         zh, _, en = text.partition(" / ")
-        return PolicyIssue(format_path(loc), zh, en or zh, at)
+        return PolicyIssue(path, zh, en or zh, at)
     template = _ZH.get(err["type"], "取值无效")
     try:
         zh = template.format(**ctx)

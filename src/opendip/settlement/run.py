@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -36,8 +37,26 @@ class InputFiles:
     reviews: Path | None = None
     history: Path | None = None
     #: The directory build's all-case mean (fallback-group scoring), overriding the policy's
-    #: `scoring.all_case_mean_yuan`; recorded in the manifest's parameters.
+    #: `scoring.all_case_mean_yuan`; recorded in the manifest's parameters. None: read from
+    #: the directory's metrics file beside it (`<directory>.metrics.json`, written by the
+    #: directory build), so the CLI, the demo and the platform score alike.
     all_case_mean_fen: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.all_case_mean_fen is None:
+            self.all_case_mean_fen = directory_all_case_mean_fen(Path(self.directory))
+
+
+def directory_all_case_mean_fen(directory: Path) -> int | None:
+    """The all-case mean the directory build recorded beside the directory, if any."""
+    metrics = directory.with_suffix(".metrics.json")
+    if not metrics.is_file():
+        return None
+    try:
+        value = json.loads(metrics.read_text(encoding="utf-8")).get("all_case_mean_fen")
+    except (OSError, ValueError) as exc:
+        raise InputDataError(metrics.name, "all_case_mean_fen", f"无法读取：{exc}") from exc
+    return int(value) if value else None
 
 
 def read_table(path: Path, what: str) -> pa.Table:

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -168,10 +169,9 @@ class RunService:
             raise ModuleMissing("结算清算模块（opendip.settlement）尚未启用，无法运行结算")
         from opendip.codes import demo_code_tables
         from opendip.engine import connect, table_from_arrow
-        from opendip.grouping import group_cases
-        from opendip.grouping.inputs import diagnosis_codes, procedure_types
         from opendip.grouping.summary import grouping_summary
-        from opendip.settlement.run import InputFiles
+        from opendip.pipeline import check_and_group
+        from opendip.settlement.run import InputFiles, directory_all_case_mean_fen
 
         out = self.run_dir(run_id)
         policy_file, directory, policy_path = self._inputs()
@@ -197,16 +197,21 @@ class RunService:
         if cases.num_rows == 0:
             what = f"{period} 年" if kind == "annual" else f"{period} "
             raise ValueError(f"{what}没有结算病例")
+        # The engine pipeline (opendip.pipeline), as `opendip demo` and the CLI run it: QC
+        # first, QC-blocking cases are not grouped (so not paid by DIP), then settlement.
         con = connect()
-        codes = demo_code_tables()
-        self._progress(run_id, 25, f"病例入组（{cases.num_rows:,} 例）")
-        grouped = group_cases(
+        policy = policy_file.at(first_day)
+        self._progress(run_id, 25, f"结算清单质控与病例入组（{cases.num_rows:,} 例）")
+        checked = check_and_group(
+            con,
             table_from_arrow(con, cases, "run_cases"),
             con.read_parquet(str(directory)),
-            procedure_types(con, codes),
-            policy_file.at(first_day),
-            diagnosis_codes=diagnosis_codes(con, codes),
-        ).to_pyarrow()
+            demo_code_tables(),
+            policy,
+            policy_path,
+            qc_out=out / "qc",
+        )
+        grouped = checked.grouped
         pq.write_table(cases, out / "cases.parquet")
         pq.write_table(grouped, out / "grouped.parquet")
         pq.write_table(reviews, out / "special_reviews.parquet")
@@ -217,19 +222,23 @@ class RunService:
             directory=Path(directory),
             hospitals=hospitals,
             reviews=out / "special_reviews.parquet" if reviews.num_rows else None,
-            all_case_mean_fen=self.region.all_case_mean_fen(),
+            all_case_mean_fen=directory_all_case_mean_fen(Path(directory))
+            or self.region.all_case_mean_fen(),
         )
+        blocking = int(pc.sum(checked.case_status.column("blocking")).as_py() or 0)
         manifest: dict[str, Any] = {
             "period": period,
             "policy": str(policy_path),
-            "policy_version": policy_file.at(first_day).version,
+            "policy_version": policy.version,
             "directory": str(directory),
             "cases": cases.num_rows,
+            "qc_blocking": blocking,
             "grouping_rate": grouping_summary(grouped).get("grouping_rate"),
             "special_reviews": reviews.num_rows,
             "outputs": {
                 "cases": str(out / "cases.parquet"),
                 "grouped": str(out / "grouped.parquet"),
+                "qc": str(out / "qc"),
                 "settlement": str(out / "settlement"),
             },
             # The settled cases (SCORED with money): publication, home page, case pages.
@@ -248,7 +257,7 @@ class RunService:
             "point_values": {k: str(v) for k, v in dict(summary["point_values"]).items()},
             "withholding_share": str(summary["withholding_share"]),
             "totals_fen": dict(summary["totals"]),
-            "steps": ["入组", "计分", "月度预结算"],
+            "steps": ["质控", "入组", "计分", "月度预结算"],
         }
         self._build_reports(run_id, out, manifest)
         return self._finish(out, manifest)
@@ -273,7 +282,7 @@ class RunService:
                     "clearing_payment_fen",
                 )
             },
-            "steps": ["入组", "计分", "年终清算"],
+            "steps": ["质控", "入组", "计分", "年终清算"],
         }
         self._build_reports(run_id, out, manifest)
         return self._finish(out, manifest)

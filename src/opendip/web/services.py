@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from opendip.contract.ids import try_normalise_id
 from opendip.store import repositories as repo
 from opendip.web.region import CaseFilters, RegionData
 from opendip.web.security import NotFound, Viewer
@@ -36,6 +37,10 @@ def scoped_filters(viewer: Viewer, filters: CaseFilters) -> CaseFilters:
 def get_case(request: Any, s: Session, viewer: Viewer, case_id: str) -> dict[str, Any]:
     """A case visible to the viewer, else NotFound (404 for other hospitals' cases)."""
     region: RegionData = request.app.state.region
+    normal = try_normalise_id(case_id, "case_id")
+    if normal is None:  # cannot exist (opendip.contract.ids)
+        raise NotFound("未找到该病例")
+    case_id = normal
     uploads = repo.accepted_upload_files(s)
     if viewer.role == "expert":
         allowed = {c for a in repo.list_applications(s, viewer.actor) for c in a.case_ids}

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
+from opendip.contract.ids import InvalidIdError, normalise_id
 from opendip.store import Application
 from opendip.store import repositories as repo
 from opendip.web.app import error_response, render
@@ -121,8 +122,21 @@ def _check_cases(
         raise InvalidDecision(f"以下结算清单号不存在或不属于申请医院：{'、'.join(bad[:10])}")
 
 
+def _normal_case_ids(raw: list[str]) -> list[str]:
+    """Case ids as the contract spells them (opendip.contract.ids), duplicates dropped."""
+    ids: list[str] = []
+    for text in raw:
+        if not text.strip():
+            continue
+        try:
+            ids.append(normalise_id(text, "case_id"))
+        except InvalidIdError as exc:
+            raise InvalidDecision(str(exc)) from exc
+    return list(dict.fromkeys(ids))
+
+
 def _create(request: Request, s: Session, viewer: Viewer, body: ApplicationIn) -> Application:
-    ids = list(dict.fromkeys(c.strip() for c in body.case_ids if c.strip()))
+    ids = _normal_case_ids(body.case_ids)
     _check_cases(request, s, viewer, body.hospital_id, ids)
     app = repo.create_application(
         s,
