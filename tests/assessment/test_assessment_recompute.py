@@ -101,13 +101,15 @@ def test_indicators_points_and_totals_recomputed(region: Path, assessed: Path):
     assert card is not None
     ratios = _expected_ratios(region, assessed / "leads.parquet")
     levels = dict(
-        duckdb.sql(f"SELECT hospital_id, level FROM '{region / 'hospitals.parquet'}'").fetchall()
+        duckdb.connect()
+        .sql(f"SELECT hospital_id, level FROM '{region / 'hospitals.parquet'}'")
+        .fetchall()
     )
     in_year = {
         r[0]
-        for r in duckdb.sql(
-            f"SELECT DISTINCT hospital_id FROM '{region / 'cases_2026.parquet'}'"
-        ).fetchall()
+        for r in duckdb.connect()
+        .sql(f"SELECT DISTINCT hospital_id FROM '{region / 'cases_2026.parquet'}'")
+        .fetchall()
     }
     breakdown = {
         (r["hospital_id"], r["indicator"]): r
