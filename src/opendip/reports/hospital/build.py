@@ -514,10 +514,14 @@ def _assessment(src: RunSources, hospital_id: str) -> Section | None:
     )
     names = [d[0] for d in cur.description]
     lines = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    total = duckdb.connect().execute(
-        "SELECT any_value(assessment_score) FROM read_parquet(?) WHERE hospital_id = ?",
-        [str(scores), hospital_id],
-    ).fetchone()[0]
+    total = (
+        duckdb.connect()
+        .execute(
+            "SELECT any_value(assessment_score) FROM read_parquet(?) WHERE hospital_id = ?",
+            [str(scores), hospital_id],
+        )
+        .fetchone()[0]
+    )
     if not lines:
         return None
     table = Table(
