@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from opendip.codes import CodeTables, diagnosis_subcategory
 from opendip.contract import DIRECTORY, GROUP_TYPES, HOSPITAL_LEVEL_LABELS, HOSPITAL_LEVELS
+from opendip.contract.cells import EXCEL_OPTIONS
 from opendip.money import fen_to_yuan, yuan_to_fen
 
 TYPE_LABELS = {
@@ -146,7 +147,7 @@ def export_excel(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    book = xlsxwriter.Workbook(str(path))
+    book = xlsxwriter.Workbook(str(path), EXCEL_OPTIONS)
     head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
     money = book.add_format({"num_format": "#,##0.00"})
     sheet = book.add_worksheet("病种目录")
@@ -334,7 +335,7 @@ def export_diff_excel(diff: dict[str, pa.Table], path: str | Path) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    book = xlsxwriter.Workbook(str(path))
+    book = xlsxwriter.Workbook(str(path), EXCEL_OPTIONS)
     head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
     summary = book.add_worksheet("概要")
     for r, (key, (label, _)) in enumerate(DIFF_SHEETS.items()):

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import opendip
+from opendip.contract.cells import EXCEL_OPTIONS
 from opendip.contract.tables import INSURANCE_TYPE_LABELS, SCORED
 from opendip.policy import PolicyFile
 from opendip.policy.sections.settlement import FFS_BASIS_LABELS, FFS_RULE_LABELS
@@ -145,7 +146,7 @@ def write_excel(sheets: Iterable[tuple[str, pa.Table]], path: Path, title_date: 
     import xlsxwriter
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, **EXCEL_OPTIONS})
     stamp = dt.datetime(title_date.year, title_date.month, title_date.day)
     wb.set_properties({"created": stamp, "title": path.stem, "author": "OpenDIP"})
     head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})

@@ -27,10 +27,25 @@ class UploadRejected(ValueError):
     """The file cannot be accepted at all (size, type, empty)."""
 
 
+#: Longest stored file name in UTF-8 bytes (file systems allow 255).
+MAX_NAME_BYTES = 180
+
+
+def _cut(text: str, limit: int) -> str:
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+
+
 def safe_filename(name: str) -> str:
-    base = Path(name or "upload").name
+    """A storable file name: unsafe characters replaced, at most 120 characters and
+    `MAX_NAME_BYTES` bytes, and the extension kept however long the name (it decides the
+    reader)."""
+    base = Path((name or "upload").replace("\\", "/")).name
     cleaned = SAFE_NAME.sub("_", base).strip("._") or "upload"
-    return cleaned[:120]
+    stem, dot, suffix = cleaned.rpartition(".")
+    if not dot or not stem or len(suffix) > 10:
+        return _cut(cleaned[:120], MAX_NAME_BYTES)
+    room = min(119 - len(suffix), MAX_NAME_BYTES - 1 - len(suffix.encode("utf-8")))
+    return f"{_cut(stem[:room], room)}.{suffix}"
 
 
 def check_file(filename: str, data: bytes, settings: Settings) -> str:
@@ -111,7 +126,7 @@ def import_upload(
     path.write_bytes(data)
     upload.stored_path = str(path)
     try:
-        result = read_cases([path])
+        result = read_cases([path], limits=settings.import_limits)
     except Exception as exc:  # the importer should not raise; if it does, say so
         upload.status = "rejected"
         upload.message = f"文件无法解析：{exc}"
