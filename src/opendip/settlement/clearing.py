@@ -35,6 +35,7 @@ from opendip.settlement.pointvalue import (
     final_point_value,
     pool_funds,
 )
+from opendip.settlement.review_cap import check_review_cap
 
 SCORE_T = "decimal(18, 4)"
 RESULT_LABELS = {"surplus": "结余", "deficit": "超支", "balanced": "持平"}
@@ -81,6 +82,8 @@ class AnnualResult:
     case_table: ir.Table
     not_dip: pa.Table
     counts: dict[str, int] = field(default_factory=dict)
+    #: Hospitals over the 特例单议 cap whose reviewed scores were settled on an override.
+    review_cap_excess: list = field(default_factory=list)
 
     @cached_property
     def cases(self) -> pa.Table:
@@ -441,8 +444,11 @@ def settle_year(
     *,
     assessment: pa.Table | None = None,
     advances: pa.Table | None = None,
+    review_cap_override: str | None = None,
 ) -> AnnualResult:
-    """Annual clearing for `year` (cases whose settle_month is in that year)."""
+    """Annual clearing for `year` (cases whose settle_month is in that year). Accepted
+    special reviews beyond `scoring.special_review_max_share` are refused (ReviewCapError)
+    unless `review_cap_override` gives the agency's reason."""
     pf = inputs.policy
     final = pf.periods()[-1][2]
     if final.year != year:
@@ -453,6 +459,8 @@ def settle_year(
     if n == 0:
         raise NoCasesError(f"{year} 年没有结算病例，未进行年终清算")
     sub = Inputs(**{**inputs.__dict__, "reviews": _reviews_for(inputs, cases)})
+    share = final.scoring.special_review_max_share
+    cap_excess = check_review_cap(cases, sub.reviews, share, year, review_cap_override)
     result = _score(sub, cases)
     scored = result.scored
 
@@ -593,6 +601,7 @@ def settle_year(
         pools=pools,
         case_table=_contract(money),
         not_dip=_ordered(result.not_dip).to_pyarrow(),
+        review_cap_excess=cap_excess,
         counts={
             "cases": n,
             "dip_cases": dip_cases,
@@ -698,6 +707,8 @@ def _pool_table(
                 "reserve_fen": f.reserve_fen,
                 "non_dip_cases": non_dip.get(pool, (0, 0))[0],
                 "non_dip_ffs_fen": non_dip.get(pool, (0, 0))[1] or 0,
+                # what came out of the fund before the point value (deduct_non_dip_ffs)
+                "non_dip_deducted_fen": f.non_dip_ffs_fen,
                 "available_fen": f.available_fen,
                 "point_value_formula": pol.settlement.point_value_formula,
                 "point_value_target_fen": target_fen,

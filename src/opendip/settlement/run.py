@@ -174,6 +174,7 @@ def run_year(
     excel: bool = True,
     case_excel: bool = True,
     engine: str = "duckdb",
+    review_cap_override: str | None = None,
 ) -> dict[str, object]:
     inputs = _inputs(files, engine)
     r = settle_year(
@@ -181,6 +182,7 @@ def run_year(
         year,
         assessment=read_table(assessment, "assessment") if assessment else None,
         advances=read_table(advances, "advances") if advances else None,
+        review_cap_override=review_cap_override,
     )
     out.mkdir(parents=True, exist_ok=True)
     case_path, case_rows = write_case_table(r.case_table, out / "cases.parquet")
@@ -216,6 +218,15 @@ def run_year(
         "pools": r.pools.to_pylist(),
         "notes": notes,
     }
+    if r.review_cap_excess:
+        summary["review_cap_override"] = {
+            "reason": review_cap_override,
+            "hospitals": [e.__dict__ for e in r.review_cap_excess],
+        }
+        notes.append(
+            "特例单议通过病例超出上限，经办机构已明确放行："
+            + "；".join(f"{e.hospital_id} {e.count}/{e.allowed} 例" for e in r.review_cap_excess)
+        )
     outputs.append(write_json(summary, out / "summary.json"))
     write_manifest(
         out,
@@ -229,6 +240,7 @@ def run_year(
             "assessment": bool(assessment),
             "excel": excel,
             "all_case_mean_fen": files.all_case_mean_fen,
+            "review_cap_override": review_cap_override,
         },
         row_counts={**r.counts, "hospital_rows": r.hospitals.num_rows},
         outputs=outputs,

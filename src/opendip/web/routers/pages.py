@@ -259,6 +259,7 @@ async def pregroup_submit(
         "other_procedures": _split(raw.get("other_procedures", "")),
         "total_cost_yuan": raw.get("total_cost_yuan", ""),
         "discharge_method": raw.get("discharge_method") or "1",
+        "point_value_basis": raw.get("point_value_basis") or "budget",
     }
     error = ""
     result = None
@@ -295,6 +296,11 @@ FIELD_LABELS = {
     "sex": "性别",
     "insurance_type": "险种",
     "main_procedure": "主要手术操作",
+    "other_diagnoses": "其他诊断",
+    "other_procedures": "其他手术操作",
+    "discharge_method": "离院方式",
+    "point_value_basis": "点值口径",
+    "hospital_id": "医疗机构",
 }
 
 
