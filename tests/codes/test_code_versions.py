@@ -64,7 +64,7 @@ def test_national_layout_loads_with_hierarchy_checked(tmp_path: Path) -> None:
         tmp_path / "bad.csv",
         DIAG_HEADER + "\n11,K00-K93,消化系统疾病,K80-K87,节,K81,类目,K80.1,亚目,K80.100,名称\n",
     )
-    with pytest.raises(CodeTableError, match="类目代码 K81 与代码 K80.100 不符"):
+    with pytest.raises(CodeTableError, match=r"类目代码 K81 与代码 K80\.100 不符"):
         load_code_tables(bad, proc)
 
 
