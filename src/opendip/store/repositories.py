@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
@@ -597,6 +597,17 @@ def get_attachment(s: Session, actor: Actor, app_id: int, att_id: int) -> Attach
     if app is None:
         return None
     return next((a for a in app.attachments if a.id == att_id), None)
+
+
+def nominated_case_ids(s: Session, hospital_id: str) -> set[str]:
+    """Case ids a hospital has nominated for special review (特例单议), in applications not
+    withdrawn or refused: what counts against its share cap."""
+    stmt = select(Application.case_ids).where(
+        Application.kind == "special_review",
+        Application.hospital_id == hospital_id,
+        or_(Application.outcome.is_(None), Application.outcome.not_in(("withdrawn", "refused"))),
+    )
+    return {c for ids in s.scalars(stmt).all() for c in (ids or [])}
 
 
 def final_special_reviews(s: Session) -> list[tuple[str, str, Decimal | None]]:

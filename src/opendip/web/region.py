@@ -366,6 +366,24 @@ class RegionData:
             t = cases.filter(cases.case_id.isin(list(case_ids))).select("case_id", "hospital_id")
             return {r["case_id"]: r["hospital_id"] for r in t.to_pyarrow().to_pylist()}
 
+    def discharges(
+        self, hospital_id: str, case_ids: Sequence[str], upload_files: Sequence[str] = ()
+    ) -> tuple[dict[str, int], dict[int, int]]:
+        """For the 特例单议 cap: the discharge year of each of `case_ids` that is the
+        hospital's, and the hospital's discharged cases per year."""
+        with self._lock:
+            cases = self.cases_expr(upload_files)
+            if cases is None:
+                return {}, {}
+            own = cases.filter(cases.hospital_id == hospital_id)
+            own = own.mutate(_year=own.discharge_date.year())
+            per_year = own.group_by("_year").aggregate(n=own.count()).to_pyarrow().to_pylist()
+            years = {}
+            if case_ids:
+                picked = own.filter(own.case_id.isin(list(case_ids))).select("case_id", "_year")
+                years = {r["case_id"]: r["_year"] for r in picked.to_pyarrow().to_pylist()}
+            return years, {r["_year"]: r["n"] for r in per_year}
+
     def months(self) -> list[str]:
         year = self.current_year()
         return [f"{year}-{m:02d}" for m in range(1, 13)] if year else []

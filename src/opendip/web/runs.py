@@ -70,8 +70,16 @@ class RunService:
             )
             return int(res.rowcount or 0)
 
-    def start(self, s: Session, user: User, kind: str, period: str) -> Run:
+    def start(
+        self,
+        s: Session,
+        user: User,
+        kind: str,
+        period: str,
+        review_cap_override: str | None = None,
+    ) -> Run:
         period = (period or "").strip()
+        override = (review_cap_override or "").strip() if kind == "annual" else ""
         if kind == "monthly":
             if not MONTH.match(period):
                 raise RunRefused("月度预结算的期间须为 YYYY-MM，例如 2026-03")
@@ -88,10 +96,13 @@ class RunService:
         )
         if busy is not None:
             raise RunRefused(f"{period} 已有一个运行中的任务（第 {busy.id} 号），请等待其完成")
-        run = Run(kind=kind, period=period, params={}, status="queued", created_by=user.id)
+        params = {"review_cap_override": override} if override else {}
+        run = Run(kind=kind, period=period, params=params, status="queued", created_by=user.id)
         s.add(run)
         s.flush()
         repo.audit(s, user, "run.start", "run", run.id, {"kind": kind, "period": period})
+        if override:  # the agency's explicit decision, before anything is known to exceed
+            repo.audit(s, user, "run.review_cap_override", "run", run.id, {"reason": override})
         s.commit()
         if self.settings.background_runs:
             thread = threading.Thread(target=self.execute, args=(run.id,), daemon=True)
@@ -267,7 +278,22 @@ class RunService:
 
         out, files, manifest = self._group_period(run_id, "annual", period)
         self._progress(run_id, 60, "年终清算（结算点值、考核、结余留用/超支分担、医共体）")
-        summary = run_year(files, int(period), out / "settlement", case_excel=False)
+        with self.store.session() as s:
+            run = s.get(Run, run_id)
+            override = (run.params or {}).get("review_cap_override") if run else None
+            creator = run.created_by if run else None
+        summary = run_year(
+            files, int(period), out / "settlement", case_excel=False, review_cap_override=override
+        )
+        if summary.get("review_cap_override"):
+            with self.store.session() as s:
+                user = s.get(User, creator) if creator else None
+                repo.audit(
+                    s, user, "clearing.review_cap_overridden", "run", run_id,
+                    summary["review_cap_override"],
+                )  # fmt: skip
+                s.commit()
+            manifest["review_cap_override"] = summary["review_cap_override"]
         pools = list(summary["pools"])
         manifest |= {
             "scored_cases": sum(int(p["cases"]) for p in pools),
