@@ -5,16 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import threading
+from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from opendip.policy.cache import PolicyCache, file_identity
 from opendip.store import repositories as repo
 from opendip.web.region import CaseFilters, RegionData
 from opendip.web.security import NotFound, Viewer
 
-_INDEX_LOCK = threading.Lock()
+_INDEX_LOCK = threading.RLock()
 
 
 def module_ready(name: str) -> bool:
@@ -49,17 +52,39 @@ def get_case(request: Any, s: Session, viewer: Viewer, case_id: str) -> dict[str
     return row
 
 
-def _policy_file(request: Any):
-    from opendip.policy import PolicyFile, demo_policy_path
+def _policy_path(request: Any) -> Path:
+    from opendip.policy import demo_policy_path
 
     settings = request.app.state.settings
     region: RegionData = request.app.state.region
-    path = settings.policy_path or region.policy_path() or demo_policy_path()
-    return PolicyFile.read(path)
+    return Path(settings.policy_path or region.policy_path() or demo_policy_path())
 
 
-def grouping_index(request: Any):
-    """The single-case grouping index for the current directory (cached per file)."""
+def _policies(request: Any) -> PolicyCache:
+    state = request.app.state
+    cache = getattr(state, "policy_cache", None)
+    if cache is None:
+        with _INDEX_LOCK:
+            cache = getattr(state, "policy_cache", None) or PolicyCache()
+            state.policy_cache = cache
+    return cache
+
+
+def _policy_file(request: Any):
+    """The region's policy file, parsed once per file version (see PolicyCache)."""
+    return _policies(request).file(_policy_path(request))
+
+
+@dataclass(frozen=True)
+class _Grouping:
+    index: Any
+    #: group_code → directory row (the pre-grouping answer names the group)
+    rows: dict[str, dict[str, Any]]
+
+
+def _grouping(request: Any) -> _Grouping | None:
+    """The single-case grouping index and directory rows, cached per directory file,
+    policy file version and day (a new directory or policy is picked up on the next call)."""
     from opendip.codes import demo_code_tables
     from opendip.grouping import GroupingIndex
 
@@ -68,15 +93,46 @@ def grouping_index(request: Any):
     if path is None:
         return None
     state = request.app.state
-    key = (str(path), path.stat().st_mtime)
+    key = _grouping_key(request, path)
+    cached = getattr(state, "grouping_index", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    today = key[2]
+    policy_path = _policy_path(request)
     with _INDEX_LOCK:
         cached = getattr(state, "grouping_index", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        policy = _policy_file(request).at(dt.date.today())
-        index = GroupingIndex.build(region.directory_table(None), policy, demo_code_tables())
-        state.grouping_index = (key, index)
-        return index
+        policy = _policies(request).at(policy_path, today)
+        table = region.directory_table(None)
+        index = GroupingIndex.build(table, policy, demo_code_tables())
+        rows: dict[str, dict[str, Any]] = {}
+        for row in table.to_pylist():
+            rows.setdefault(row["group_code"], row)
+        found = _Grouping(index, rows)
+        state.grouping_index = (key, found)
+        return found
+
+
+def _grouping_key(request: Any, directory: Path) -> tuple[Any, ...]:
+    return (file_identity(directory), file_identity(_policy_path(request)), dt.date.today())
+
+
+def pregroup_is_quick(request: Any) -> bool:
+    """True when pre-grouping needs no file read or index build (all cached), so the
+    handler may answer on the event loop instead of a worker thread."""
+    path = request.app.state.region.directory_path(None)
+    cached = getattr(request.app.state, "grouping_index", None)
+    try:
+        return path is not None and cached is not None and cached[0] == _grouping_key(request, path)
+    except OSError:
+        return False
+
+
+def grouping_index(request: Any):
+    """The single-case grouping index for the current directory (cached per file)."""
+    found = _grouping(request)
+    return found.index if found else None
 
 
 def explain_case(request: Any, case: dict[str, Any]) -> list[str]:
@@ -101,9 +157,10 @@ def pregroup(request: Any, data: dict[str, Any], hospital: dict[str, Any] | None
         raise NotFound("病例入组模块尚未启用")
     from opendip.grouping import group_case
 
-    index = grouping_index(request)
-    if index is None:
+    grouping = _grouping(request)
+    if grouping is None:
         raise NotFound("区域目录中没有病种目录，无法预分组")
+    index = grouping.index
     today = data.get("discharge_date") or dt.date.today()
     los = int(data.get("los_days") or 1)
     cost_fen = int((Decimal(data["total_cost_yuan"]) * 100).to_integral_value())
@@ -135,16 +192,8 @@ def pregroup(request: Any, data: dict[str, Any], hospital: dict[str, Any] | None
         "icu_days": 0,
     }
     g = group_case(case, index)
-    directory = request.app.state.region.directory_table(None)
-    name = None
-    drow = None
-    if g.group_code and directory is not None:
-        import pyarrow.compute as pc
-
-        hit = directory.filter(pc.equal(directory["group_code"], g.group_code))
-        if hit.num_rows:
-            drow = hit.slice(0, 1).to_pylist()[0]
-            name = drow.get("group_name")
+    drow = grouping.rows.get(g.group_code) if g.group_code else None
+    name = drow.get("group_name") if drow else None
     out: dict[str, Any] = {
         "group_code": g.group_code,
         "group_name": name,
@@ -168,17 +217,21 @@ def pregroup(request: Any, data: dict[str, Any], hospital: dict[str, Any] | None
         from opendip.scoring.single import score_case
         from opendip.web.runs import budget_point_values
 
-        policy_file = _policy_file(request)
-        policy = policy_file.at(today)
+        policies = _policies(request)
+        policy_path = _policy_path(request)
+        policy = policies.at(policy_path, today)
         mean_fen = _all_case_mean(request)
-        history = sorted(request.app.state.region.data_dir.glob("cases_*.parquet"))[:-1]
-        pv = budget_point_values(policy, mean_fen, history)[case["insurance_type"]]
+        pv = policies.derived(
+            policy_path,
+            ("budget_point_values", today, mean_fen),
+            lambda: budget_point_values(policy, mean_fen),
+        )[case["insurance_type"]]
         row = score_case(
             case,
             g.as_row(),
             drow,
             hospital,
-            policy_file,
+            policies.for_date(policy_path, case["discharge_date"]),
             point_value=pv,
             all_case_mean_fen=mean_fen,
         )
