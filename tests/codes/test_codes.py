@@ -84,6 +84,25 @@ def test_demo_tables_are_consistent() -> None:
     assert {"I", "II", "IX", "XI", "XV", "XXI"} <= chapters
 
 
+def test_every_demo_code_has_a_chinese_name() -> None:
+    import re
+
+    tables = demo_code_tables()
+    for table in (tables.diagnoses, tables.procedures):
+        names = table["name"].to_pylist()
+        # Chinese text in every name, no English phrase (terms such as [HIV], H.pylori stay)
+        assert all(re.search(r"[\u4e00-\u9fff]", n) for n in names)
+        assert not [n for n in names if re.search(r"[A-Za-z]{2,} [A-Za-z]{2,}", n)]
+    # Chinese ICD titles where the code is a real ICD code, the demo region's names first
+    assert tables.diagnosis("K80.200")["name"] == "胆囊结石不伴胆囊炎"  # type: ignore[index]
+    assert tables.diagnosis("K80.000")["name"] == "胆囊结石伴有急性胆囊炎"  # type: ignore[index]
+    assert tables.procedure("51.2300")["name"] == "腹腔镜胆囊切除术"  # type: ignore[index]
+    assert tables.procedure("51.2200")["name"] == "胆囊切除术"  # type: ignore[index]
+    # a demo-only subcategory is labelled as demo
+    demo_only = [n for n in tables.procedures["name"].to_pylist() if "（示范）" in n]
+    assert demo_only and all("其他操作" in n for n in demo_only)
+
+
 def test_shipped_tables_are_exactly_what_the_build_script_makes() -> None:
     assert build_diagnoses().equals(pq.read_table(DEMO_DIR / "diagnoses.parquet"))
     assert build_procedures().equals(pq.read_table(DEMO_DIR / "procedures.parquet"))

@@ -42,6 +42,15 @@ DIR = DIRECTORY.conform(
                 "综合:K35-K38:相关手术", "comprehensive", "K35-K38", "surgery", "type", "150", 20000
             ),
             row("综合:XI:诊断性操作", "comprehensive", "XI", "diagnostic", "type", "90", 9000),
+            row(
+                "综合:K35-K38:治疗性操作",
+                "comprehensive",
+                "K35-K38",
+                "therapeutic",
+                "type",
+                "80",
+                8000,
+            ),
             row("BD-F20", "special", "F20", "", "prefix", "4.5", 0),
             row("DS-CATARACT", "special", "H25|H26", "13.41", "prefix", "27", 6000),
         ]
@@ -106,7 +115,8 @@ CASES_AND_EXPECTED = [
     # a valid code no group takes → the blank group; unknown codes → unmatched (reason below)
     (case("k", "J20.900"), "BLANK", "fallback"),
     (case("k2", "Q99.999x999"), None, "unmatched"),
-    (case("k3", "K35.800", ["47.0100", "99.9999"]), None, "unmatched"),
+    # an unknown procedure code is ignored (a QC warning), not a reason to refuse the case
+    (case("k3", "K35.800", ["47.0100", "99.9999"]), "K35.8:47.0100", "core"),
     (case("l", "Z51.500"), None, "unmatched"),  # not for grouping
     (case("l2", "R00.000"), None, "unmatched"),  # not valid as main diagnosis
     # comprehensive: category level, then chapter level when category and block are missing
@@ -182,7 +192,10 @@ def test_explanation_names_every_code_and_the_losers() -> None:
     assert "候选病种 K80.1:51.2300 落选：匹配手术操作最多者优先" in text
     assert result.explanation[-1] == "结论：主要诊断与手术操作匹配核心病种（K80.1:51.2300+88.0100）"
     unknown = group_case(case("q2", "K80.100", ["99.9999"]), INDEX)
-    assert "手术操作 99.9999：不在医保版手术操作代码表中" in unknown.explanation
+    assert (
+        "手术操作 99.9999：不在医保版手术操作代码表中，不参与分组（质控提示）"
+        in unknown.explanation
+    )
 
 
 def test_tie_break_chain_is_a_policy_choice() -> None:
@@ -269,7 +282,8 @@ def test_unknown_and_refused_codes_say_which_code() -> None:
     got = default_batch()
     assert got["k2"]["match_step"] == "unknown_code"
     assert got["k2"]["reason"] == "主要诊断 Q99.999x999 不在医保版疾病诊断代码表中，不予入组"
-    assert got["k4"]["reason"] == "手术操作 99.9998、99.9999 不在医保版手术操作代码表中，不予入组"
+    # unknown procedure codes are ignored: the case groups on the codes it has
+    assert got["k4"]["group_code"] == "K35.8:47.0100"
     assert got["k4"] == single(EXTRA[2])
     assert got["l2"]["reason"] == "主要诊断 R00.000 不能作为主要诊断，不予入组"
     invalid = single(case("l2", "R00.000"))
@@ -312,10 +326,8 @@ def test_exact_match_first(rules: list[str], expected: str) -> None:
     ],
 )
 def test_main_procedure_first(rules: list[str], expected: str) -> None:
-    # Without the unlisted-surgery rule the diagnostic-only row D may take a surgical case.
-    policy = policy_with(
-        {"grouping.tie_break": rules, "grouping.unlisted_surgery_to_comprehensive": False}
-    )
+    # Extra procedures never break a match: the diagnostic-only row D takes a surgical case too.
+    policy = policy_with({"grouping.tie_break": rules})
     c = case("mp", "K81.000", ["51.2300", "88.0100"], cost=10000)
     index = GroupingIndex.build(DIR, policy, demo_code_tables())
     result = group_case(c, index)
@@ -338,8 +350,10 @@ def test_interventional_counts_as_surgery_unless_policy_says_otherwise() -> None
     assert single(c)["group_code"] == "综合:K35-K38:相关手术"
     policy = policy_with({"grouping.interventional_as": "therapeutic"})
     index = GroupingIndex.build(DIR, policy, demo_code_tables())
-    assert group_case(c, index).group_code == "K35.8:保守"
-    assert batch([c], policy)["iv"]["group_code"] == "K35.8:保守"
+    # a therapeutic procedure no core row lists: not the conservative row, the comprehensive
+    # group of its type
+    assert group_case(c, index).group_code == "综合:K35-K38:治疗性操作"
+    assert batch([c], policy)["iv"]["group_code"] == "综合:K35-K38:治疗性操作"
 
 
 def test_kind_precedence_is_a_policy_table() -> None:

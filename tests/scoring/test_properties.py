@@ -28,6 +28,26 @@ VARIANTS = [
             "reviewed_score_is": "case_score",
         }
     },
+    {  # the whole "coefficient folded" family, inclusive thresholds, rounding once
+        "scoring": {
+            "high_formula": "coefficient_folded",
+            "low_applies_hospital_coefficient": False,
+            "extreme": {"multiple": 4, "action": "provisional_base", "inclusive": True},
+            "deviation_bands": [
+                {
+                    "score_max": 100,
+                    "high_multiple": 3,
+                    "low_multiple": D("0.5"),
+                    "high_inclusive": True,
+                    "low_inclusive": True,
+                },
+                {"score_min": 100, "high_multiple": 2, "low_multiple": D("0.4")},
+            ],
+            "score_decimals": 2,
+            "round_case_score_before_coefficient": False,
+        }
+    },
+    {"scoring": {"ratio_decimals": 2, "score_decimals": 2, "reference_mean": "regional"}},
 ]
 
 group_kinds = st.sampled_from(["core", "core", "comprehensive", "basic", "bed_day", "fallback"])
@@ -125,7 +145,7 @@ def scenario(draw):
 
 
 @settings(
-    max_examples=6,
+    max_examples=10,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     # each example is a whole batch run: generate, do not spend minutes shrinking

@@ -42,7 +42,14 @@ def shared(tmp_path_factory: pytest.TempPathFactory):
 
         r = clients("agency").post("/api/runs", json={"kind": "annual", "period": "2026"})
         assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
+        _publish(clients("agency"), r.json()["id"])
         yield app, r.json(), clients
+
+
+def _publish(agency: TestClient, run_id: int) -> None:
+    """Hospitals analyse only what the agency approved or published."""
+    for step in ("approve", "publish"):
+        assert agency.post(f"/api/runs/{run_id}/{step}").status_code == 200
 
 
 @pytest.fixture
@@ -50,6 +57,7 @@ def settled(app, clients):
     """A platform of its own (for tests that change the region), after an annual run."""
     r = clients("agency").post("/api/runs", json={"kind": "annual", "period": "2026"})
     assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
+    _publish(clients("agency"), r.json()["id"])
     return app, r.json()
 
 
@@ -63,10 +71,27 @@ def test_no_settlement_yet(clients) -> None:
     r = clients("h1").get("/api/analysis")
     assert r.status_code == 200
     body = r.json()
-    assert body["message"] == "尚无结算结果：请先完成一次年终清算或月度预结算"
+    assert body["message"] == "尚无经办机构审核或公示的结算结果"
     assert body["report"] is None
     page = clients("h1").get("/analysis")
-    assert page.status_code == 200 and "尚无结算结果" in page.text
+    assert page.status_code == 200 and "尚无经办机构审核或公示的结算结果" in page.text
+    agency = clients("agency").get("/api/analysis").json()
+    assert agency["message"] == "尚无结算结果：请先完成一次年终清算或月度预结算"
+
+
+def test_hospitals_see_only_approved_or_published_runs(clients) -> None:
+    """A run awaiting review is the agency's; a hospital sees it once approved, and a
+    published run before a newer approved one."""
+    agency = clients("agency")
+    annual = agency.post("/api/runs", json={"kind": "annual", "period": "2026"}).json()
+    assert clients("h1").get("/api/analysis").json()["run"] is None
+    assert agency.get("/api/analysis").json()["run"]["id"] == annual["id"]
+    _publish(agency, annual["id"])
+    monthly = agency.post("/api/runs", json={"kind": "monthly", "period": "2026-03"}).json()
+    assert clients("h1").get("/api/analysis").json()["run"]["id"] == annual["id"]
+    assert agency.post(f"/api/runs/{monthly['id']}/approve").status_code == 200
+    # Published first, then approved: the published annual clearing stays the default.
+    assert clients("h1").get("/api/analysis").json()["run"]["id"] == annual["id"]
 
 
 def test_hospital_user_sees_own_hospital(shared) -> None:

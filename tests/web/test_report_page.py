@@ -22,7 +22,7 @@ def test_monthly_run_settles_with_withholding(clients, app) -> None:
     agency = clients("agency")
     run = _run(agency, "monthly", "2026-03")
     m = run["manifest"]
-    assert m["steps"] == ["入组", "计分", "月度预结算"]
+    assert m["steps"] == ["质控", "入组", "计分", "月度预结算"]
     settlement = app.state.settings.platform_dir / "runs" / str(run["id"]) / "settlement"
     hospitals = pq.read_table(settlement / "hospitals.parquet").to_pylist()
     # The manifest's totals are the per-hospital table's, to the fen.

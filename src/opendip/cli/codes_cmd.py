@@ -31,6 +31,7 @@ from opendip.codes import (
     read_code_tables,
 )
 from opendip.contract import CASES
+from opendip.contract.cells import safe_row
 
 app = typer.Typer(
     no_args_is_help=True, help="医保版疾病诊断与手术操作代码表 / insurance-edition code tables"
@@ -172,7 +173,7 @@ def map_codes(
         writer.writerow(["类型", "国临版代码", "出现次数", "病例数"])
         for r in report.to_pylist():
             kind = "诊断" if r["kind"] == "diagnosis" else "手术操作"
-            writer.writerow([kind, r["clinical_code"], r["occurrences"], r["cases"]])
+            writer.writerow(safe_row([kind, r["clinical_code"], r["occurrences"], r["cases"]]))
     console.print(
         f"已映射 {mapped.num_rows:,} 例 → {out / 'cases.parquet'}；"
         f"未映射代码 {report.num_rows:,} 个（{sum(report['occurrences'].to_pylist()):,} 次）"

@@ -65,6 +65,7 @@ def build(
                 procedure_types(con, codes),
                 pol,
                 status,
+                diagnosis_codes(con, codes),
             )
         except DirectoryBuildError as exc:
             fail(str(exc))
@@ -186,6 +187,8 @@ METRIC_LABELS = {
     "riv": "费用变异减少系数 RIV",
     "cv_quantiles": "组内变异系数 CV 分位数",
     "all_case_mean_fen": "全部病例次均费用（元）",
+    "assignment_rounds": "核心病种归属计算轮数",
+    "assignment_settled": "核心病种均值已收敛",
 }
 
 
@@ -196,6 +199,8 @@ def _metric_text(key: str, value: object) -> str:
         return f"{value:.2%}"
     if key == "all_case_mean_fen" and isinstance(value, int):
         return f"{fen_to_yuan(value):,}"
+    if isinstance(value, bool):
+        return "是" if value else "否（已达轮数上限）"
     if isinstance(value, int):
         return f"{value:,}"
     return json.dumps(value, ensure_ascii=False)

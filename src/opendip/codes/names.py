@@ -1,4 +1,5 @@
-"""Chinese names for the codes the demo region uses most (others keep the WHO English text).
+"""The demo region's own Chinese names for the codes it uses most (they take precedence over the
+Chinese ICD titles in data/codes/names-zh-*.tsv, see PROVENANCE.md).
 
 Demo data only: real regions load the official insurance-edition tables with their names.
 """

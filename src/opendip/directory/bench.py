@@ -10,7 +10,7 @@ from opendip.bench import BenchContext, StageResult
 from opendip.codes import demo_code_tables
 from opendip.directory.build import build_directory
 from opendip.engine import connect
-from opendip.grouping.inputs import procedure_types
+from opendip.grouping.inputs import diagnosis_codes, procedure_types
 from opendip.policy import load_policy
 
 
@@ -25,6 +25,7 @@ def run(ctx: BenchContext) -> StageResult:
         con.read_parquet(str(ctx.artifacts["hospitals"])),
         procedure_types(con, codes),
         load_policy(ctx.policy_path),
+        diagnosis_codes=diagnosis_codes(con, codes),
     )
     out = ctx.workdir / "directory.parquet"
     pq.write_table(built.table, out)

@@ -18,6 +18,7 @@ import pyarrow as pa
 from opendip.codes import category_table
 from opendip.contract import DIRECTORY, HOSPITAL_LEVELS
 from opendip.directory.keys import TYPE_LABEL, special_condition, with_keys
+from opendip.directory.matching import best_core
 from opendip.policy import Policy
 
 CONSERVATIVE_LABEL = "保守"
@@ -31,6 +32,9 @@ class DirectoryBuildError(ValueError):
 class BuiltDirectory:
     table: pa.Table  # DIRECTORY contract + case_counts_by_year
     metrics: dict[str, Any]
+    #: case_id, year, group_code of every history case the build counted (lazy; its
+    #: backend's connection must stay open to read it).
+    assignment: ir.Table | None = None
 
 
 def core_code(dx_key: str, proc_key: str) -> str:
@@ -88,12 +92,20 @@ def _weighted_means(
         acc["mean"] = acc["wmean"] / acc["wsum"] if acc["wsum"] else Decimal(acc["tot"]) / acc["n"]
         m = acc["tot"] / acc["n"]
         var = max(acc["sq"] / acc["n"] - m * m, 0.0)
-        acc["cv"] = (var**0.5) / m if m else None
+        # 4 decimals: a published quality figure (and what the export writes and reads back)
+        acc["cv"] = round((var**0.5) / m, 4) if m else None
     return out
 
 
 def _fen(value: Decimal) -> int:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+#: Rounds of "assign history cases to core rows → recompute the rows' means" at most. The
+#: closest-mean tie-break reads the means, so the assignment is repeated until the means no
+#: longer change (a fixed point: grouping the history with the built directory then gives
+#: the very assignment the build counted). Two rounds are usual.
+MAX_ASSIGNMENT_ROUNDS = 8
 
 
 def build_directory(
@@ -102,16 +114,30 @@ def build_directory(
     procedure_types: ir.Table,
     policy: Policy,
     case_status: ir.Table | None = None,
+    diagnosis_codes: ir.Table | None = None,
 ) -> BuiltDirectory:
     """Build the directory from history cases, hospitals (hospital_id, level) and procedure
     types (code, procedure_type). Cases QC marked blocking in `case_status` (case_id,
-    blocking) are left out; history should be QC-clean."""
+    blocking) are left out; history should be QC-clean. With `diagnosis_codes` (code,
+    valid_as_main), cases whose main diagnosis grouping would refuse are left out too.
+
+    Steps: keys → special groups set aside → trimming per key → core keys (threshold) →
+    every remaining case assigned to the core row grouping would give it (same matching
+    and tie-break as `opendip.grouping`, repeated until the means are stable) → the rest to
+    comprehensive groups. `BuiltDirectory.assignment` lists each counted case's group.
+    """
     d = policy.directory
     weights = {int(y): Decimal(w) for y, w in d.year_weights.items()}
     if case_status is not None:
         history = history.anti_join(
             case_status.filter(case_status.blocking).select("case_id"), "case_id"
         )
+    if diagnosis_codes is not None:
+        dx = diagnosis_codes.group_by(_dx=diagnosis_codes.code).aggregate(
+            _main=diagnosis_codes.valid_as_main.fill_null(True).all()
+        )
+        dx = dx.filter(dx._main).select("_dx")
+        history = history.semi_join(dx, history.main_diagnosis == dx._dx)
     con_cases = history.mutate(year=history.discharge_date.year())
     con_cases = con_cases.filter(con_cases.year.isin(list(weights)))
     con_cases = con_cases.left_join(hospitals.select("hospital_id", "level"), "hospital_id")
@@ -119,29 +145,45 @@ def build_directory(
     con_cases = con_cases.mutate(_rid=ibis.row_number())
     keyed = with_keys(con_cases, policy, procedure_types, row_key="_rid")
     keyed = keyed.select(
+        "_rid",
+        "case_id",
         "year",
         "total_cost",
         "main_diagnosis",
+        "main_procedure",
         "department",
         "los_days",
         "dx_key",
         "category",
         "procedures",
+        "n_procedures",
+        "surgical",
         "proc_key",
         "proc_type",
         level=keyed.level.fill_null("unrated"),
     )
-    # Special groups route first: their cases do not build core groups.
-    special_flag = ibis.literal(False)
-    for sg in d.special_groups:
-        special_flag |= special_condition(keyed, sg)
+    # Cases grouping refuses (不入组规则) build no group.
+    nfg = policy.grouping.not_for_grouping
+    if nfg.main_diagnosis_prefixes:
+        keyed = keyed.filter(~_any_prefix(keyed.main_diagnosis, nfg.main_diagnosis_prefixes))
+    if nfg.procedure_prefixes:
+        keyed = keyed.filter(
+            keyed.procedures.filter(lambda p: _any_prefix(p, nfg.procedure_prefixes)).length() == 0
+        )
+    # Special groups route first (the first that matches, as in grouping): their cases do
+    # not build core groups.
+    special_code = ibis.null("string")
+    for sg in reversed(d.special_groups):
+        special_code = ibis.ifelse(
+            special_condition(keyed, sg), ibis.literal(sg.code), special_code
+        )
     # Materialised once: every aggregate below reads it (and the trimmed table).
-    keyed = keyed.mutate(is_special=special_flag).cache()
+    keyed = keyed.mutate(special_code=special_code).cache()
     total_cases = keyed.count().to_pyarrow().as_py()
     if not total_cases:
         raise DirectoryBuildError(f"历史数据中没有 {sorted(weights)} 年度的病例")
     special_rows = _special_rows(keyed, policy, weights)
-    ordinary = keyed.filter(~keyed.is_special)
+    ordinary = keyed.filter(keyed.special_code.isnull())
 
     combo_keys = ["dx_key", "proc_key"]
     trimmed = _trimmed(ordinary, policy, combo_keys).cache()
@@ -152,43 +194,54 @@ def build_directory(
     basic = {(b.diagnosis, b.procedure_key): b for b in d.basic_groups}
     core_keys = {k for k, n in counts.items() if n >= threshold or k in basic}
 
-    level_rows = _yearly(trimmed, [*combo_keys, "level"]).to_pyarrow().to_pylist()
-    by_level = _weighted_means(level_rows, weights, [*combo_keys, "level"])
-
-    # Comprehensive groups: the rest, by category → block → chapter and procedure type.
-    cats = ibis.memtable(category_table())
-    rest = trimmed.left_join(cats, "category")
-    core_set = ibis.memtable(
-        pa.table(
-            {"dx_key": [k[0] for k in core_keys], "proc_key": [k[1] for k in core_keys]},
-            schema=pa.schema([("dx_key", pa.string()), ("proc_key", pa.string())]),
-        )
-    )
-    rest = rest.anti_join(core_set, ["dx_key", "proc_key"])
-    comp_rows, comp_level_rows = _comprehensive(rest, policy, weights)
-
     all_mean = _weighted_means(
         _yearly(trimmed.mutate(_all=ibis.literal("all")), ["_all"]).to_pyarrow().to_pylist(),
         weights,
         ["_all"],
     )
     big_m = all_mean[("all",)]["mean"]
-    rows: list[dict[str, Any]] = []
+
+    # Core rows, then the assignment of every ordinary case to the row grouping gives it.
+    core_meta = {}
     for key in sorted(core_keys):
         if key not in combos:
             continue
-        acc = combos[key]
         dx, pk = key
         b = basic.get(key)
+        core_meta[f"基层:{dx}" if b else core_code(dx, pk)] = (key, b)
+    means = {code: combos[key]["mean"] for code, (key, _) in core_meta.items()}
+    assigned, group_acc, rounds, settled = _assign_core(
+        trimmed, core_meta, means, big_m, policy, weights
+    )
+    by_level = _weighted_means(
+        _yearly(assigned.filter(assigned.core_code.notnull()), ["core_code", "level"])
+        .to_pyarrow()
+        .to_pylist(),
+        weights,
+        ["core_code", "level"],
+    )
+
+    # Comprehensive groups: the rest, by category → block → chapter and procedure type.
+    cats = ibis.memtable(category_table())
+    rest = assigned.filter(assigned.core_code.isnull()).drop("core_code")
+    rest = rest.left_join(cats, "category")
+    comp_rows, comp_level_rows, comp_assigned = _comprehensive(rest, policy, weights)
+
+    rows: list[dict[str, Any]] = []
+    for code, (key, b) in core_meta.items():
+        dx, pk = key
+        # A row no case ends in (a tie-break other than the default can do that) keeps the
+        # figures of its own key.
+        acc = group_acc.get((code,), combos[key])
         row = _row(
-            code=f"基层:{dx}" if b else core_code(dx, pk),
+            code=code,
             name=(b.name if b and b.name else f"{dx} {pk or CONSERVATIVE_LABEL}"),
             group_type="basic" if b else "core",
             dx_key=dx,
             proc_key=pk,
             match="none" if not pk else "all",
             acc=acc,
-            levels={lv: by_level.get((dx, pk, lv)) for lv in HOSPITAL_LEVELS},
+            levels={lv: by_level.get((code, lv)) for lv in HOSPITAL_LEVELS},
             big_m=big_m,
             policy=policy,
         )
@@ -213,9 +266,85 @@ def build_directory(
         )
     rows.extend(_special_directory_rows(special_rows, policy, big_m))
     table = _to_table(rows)
-    metrics = _metrics(table, trimmed, core_keys, combos, total_cases, threshold)
+    core_cases = sum(int(v["n"]) for v in group_acc.values())
+    metrics = _metrics(table, core_cases, combos, total_cases, threshold)
     metrics["all_case_mean_fen"] = _fen(big_m)
-    return BuiltDirectory(table, metrics)
+    metrics["assignment_rounds"] = rounds
+    metrics["assignment_settled"] = settled
+    special = keyed.filter(keyed.special_code.notnull())
+    assignment = ibis.union(
+        assigned.filter(assigned.core_code.notnull()).select(
+            "case_id", "year", group_code="core_code"
+        ),
+        comp_assigned,
+        special.select("case_id", "year", group_code="special_code"),
+    )
+    return BuiltDirectory(table, metrics, assignment)
+
+
+def _any_prefix(col: ir.StringValue, prefixes: list[str]) -> ir.BooleanValue:
+    return ibis.or_(*[col.startswith(p) for p in prefixes]) if prefixes else ibis.literal(False)
+
+
+def _assign_core(
+    trimmed: ir.Table,
+    core_meta: dict[str, tuple[tuple[str, str], Any]],
+    means: dict[str, Decimal],
+    big_m: Decimal,
+    policy: Policy,
+    weights: dict[int, Decimal],
+) -> tuple[ir.Table, dict[tuple, dict[str, Any]], int, bool]:
+    """Assign trimmed ordinary cases to core rows with grouping's own rule, recomputing the
+    rows' means from the cases they get until the means (what the tie-break reads) are
+    stable. Returns the cases with `core_code` (null: no core row), each row's figures, the
+    number of rounds and whether the means settled (else the round limit was hit)."""
+    schema = pa.schema(
+        [
+            ("group_code", pa.string()),
+            ("group_type", pa.string()),
+            ("diagnosis_key", pa.string()),
+            ("procedure_key", pa.string()),
+            ("score", pa.decimal128(18, 4)),
+            ("mean_cost_fen", pa.int64()),
+        ]
+    )
+    group_acc: dict[tuple, dict[str, Any]] = {}
+    seen: dict[str, tuple[int, Decimal]] | None = None
+    assigned = trimmed.mutate(core_code=ibis.null("string"))
+    rounds = 0
+    while True:
+        figures = {c: (_fen(m), _score(m, big_m, policy)) for c, m in means.items()}
+        if figures == seen:
+            return assigned, group_acc, rounds, True
+        if rounds == MAX_ASSIGNMENT_ROUNDS:
+            return assigned, group_acc, rounds, False
+        seen = figures
+        rounds += 1
+        rows = pa.table(
+            {
+                "group_code": list(core_meta),
+                "group_type": ["basic" if b else "core" for _, b in core_meta.values()],
+                "diagnosis_key": [k[0] for k, _ in core_meta.values()],
+                "procedure_key": [k[1] for k, _ in core_meta.values()],
+                "score": [figures[c][1] for c in core_meta],
+                "mean_cost_fen": [figures[c][0] for c in core_meta],
+            },
+            schema=schema,
+        )
+        directory = ibis.memtable(rows).mutate(
+            procedure_match=ibis.ifelse(ibis._.procedure_key == "", "none", "all")
+        )
+        best = best_core(trimmed, directory, policy, row_key="_rid").select("_rid", "core_code")
+        assigned = trimmed.left_join(best, "_rid")
+        assigned = assigned.drop(*[c for c in assigned.columns if c == "_rid_right"]).cache()
+        group_acc = _weighted_means(
+            _yearly(assigned.filter(assigned.core_code.notnull()), ["core_code"])
+            .to_pyarrow()
+            .to_pylist(),
+            weights,
+            ["core_code"],
+        )
+        means = {c: group_acc[(c,)]["mean"] if (c,) in group_acc else m for c, m in means.items()}
 
 
 def _score(mean: Decimal, big_m: Decimal, policy: Policy) -> Decimal:
@@ -273,18 +402,31 @@ def _core_threshold(counts: dict[tuple, int], policy: Policy) -> int:
 
 def _comprehensive(
     rest: ir.Table, policy: Policy, weights: dict[int, Decimal]
-) -> tuple[dict, dict]:
+) -> tuple[dict, dict, ir.Table]:
+    """Comprehensive groups' figures (by level key × type, and by hospital level) and the
+    cases each took (case_id, year, group_code)."""
     minimum = policy.directory.comprehensive.min_cases
     levels = policy.directory.comprehensive.levels
     assigned: dict[tuple, dict[str, Any]] = {}
     assigned_levels: dict[tuple, Any] = {}
-    remaining = rest
+    taken: list[ir.Table] = []
+    labels = ibis.cases(
+        *[(rest.proc_type == k, ibis.literal(v)) for k, v in TYPE_LABEL.items()], else_=""
+    )
+    remaining = rest.mutate(_type_label=labels)
     for i, level in enumerate(levels):
         keyed = remaining.mutate(level_key=remaining[level], ptype=remaining.proc_type)
         counts = keyed.group_by(["level_key", "ptype"]).aggregate(n=keyed.count())
         last = i == len(levels) - 1
         ok = counts if last else counts.filter(counts.n >= minimum)
         chosen = keyed.semi_join(ok, ["level_key", "ptype"])
+        taken.append(
+            chosen.select(
+                "case_id",
+                "year",
+                group_code=ibis.literal("综合:") + chosen.level_key + ":" + chosen._type_label,
+            )
+        )
         assigned.update(
             _weighted_means(
                 _yearly(chosen, ["level_key", "ptype"]).to_pyarrow().to_pylist(),
@@ -300,7 +442,8 @@ def _comprehensive(
             )
         )
         remaining = keyed.anti_join(ok, ["level_key", "ptype"]).drop("level_key", "ptype")
-    return assigned, assigned_levels
+    empty = rest.select("case_id", "year", group_code=ibis.literal("")).filter(ibis.literal(False))
+    return assigned, assigned_levels, ibis.union(empty, *taken) if taken else empty
 
 
 def _special_rows(
@@ -308,8 +451,7 @@ def _special_rows(
 ) -> dict[str, dict[str, Any]]:
     out = {}
     for sg in policy.directory.special_groups:
-        cond = special_condition(keyed, sg)
-        sub = keyed.filter(cond).mutate(_g=ibis.literal(sg.code))
+        sub = keyed.filter(keyed.special_code == sg.code).mutate(_g=ibis.literal(sg.code))
         means = _weighted_means(_yearly(sub, ["_g"]).to_pyarrow().to_pylist(), weights, ["_g"])
         levels = _weighted_means(
             _yearly(sub, ["_g", "level"]).to_pyarrow().to_pylist(), weights, ["_g", "level"]
@@ -348,17 +490,11 @@ def _to_table(rows: list[dict[str, Any]]) -> pa.Table:
 
 
 def _metrics(
-    table: pa.Table,
-    trimmed: ir.Table,
-    core_keys: set,
-    combos: dict,
-    total_cases: int,
-    threshold: int,
+    table: pa.Table, core_cases: int, combos: dict, total_cases: int, threshold: int
 ) -> dict[str, Any]:
     types: dict[str, int] = {}
     for t in table["group_type"].to_pylist():
         types[t] = types.get(t, 0) + 1
-    core_cases = sum(v["n"] for k, v in combos.items() if k in core_keys)
     trimmed_cases = sum(v["n"] for v in combos.values())
     # RIV over combinations (core) on trimmed costs: 1 − within-group SS / total SS.
     total_n = sum(v["n"] for v in combos.values())
@@ -369,7 +505,6 @@ def _metrics(
     wss = sum(v["sq"] - v["tot"] * v["tot"] / v["n"] for v in combos.values())
     cvs = sorted(c for c in table["cv"].to_pylist() if c is not None)
     q = lambda p: round(cvs[int(p * (len(cvs) - 1))], 4) if cvs else None  # noqa: E731
-    del trimmed
     return {
         "groups_by_type": types,
         "core_threshold": threshold,

@@ -18,6 +18,7 @@ import ibis.expr.types as ir
 from opendip.codes import category_table
 from opendip.contract import GROUPED
 from opendip.directory.keys import special_condition, with_keys
+from opendip.directory.matching import best_core, core_candidates
 from opendip.policy import Policy
 
 COEFFICIENT = "decimal(10, 4)"
@@ -76,92 +77,6 @@ def aux_coefficient_expr(t: ir.Table, policy: Policy) -> ir.NumericValue:
     return coef.round(4).cast(COEFFICIENT)
 
 
-def _order_keys(c: ir.Table, policy: Policy) -> list:
-    keys = []
-    for rule in policy.grouping.tie_break:
-        if rule == "most_procedures_matched":
-            keys.append(c.matched.desc())
-        elif rule == "closest_mean_cost":
-            keys.append((c.mean_cost_fen - c.total_cost).abs().asc())
-        elif rule == "highest_score":
-            keys.append(c.score.desc())
-        elif rule == "main_procedure_first":
-            keys.append(c.has_main.desc())
-        elif rule == "exact_match_first":
-            keys.append(c.exact.desc())
-    keys.append(c.group_code.asc())  # deterministic final order
-    return keys
-
-
-def directory_procedures(key: ir.StringValue) -> ir.ArrayValue:
-    """The codes (or prefixes) of a directory row's procedure key: 'A+B', 'A/B' or ''."""
-    return key.replace("/", "+").split("+").filter(lambda p: p != "")
-
-
-def core_candidates(keyed: ir.Table, directory: ir.Table, policy: Policy) -> ir.Table:
-    """Every (case, core/basic row) pair that matches, with the columns tie-breaks use.
-
-    Row conditions: 'none' (conservative, any case), 'all' (every listed code present),
-    'any' (at least one), 'prefix' (at least one case code starts with a listed prefix).
-    """
-    rows = directory.filter(directory.group_type.isin(["core", "basic"]))
-    rows = rows.select(
-        "group_code",
-        "group_type",
-        "score",
-        "mean_cost_fen",
-        "procedure_match",
-        rkey=rows.diagnosis_key,
-        rprocs=directory_procedures(rows.procedure_key),
-    )
-    cases = keyed.select(
-        "_rid", "dx_key", "procedures", "surgical", "total_cost", "main_procedure", "n_procedures"
-    )
-    unlisted_rule = policy.grouping.unlisted_surgery_to_comprehensive
-
-    # Exact codes: none / all / any.
-    rows_exact = rows.filter(rows.procedure_match != "prefix")
-    c = cases.join(rows_exact, cases.dx_key == rows_exact.rkey)
-    c = c.mutate(matched=c.rprocs.intersect(c.procedures).length(), rlen=c.rprocs.length())
-    ok = ibis.cases(
-        (c.procedure_match == "none", ibis.literal(True)),
-        (c.procedure_match == "all", c.matched == c.rlen),
-        (c.procedure_match == "any", c.matched > 0),
-        else_=ibis.literal(False),
-    )
-    if unlisted_rule:
-        ok &= c.surgical.filter(lambda p: ~c.rprocs.contains(p)).length() == 0
-    c = c.filter(ok)
-    exact = c.mutate(
-        exact=(c.matched == c.n_procedures) & (c.rlen == c.n_procedures),
-        has_main=c.main_procedure.notnull() & c.rprocs.contains(c.main_procedure.fill_null("")),
-    )
-
-    # Prefixes.
-    rows_prefix = rows.filter(rows.procedure_match == "prefix")
-    c = cases.join(rows_prefix, cases.dx_key == rows_prefix.rkey)
-
-    def covered(code: ir.StringValue) -> ir.BooleanValue:
-        return c.rprocs.filter(lambda r: code.startswith(r)).length() > 0
-
-    c = c.mutate(
-        matched=c.rprocs.filter(
-            lambda r: c.procedures.filter(lambda p: p.startswith(r)).length() > 0
-        ).length(),
-        rlen=c.rprocs.length(),
-    )
-    ok = c.matched > 0
-    if unlisted_rule:
-        ok &= c.surgical.filter(lambda p: ~covered(p)).length() == 0
-    c = c.filter(ok)
-    prefix = c.mutate(
-        exact=(c.matched == c.rlen)
-        & (c.procedures.filter(lambda p: covered(p)).length() == c.n_procedures),
-        has_main=c.main_procedure.notnull() & covered(c.main_procedure.fill_null("")),
-    )
-    return exact.union(prefix.select(exact.columns))
-
-
 LEVEL_LABEL = {"category": "类目", "block": "节", "chapter": "章"}
 REASONS = {
     "qc_excluded": "结算清单质控存在错误，不予入组",
@@ -173,7 +88,6 @@ REASONS = {
     "unmatched": "未匹配任何病种（诊断与操作类别在病种目录中无对应病种）",
     "unknown_diagnosis": "主要诊断 {code} 不在医保版疾病诊断代码表中，不予入组",
     "invalid_main": "主要诊断 {code} 不能作为主要诊断，不予入组",
-    "unknown_procedures": "手术操作 {codes} 不在医保版手术操作代码表中，不予入组",
     "nfg_diagnosis": "主要诊断 {code} 属不入组规则，不予入组",
     "nfg_procedures": "手术操作 {codes} 属不入组规则，不予入组",
 }
@@ -248,6 +162,19 @@ def group_cases(
         ).drop("_dx_code", "_dx_main")
     else:
         keyed = keyed.mutate(_dx_unknown=ibis.literal(False), _dx_invalid=ibis.literal(False))
+    aux = policy.directory.auxiliary
+    if diagnosis_codes is not None and (aux.comorbidity_prefixes or aux.tumour_metastasis_prefixes):
+        # Other diagnoses missing from the code table are ignored (a QC warning), as in the
+        # single-case path: they never raise the auxiliary coefficient.
+        known = diagnosis_codes.select(_known=diagnosis_codes.code).distinct()
+        others = keyed.select("_rid", _d=keyed.other_diagnoses.unnest())
+        others = others.semi_join(known, others._d == known._known)
+        per_case = others.group_by("_rid").aggregate(_others=others._d.collect())
+        keyed = keyed.left_join(per_case, "_rid")
+        keyed = keyed.drop(*[c for c in keyed.columns if c == "_rid_right"])
+        keyed = keyed.mutate(
+            other_diagnoses=keyed._others.fill_null(ibis.literal([], type="array<string>"))
+        ).drop("_others")
 
     nfg = policy.grouping.not_for_grouping
     refused_procs = (
@@ -267,10 +194,7 @@ def group_cases(
         _refused_procs=refused_procs,
     )
 
-    cand = core_candidates(keyed, directory, policy)
-    w = ibis.window(group_by=cand._rid, order_by=_order_keys(cand, policy))
-    best = cand.mutate(_rn=ibis.row_number().over(w)).filter(lambda t: t._rn == 0)
-    best = best.select("_rid", core_code="group_code", core_type="group_type", core_score="score")
+    best = best_core(keyed, directory, policy)
     t = keyed.left_join(best, "_rid")
 
     comp = directory.filter(directory.group_type == "comprehensive").select(
@@ -314,16 +238,6 @@ def group_cases(
         (
             t._refused_dx,
             refused("not_for_grouping", _text(REASONS["nfg_diagnosis"], code=t.main_diagnosis)),
-        ),
-        (
-            t.unknown_procedures.length() > 0,
-            refused(
-                "unknown_code",
-                _text(
-                    REASONS["unknown_procedures"],
-                    codes=ibis.literal("、").join(t.unknown_procedures),
-                ),
-            ),
         ),
         (
             t._refused_procs.length() > 0,

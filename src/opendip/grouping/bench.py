@@ -11,12 +11,10 @@ import pyarrow.parquet as pq
 
 from opendip.bench import BenchContext, StageResult
 from opendip.codes import demo_code_tables, diagnosis_subcategory
-from opendip.contract import GROUPED
 from opendip.engine import connect
-from opendip.grouping.batch import group_cases
-from opendip.grouping.inputs import diagnosis_codes, procedure_types
 from opendip.grouping.single import GroupingIndex, group_case
 from opendip.grouping.summary import grouping_summary
+from opendip.pipeline import group_checked
 from opendip.policy import load_policy
 
 SINGLE_SAMPLE = 20_000
@@ -44,17 +42,16 @@ def run(ctx: BenchContext) -> StageResult:
     con = connect()
     status = ctx.artifacts.get("case_status")
     start = time.perf_counter()
-    grouped = group_cases(
+    grouped = group_checked(
+        con,
         con.read_parquet(str(ctx.artifacts["cases"])),
         con.read_parquet(str(ctx.artifacts["directory"])),
-        procedure_types(con, codes),
+        codes,
         policy,
         con.read_parquet(str(status)) if status else None,
-        diagnosis_codes(con, codes),
-    ).to_pyarrow()
+    )
     batch_seconds = time.perf_counter() - start
     out = ctx.workdir / "grouped.parquet"
-    grouped = GROUPED.conform(grouped)
     pq.write_table(grouped, out)
     ctx.artifacts["grouped"] = out
     summary = grouping_summary(grouped)

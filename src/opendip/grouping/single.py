@@ -15,7 +15,8 @@ import pyarrow as pa
 
 from opendip.codes import CodeTables, diagnosis_block, diagnosis_category, diagnosis_chapter
 from opendip.codes.hierarchy import diagnosis_subcategory
-from opendip.directory.keys import TYPE_LABEL, surgical_types, type_of
+from opendip.directory.keys import TYPE_LABEL, counted_types, surgical_types, type_of
+from opendip.directory.matching import CoreRow, Match, match_row, row_codes, tie_key
 from opendip.grouping.batch import LEVEL_LABEL, REASONS
 from opendip.policy import Policy
 
@@ -26,16 +27,6 @@ RULE_LABEL = {
     "main_procedure_first": "含主要手术操作者优先",
     "exact_match_first": "手术操作完全一致者优先",
 }
-
-
-@dataclass(frozen=True)
-class CoreRow:
-    group_code: str
-    group_type: str
-    procs: tuple[str, ...]
-    match: str
-    score: Decimal
-    mean_cost_fen: int
 
 
 @dataclass
@@ -76,8 +67,13 @@ class GroupingIndex:
                 strict=True,
             )
         )
-        self.rank = {c: ranks[types.get(t, "diagnostic")] for c, t in pairs}
+        self.rank: dict[str, int] = {}
+        for c, t in pairs:  # a code listed twice: its most intensive type
+            self.rank[c] = max(self.rank.get(c, 0), ranks[types.get(t, "diagnostic")])
         self.surgical = {c for c, t in pairs if t in surgical}
+        counted = counted_types(policy)
+        #: codes that count for grouping (known, of a counted type)
+        self.counted = {c for c, t in pairs if t in counted}
         #: main diagnosis code → valid as main (a code listed twice is valid only if both say so)
         self.valid_as_main: dict[str, bool] = {}
         for c, v in zip(
@@ -92,8 +88,7 @@ class GroupingIndex:
         self.special_score: dict[str, Decimal | None] = {}
         for r in directory.to_pylist():
             if r["group_type"] in ("core", "basic"):
-                key = (r["procedure_key"] or "").replace("/", "+")
-                procs = tuple(p for p in key.split("+") if p)
+                procs = row_codes(r["procedure_key"])
                 self.core.setdefault(r["diagnosis_key"], []).append(
                     CoreRow(
                         r["group_code"],
@@ -122,13 +117,18 @@ class GroupingIndex:
             return diagnosis_category(code)
         return diagnosis_subcategory(code)
 
-    def procedures(self, case: dict[str, Any]) -> list[str]:
+    def raw_procedures(self, case: dict[str, Any]) -> list[str]:
+        """The case's procedure codes, not ignored, sorted, each once."""
         raw = [case.get("main_procedure"), *(case.get("other_procedures") or [])]
         ignore = tuple(self.policy.grouping.ignore_procedure_prefixes)
         return sorted({p for p in raw if p is not None and not (ignore and p.startswith(ignore))})
 
+    def procedures(self, case: dict[str, Any]) -> list[str]:
+        """The codes that count for grouping (see `opendip.directory.keys.with_keys`)."""
+        return [p for p in self.raw_procedures(case) if p in self.counted]
+
     def proc_type(self, procs: list[str]) -> str:
-        known = [self.rank[p] for p in procs if p in self.rank]
+        known = [self.rank[p] for p in procs if p in self.counted]
         if not known:
             return "conservative"
         return self.type_by_rank[max(known)]
@@ -138,7 +138,9 @@ def _prefix(code: str | None, prefixes: list[str]) -> bool:
     return code is not None and bool(prefixes) and code.startswith(tuple(prefixes))
 
 
-def _aux(case: dict[str, Any], policy: Policy) -> Decimal:
+def _aux(case: dict[str, Any], policy: Policy, known: dict[str, bool]) -> Decimal:
+    """Auxiliary coefficient; other diagnoses missing from the code table (`known`) are
+    ignored."""
     aux = policy.directory.auxiliary
     coef = Decimal(1)
     age = case.get("age")
@@ -148,7 +150,7 @@ def _aux(case: dict[str, Any], policy: Policy) -> Decimal:
         ):
             coef *= band.coefficient
             break
-    others = case.get("other_diagnoses") or []
+    others = [d for d in case.get("other_diagnoses") or [] if d in known]
     if aux.comorbidity_levels and aux.comorbidity_prefixes:
         matches = sum(1 for d in others if _prefix(d, aux.comorbidity_prefixes))
         for lv in sorted(aux.comorbidity_levels, key=lambda lv: lv.min_matches, reverse=True):
@@ -172,25 +174,6 @@ def _special_matches(case: dict[str, Any], procs: list[str], sg) -> bool:
     return not (sg.max_los_days and (10**6 if los is None else los) > sg.max_los_days)
 
 
-def _tie_key(
-    row: CoreRow, matched: int, exact: bool, has_main: bool, cost: int, rules: list[str]
-) -> tuple:
-    key: list[Any] = []
-    for rule in rules:
-        if rule == "most_procedures_matched":
-            key.append(-matched)
-        elif rule == "closest_mean_cost":
-            key.append(abs(row.mean_cost_fen - cost))
-        elif rule == "highest_score":
-            key.append(-row.score)
-        elif rule == "main_procedure_first":
-            key.append(not has_main)
-        elif rule == "exact_match_first":
-            key.append(not exact)
-    key.append(row.group_code)
-    return tuple(key)
-
-
 def group_case(case: dict[str, Any], index: GroupingIndex, blocked: bool = False) -> GroupResult:
     """Group one case (a dict in the `cases` contract); `blocked` = QC found a blocking error.
 
@@ -203,7 +186,6 @@ def group_case(case: dict[str, Any], index: GroupingIndex, blocked: bool = False
     procs = index.procedures(case)
     proc_type = index.proc_type(procs)
     surgical = [p for p in procs if p in index.surgical]
-    unknown = [p for p in procs if p not in index.rank]
     ignore = tuple(policy.grouping.ignore_procedure_prefixes)
     nfg = policy.grouping.not_for_grouping
     level = "亚目" if policy.directory.diagnosis_level == "subcategory" else "类目"
@@ -214,7 +196,9 @@ def group_case(case: dict[str, Any], index: GroupingIndex, blocked: bool = False
         if ignore and p.startswith(ignore):
             explain.append(f"手术操作 {p}：属政策忽略的操作，不参与分组")
         elif p not in index.rank:
-            explain.append(f"手术操作 {p}：不在医保版手术操作代码表中")
+            explain.append(f"手术操作 {p}：不在医保版手术操作代码表中，不参与分组（质控提示）")
+        elif p not in index.counted:
+            explain.append(f"手术操作 {p}：该操作类别按政策不计入分组")
         elif _prefix(p, nfg.procedure_prefixes):
             explain.append(f"手术操作 {p}：属不入组规则")
         else:
@@ -222,7 +206,10 @@ def group_case(case: dict[str, Any], index: GroupingIndex, blocked: bool = False
                 f"手术操作 {p}：参与分组（{'手术/介入' if p in index.surgical else '非手术操作'}）"
             )
     for d in case.get("other_diagnoses") or []:
-        explain.append(f"其他诊断 {d}：不决定病种，仅用于辅助目录系数")
+        if d in index.valid_as_main:
+            explain.append(f"其他诊断 {d}：不决定病种，仅用于辅助目录系数")
+        else:
+            explain.append(f"其他诊断 {d}：不在医保版疾病诊断代码表中，忽略（质控提示）")
     explain.append(f"操作类别（最高强度）：{TYPE_LABEL[proc_type]}")
 
     def done(
@@ -232,7 +219,8 @@ def group_case(case: dict[str, Any], index: GroupingIndex, blocked: bool = False
             score = index.special_score.get(code)  # type: ignore[arg-type]
         aux = None
         if code is not None:
-            aux = _aux(case, policy) if group_type == "core" else Decimal("1.0000")
+            core = group_type == "core"
+            aux = _aux(case, policy, index.valid_as_main) if core else Decimal("1.0000")
             if group_type == "core" and aux != 1:
                 explain.append(f"辅助目录系数 {aux}（年龄、合并症、肿瘤转移）")
         explain.append(f"结论：{reason}" + (f"（{code}）" if code else ""))
@@ -250,9 +238,6 @@ def group_case(case: dict[str, Any], index: GroupingIndex, blocked: bool = False
     if _prefix(main, nfg.main_diagnosis_prefixes):
         reason = REASONS["nfg_diagnosis"].format(code=main)
         return done("unmatched", None, None, "not_for_grouping", reason)
-    if unknown:
-        reason = REASONS["unknown_procedures"].format(codes="、".join(unknown))
-        return done("unmatched", None, None, "unknown_code", reason)
     refused = [p for p in procs if _prefix(p, nfg.procedure_prefixes)]
     if refused:
         reason = REASONS["nfg_procedures"].format(codes="、".join(refused))
@@ -294,17 +279,6 @@ def group_case(case: dict[str, Any], index: GroupingIndex, blocked: bool = False
     return done("unmatched", None, None, "unmatched", REASONS["unmatched"])
 
 
-def _row_match(row: CoreRow, pset: set[str]) -> tuple[int, Any]:
-    """(codes of the row matched, a function telling whether a case code is listed)."""
-    if row.match == "prefix":
-
-        def listed(p: str) -> bool:
-            return p.startswith(row.procs)
-
-        return sum(1 for r in row.procs if any(p.startswith(r) for p in pset)), listed
-    return len(set(row.procs) & pset), row.procs.__contains__
-
-
 def _core(
     case: dict[str, Any],
     index: GroupingIndex,
@@ -317,43 +291,37 @@ def _core(
     if not rows:
         explain.append(f"核心病种：诊断键 {dx_key} 在目录中没有核心或基层病种")
         return None
-    pset = set(procs)
+    policy = index.policy
     cost = case["total_cost"]
-    main_proc = case.get("main_procedure")
-    candidates = []
+    rules = policy.grouping.tie_break
+    candidates: list[tuple[tuple, Match]] = []
     for row in rows:
-        matched, listed = _row_match(row, pset)
-        ok = {
-            "none": True,
-            "all": matched == len(row.procs),
-            "any": matched > 0,
-            "prefix": matched > 0,
-        }.get(row.match, False)
-        if not ok:
-            explain.append(f"核心病种 {row.group_code}：手术操作条件不满足")
+        m = match_row(row, procs, surgical, case.get("main_procedure"), policy)
+        if m is None:
+            if row.match == "none":
+                explain.append(
+                    f"核心病种 {row.group_code}：保守治疗病种只收无计入分组的手术操作的病例"
+                )
+            else:
+                explain.append(f"核心病种 {row.group_code}：手术操作条件不满足")
             continue
-        unlisted = [p for p in surgical if not listed(p)]
-        if index.policy.grouping.unlisted_surgery_to_comprehensive and unlisted:
-            explain.append(
-                f"核心病种 {row.group_code}：病例含该组未列出的手术 {'、'.join(unlisted)}，不入此组"
-            )
-            continue
-        if row.match == "prefix":
-            exact = matched == len(row.procs) and all(listed(p) for p in procs)
-        else:
-            exact = matched == len(procs) and len(row.procs) == len(procs)
-        has_main = main_proc is not None and listed(main_proc)
-        candidates.append(
-            (_tie_key(row, matched, exact, has_main, cost, index.policy.grouping.tie_break), row)
-        )
+        candidates.append((tie_key(m, cost, rules), m))
     if not candidates:
+        if procs:
+            explain.append("核心病种：病例的手术操作与该诊断的核心病种均不匹配")
         return None
     candidates.sort(key=lambda c: c[0])
     winner_key, winner = candidates[0]
-    rules = [*index.policy.grouping.tie_break, "group_code"]
-    for key, row in candidates[1:]:
+    labels = ["conservative", *rules, "group_code"]
+    for key, m in candidates[1:]:
         decided = next(i for i, (a, b) in enumerate(zip(winner_key, key, strict=True)) if a != b)
-        rule = rules[decided]
-        explain.append(f"候选病种 {row.group_code} 落选：{RULE_LABEL.get(rule, '按病种编码排序')}")
-    explain.append(f"核心病种 {winner.group_code}：入选（分值 {winner.score}）")
-    return winner
+        rule = labels[decided]
+        if rule == "conservative":
+            text = "已有匹配手术操作的病种，保守治疗病种不入选"
+        else:
+            text = RULE_LABEL.get(rule, "按病种编码排序")
+        explain.append(f"候选病种 {m.row.group_code} 落选：{text}")
+    if winner.conservative and procs:
+        explain.append("病例的手术无匹配病种，按政策（未列出手术不转综合病种）入保守治疗病种")
+    explain.append(f"核心病种 {winner.row.group_code}：入选（分值 {winner.row.score}）")
+    return winner.row

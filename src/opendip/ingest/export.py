@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from opendip.contract import CASES, TableContract
+from opendip.contract.cells import safe_text_table
 
 
 def fen_to_yuan_text(fen: pa.Array) -> pa.Array:
@@ -40,7 +41,7 @@ def write_settlement_csv(table: pa.Table, path: str | Path, encoding: str = "gb1
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text_path = path.with_suffix(".utf8.tmp")
-    pacsv.write_csv(to_export_table(table), text_path)
+    pacsv.write_csv(safe_text_table(to_export_table(table)), text_path)
     path.write_bytes(text_path.read_text(encoding="utf-8").encode(encoding))
     text_path.unlink()
     return path

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from opendip.contract import CASES, HOSPITALS, QUARANTINE, TableContract
-from opendip.ingest.readers import ReadError, canonical_encoding, detect_encoding, read_file
+from opendip.contract.cells import safe_row
+from opendip.ingest.limits import ImportLimits
+from opendip.ingest.readers import (
+    RawFile,
+    ReadError,
+    canonical_encoding,
+    detect_encoding,
+    read_file,
+)
 from opendip.ingest.validate import (
     ERROR_SCHEMA,
     RULES,
@@ -90,21 +99,42 @@ def import_table(
     contract: TableContract = CASES,
     encoding: str | None = None,
     sheet: str | None = None,
+    limits: ImportLimits | None = None,
 ) -> ImportResult:
-    """Read, validate and split `paths` into accepted and quarantined rows of `contract`."""
+    """Read, validate and split `paths` into accepted and quarantined rows of `contract`
+    (each file within `limits`, default `opendip.ingest.limits.DEFAULT_LIMITS`)."""
+    sources: list[tuple[str, Callable[[], RawFile] | str]] = []
+    seen: set[Path] = set()
+    for path in paths:
+        if Path(path).resolve() in seen:
+            sources.append((str(path), "与前面列出的文件是同一个文件，已跳过"))
+            continue
+        seen.add(Path(path).resolve())
+        sources.append((str(path), partial(read_file, path, encoding, sheet, limits)))
+    return import_raw(sources, contract, encoding)
+
+
+def import_raw(
+    sources: Sequence[tuple[str, Callable[[], RawFile] | str]],
+    contract: TableContract = CASES,
+    encoding: str | None = None,
+) -> ImportResult:
+    """Validate and split raw tables into accepted and quarantined rows of `contract`.
+
+    Each source is (name, loader): the loader returns the `RawFile` (or raises `ReadError`);
+    a plain string instead of a loader is the reason the source is skipped.
+    """
     reports: list[FileReport] = []
     parts: list[tuple[FileReport, Validated]] = []
     ragged: list[pa.Table] = []
-    seen: set[Path] = set()
-    for path in paths:
-        report = FileReport(str(path))
+    for path, loader in sources:
+        report = FileReport(path)
         reports.append(report)
-        if Path(path).resolve() in seen:
-            report.error = "与前面列出的文件是同一个文件，已跳过"
+        if isinstance(loader, str):
+            report.error = loader
             continue
-        seen.add(Path(path).resolve())
         try:
-            raw = read_file(path, encoding, sheet)
+            raw = loader()
             report.encoding = raw.encoding
             validated = validate(raw, contract)
         except MissingColumnsError as exc:
@@ -170,7 +200,7 @@ def _sorted(errors: pa.Table) -> pa.Table:
 
 def _encoding_hint(path: str | Path, given: str | None) -> str:
     """When an encoding was given and the file decodes as another one, say so."""
-    if given is None:
+    if given is None or not Path(path).is_file():
         return ""
     try:
         detected = detect_encoding(Path(path).read_bytes()[: 1 << 16])
@@ -181,7 +211,7 @@ def _encoding_hint(path: str | Path, given: str | None) -> str:
     return ""
 
 
-def _ragged_errors(source: str, bad_rows: list[tuple[int, str, str]]) -> pa.Table:
+def _ragged_errors(source: str, bad_rows: list[tuple]) -> pa.Table:
     n = len(bad_rows)
     return pa.table(
         [
@@ -189,7 +219,7 @@ def _ragged_errors(source: str, bad_rows: list[tuple[int, str, str]]) -> pa.Tabl
             pa.array([b[0] for b in bad_rows], pa.int64()),
             pa.array([""] * n, pa.string()),
             pa.array([b[1] for b in bad_rows], pa.string()),
-            pa.array(["ragged_row"] * n, pa.string()),
+            pa.array([b[3] if len(b) > 3 else "ragged_row" for b in bad_rows], pa.string()),
             pa.array([b[2] for b in bad_rows], pa.string()),
         ],
         schema=ERROR_SCHEMA,
@@ -311,10 +341,13 @@ def _duplicate_key_errors(
 
 
 def read_cases(
-    paths: Sequence[str | Path], encoding: str | None = None, sheet: str | None = None
+    paths: Sequence[str | Path],
+    encoding: str | None = None,
+    sheet: str | None = None,
+    limits: ImportLimits | None = None,
 ) -> ImportResult:
     """Import settlement-list files (CSV/Excel/Parquet) into the `cases` contract."""
-    return import_table(paths, CASES, encoding, sheet)
+    return import_table(paths, CASES, encoding, sheet, limits)
 
 
 def read_hospitals(
@@ -372,7 +405,7 @@ def write_quarantine_csv(quarantine: pa.Table, path: Path) -> None:
             originals,
             strict=True,
         ):
-            w.writerow([file, number, reason, *(original.get(h) or "" for h in headers)])
+            w.writerow(safe_row([file, number, reason, *(original.get(h) or "" for h in headers)]))
 
 
 def write_errors_csv(errors: pa.Table, path: Path, contract: TableContract = CASES) -> None:
@@ -384,4 +417,4 @@ def write_errors_csv(errors: pa.Table, path: Path, contract: TableContract = CAS
         for row in errors.to_pylist():
             row["rule"] = RULES.get(row["rule"], row["rule"])
             row["field"] = labels.get(row["field"], row["field"])
-            w.writerow(["" if row[k] is None else row[k] for k in ERROR_HEADERS])
+            w.writerow(safe_row(["" if row[k] is None else row[k] for k in ERROR_HEADERS]))

@@ -15,12 +15,26 @@ import io
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from opendip.ingest.limits import (
+    DEFAULT_LIMITS,
+    ImportLimits,
+    LimitExceeded,
+    check_parquet_metadata,
+    check_table_size,
+    check_xlsx_archive,
+    scan_xlsx,
+)
+
+#: Characters of a refused row's raw text kept for quarantine.csv.
+RAW_TEXT_KEPT = 2000
 
 #: Tried in order when no encoding is given. GB18030 is a superset of GBK and GB2312.
 DETECTED_ENCODINGS = ("utf-8", "gb18030")
@@ -52,7 +66,8 @@ class RawFile:
     row_numbers: pa.Array  # int64, one per table row, as a spreadsheet shows them
     encoding: str | None = None
     #: Rows that could not be split into the header's columns: (row number, text, why).
-    bad_rows: list[tuple[int, str, str]] = field(default_factory=list)
+    #: (row number, text, why[, error kind]); the kind defaults to ragged_row.
+    bad_rows: list[tuple] = field(default_factory=list)
     typed: bool = False  # Parquet: columns keep their types
     warnings: list[str] = field(default_factory=list)
 
@@ -127,7 +142,10 @@ def _header(data: bytes) -> tuple[list[str], str]:
     first = data[: 1 << 16].decode("utf-8", errors="replace")
     line = first.splitlines()[0] if first.splitlines() else ""
     delimiter = "\t" if "\t" in line and "," not in line else ","
-    header = next(csv.reader(io.StringIO(first), delimiter=delimiter), [])
+    try:
+        header = next(csv.reader(io.StringIO(first, newline=""), delimiter=delimiter), [])
+    except csv.Error as exc:
+        raise ReadError(f"CSV 表头无法解析（第 1 行）：{exc}") from exc
     return header, delimiter
 
 
@@ -148,22 +166,54 @@ def unique_headers(header: list[str]) -> tuple[list[str], list[str]]:
     return out, warnings
 
 
-def read_csv(path: Path, encoding: str | None = None) -> RawFile:
+def read_csv(
+    path: Path, encoding: str | None = None, limits: ImportLimits = DEFAULT_LIMITS
+) -> RawFile:
     raw = path.read_bytes()
     if not raw.strip():
         raise ReadError("文件为空")
     data, encoding = _utf8_text(raw, encoding)
     del raw
+    if b"\r" in data and b"\n" not in data:  # classic Mac line endings (CR only)
+        data = data.replace(b"\r", b"\n")
     header, delimiter = _header(data)
     names, warnings = unique_headers(header)
     table, bad = _parse_csv(data, names, delimiter, use_threads=True)
     if bad:  # row numbers of refused rows are only known in a single-threaded parse
         table, bad = _parse_csv(data, names, delimiter, use_threads=False)
+        bad = _explain_quotes(bad, len(names), delimiter)
+    try:
+        check_table_size(table.num_rows + len(bad), len(names), limits, "CSV 文件")
+    except LimitExceeded as exc:
+        raise ReadError(str(exc)) from exc
     numbers = np.arange(2, table.num_rows + len(bad) + 2, dtype=np.int64)
     if bad:
         numbers = numbers[~np.isin(numbers, [b[0] for b in bad])]
     table, numbers = _drop_blank_rows(table, numbers)
     return RawFile(path, table, pa.array(numbers), encoding, bad, warnings=warnings)
+
+
+def _explain_quotes(bad: list[tuple[int, str, str]], expected: int, delimiter: str) -> list[tuple]:
+    """A refused row spanning several lines whose inner lines look like whole records is an
+    unclosed double quote that swallowed the following rows: refuse the file naming the row
+    (silently counting 15 cases as one would lose them). A single refused line with an odd
+    number of quotes says so in its reason."""
+    out: list[tuple] = []
+    for number, text, why in bad:
+        lines = text.splitlines()
+        swallowed = [ln for ln in lines[1:] if ln.count(delimiter) + 1 >= expected]
+        if len(lines) > 1 and swallowed:
+            raise ReadError(
+                f"CSV 格式错误：第 {number} 行的双引号没有闭合，其后 {len(lines) - 1} 行被并入同一条"
+                '记录；请检查该行的双引号（值内的引号应写成两个 ""）后重新上传'
+            )
+        if text.count('"') % 2:
+            out.append(
+                (number, text[:RAW_TEXT_KEPT], why + "（该行双引号不成对）", "unbalanced_quote")
+            )
+        else:
+            out.append((number, text[:RAW_TEXT_KEPT], why))
+    return out
 
 
 def _parse_csv(
@@ -243,17 +293,37 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def read_excel(path: Path, sheet: str | None = None) -> RawFile:
+def read_excel(
+    path: Path, sheet: str | None = None, limits: ImportLimits = DEFAULT_LIMITS
+) -> RawFile:
+    """The first (or named) worksheet as text. The archive is checked against `limits`
+    before it is opened, the sheet's XML is scanned once independently of openpyxl and of
+    its `<dimension>` tag (`limits.scan_xlsx`), and the rows read must match the rows
+    scanned. Rows with a formula but no cached value, or inside a merged range, are kept
+    aside with the reason (they would otherwise read as empty cells)."""
     from openpyxl import load_workbook
 
+    try:
+        check_xlsx_archive(path, limits)
+    except LimitExceeded as exc:
+        raise ReadError(str(exc)) from exc
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise ReadError(f"无法打开 Excel 文件：{exc}") from exc
     try:
         ws = book[_sheet_name(book.sheetnames, sheet)]
+        try:
+            with book._archive.open(ws._worksheet_path) as src:
+                scan = scan_xlsx(src, limits)
+        except LimitExceeded as exc:
+            raise ReadError(str(exc)) from exc
+        except ET.ParseError as exc:
+            raise ReadError(f"Excel 工作表内容损坏：{exc}") from exc
+        ws.reset_dimensions()  # never trust <dimension>: read every row there is
         rows = ws.iter_rows(values_only=True)
         header_row = next(rows, None)
+        value_rows = int(any(v is not None for v in header_row or ()))
         header = [_cell(v) for v in header_row or ()]
         while header and not header[-1].strip():
             header.pop()
@@ -262,19 +332,49 @@ def read_excel(path: Path, sheet: str | None = None) -> RawFile:
         names, warnings = unique_headers(header)
         columns: list[list[str]] = [[] for _ in names]
         numbers: list[int] = []
+        bad: list[tuple[int, str, str, str]] = []
         width = len(names)
+        formulas = scan.formula_rows
+        merged = scan.merged_rows()
+        beyond: list[int] = []
         for number, row in enumerate(rows, start=2):
+            value_rows += any(v is not None for v in row)
             cells = [_cell(v) for v in row[:width]]
-            if not any(c.strip() for c in cells):
+            if number in formulas or number in merged:
+                text = ",".join(cells)
+                if number in formulas:
+                    reason = (
+                        f"单元格 {formulas[number]} 是公式但文件中没有保存计算结果："
+                        "请在 Excel 中打开、重新计算并保存，或复制后“粘贴为数值”"
+                    )
+                    bad.append((number, text, reason, "formula_no_value"))
+                else:
+                    cell, ref = merged[number]
+                    reason = f"单元格 {cell} 位于合并单元格 {ref} 中：请取消合并并在每一行填写"
+                    bad.append((number, text, reason, "merged_cell"))
                 continue
+            if not any(c.strip() for c in cells):
+                if any(_cell(v).strip() for v in row[width:]):
+                    beyond.append(number)
+                continue
+            if any(_cell(v).strip() for v in row[width:]):
+                beyond.append(number)
             cells += [""] * (width - len(cells))
             for i, c in enumerate(cells):
                 columns[i].append(c)
             numbers.append(number)
     finally:
         book.close()
+    if value_rows != scan.value_rows:
+        raise ReadError(
+            f"Excel 行数核对不符：工作表中有 {scan.value_rows} 行含数据，只读到 {value_rows} 行；"
+            "文件可能已损坏，请另存为新的 .xlsx 或 CSV 后重新上传"
+        )
+    if beyond:
+        shown = "、".join(str(n) for n in beyond[:5])
+        warnings.append(f"第 {shown} 行等 {len(beyond)} 行在表头以外的列有内容，这些内容已忽略")
     table = pa.table({n: pa.array(c, pa.string()) for n, c in zip(names, columns, strict=True)})
-    return RawFile(path, table, pa.array(numbers, pa.int64()), warnings=warnings)
+    return RawFile(path, table, pa.array(numbers, pa.int64()), bad_rows=bad, warnings=warnings)
 
 
 def _sheet_name(names: list[str], sheet: str | None) -> str:
@@ -287,7 +387,13 @@ def _sheet_name(names: list[str], sheet: str | None) -> str:
     raise ReadError(f"Excel 中没有工作表 {sheet!r}（现有：{'、'.join(names)}）")
 
 
-def read_parquet(path: Path) -> RawFile:
+def read_parquet(path: Path, limits: ImportLimits = DEFAULT_LIMITS) -> RawFile:
+    try:
+        check_parquet_metadata(path, limits)
+    except LimitExceeded as exc:
+        raise ReadError(str(exc)) from exc
+    except Exception as exc:
+        raise ReadError(f"无法读取 Parquet 文件：{exc}") from exc
     try:
         table = pq.read_table(path)
     except Exception as exc:
@@ -296,18 +402,74 @@ def read_parquet(path: Path) -> RawFile:
     return RawFile(path, table, numbers, typed=True)
 
 
-def read_file(path: str | Path, encoding: str | None = None, sheet: str | None = None) -> RawFile:
-    """Read one CSV / Excel / Parquet file (chosen by suffix) into a `RawFile`."""
+def read_file(
+    path: str | Path,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    limits: ImportLimits | None = None,
+) -> RawFile:
+    """Read one CSV / Excel / Parquet file (chosen by suffix) into a `RawFile`, within
+    `limits` (default `DEFAULT_LIMITS`); rows with a field over `limits.max_field_chars`
+    are kept aside with the reason."""
     path = Path(path)
+    limits = limits or DEFAULT_LIMITS
     if not path.is_file():
         raise ReadError("文件不存在")
     suffix = path.suffix.lower()
     if suffix in EXCEL_SUFFIXES:
-        return read_excel(path, sheet)
-    if suffix == ".parquet":
-        return read_parquet(path)
-    if suffix in CSV_SUFFIXES:
-        return read_csv(path, encoding)
-    if suffix == ".xls":
+        raw = read_excel(path, sheet, limits)
+    elif suffix == ".parquet":
+        raw = read_parquet(path, limits)
+    elif suffix in CSV_SUFFIXES:
+        raw = read_csv(path, encoding, limits)
+    elif suffix == ".xls":
         raise ReadError("不支持旧版 Excel .xls，请另存为 .xlsx 或 CSV")
-    raise ReadError(f"不支持的文件类型 {suffix}（支持 CSV、Excel .xlsx、Parquet）")
+    else:
+        raise ReadError(f"不支持的文件类型 {suffix}（支持 CSV、Excel .xlsx、Parquet）")
+    try:
+        check_table_size(raw.table.num_rows, raw.table.num_columns, limits, "文件")
+    except LimitExceeded as exc:
+        raise ReadError(str(exc)) from exc
+    return bound_fields(raw, limits.max_field_chars)
+
+
+def bound_fields(raw: RawFile, max_chars: int) -> RawFile:
+    """Rows with a text field longer than `max_chars` move to `bad_rows` (reason names the
+    column and length; the kept text is cut), so no later step sees an unbounded field."""
+    n = raw.table.num_rows
+    if n == 0:
+        return raw
+    over = np.zeros(n, dtype=bool)
+    first: dict[int, tuple[str, int]] = {}
+    for name in raw.table.column_names:
+        col = raw.table.column(name)
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            continue
+        lengths = pc.fill_null(pc.utf8_length(col), 0).to_numpy(zero_copy_only=False)
+        hit = lengths > max_chars
+        if hit.any():
+            for i in np.flatnonzero(hit & ~over):  # only the refused rows: a short loop
+                first[int(i)] = (name, int(lengths[i]))
+            over |= hit
+    if not over.any():
+        return raw
+    idx = np.flatnonzero(over)
+    numbers = raw.row_numbers.to_numpy(zero_copy_only=False)
+    refused = raw.table.take(pa.array(idx)).to_pylist()
+    bad = list(raw.bad_rows)
+    for i, row in zip(idx, refused, strict=True):
+        name, length = first[int(i)]
+        text = ",".join((v or "")[:200] if isinstance(v, str) else str(v) for v in row.values())
+        reason = f"字段“{name}”过长（{length:,} 个字符，上限 {max_chars:,}）"
+        bad.append((int(numbers[i]), text[:RAW_TEXT_KEPT], reason, "field_too_long"))
+    bad.sort(key=lambda b: b[0])
+    keep = pa.array(~over)
+    return RawFile(
+        raw.path,
+        raw.table.filter(keep),
+        pa.array(numbers[~over]),
+        raw.encoding,
+        bad,
+        raw.typed,
+        raw.warnings,
+    )

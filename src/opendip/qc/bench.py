@@ -9,10 +9,9 @@ import pyarrow.parquet as pq
 from opendip.bench import BenchContext, StageResult
 from opendip.codes import demo_code_tables
 from opendip.engine import connect
+from opendip.pipeline import quality_control
 from opendip.policy import load_policy
-from opendip.qc.batch import codes_to_ibis, run_qc
 from opendip.qc.export import write_outputs
-from opendip.qc.rules import rules_for_policy
 from opendip.qc.single import CaseChecker
 from opendip.qc.summary import evaluate_labels
 
@@ -23,12 +22,12 @@ def run(ctx: BenchContext) -> StageResult:
     if "cases" not in ctx.artifacts:
         return StageResult(0, "无病例，跳过")
     policy = load_policy(ctx.policy_path)
-    rules = rules_for_policy(policy, ctx.policy_path)
     codes = ctx.artifacts.get("codes") or demo_code_tables()
     con = connect()
     cases = con.read_parquet(str(ctx.artifacts["cases"]))
     start = time.perf_counter()
-    result = run_qc(cases, codes_to_ibis(con, codes), rules, policy)
+    result = quality_control(con, cases, codes, policy, ctx.policy_path)
+    rules = result.rules
     outputs = write_outputs(result, ctx.workdir / "qc", excel=False)
     ctx.artifacts["case_status"] = outputs.paths["case_status"]
     ctx.artifacts["qc_findings"] = outputs.paths["findings"]

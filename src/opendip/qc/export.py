@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from opendip.contract.cells import EXCEL_OPTIONS
 from opendip.qc.batch import QcResult
 from opendip.qc.fields import field_label
 from opendip.qc.rules import LEVEL_LABELS, RuleSet
@@ -76,7 +77,7 @@ def write_workbook(
     """Sheets 汇总, 按医院, 按规则, 问题明细 with Chinese headers."""
     import xlsxwriter
 
-    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True, **EXCEL_OPTIONS})
     bold = book.add_format({"bold": True})
     try:
         sheet = book.add_worksheet("汇总")

@@ -153,6 +153,8 @@ def score_period(t: ir.Table, policy: Policy, p: ScoringParams) -> ir.Table:
         _hq=big(_band_value(t, b4, p, lambda b: ibis.literal(b.high[1], type="int64"))),
         _lp=big(_band_value(t, b4, p, lambda b: ibis.literal(b.low[0], type="int64"))),
         _lq=big(_band_value(t, b4, p, lambda b: ibis.literal(b.low[1], type="int64"))),
+        _hi_incl=_band_value(t, b4, p, lambda b: ibis.literal(b.high_inclusive)),
+        _lo_incl=_band_value(t, b4, p, lambda b: ibis.literal(b.low_inclusive)),
         _high_text=_band_value(t, b4, p, lambda b: _lit(b.high_text)),
         _low_text=_band_value(t, b4, p, lambda b: _lit(b.low_text)),
         _fallback=t.group_type == "fallback",
@@ -165,12 +167,17 @@ def score_period(t: ir.Table, policy: Policy, p: ScoringParams) -> ir.Table:
         _r_num=big(t.cost) * t._m_den,
         _r_den=ibis.ifelse(t._m_num > 0, t._m_num, ibis.null(HUGE_T)),
     )
-    # Stage 3: deviation kind.
-    is_high = t._r_num * t._hq > t._hp * t._r_den
-    is_low = t._r_num * t._lq < t._lp * t._r_den
+    if p.ratio_decimals is not None:
+        r_num, r_den = f.rounded_ratio(t._r_num, t._r_den, p.ratio_decimals, div_half_up)
+        t = t.mutate(_r_num=big(r_num), _r_den=big(r_den))
+    # Stage 3: deviation kind (thresholds strict or inclusive, band by band).
+    hi_l, hi_r = t._r_num * t._hq, t._hp * t._r_den
+    lo_l, lo_r = t._r_num * t._lq, t._lp * t._r_den
+    is_high = ibis.ifelse(t._hi_incl, f.above(hi_l, hi_r, True), f.above(hi_l, hi_r, False))
+    is_low = ibis.ifelse(t._lo_incl, f.below(lo_l, lo_r, True), f.below(lo_l, lo_r, False))
     if p.extreme is not None:
         xp, xq = p.extreme
-        is_extreme = t._r_num * xq > t._r_den * xp
+        is_extreme = f.above(t._r_num * xq, t._r_den * xp, p.extreme_inclusive)
     else:
         is_extreme = ibis.literal(False)
     t = t.mutate(
@@ -188,59 +195,66 @@ def score_period(t: ir.Table, policy: Policy, p: ScoringParams) -> ir.Table:
     folded = p.high_formula == "coefficient_folded"
     sp, sq = p.excess_share
 
-    def high_units(rn, rd):
+    def high_fraction(rn, rd):
         if folded:
-            num, den = f.high_folded(t._ba, rn, rd, t._hp, t._hq, sp, sq, big(t._k4))
-        else:
-            num, den = f.high_add_excess(t._ba, rn, rd, t._hp, t._hq, sp, sq)
-        return div_half_up(num * S, den)
+            return f.high_folded(t._ba, rn, rd, t._hp, t._hq, sp, sq, big(t._k4))
+        return f.high_add_excess(t._ba, rn, rd, t._hp, t._hq, sp, sq)
 
+    provisional_base = p.extreme_action == "provisional_base"
+    # The case score of each kind as an exact fraction (num / den score points).
+    fractions: dict[str, tuple] = {}
     if p.low_formula == "proportional":
-        n, dd = f.low_proportional(t._ba, t._r_num, t._r_den)
+        fractions["low"] = f.low_proportional(t._ba, t._r_num, t._r_den)
     else:
-        n, dd = f.normal(t._ba)
-    low_u = div_half_up(n * S, dd)
-    n, dd = f.normal(t._ba)
-    normal_u = div_half_up(n * S, dd)
-    high_u = high_units(t._r_num, t._r_den)
+        fractions["low"] = f.normal(t._ba)
+    fractions["normal"] = f.normal(t._ba)
+    fractions["high"] = high_fraction(t._r_num, t._r_den)
     if p.extreme is not None and p.extreme_action == "cap":
-        extreme_u = high_units(big(p.extreme[0]), big(p.extreme[1]))
+        fractions["extreme"] = high_fraction(big(p.extreme[0]), big(p.extreme[1]))
+    elif provisional_base:
+        fractions["extreme"] = f.normal(t._ba)
     else:
-        extreme_u = high_u
-    n, dd = f.bed_day(big(decimal_to_units(t.score_per_day, 4)), big(t.los), big(t._a4))
-    bed_u = div_half_up(n * S, dd)
+        fractions["extreme"] = fractions["high"]
+    fractions["bed_day"] = f.bed_day(
+        big(decimal_to_units(t.score_per_day, 4)), big(t.los), big(t._a4)
+    )
     if p.all_case_mean_fen:
         fp, fq = p.fallback_fraction
         bp, bq = p.base_score
-        n, dd = f.fallback(big(t.cost), fp, fq, bp, bq, p.all_case_mean_fen)
-        fallback_u = div_half_up(n * S, dd)
+        fractions["fallback"] = f.fallback(big(t.cost), fp, fq, bp, bq, p.all_case_mean_fen)
     else:
-        fallback_u = ibis.null("int64")
+        fractions["fallback"] = (ibis.null(HUGE_T), big(1))
     t = t.mutate(
         _reviewed_u=div_half_up(decimal_to_units(t.reviewed_score, 4), 10 ** (4 - d)),
         _ratio_u=div_half_up(t._r_num * 10**4, t._r_den),
         _mean_fen=div_half_up(t._m_num, t._m_den),
     )
+    fractions["special_review"] = (big(t._reviewed_u), big(S))
     kind = t._kind
+    order = ["special_review", "fallback", "bed_day", "extreme", "high", "low"]
     # Only the formula of each row's kind is evaluated (CASE), not all of them.
     t = t.mutate(
-        _case_u=ibis.cases(
-            (kind == "special_review", t._reviewed_u),
-            (kind == "fallback", fallback_u),
-            (kind == "bed_day", bed_u),
-            (kind == "extreme", extreme_u),
-            (kind == "high", high_u),
-            (kind == "low", low_u),
-            else_=normal_u,
+        _cn=ibis.cases(
+            *[(kind == k, big(fractions[k][0])) for k in order], else_=big(fractions["normal"][0])
         ),
-        _folded_row=ibis.literal(folded) & kind.isin(["high", "extreme"]),
+        _cd=ibis.cases(
+            *[(kind == k, big(fractions[k][1])) for k in order], else_=big(fractions["normal"][1])
+        ),
+        _folded_row=ibis.literal(folded)
+        & ((kind == "high") | ((kind == "extreme") & ibis.literal(not provisional_base))),
         _basic_row=(t.group_type == "basic") & ibis.literal(not p.apply_to_basic),
         _review_settled=(kind == "special_review")
         & ibis.literal(p.reviewed_score_is == "settled_score"),
+        _low_row=(kind == "low") & ibis.literal(not p.low_applies_coefficient),
     )
-    # Stage 5: settled score.
-    no_coef = t._fallback | t._basic_row | t._review_settled
-    n, dd = f.settled(big(t._case_u), big(t._k4))
+    t = t.mutate(_case_u=div_half_up(t._cn * S, t._cd))
+    # Stage 5: settled score (rounded once from the exact case score, or from the rounded one).
+    no_coef = t._fallback | t._basic_row | t._review_settled | t._low_row
+    if p.round_case_first:
+        n, dd = f.settled(big(t._case_u), big(t._k4))
+    else:
+        n, dd = f.settled(t._cn * S, big(t._k4))
+        dd = dd * t._cd
     t = t.mutate(
         _settled_u=ibis.cases((t._folded_row | no_coef, t._case_u), else_=div_half_up(n, dd)),
         _applied_k4=ibis.ifelse(no_coef & ~t._folded_row, 10**4, t._k4),
@@ -286,6 +300,7 @@ def score_period(t: ir.Table, policy: Policy, p: ScoringParams) -> ir.Table:
         (kind == "special_review", ex.ibis_text(ex.TAIL["review_case"], values)),
         (t._fallback, ex.ibis_text(ex.TAIL["fallback"], values)),
         (t._folded_row, ex.ibis_text(ex.TAIL["folded"], values)),
+        (t._low_row, ex.ibis_text(ex.TAIL["low_no_coef"], values)),
         (t._basic_row, ex.ibis_text(ex.TAIL["basic"], values)),
         else_=ex.ibis_text(ex.TAIL["coef"], values),
     )
@@ -393,11 +408,14 @@ def body_keys(p: ScoringParams) -> dict[str, str]:
     """Deviation kind → body template key, for this policy version."""
     folded = p.high_formula == "coefficient_folded"
     extreme = "extreme_cap" if p.extreme_action == "cap" else "extreme_review"
+    extreme += "_folded" if folded else ""
+    if p.extreme_action == "provisional_base":
+        extreme = "extreme_provisional"
     return {
         "special_review": "special_review",
         "fallback": "fallback",
         "bed_day": "bed_day",
-        "extreme": extreme + ("_folded" if folded else ""),
+        "extreme": extreme,
         "high": "high_folded" if folded else "high",
         "low": "low" if p.low_formula == "proportional" else "low_base",
         "normal": "normal",

@@ -38,6 +38,8 @@ BODY: dict[str, str] = {
     "病例分值={base}×{aux}×[1+({extreme}−{high})×{share}]={case_score}",
     "extreme_cap_folded": _HEAD + "，高于极端界值{extreme}倍，为极端病例，按{extreme}倍封顶；"
     "病例分值={base}×{aux}×[医疗机构系数{coef}+({extreme}−{high})×{share}]={case_score}",
+    "extreme_provisional": _HEAD + "，高于极端界值{extreme}倍，为极端病例，待特例单议，"
+    "暂按基准分值计；病例分值={base}×{aux}={case_score}",
     "bed_day": "按床日付费病种{group}：床日分值{per_day}×住院天数{los}×辅助系数{aux}={case_score}",
     "fallback": "归入保底病组{group}：病例分值={fraction}×总费用{cost}元÷全部病例次均费用{all_mean}元"
     "×基准分值{base_points}={case_score}",
@@ -49,6 +51,7 @@ TAIL: dict[str, str] = {
     "coef": "；医疗机构系数{coef}，结算分值={case_score}×{coef}={settled}",
     "basic": "；基层病种同病同价，不乘医疗机构系数，结算分值={settled}",
     "folded": "；医疗机构系数已计入公式，结算分值={settled}",
+    "low_no_coef": "；低倍率病例不乘医疗机构系数，结算分值={settled}",
     "fallback": "；保底病组不乘医疗机构系数，结算分值={settled}",
     "review_settled": "，即结算分值={settled}",
     "review_case": "，作为病例分值；医疗机构系数{coef}，结算分值={case_score}×{coef}={settled}",

@@ -69,3 +69,18 @@ def amount_fen(settled_units: Any, pv_units: Any, score_decimals: int, pv_decima
 def share_of(amount: Any, sp: int, sq: int) -> tuple[Any, Any]:
     """amount × share."""
     return amount * sp, sq
+
+
+def above(lhs: Any, rhs: Any, inclusive: bool) -> Any:
+    """lhs > rhs, or lhs ≥ rhs for an inclusive threshold (ints or Ibis values)."""
+    return lhs >= rhs if inclusive else lhs > rhs
+
+
+def below(lhs: Any, rhs: Any, inclusive: bool) -> Any:
+    """lhs < rhs, or lhs ≤ rhs for an inclusive threshold (ints or Ibis values)."""
+    return lhs <= rhs if inclusive else lhs < rhs
+
+
+def rounded_ratio(r_num: Any, r_den: Any, decimals: int, div: Any) -> tuple[Any, Any]:
+    """The cost ratio rounded half up to `decimals` (`div` = the half-up divider of the path)."""
+    return div(r_num * 10**decimals, r_den), 10**decimals

@@ -27,6 +27,8 @@ class Band:
     low: tuple[int, int]
     high_text: str
     low_text: str
+    high_inclusive: bool = False
+    low_inclusive: bool = False
 
     def contains(self, score: Decimal) -> bool:
         lo = self.score_min is None or score >= self.score_min
@@ -49,6 +51,7 @@ class ScoringParams:
     extreme: tuple[int, int] | None
     extreme_action: str
     extreme_text: str
+    extreme_inclusive: bool
     fallback_fraction: tuple[int, int]
     fallback_text: str
     base_score: tuple[int, int]
@@ -60,6 +63,9 @@ class ScoringParams:
     apply_to_basic: bool
     level_mean_missing: str
     reviewed_score_is: str
+    low_applies_coefficient: bool
+    ratio_decimals: int | None
+    round_case_first: bool
 
     @property
     def unit(self) -> int:
@@ -101,6 +107,8 @@ def scoring_params(policy: Policy, all_case_mean_fen: int | None = None) -> Scor
                 ratio(b.low_multiple),
                 _text(b.high_multiple),
                 _text(b.low_multiple),
+                b.high_inclusive,
+                b.low_inclusive,
             )
         )
     level_coef4 = {
@@ -129,6 +137,7 @@ def scoring_params(policy: Policy, all_case_mean_fen: int | None = None) -> Scor
         extreme=ratio(s.extreme.multiple) if s.extreme else None,
         extreme_action=s.extreme.action if s.extreme else "",
         extreme_text=_text(s.extreme.multiple) if s.extreme else "",
+        extreme_inclusive=bool(s.extreme and s.extreme.inclusive),
         fallback_fraction=ratio(s.fallback_fraction),
         fallback_text=_text(s.fallback_fraction),
         base_score=ratio(policy.directory.base_score),
@@ -138,6 +147,9 @@ def scoring_params(policy: Policy, all_case_mean_fen: int | None = None) -> Scor
         apply_to_basic=s.hospital_coefficient.apply_to_basic_groups,
         level_mean_missing=s.level_mean_missing,
         reviewed_score_is=s.reviewed_score_is,
+        low_applies_coefficient=s.low_applies_hospital_coefficient,
+        ratio_decimals=s.ratio_decimals,
+        round_case_first=s.round_case_score_before_coefficient,
     )
 
 

@@ -70,6 +70,16 @@ def _band(p: ScoringParams, b4: int):
     )
 
 
+#: Amounts (fen) the single-case path reads; each must be given (0 when there is none).
+AMOUNT_FIELDS = ("total_cost", "fund_paid", "personal_copay", "personal_selfpay")
+AMOUNT_LABELS = {
+    "total_cost": "医疗总费用",
+    "fund_paid": "统筹基金支付",
+    "personal_copay": "个人自付",
+    "personal_selfpay": "个人自费",
+}
+
+
 def score_case(
     case: dict[str, Any],
     grouped: dict[str, Any],
@@ -81,7 +91,16 @@ def score_case(
     point_value: Decimal | None = None,
     all_case_mean_fen: int | None = None,
 ) -> dict[str, Any]:
-    """Score one DIP case; returns a SCORED row (dict). Unmatched cases raise InputDataError."""
+    """Score one DIP case; returns a SCORED row (dict). Unmatched cases, and a missing
+    amount (total cost, fund paid, personal shares), raise InputDataError."""
+    missing = [c for c in AMOUNT_FIELDS if case.get(c) is None]
+    if missing:
+        raise InputDataError(
+            "cases",
+            "、".join(missing),
+            "单病例计分缺少金额（分）：" + "、".join(AMOUNT_LABELS[c] for c in missing),
+            [str(case.get("case_id"))],
+        )
     pol = policy_for(policy, case["discharge_date"])
     p = scoring_params(pol, all_case_mean_fen)
     S, d = p.unit, p.score_decimals
@@ -128,6 +147,8 @@ def score_case(
     if m_num is not None and m_num <= 0:
         m_num = None
     r_num, r_den = cost * m_den, m_num
+    if p.ratio_decimals is not None and r_den is not None:
+        r_num, r_den = f.rounded_ratio(r_num, r_den, p.ratio_decimals, div)
     needs_mean = not (accepted or fallback or bed_day)
     band = None
     if needs_mean:
@@ -149,31 +170,32 @@ def score_case(
         kind = "fallback"
     elif bed_day:
         kind = "bed_day"
-    elif p.extreme is not None and r_num * p.extreme[1] > r_den * p.extreme[0]:
+    elif p.extreme is not None and f.above(
+        r_num * p.extreme[1], r_den * p.extreme[0], p.extreme_inclusive
+    ):
         kind = "extreme"
-    elif r_num * hq > hp * r_den:
+    elif f.above(r_num * hq, hp * r_den, band.high_inclusive):
         kind = "high"
-    elif r_num * lq < lp * r_den:
+    elif f.below(r_num * lq, lp * r_den, band.low_inclusive):
         kind = "low"
     else:
         kind = "normal"
     folded = p.high_formula == "coefficient_folded"
+    provisional_base = p.extreme_action == "provisional_base"
 
-    def high_units(rn: int, rd: int) -> int:
+    def high_fraction(rn: int, rd: int) -> tuple[int, int]:
         if folded:
-            n, dd = f.high_folded(ba, rn, rd, hp, hq, sp, sq, k4)
-        else:
-            n, dd = f.high_add_excess(ba, rn, rd, hp, hq, sp, sq)
-        return div(n * S, dd)
+            return f.high_folded(ba, rn, rd, hp, hq, sp, sq, k4)
+        return f.high_add_excess(ba, rn, rd, hp, hq, sp, sq)
 
     reviewed_u = None
+    # The case score as an exact fraction (n / dd score points), rounded below.
     if kind == "special_review":
         reviewed_u = div(_units4(review["reviewed_score"]), 10 ** (4 - d))
-        case_u = reviewed_u
+        n, dd = reviewed_u, S
     elif kind == "fallback":
         mean = require_fallback_mean(p)
         n, dd = f.fallback(cost, *p.fallback_fraction, *p.base_score, mean)
-        case_u = div(n * S, dd)
     elif kind == "bed_day":
         los = case.get("los_days")
         if los is None or los <= 0:
@@ -181,29 +203,33 @@ def score_case(
                 "cases", "los_days", "按床日付费病例住院天数为空或不大于 0", [case["case_id"]]
             )
         n, dd = f.bed_day(_units4(per_day), int(los), a4)
-        case_u = div(n * S, dd)
+    elif kind == "extreme" and provisional_base:
+        n, dd = f.normal(ba)
     elif kind == "extreme":
         rn, rd = p.extreme if p.extreme_action == "cap" else (r_num, r_den)
-        case_u = high_units(rn, rd)
+        n, dd = high_fraction(rn, rd)
     elif kind == "high":
-        case_u = high_units(r_num, r_den)
+        n, dd = high_fraction(r_num, r_den)
     elif kind == "low" and p.low_formula == "proportional":
         n, dd = f.low_proportional(ba, r_num, r_den)
-        case_u = div(n * S, dd)
     else:
         n, dd = f.normal(ba)
-        case_u = div(n * S, dd)
+    case_u = div(n * S, dd)
 
-    folded_row = folded and kind in ("high", "extreme")
+    folded_row = folded and (kind == "high" or (kind == "extreme" and not provisional_base))
     basic_row = gtype == "basic" and not p.apply_to_basic
     review_settled = kind == "special_review" and p.reviewed_score_is == "settled_score"
-    no_coef = fallback or basic_row or review_settled
+    low_row = kind == "low" and not p.low_applies_coefficient
+    no_coef = fallback or basic_row or review_settled or low_row
     applied_k4 = 10**4 if (no_coef and not folded_row) else k4
     if folded_row or no_coef:
         settled_u = case_u
-    else:
-        n, dd = f.settled(case_u, k4)
-        settled_u = div(n, dd)
+    elif p.round_case_first:
+        sn, sd = f.settled(case_u, k4)
+        settled_u = div(sn, sd)
+    else:  # rounded once: the exact case score × coefficient
+        sn, sd = f.settled(n * S, k4)
+        settled_u = div(sn, sd * dd)
     deviation = "normal" if kind in ("fallback", "bed_day") else kind
 
     fmt4 = lambda u, dec=d: ex.fmt_units(u, dec, 4)  # noqa: E731
@@ -238,6 +264,8 @@ def score_case(
         tail = ex.TAIL["fallback"]
     elif folded_row:
         tail = ex.TAIL["folded"]
+    elif low_row:
+        tail = ex.TAIL["low_no_coef"]
     elif basic_row:
         tail = ex.TAIL["basic"]
     else:

@@ -19,8 +19,9 @@ import pyarrow as pa
 
 from opendip.engine import table_from_arrow
 from opendip.policy import Policy, PolicyFile
+from opendip.policy.sections.settlement import FFS_RULE_LABELS
 from opendip.scoring.batch import ScoringResult, point_value_units, score_cases, with_money
-from opendip.scoring.exact import big, div_half_up, floor_div, ratio
+from opendip.scoring.exact import big, div_half_up, floor_div, ratio, units_to_decimal
 from opendip.scoring.inputs import to_decimal
 from opendip.settlement.errors import (
     InputDataError,
@@ -34,15 +35,11 @@ from opendip.settlement.pointvalue import (
     final_point_value,
     pool_funds,
 )
+from opendip.settlement.review_cap import check_review_cap
 
 SCORE_T = "decimal(18, 4)"
 RESULT_LABELS = {"surplus": "结余", "deficit": "超支", "balanced": "持平"}
-RULE_LABELS = {
-    "keep_surplus": "结余留用",
-    "pay_dip": "按DIP支付",
-    "share_loss": "超支分担",
-    "none": "未设结余留用/超支分担",
-}
+RULE_LABELS = {**FFS_RULE_LABELS, "none": "未设结余留用/超支分担"}
 
 
 @dataclass
@@ -85,6 +82,8 @@ class AnnualResult:
     case_table: ir.Table
     not_dip: pa.Table
     counts: dict[str, int] = field(default_factory=dict)
+    #: Hospitals over the 特例单议 cap whose reviewed scores were settled on an override.
+    review_cap_excess: list = field(default_factory=list)
 
     @cached_property
     def cases(self) -> pa.Table:
@@ -251,35 +250,70 @@ def _advances_from_file(con: Any, advances: pa.Table) -> ir.Table:
     )
 
 
+def _compare_sides(t: ir.Table, pol: Policy) -> ir.Table:
+    """The two amounts the FFS bands compare (policy `settlement.ffs_basis`):
+    `fund`: fund payable under DIP vs fund paid by item; `total`: DIP total (fund + patients'
+    share) vs total cost by item."""
+    if pol.settlement.ffs_basis == "total":
+        return t.mutate(compare_dip_fen=t.dip_amount_fen, compare_ffs_fen=t.total_cost_fen)
+    return t.mutate(compare_dip_fen=t.fund_payable_fen, compare_ffs_fen=t.ffs_fund_fen)
+
+
+RATIO_DECIMALS = 4
+
+
+def _ratio_column(dip: ir.IntegerValue, ffs: ir.IntegerValue) -> ir.DecimalValue:
+    """DIP side ÷ FFS side, half up to 4 decimals (shown; bands compare exactly); null when
+    the FFS side is not positive."""
+    units = div_half_up(big(dip) * 10**RATIO_DECIMALS, big(ffs))
+    shown = units_to_decimal(units, RATIO_DECIMALS, "decimal(18, 4)")
+    return ibis.ifelse(ffs > 0, shown, ibis.null("decimal(18, 4)"))
+
+
 def _ffs_band(u: ir.Table, pol: Policy) -> ir.Table:
-    """Add ffs_rule and adjusted_fen to a table with fund_payable_fen and ffs_fund_fen."""
-    fp, ffs = big(u.fund_payable_fen), big(u.ffs_fund_fen)
+    """Rule step "FFS bands": per unit, the band its compare_dip ÷ compare_ffs ratio falls in
+    and the adjustment to the fund payment that band makes (docs/money.md):
+    keep_surplus: −(S − min(round(S × share), round(F × cap_share))), S = max(D − F, 0);
+    pay_dip: 0; share_loss: round(max(F − D, 0) × share)."""
+    d, f = u.compare_dip_fen, u.compare_ffs_fen
+    surplus = big(ibis.ifelse(d > f, d - f, 0))
+    loss = big(ibis.ifelse(f > d, f - d, 0))
+    positive_ffs = big(ibis.ifelse(f > 0, f, 0))
     bands = pol.settlement.ffs_bands
+    u = u.mutate(dip_ffs_ratio=_ratio_column(d, f))
     if not bands:
-        return u.mutate(ffs_rule=ibis.literal("none"), adjusted_fen=u.fund_payable_fen)
+        return u.mutate(
+            ffs_rule=ibis.literal("none"),
+            ffs_band_label=ibis.literal("未设结余留用/超支分担"),
+            unit_adjustment_fen=ibis.literal(0, type="int64"),
+        )
     rules = []
     for b in bands:
         cond = ibis.literal(True)
         if b.ratio_min is not None:
             p, q = ratio(b.ratio_min)
-            cond &= fp * q >= ffs * p
+            cond &= big(d) * q >= big(f) * p
         if b.ratio_max is not None:
             p, q = ratio(b.ratio_max)
-            cond &= fp * q < ffs * p
-        if b.rule == "keep_surplus" and b.cap_share is not None:
-            cp, cq = ratio(b.cap_share)
-            cap = u.ffs_fund_fen + div_half_up(ffs * cp, cq)
-            amount = ibis.ifelse(u.fund_payable_fen > cap, cap, u.fund_payable_fen)
+            cond &= big(d) * q < big(f) * p
+        if b.rule == "keep_surplus":
+            kp, kq = ratio(b.kept_share)
+            kept = div_half_up(surplus * kp, kq)
+            if b.cap_share is not None:
+                cp, cq = ratio(b.cap_share)
+                cap = div_half_up(positive_ffs * cp, cq)
+                kept = ibis.ifelse(kept > cap, cap, kept)
+            amount = (big(kept) - surplus).cast("int64")
         elif b.rule == "share_loss":
-            sp, sq = ratio(b.share)
-            loss = ibis.ifelse(u.ffs_fund_fen > u.fund_payable_fen, ffs - fp, big(0))
-            amount = u.fund_payable_fen + div_half_up(loss * sp, sq)
+            sp, sq = ratio(b.share or Decimal(0))
+            amount = div_half_up(loss * sp, sq)
         else:
-            amount = u.fund_payable_fen
-        rules.append((cond, b.rule, amount))
+            amount = ibis.literal(0, type="int64")
+        rules.append((cond, b.rule, b.label(), amount))
     return u.mutate(
-        ffs_rule=ibis.cases(*[(c, r) for c, r, _ in rules], else_=None),
-        adjusted_fen=ibis.cases(*[(c, a) for c, _, a in rules], else_=None),
+        ffs_rule=ibis.cases(*[(c, r) for c, r, _, _ in rules], else_=None),
+        ffs_band_label=ibis.cases(*[(c, lab) for c, _, lab, _ in rules], else_=None),
+        unit_adjustment_fen=ibis.cases(*[(c, a) for c, _, _, a in rules], else_=None),
     )
 
 
@@ -368,14 +402,53 @@ def _assessment(con: Any, assessment: pa.Table | None, pol: Policy) -> ir.Table 
     return a.mutate(_rp=share_p, _rq=share_q, return_share=share)
 
 
+def _ffs_comparison(h: ir.Table, pol: Policy) -> tuple[ir.Table, ir.Table]:
+    """Hospitals × pool with the unit's band and its share of the unit's adjustment; and the
+    units (hospital, or 医共体 when `community_netting`) with their comparison."""
+    netting = pol.settlement.community_netting
+    unit_id = h.community_id.fill_null(h.hospital_id) if netting else h.hospital_id
+    unit_kind = (
+        ibis.ifelse(h.community_id.notnull(), "community", "hospital")
+        if netting
+        else ibis.literal("hospital")
+    )
+    h = _compare_sides(h.mutate(unit_id=unit_id, unit_kind=unit_kind), pol)
+    units = h.group_by(["unit_id", "unit_kind", "pool"]).aggregate(
+        members=h.count(),
+        fund_payable_fen=h.fund_payable_fen.sum().cast("int64"),
+        ffs_fund_fen=h.ffs_fund_fen.sum().cast("int64"),
+        compare_dip_fen=h.compare_dip_fen.sum().cast("int64"),
+        compare_ffs_fen=h.compare_ffs_fen.sum().cast("int64"),
+    )
+    units = _ffs_band(units, pol)
+    bad = units.filter(units.ffs_rule.isnull())
+    n_bad = bad.count().to_pyarrow().as_py()
+    if n_bad:
+        raise MissingParameterError(
+            "settlement.ffs_bands",
+            f"{n_bad} 个结算单元的 DIP/按项目比值不在任何分段内（例如 "
+            f"{'、'.join(bad.select('unit_id').limit(5).to_pyarrow().column(0).to_pylist())}）",
+        )
+    units = units.mutate(adjusted_fen=units.fund_payable_fen + units.unit_adjustment_fen)
+    h = _allocate(h, units)
+    h = h.join(
+        units.select("unit_id", "pool", "ffs_rule", "ffs_band_label", "dip_ffs_ratio"),
+        ["unit_id", "pool"],
+    )
+    return h, units
+
+
 def settle_year(
     inputs: Inputs,
     year: int,
     *,
     assessment: pa.Table | None = None,
     advances: pa.Table | None = None,
+    review_cap_override: str | None = None,
 ) -> AnnualResult:
-    """Annual clearing for `year` (cases whose settle_month is in that year)."""
+    """Annual clearing for `year` (cases whose settle_month is in that year). Accepted
+    special reviews beyond `scoring.special_review_max_share` are refused (ReviewCapError)
+    unless `review_cap_override` gives the agency's reason."""
     pf = inputs.policy
     final = pf.periods()[-1][2]
     if final.year != year:
@@ -386,6 +459,8 @@ def settle_year(
     if n == 0:
         raise NoCasesError(f"{year} 年没有结算病例，未进行年终清算")
     sub = Inputs(**{**inputs.__dict__, "reviews": _reviews_for(inputs, cases)})
+    share = final.scoring.special_review_max_share
+    cap_excess = check_review_cap(cases, sub.reviews, share, year, review_cap_override)
     result = _score(sub, cases)
     scored = result.scored
 
@@ -440,32 +515,9 @@ def settle_year(
     h = h.left_join(adv, ["hospital_id", "pool"]).drop("hospital_id_right", "pool_right")
     h = h.mutate(withheld_fen=h.withheld_fen.fill_null(0), advances_fen=h.advances_fen.fill_null(0))
 
-    # FFS comparison per unit (hospital, or 医共体 when the policy nets communities).
-    netting = final.settlement.community_netting
-    unit_id = h.community_id.fill_null(h.hospital_id) if netting else h.hospital_id
-    unit_kind = (
-        ibis.ifelse(h.community_id.notnull(), "community", "hospital")
-        if netting
-        else ibis.literal("hospital")
-    )
-    h = h.mutate(unit_id=unit_id, unit_kind=unit_kind)
-    units = h.group_by(["unit_id", "unit_kind", "pool"]).aggregate(
-        members=h.count(),
-        fund_payable_fen=h.fund_payable_fen.sum().cast("int64"),
-        ffs_fund_fen=h.ffs_fund_fen.sum().cast("int64"),
-    )
-    units = _ffs_band(units, final)
-    bad = units.filter(units.ffs_rule.isnull())
-    n_bad = bad.count().to_pyarrow().as_py()
-    if n_bad:
-        raise MissingParameterError(
-            "settlement.ffs_bands",
-            f"{n_bad} 个结算单元的 DIP/按项目比值不在任何分段内（例如 "
-            f"{'、'.join(bad.select('unit_id').limit(5).to_pyarrow().column(0).to_pylist())}）",
-        )
-    units = units.mutate(unit_adjustment_fen=units.adjusted_fen - units.fund_payable_fen)
-    h = _allocate(h, units)
-    h = h.join(units.select("unit_id", "pool", "ffs_rule"), ["unit_id", "pool"])
+    # Rule step "FFS comparison": per unit (hospital, or 医共体 when the policy nets
+    # communities), the band of DIP ÷ FFS on the policy's basis, shared among members.
+    h, units = _ffs_comparison(h, final)
 
     # Assessment: return the withheld deposit by the policy's bands.
     a = _assessment(con, assessment, final)
@@ -496,7 +548,7 @@ def settle_year(
     h = h.mutate(
         adjusted_fen=h.fund_payable_fen + h.adjustment_fen,
         deposit_deducted_fen=h.withheld_fen - h.returned_fen,
-        dip_minus_ffs_fen=h.fund_payable_fen - h.ffs_fund_fen,
+        dip_minus_ffs_fen=h.compare_dip_fen - h.compare_ffs_fen,
     )
     h = h.mutate(
         clearing_total_fen=h.adjusted_fen - h.deposit_deducted_fen,
@@ -515,8 +567,8 @@ def settle_year(
     )
     hospitals = h.select(*HOSPITAL_COLUMNS).order_by(["hospital_id", "pool"]).to_pyarrow()
 
-    d = _hospital_totals(money, ["hospital_id", "department", "pool"])
-    d = d.mutate(dip_minus_ffs_fen=d.fund_payable_fen - d.ffs_fund_fen)
+    d = _compare_sides(_hospital_totals(money, ["hospital_id", "department", "pool"]), final)
+    d = d.mutate(dip_minus_ffs_fen=d.compare_dip_fen - d.compare_ffs_fen)
     d = d.mutate(
         result=ibis.cases(
             (d.dip_minus_ffs_fen > 0, "surplus"),
@@ -549,6 +601,7 @@ def settle_year(
         pools=pools,
         case_table=_contract(money),
         not_dip=_ordered(result.not_dip).to_pyarrow(),
+        review_cap_excess=cap_excess,
         counts={
             "cases": n,
             "dip_cases": dip_cases,
@@ -570,9 +623,14 @@ HOSPITAL_COLUMNS = (
     "personal_share_fen",
     "fund_payable_fen",
     "ffs_fund_fen",
+    "total_cost_fen",
+    "compare_dip_fen",
+    "compare_ffs_fen",
     "dip_minus_ffs_fen",
     "result",
+    "dip_ffs_ratio",
     "ffs_rule",
+    "ffs_band_label",
     "adjustment_fen",
     "adjusted_fen",
     "withheld_fen",
@@ -585,6 +643,28 @@ HOSPITAL_COLUMNS = (
     "advances_fen",
     "clearing_payment_fen",
 )
+
+
+def reserve_flows(
+    opening_fen: int, uses_fen: int, clawback_fen: int, deducted_fen: int, pol: Policy
+) -> dict[str, int]:
+    """The regional reserve (区域调剂金) over the clearing: opening balance (the reserve held
+    back from the budget), uses (loss shared under share_loss bands), returns (surplus clawed
+    back above keep_surplus caps and deposits not returned, each when the policy sends it to
+    the reserve: `surplus_clawback_to`, `deducted_deposit_to`), closing balance; what is not
+    returned stays in the fund (`kept_in_fund_fen`)."""
+    s = pol.settlement
+    to_reserve = (clawback_fen if s.surplus_clawback_to == "reserve" else 0) + (
+        deducted_fen if s.deducted_deposit_to == "reserve" else 0
+    )
+    return {
+        "reserve_opening_fen": opening_fen,
+        "reserve_uses_fen": uses_fen,
+        "reserve_returns_fen": to_reserve,
+        "reserve_closing_fen": opening_fen - uses_fen + to_reserve,
+        "reserve_balance_fen": opening_fen - uses_fen + to_reserve,
+        "kept_in_fund_fen": clawback_fen + deducted_fen - to_reserve,
+    }
 
 
 def _pool_table(
@@ -612,6 +692,9 @@ def _pool_table(
         adj = hs.column("adjustment_fen")
         reserve_used = int(pc.sum(pc.if_else(pc.greater(adj, 0), adj, 0)).as_py() or 0)
         cap_back = -int(pc.sum(pc.if_else(pc.less(adj, 0), adj, 0)).as_py() or 0)
+        reserve = reserve_flows(
+            funds[pool].reserve_fen, reserve_used, cap_back, hsum("deposit_deducted_fen"), pol
+        )
         case_dip = int(cs["dip"])
         hosp_dip = hsum("dip_amount_fen")
         target_fen = int((targets[pool] * 100).quantize(Decimal(1), rounding="ROUND_HALF_UP"))
@@ -624,6 +707,8 @@ def _pool_table(
                 "reserve_fen": f.reserve_fen,
                 "non_dip_cases": non_dip.get(pool, (0, 0))[0],
                 "non_dip_ffs_fen": non_dip.get(pool, (0, 0))[1] or 0,
+                # what came out of the fund before the point value (deduct_non_dip_ffs)
+                "non_dip_deducted_fen": f.non_dip_ffs_fen,
                 "available_fen": f.available_fen,
                 "point_value_formula": pol.settlement.point_value_formula,
                 "point_value_target_fen": target_fen,
@@ -636,9 +721,10 @@ def _pool_table(
                 "personal_share_fen": hsum("personal_share_fen"),
                 "fund_payable_fen": hsum("fund_payable_fen"),
                 "ffs_fund_fen": hsum("ffs_fund_fen"),
+                "ffs_basis": pol.settlement.ffs_basis,
                 "reserve_used_fen": reserve_used,
                 "surplus_cap_fen": cap_back,
-                "reserve_balance_fen": f.reserve_fen - reserve_used,
+                **reserve,
                 "withheld_fen": hsum("withheld_fen"),
                 "returned_fen": hsum("returned_fen"),
                 "deposit_deducted_fen": hsum("deposit_deducted_fen"),

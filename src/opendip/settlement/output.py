@@ -20,8 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import opendip
+from opendip.contract.cells import EXCEL_OPTIONS
 from opendip.contract.tables import INSURANCE_TYPE_LABELS, SCORED
 from opendip.policy import PolicyFile
+from opendip.policy.sections.settlement import FFS_BASIS_LABELS, FFS_RULE_LABELS
 
 #: Chinese headers of result columns (Excel, reports). Money columns end in _fen.
 LABELS: dict[str, str] = {
@@ -35,9 +37,13 @@ LABELS: dict[str, str] = {
     "level": "医院等级",
     "community_id": "医共体",
     "unit_id": "结算单元",
+    "compare_dip_fen": "比较基数：DIP侧",
+    "compare_ffs_fen": "比较基数：按项目侧",
     "dip_minus_ffs_fen": "DIP与按项目差额",
     "result": "结余/超支",
+    "dip_ffs_ratio": "DIP/按项目比值（所用）",
     "ffs_rule": "结余留用/超支分担规则",
+    "ffs_band_label": "适用分段",
     "adjustment_fen": "结余超支调整",
     "adjusted_fen": "调整后统筹支付",
     "assessment_score": "考核得分",
@@ -55,12 +61,7 @@ LABELS: dict[str, str] = {
 ENUM_LABELS: dict[str, dict[str, str]] = {
     "pool": INSURANCE_TYPE_LABELS,
     "result": {"surplus": "结余", "deficit": "超支", "balanced": "持平"},
-    "ffs_rule": {
-        "keep_surplus": "结余留用",
-        "pay_dip": "按DIP支付",
-        "share_loss": "超支分担",
-        "none": "未设置",
-    },
+    "ffs_rule": {**FFS_RULE_LABELS, "none": "未设置"},
     "deviation": {
         "normal": "正常",
         "high": "高倍率",
@@ -145,7 +146,7 @@ def write_excel(sheets: Iterable[tuple[str, pa.Table]], path: Path, title_date: 
     import xlsxwriter
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, **EXCEL_OPTIONS})
     stamp = dt.datetime(title_date.year, title_date.month, title_date.day)
     wb.set_properties({"created": stamp, "title": path.stem, "author": "OpenDIP"})
     head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
@@ -252,8 +253,10 @@ def reconciliation_markdown(pools: pa.Table, year: int | str) -> str:
             f"## {label}（{r['pool']}）",
             "",
             f"- 年度预算 {yuan(r['budget_fen'])} 元 = 调剂金 {yuan(r['reserve_fen'])} 元 + "
-            f"非 DIP 病例按项目支付 {yuan(r['non_dip_ffs_fen'])} 元（{r['non_dip_cases']} 例）+ "
-            f"DIP 可分配基金 {yuan(r['available_fen'])} 元",
+            f"扣除的非 DIP 病例按项目支付 {yuan(r['non_dip_deducted_fen'])} 元 + "
+            f"DIP 可分配基金 {yuan(r['available_fen'])} 元；非 DIP 病例 {r['non_dip_cases']} 例，"
+            f"按项目统筹支付 {yuan(r['non_dip_ffs_fen'])} 元"
+            f"{'' if r['non_dip_deducted_fen'] == r['non_dip_ffs_fen'] else '（未从 DIP 基金中扣除）'}",
             f"- 点值公式 {r['point_value_formula']}：分子 {yuan(r['point_value_target_fen'])} 元 ÷ "
             f"总结算分值 {r['total_score']} = 结算点值 {r['point_value']} 元/分",
             f"- DIP 总金额：病例合计 {yuan(r['dip_amount_cases_fen'])} 元，医疗机构合计 "
@@ -262,9 +265,14 @@ def reconciliation_markdown(pools: pa.Table, year: int | str) -> str:
             f"- 统筹基金应支付 {yuan(r['fund_payable_fen'])} 元；按项目付费 {yuan(r['ffs_fund_fen'])} 元；"
             f"结余 {r['hospitals_in_surplus']} 家，超支 {r['hospitals_in_deficit']} 家，持平 "
             f"{r['hospitals_balanced']} 家",
-            f"- 调剂金使用（超支分担）{yuan(r['reserve_used_fen'])} 元，余额 "
-            f"{yuan(r['reserve_balance_fen'])} 元{'（不足！）' if r['reserve_balance_fen'] < 0 else ''}；"
-            f"结余留用封顶收回 {yuan(r['surplus_cap_fen'])} 元",
+            f"- 结余留用/超支分担比较基数：{FFS_BASIS_LABELS.get(r['ffs_basis'], r['ffs_basis'])}",
+            f"- 区域调剂金：期初 {yuan(r['reserve_opening_fen'])} 元 − 使用（超支分担）"
+            f"{yuan(r['reserve_uses_fen'])} 元 + 收回 {yuan(r['reserve_returns_fen'])} 元 = 期末 "
+            f"{yuan(r['reserve_closing_fen'])} 元"
+            f"{'（不足！）' if r['reserve_closing_fen'] < 0 else ''}",
+            f"- 结余留用封顶收回 {yuan(r['surplus_cap_fen'])} 元、扣减保证金 "
+            f"{yuan(r['deposit_deducted_fen'])} 元，其中回到调剂金 {yuan(r['reserve_returns_fen'])} 元，"
+            f"留在统筹基金 {yuan(r['kept_in_fund_fen'])} 元",
             f"- 质量保证金 {yuan(r['withheld_fen'])} 元，返还 {yuan(r['returned_fen'])} 元，扣减 "
             f"{yuan(r['deposit_deducted_fen'])} 元",
             f"- 清算应付总额 {yuan(r['clearing_total_fen'])} 元 − 已预付 {yuan(r['advances_fen'])} 元 = "

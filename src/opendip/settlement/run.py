@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -36,8 +37,26 @@ class InputFiles:
     reviews: Path | None = None
     history: Path | None = None
     #: The directory build's all-case mean (fallback-group scoring), overriding the policy's
-    #: `scoring.all_case_mean_yuan`; recorded in the manifest's parameters.
+    #: `scoring.all_case_mean_yuan`; recorded in the manifest's parameters. None: read from
+    #: the directory's metrics file beside it (`<directory>.metrics.json`, written by the
+    #: directory build), so the CLI, the demo and the platform score alike.
     all_case_mean_fen: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.all_case_mean_fen is None:
+            self.all_case_mean_fen = directory_all_case_mean_fen(Path(self.directory))
+
+
+def directory_all_case_mean_fen(directory: Path) -> int | None:
+    """The all-case mean the directory build recorded beside the directory, if any."""
+    metrics = directory.with_suffix(".metrics.json")
+    if not metrics.is_file():
+        return None
+    try:
+        value = json.loads(metrics.read_text(encoding="utf-8")).get("all_case_mean_fen")
+    except (OSError, ValueError) as exc:
+        raise InputDataError(metrics.name, "all_case_mean_fen", f"无法读取：{exc}") from exc
+    return int(value) if value else None
 
 
 def read_table(path: Path, what: str) -> pa.Table:
@@ -155,6 +174,7 @@ def run_year(
     excel: bool = True,
     case_excel: bool = True,
     engine: str = "duckdb",
+    review_cap_override: str | None = None,
 ) -> dict[str, object]:
     inputs = _inputs(files, engine)
     r = settle_year(
@@ -162,6 +182,7 @@ def run_year(
         year,
         assessment=read_table(assessment, "assessment") if assessment else None,
         advances=read_table(advances, "advances") if advances else None,
+        review_cap_override=review_cap_override,
     )
     out.mkdir(parents=True, exist_ok=True)
     case_path, case_rows = write_case_table(r.case_table, out / "cases.parquet")
@@ -197,6 +218,15 @@ def run_year(
         "pools": r.pools.to_pylist(),
         "notes": notes,
     }
+    if r.review_cap_excess:
+        summary["review_cap_override"] = {
+            "reason": review_cap_override,
+            "hospitals": [e.__dict__ for e in r.review_cap_excess],
+        }
+        notes.append(
+            "特例单议通过病例超出上限，经办机构已明确放行："
+            + "；".join(f"{e.hospital_id} {e.count}/{e.allowed} 例" for e in r.review_cap_excess)
+        )
     outputs.append(write_json(summary, out / "summary.json"))
     write_manifest(
         out,
@@ -210,6 +240,7 @@ def run_year(
             "assessment": bool(assessment),
             "excel": excel,
             "all_case_mean_fen": files.all_case_mean_fen,
+            "review_cap_override": review_cap_override,
         },
         row_counts={**r.counts, "hospital_rows": r.hospitals.num_rows},
         outputs=outputs,

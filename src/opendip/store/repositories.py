@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, event, func, select, update
+from sqlalchemy import delete, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
@@ -29,7 +29,7 @@ from opendip.store.models import (
     User,
     utcnow,
 )
-from opendip.store.passwords import hash_password, verify_password
+from opendip.store.passwords import dummy_verify, hash_password, verify_password
 from opendip.workflow import (
     ACTIONS,
     KINDS,
@@ -149,6 +149,17 @@ class LoginRefused(StoreRuleError):
     """Wrong credentials, inactive or locked account (message safe to show)."""
 
 
+def login_refusal(max_failures: int, lockout: dt.timedelta) -> str:
+    """The one answer to every refused login (unknown user, wrong password, locked or
+    inactive account): the same words whatever the reason, so that nobody can find out
+    which user names exist."""
+    minutes = max(1, int(lockout.total_seconds() // 60))
+    return (
+        f"用户名或密码错误。连续失败 {max_failures} 次账户将锁定 {minutes} 分钟；"
+        "若已锁定，请稍后再试或联系管理员解锁"
+    )
+
+
 def check_login(
     s: Session,
     username: str,
@@ -157,28 +168,53 @@ def check_login(
     lockout: dt.timedelta,
     now: dt.datetime | None = None,
 ) -> User:
-    """The user if the password is right; counts failures and locks after `max_failures`."""
+    """The user if the password is right, else `LoginRefused` (always the same message).
+
+    The failure counter is claimed atomically *before* the password is checked: one
+    ``UPDATE … SET failed_logins = failed_logins + 1 … RETURNING`` per attempt, committed at
+    once, so parallel guesses each see their own count and at most `max_failures` of them
+    are ever checked; the one reaching the limit locks the account. Unknown, locked and
+    inactive users cost one password hash check too (a dummy hash), so answers take the same
+    time. Commits `s`.
+    """
     now = now or utcnow()
-    user = user_by_name(s, username.strip())
+    refusal = LoginRefused(login_refusal(max_failures, lockout))
+    user = user_by_name(s, username.strip()[:64])
     if user is None:
-        raise LoginRefused("用户名或密码错误")
-    if user.locked_until is not None and user.locked_until > now:
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        raise LoginRefused(f"登录失败次数过多，账户已锁定，请 {minutes} 分钟后再试或联系管理员")
-    if not user.active:
-        raise LoginRefused("账户已停用，请联系管理员")
+        dummy_verify(password)
+        raise refusal
+    claimed = s.execute(
+        update(User)
+        .where(
+            User.id == user.id,
+            (User.locked_until.is_(None)) | (User.locked_until <= now),
+        )
+        .values(failed_logins=User.failed_logins + 1)
+        .returning(User.failed_logins)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    s.commit()
+    if claimed is None or claimed > max_failures or not user.active:
+        dummy_verify(password)  # locked, over the limit or inactive
+        raise refusal
     if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= max_failures:
-            user.locked_until = now + lockout
-            user.failed_logins = 0
+        if claimed >= max_failures:
+            s.execute(
+                update(User)
+                .where(User.id == user.id)
+                .values(locked_until=now + lockout, failed_logins=0)
+                .execution_options(synchronize_session=False)
+            )
             audit(s, user, "user.locked", "user", user.id, {"minutes": lockout.seconds // 60})
-            raise LoginRefused("登录失败次数过多，账户已锁定，请稍后再试或联系管理员")
-        left = max_failures - user.failed_logins
-        raise LoginRefused(f"用户名或密码错误（再失败 {left} 次将锁定账户）")
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
+            s.commit()
+        raise refusal
+    s.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(failed_logins=0, locked_until=None, last_login_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    s.refresh(user)
     return user
 
 
@@ -598,6 +634,17 @@ def get_attachment(s: Session, actor: Actor, app_id: int, att_id: int) -> Attach
     if app is None:
         return None
     return next((a for a in app.attachments if a.id == att_id), None)
+
+
+def nominated_case_ids(s: Session, hospital_id: str) -> set[str]:
+    """Case ids a hospital has nominated for special review (特例单议), in applications not
+    withdrawn or refused: what counts against its share cap."""
+    stmt = select(Application.case_ids).where(
+        Application.kind == "special_review",
+        Application.hospital_id == hospital_id,
+        or_(Application.outcome.is_(None), Application.outcome.not_in(("withdrawn", "refused"))),
+    )
+    return {c for ids in s.scalars(stmt).all() for c in (ids or [])}
 
 
 def final_special_reviews(s: Session) -> list[tuple[str, str, Decimal | None]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from opendip.contract.cells import EXCEL_OPTIONS
 from opendip.money import fen_to_yuan
 from opendip.supervision.tables import INDICATOR_UNITS, SEVERITY_LABELS
 
@@ -43,7 +44,7 @@ def write_workbook(
     names = hospital_names or {}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True, **EXCEL_OPTIONS})
     head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
     money = book.add_format({"num_format": "#,##0.00"})
     share = book.add_format({"num_format": "0.00%"})

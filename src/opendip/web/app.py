@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +23,14 @@ from opendip.store.models import LEAD_STATUS_LABELS, ROLE_LABELS, RUN_KIND_LABEL
 from opendip.store.repositories import StoreRuleError
 from opendip.web.region import RegionData, fmt_decimal, yuan
 from opendip.web.runs import RunService
-from opendip.web.security import SESSION_COOKIE, CsrfFailed, Forbidden, LoginRequired, NotFound
+from opendip.web.security import (
+    SESSION_COOKIE,
+    CsrfFailed,
+    Forbidden,
+    LoginRequired,
+    LoginThrottle,
+    NotFound,
+)
 from opendip.web.settings import Settings
 from opendip.workflow import (
     DECISION_LABELS,
@@ -124,6 +132,10 @@ def create_app(settings: Settings) -> FastAPI:
         description="区域点数法总额预算和按病种分值付费平台：页面上的每个操作都有对应的 JSON 接口。",
     )
     app.state.settings = settings
+    app.state.import_slots = threading.BoundedSemaphore(max(1, settings.parallel_imports))
+    app.state.login_throttle = LoginThrottle(
+        settings.client_max_failed_logins, settings.client_window
+    )
     app.state.store = store
     app.state.region = region
     app.state.runs = runs

@@ -173,24 +173,116 @@ class RegionData:
         return dict(found) if found is not None else None
 
     # -- cases ----------------------------------------------------------------------------------
+    def _uploads_view(self, paths: Sequence[str]) -> ir.Table:
+        """All upload files in one scan, with `_seq` = the file's position in `paths`."""
+        key = ("uploads", *((p, _mtime(Path(p))) for p in paths))
+        view = self._views.get(key)
+        if view is None:
+            scan = self._con.read_parquet(list(paths), union_by_name=True, filename=True)
+            order = ibis.memtable(
+                {"filename": list(paths), "_seq": list(range(len(paths)))},
+                schema={"filename": "string", "_seq": "int64"},
+            )
+            view = scan.join(order, "filename").select(*CASES.names, "_seq")
+            self._views[key] = view
+        return view
+
     def cases_expr(self, upload_files: Sequence[str] = ()) -> ir.Table | None:
-        """The region's current-year cases plus accepted uploads (an uploaded case replaces
-        the region file's case with the same id)."""
+        """THE cases a platform run (and every page) uses: the one entry point.
+
+        `upload_files` are the accepted-case Parquet files of the imported uploads, **oldest
+        first** (`repositories.accepted_upload_files`); their order is the version order.
+
+        Identity of a case is ``(hospital_id, case_id)`` (ids normalised at import by
+        `opendip.contract.ids`). Resolution, all relational:
+
+        1. *Owner*: a case id belongs to the hospital that first submitted it: the region's
+           base file (`cases_<year>.parquet`) first, then the earliest upload holding it.
+        2. Upload rows whose case id is owned by another hospital are ignored here (the
+           import already quarantined them with a reason; this is the guard against a race
+           between two uploads).
+        3. *Versions*: of the remaining upload rows, only the latest version of each
+           ``(hospital_id, case_id)`` counts (a re-upload is a correction; earlier versions
+           stay in their upload's files as history).
+        4. The base row of a key that has an upload version is replaced by it.
+
+        So every case key gives exactly one row (never both versions, never neither), and
+        no upload can move, duplicate or hide another hospital's case.
+        """
         base_file = self.base_case_file()
-        uploads = [f for f in upload_files if Path(f).exists()]
+        uploads = [str(f) for f in upload_files if Path(f).exists()]
         if base_file is None and not uploads:
             return None
         names = list(CASES.names)
-        parts: list[ir.Table] = []
-        if uploads:
-            up = self._view(uploads).select(*names)
-            parts.append(up)
-        if base_file is not None:
-            base = self._view([base_file]).select(*names)
-            if uploads:
-                base = base.anti_join(parts[0], "case_id")
-            parts.insert(0, base)
-        return parts[0] if len(parts) == 1 else parts[0].union(parts[1])
+        base = self._view([base_file]).select(*names) if base_file is not None else None
+        if not uploads:
+            return base
+        up = self._uploads_view(uploads)
+        claims = up.select("case_id", "hospital_id", "_seq")
+        if base is not None:
+            claims = base.select("case_id", "hospital_id", _seq=ibis.literal(-1, "int64")).union(
+                claims
+            )
+        first = claims.group_by("case_id").aggregate(_first=claims._seq.min())
+        owners = (
+            claims.join(first, [claims.case_id == first.case_id, claims._seq == first._first])
+            .select(case_id=claims.case_id, owner=claims.hospital_id)
+            .distinct()
+        )
+        owned = up.semi_join(owners, [up.case_id == owners.case_id, up.hospital_id == owners.owner])
+        last = owned.group_by(["hospital_id", "case_id"]).aggregate(_last=owned._seq.max())
+        latest = owned.semi_join(
+            last,
+            [
+                owned.hospital_id == last.hospital_id,
+                owned.case_id == last.case_id,
+                owned._seq == last._last,
+            ],
+        ).select(*names)
+        if base is None:
+            return latest
+        return base.anti_join(latest, ["hospital_id", "case_id"]).union(latest)
+
+    def case_owners(self, cases: pa.Table, upload_files: Sequence[str] = ()) -> pa.Table:
+        """For the (hospital_id, case_id) rows of `cases` (e.g. a new upload's accepted rows),
+        the hospital that already owns each case id (`cases_expr`), or null when new.
+
+        Columns: row (position in `cases`), case_id, hospital_id, owner.
+        """
+        keys = pa.table(
+            {
+                "row": pa.array(range(cases.num_rows), pa.int64()),
+                "case_id": cases["case_id"],
+                "hospital_id": cases["hospital_id"],
+            }
+        )
+        with self._lock:
+            current = self.cases_expr(upload_files)
+            if current is None:
+                return keys.append_column("owner", pa.nulls(keys.num_rows, pa.string()))
+            mine = ibis.memtable(keys)
+            have = current.select("case_id", owner=current.hospital_id).distinct()
+            have = have.semi_join(mine, "case_id")
+            joined = mine.left_join(have, "case_id").select(
+                "row", case_id=mine.case_id, hospital_id=mine.hospital_id, owner=have.owner
+            )
+            # A case id held by several hospitals in the base file: the uploader's own wins.
+            per_row = joined.group_by(["row", "case_id", "hospital_id"]).aggregate(
+                own=(joined.owner == joined.hospital_id).any(), other=joined.owner.min()
+            )
+            out = (
+                per_row.select(
+                    "row",
+                    "case_id",
+                    "hospital_id",
+                    owner=ibis.ifelse(
+                        per_row.own.fill_null(False), per_row.hospital_id, per_row.other
+                    ),
+                )
+                .order_by("row")
+                .to_pyarrow()
+            )
+        return out
 
     def list_cases(
         self,
@@ -284,6 +376,24 @@ class RegionData:
                 return {}
             t = cases.filter(cases.case_id.isin(list(case_ids))).select("case_id", "hospital_id")
             return {r["case_id"]: r["hospital_id"] for r in t.to_pyarrow().to_pylist()}
+
+    def discharges(
+        self, hospital_id: str, case_ids: Sequence[str], upload_files: Sequence[str] = ()
+    ) -> tuple[dict[str, int], dict[int, int]]:
+        """For the 特例单议 cap: the discharge year of each of `case_ids` that is the
+        hospital's, and the hospital's discharged cases per year."""
+        with self._lock:
+            cases = self.cases_expr(upload_files)
+            if cases is None:
+                return {}, {}
+            own = cases.filter(cases.hospital_id == hospital_id)
+            own = own.mutate(_year=own.discharge_date.year())
+            per_year = own.group_by("_year").aggregate(n=own.count()).to_pyarrow().to_pylist()
+            years = {}
+            if case_ids:
+                picked = own.filter(own.case_id.isin(list(case_ids))).select("case_id", "_year")
+                years = {r["case_id"]: r["_year"] for r in picked.to_pyarrow().to_pylist()}
+            return years, {r["_year"]: r["n"] for r in per_year}
 
     def months(self) -> list[str]:
         year = self.current_year()

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -69,8 +70,16 @@ class RunService:
             )
             return int(res.rowcount or 0)
 
-    def start(self, s: Session, user: User, kind: str, period: str) -> Run:
+    def start(
+        self,
+        s: Session,
+        user: User,
+        kind: str,
+        period: str,
+        review_cap_override: str | None = None,
+    ) -> Run:
         period = (period or "").strip()
+        override = (review_cap_override or "").strip() if kind == "annual" else ""
         if kind == "monthly":
             if not MONTH.match(period):
                 raise RunRefused("月度预结算的期间须为 YYYY-MM，例如 2026-03")
@@ -87,10 +96,13 @@ class RunService:
         )
         if busy is not None:
             raise RunRefused(f"{period} 已有一个运行中的任务（第 {busy.id} 号），请等待其完成")
-        run = Run(kind=kind, period=period, params={}, status="queued", created_by=user.id)
+        params = {"review_cap_override": override} if override else {}
+        run = Run(kind=kind, period=period, params=params, status="queued", created_by=user.id)
         s.add(run)
         s.flush()
         repo.audit(s, user, "run.start", "run", run.id, {"kind": kind, "period": period})
+        if override:  # the agency's explicit decision, before anything is known to exceed
+            repo.audit(s, user, "run.review_cap_override", "run", run.id, {"reason": override})
         s.commit()
         if self.settings.background_runs:
             thread = threading.Thread(target=self.execute, args=(run.id,), daemon=True)
@@ -168,10 +180,9 @@ class RunService:
             raise ModuleMissing("结算清算模块（opendip.settlement）尚未启用，无法运行结算")
         from opendip.codes import demo_code_tables
         from opendip.engine import connect, table_from_arrow
-        from opendip.grouping import group_cases
-        from opendip.grouping.inputs import diagnosis_codes, procedure_types
         from opendip.grouping.summary import grouping_summary
-        from opendip.settlement.run import InputFiles
+        from opendip.pipeline import check_and_group
+        from opendip.settlement.run import InputFiles, directory_all_case_mean_fen
 
         out = self.run_dir(run_id)
         policy_file, directory, policy_path = self._inputs()
@@ -197,16 +208,21 @@ class RunService:
         if cases.num_rows == 0:
             what = f"{period} 年" if kind == "annual" else f"{period} "
             raise ValueError(f"{what}没有结算病例")
+        # The engine pipeline (opendip.pipeline), as `opendip demo` and the CLI run it: QC
+        # first, QC-blocking cases are not grouped (so not paid by DIP), then settlement.
         con = connect()
-        codes = demo_code_tables()
-        self._progress(run_id, 25, f"病例入组（{cases.num_rows:,} 例）")
-        grouped = group_cases(
+        policy = policy_file.at(first_day)
+        self._progress(run_id, 25, f"结算清单质控与病例入组（{cases.num_rows:,} 例）")
+        checked = check_and_group(
+            con,
             table_from_arrow(con, cases, "run_cases"),
             con.read_parquet(str(directory)),
-            procedure_types(con, codes),
-            policy_file.at(first_day),
-            diagnosis_codes=diagnosis_codes(con, codes),
-        ).to_pyarrow()
+            demo_code_tables(),
+            policy,
+            policy_path,
+            qc_out=out / "qc",
+        )
+        grouped = checked.grouped
         pq.write_table(cases, out / "cases.parquet")
         pq.write_table(grouped, out / "grouped.parquet")
         pq.write_table(reviews, out / "special_reviews.parquet")
@@ -217,19 +233,23 @@ class RunService:
             directory=Path(directory),
             hospitals=hospitals,
             reviews=out / "special_reviews.parquet" if reviews.num_rows else None,
-            all_case_mean_fen=self.region.all_case_mean_fen(),
+            all_case_mean_fen=directory_all_case_mean_fen(Path(directory))
+            or self.region.all_case_mean_fen(),
         )
+        blocking = int(pc.sum(checked.case_status.column("blocking")).as_py() or 0)
         manifest: dict[str, Any] = {
             "period": period,
             "policy": str(policy_path),
-            "policy_version": policy_file.at(first_day).version,
+            "policy_version": policy.version,
             "directory": str(directory),
             "cases": cases.num_rows,
+            "qc_blocking": blocking,
             "grouping_rate": grouping_summary(grouped).get("grouping_rate"),
             "special_reviews": reviews.num_rows,
             "outputs": {
                 "cases": str(out / "cases.parquet"),
                 "grouped": str(out / "grouped.parquet"),
+                "qc": str(out / "qc"),
                 "settlement": str(out / "settlement"),
             },
             # The settled cases (SCORED with money): publication, home page, case pages.
@@ -248,7 +268,7 @@ class RunService:
             "point_values": {k: str(v) for k, v in dict(summary["point_values"]).items()},
             "withholding_share": str(summary["withholding_share"]),
             "totals_fen": dict(summary["totals"]),
-            "steps": ["入组", "计分", "月度预结算"],
+            "steps": ["质控", "入组", "计分", "月度预结算"],
         }
         self._build_reports(run_id, out, manifest)
         return self._finish(out, manifest)
@@ -258,7 +278,22 @@ class RunService:
 
         out, files, manifest = self._group_period(run_id, "annual", period)
         self._progress(run_id, 60, "年终清算（结算点值、考核、结余留用/超支分担、医共体）")
-        summary = run_year(files, int(period), out / "settlement", case_excel=False)
+        with self.store.session() as s:
+            run = s.get(Run, run_id)
+            override = (run.params or {}).get("review_cap_override") if run else None
+            creator = run.created_by if run else None
+        summary = run_year(
+            files, int(period), out / "settlement", case_excel=False, review_cap_override=override
+        )
+        if summary.get("review_cap_override"):
+            with self.store.session() as s:
+                user = s.get(User, creator) if creator else None
+                repo.audit(
+                    s, user, "clearing.review_cap_overridden", "run", run_id,
+                    summary["review_cap_override"],
+                )  # fmt: skip
+                s.commit()
+            manifest["review_cap_override"] = summary["review_cap_override"]
         pools = list(summary["pools"])
         manifest |= {
             "scored_cases": sum(int(p["cases"]) for p in pools),
@@ -273,7 +308,7 @@ class RunService:
                     "clearing_payment_fen",
                 )
             },
-            "steps": ["入组", "计分", "年终清算"],
+            "steps": ["质控", "入组", "计分", "年终清算"],
         }
         self._build_reports(run_id, out, manifest)
         return self._finish(out, manifest)

@@ -5,6 +5,8 @@ place, as FastAPI dependencies."""
 from __future__ import annotations
 
 import asyncio
+import collections
+import datetime as dt
 import secrets
 import threading
 import time
@@ -262,3 +264,37 @@ def require_cached(area: str):
         return viewer
 
     return _dep
+
+
+class LoginThrottle:
+    """Per-client login throttling: at most `limit` failed logins per client address within
+    `window` (sliding), in memory, thread-safe. Behind a TLS proxy run `opendip serve
+    --proxy-headers` so that the address is the real client's (docs/platform.md)."""
+
+    def __init__(self, limit: int, window: dt.timedelta) -> None:
+        self.limit = limit
+        self.window = window.total_seconds()
+        self._lock = threading.Lock()
+        self._failures: dict[str, collections.deque[float]] = {}
+
+    def _recent(self, key: str, now: float) -> collections.deque[float]:
+        q = self._failures.setdefault(key, collections.deque())
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        return q
+
+    def blocked_for(self, key: str | None, now: float | None = None) -> int:
+        """Seconds this client must wait (0: may try)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            q = self._recent(key or "", now)
+            if len(q) < self.limit:
+                return 0
+            return max(1, int(q[0] + self.window - now) + 1)
+
+    def failed(self, key: str | None, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._recent(key or "", now).append(now)
+            if len(self._failures) > 100_000:  # bound memory under address spraying
+                self._failures = {k: v for k, v in self._failures.items() if v}

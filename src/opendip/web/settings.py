@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from opendip.ingest.limits import ImportLimits
 from opendip.workflow import Deadlines
 
 
@@ -26,9 +27,24 @@ class Settings:
     #: Failed logins before the account is locked, and for how long.
     max_failed_logins: int = 5
     lockout: dt.timedelta = dt.timedelta(minutes=15)
+    #: Failed logins from one client address (any user names) within `client_window`
+    #: before that address is refused for the rest of the window (per process).
+    client_max_failed_logins: int = 20
+    client_window: dt.timedelta = dt.timedelta(minutes=15)
     #: Send cookies with Secure (set when served over HTTPS).
     secure_cookies: bool = False
     max_upload_bytes: int = 50 * 1024 * 1024
+    #: Bounds of one upload's import (rows, cells, field length, decompressed Excel/Parquet).
+    import_limits: ImportLimits = field(
+        default_factory=lambda: ImportLimits(
+            max_rows=1_000_000,
+            max_cells=60_000_000,
+            max_decompressed_bytes=512 << 20,
+            max_shared_strings_bytes=64 << 20,
+        )
+    )
+    #: Imports running at once (each in a worker thread, off the event loop); more wait.
+    parallel_imports: int = 2
     max_attachment_bytes: int = 10 * 1024 * 1024
     #: Working days allowed per workflow state (经办规程).
     deadlines: Deadlines = field(default_factory=Deadlines)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from opendip.store import Upload, User
 from opendip.store import repositories as repo
+from opendip.web.region import RegionData
 from opendip.web.settings import Settings
 
 ALLOWED_SUFFIXES = (".csv", ".txt", ".xlsx", ".xls", ".parquet")
@@ -26,10 +27,25 @@ class UploadRejected(ValueError):
     """The file cannot be accepted at all (size, type, empty)."""
 
 
+#: Longest stored file name in UTF-8 bytes (file systems allow 255).
+MAX_NAME_BYTES = 180
+
+
+def _cut(text: str, limit: int) -> str:
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+
+
 def safe_filename(name: str) -> str:
-    base = Path(name or "upload").name
+    """A storable file name: unsafe characters replaced, at most 120 characters and
+    `MAX_NAME_BYTES` bytes, and the extension kept however long the name (it decides the
+    reader)."""
+    base = Path((name or "upload").replace("\\", "/")).name
     cleaned = SAFE_NAME.sub("_", base).strip("._") or "upload"
-    return cleaned[:120]
+    stem, dot, suffix = cleaned.rpartition(".")
+    if not dot or not stem or len(suffix) > 10:
+        return _cut(cleaned[:120], MAX_NAME_BYTES)
+    room = min(119 - len(suffix), MAX_NAME_BYTES - 1 - len(suffix.encode("utf-8")))
+    return f"{_cut(stem[:room], room)}.{suffix}"
 
 
 def check_file(filename: str, data: bytes, settings: Settings) -> str:
@@ -51,9 +67,21 @@ def qc_available() -> bool:
 
 
 def import_upload(
-    s: Session, settings: Settings, user: User, filename: str, data: bytes
+    s: Session,
+    settings: Settings,
+    user: User,
+    filename: str,
+    data: bytes,
+    region: RegionData | None = None,
 ) -> tuple[Upload, bool]:
-    """Store and import one file; returns (upload, was_duplicate)."""
+    """Store and import one file; returns (upload, was_duplicate).
+
+    Case identity is (hospital_id, case_id) (see `RegionData.cases_expr`): a hospital's
+    rows for another hospital are quarantined, and so are rows whose case id already belongs
+    to another hospital (region base data or an earlier upload). Rows for cases the uploader
+    already submitted are corrections: this upload becomes their latest version (the
+    earlier versions stay in their uploads as history; counted in the audit entry).
+    """
     from opendip.ingest import ImportResult, read_cases, write_outputs
 
     name = check_file(filename, data, settings)
@@ -69,7 +97,18 @@ def import_upload(
         )
     )
     if previous is not None:
-        return previous, True
+        later = s.scalar(
+            select(Upload.id).where(
+                Upload.id > previous.id,
+                Upload.status == "imported",
+                Upload.hospital_id.is_(None)
+                if hospital_id is None
+                else Upload.hospital_id == hospital_id,
+            )
+        )
+        if later is None:  # the same file again: nothing changes
+            return previous, True
+        # the same file after a later upload: import it again, it becomes the latest version
     upload = Upload(
         hospital_id=hospital_id,
         filename=name,
@@ -87,7 +126,7 @@ def import_upload(
     path.write_bytes(data)
     upload.stored_path = str(path)
     try:
-        result = read_cases([path])
+        result = read_cases([path], limits=settings.import_limits)
     except Exception as exc:  # the importer should not raise; if it does, say so
         upload.status = "rejected"
         upload.message = f"文件无法解析：{exc}"
@@ -103,6 +142,11 @@ def import_upload(
         return upload, False
     if hospital_id is not None:
         result = _only_own_hospital(result, hospital_id, str(path), ImportResult)
+    collisions = replaced = 0
+    if region is not None and result.accepted.num_rows:
+        result, collisions, replaced = _not_others_cases(
+            result, region, repo.accepted_upload_files(s), str(path), ImportResult
+        )
     paths = write_outputs(result, folder, "cases")
     upload.rows_read = result.read
     upload.rows_accepted = result.accepted.num_rows
@@ -110,6 +154,10 @@ def import_upload(
     upload.outputs = {k: str(v) for k, v in paths.items()}
     upload.status = "imported"
     notes = list(report.warnings)
+    if collisions:
+        notes.append(f"{collisions} 例的结算清单号已属于其他医疗机构，已隔离并提交医保经办机构核查")
+    if replaced:
+        notes.append(f"{replaced} 例为已提交病例的更正，以本次上传为准（原版本保留备查）")
     if not qc_available():
         notes.append("结算清单质控模块尚未启用：本次仅完成格式与字段校验")
     elif result.accepted.num_rows:
@@ -121,8 +169,17 @@ def import_upload(
         "upload.imported",
         "upload",
         upload.id,
-        {"file": name, "read": upload.rows_read, "accepted": upload.rows_accepted},
+        {
+            "file": name,
+            "read": upload.rows_read,
+            "accepted": upload.rows_accepted,
+            "quarantined": upload.rows_quarantined,
+            "replaced": replaced,
+            "collisions": collisions,
+        },
     )
+    if collisions:
+        repo.audit(s, user, "upload.case_collision", "upload", upload.id, {"cases": collisions})
     return upload, False
 
 
@@ -133,13 +190,19 @@ def _only_own_hospital(result, hospital_id: str, source: str, result_cls):
     if pc.all(mine).as_py():
         return result
     others = accepted.filter(pc.invert(mine))
+    sources = result.sources
+    numbers = (
+        sources.filter(pc.invert(mine))["row_number"].to_pylist()
+        if sources is not None
+        else [None] * others.num_rows
+    )
     rows = []
-    for r in others.to_pylist():
+    for r, number in zip(others.to_pylist(), numbers, strict=True):
         original = {k: (str(v) if v is not None else None) for k, v in r.items()}
         rows.append(
             {
                 "file": source,
-                "row_number": None,
+                "row_number": number,
                 "reason": f"定点医疗机构代码 {r['hospital_id']} 不是本院（{hospital_id}），不能代为上传",
                 "original": json.dumps(original, ensure_ascii=False),
             }
@@ -149,7 +212,64 @@ def _only_own_hospital(result, hospital_id: str, source: str, result_cls):
     files = result.files
     files[0].accepted -= others.num_rows
     files[0].quarantined += others.num_rows
-    return result_cls(accepted.filter(mine), quarantine, result.errors, files)
+    return result_cls(
+        accepted.filter(mine),
+        quarantine,
+        result.errors,
+        files,
+        result.contract,
+        sources.filter(mine) if sources is not None else None,
+    )
+
+
+def _not_others_cases(result, region: RegionData, uploads: list[str], source: str, result_cls):
+    """Quarantine accepted rows whose case id belongs to another hospital; count the rows
+    that correct the uploader's own earlier version. Returns (result, collisions, replaced).
+    """
+    accepted: pa.Table = result.accepted
+    owners = region.case_owners(accepted, uploads)
+    owner = owners["owner"]
+    foreign = pc.fill_null(pc.not_equal(owner, owners["hospital_id"]), False)
+    replaced = int(pc.sum(pc.fill_null(pc.equal(owner, owners["hospital_id"]), False)).as_py() or 0)
+    n_foreign = int(pc.sum(foreign).as_py() or 0)
+    if n_foreign == 0:
+        return result, 0, replaced
+    sources = result.sources
+    rows = []
+    bad = accepted.filter(foreign).to_pylist()  # only the refused rows: a short loop
+    bad_numbers = (
+        sources.filter(foreign)["row_number"].to_pylist()
+        if sources is not None
+        else [None] * len(bad)
+    )
+    for r, number in zip(bad, bad_numbers, strict=True):
+        original = {k: (str(v) if v is not None else None) for k, v in r.items()}
+        rows.append(
+            {
+                "file": source,
+                "row_number": number,
+                "reason": (
+                    f"结算清单号 {r['case_id']} 已由其他定点医疗机构提交，"
+                    f"不能由 {r['hospital_id']} 上传或更正（已提交医保经办机构核查）"
+                ),
+                "original": json.dumps(original, ensure_ascii=False),
+            }
+        )
+    extra = pa.Table.from_pylist(rows, schema=result.quarantine.schema)
+    keep = pc.invert(foreign)
+    files = result.files
+    files[0].accepted -= n_foreign
+    files[0].quarantined += n_foreign
+    out = result_cls(
+        accepted.filter(keep),
+        pa.concat_tables([result.quarantine, extra]),
+        result.errors,
+        files,
+        result.contract,
+        sources.filter(keep) if sources is not None else None,
+    )
+    out.check_invariant()
+    return out, n_foreign, replaced
 
 
 def _run_qc(upload: Upload, accepted: pa.Table, folder: Path) -> list[str]:

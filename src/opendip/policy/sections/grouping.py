@@ -50,9 +50,18 @@ class GroupingPolicy(Section):
     #: Which group kind is tried first.
     kind_precedence: list[GroupKind] = ["special", "core", "comprehensive", "fallback"]
     tie_break: list[TieBreak] = ["most_procedures_matched", "closest_mean_cost", "highest_score"]
-    #: A case with a surgery no core row lists goes to a comprehensive group rather than to
-    #: the core conservative row of its diagnosis.
+    #: A case whose procedures match no core row and include a surgery goes to the
+    #: comprehensive surgery group (true) or to the conservative row of its diagnosis (false).
+    #: It never removes a matching row: extra procedures do not break a row's match.
     unlisted_surgery_to_comprehensive: bool = True
+    #: Procedure types (after `interventional_as`) that count for grouping: they form the
+    #: case's key and its procedure type. A case without a counted procedure is conservative
+    #: (保守); procedures of other types are left out like ignored prefixes.
+    counted_procedure_types: list[Literal["diagnostic", "therapeutic", "surgery"]] = [
+        "diagnostic",
+        "therapeutic",
+        "surgery",
+    ]
     #: Procedure codes ignored when forming the key (e.g. routine minor operations).
     ignore_procedure_prefixes: list[str] = []
     not_for_grouping: NotForGrouping = NotForGrouping()
@@ -67,5 +76,12 @@ class GroupingPolicy(Section):
     #: is decided (surgery by default, as most regions do; some price them as therapeutic).
     interventional_as: ProcedureType = "surgery"
     fallback: Fallback = Fallback()
+
+    @model_validator(mode="after")
+    def _counted_unique(self) -> GroupingPolicy:
+        if len(set(self.counted_procedure_types)) != len(self.counted_procedure_types):
+            raise ValueError("counted_procedure_types 有重复的操作类别")
+        return self
+
     #: Target 入组率 reported against (not enforced).
     target_grouping_rate: Share = Field(default=Decimal("0.9"))

@@ -17,6 +17,10 @@ class DeviationBand(Section):
     score_max: NonNegative | None = None
     high_multiple: Positive
     low_multiple: Positive
+    #: High: cost > high × mean (false) or cost ≥ high × mean (true).
+    high_inclusive: bool = False
+    #: Low: cost < low × mean (false) or cost ≤ low × mean (true).
+    low_inclusive: bool = False
 
     @model_validator(mode="after")
     def _low_below_high(self) -> DeviationBand:
@@ -28,10 +32,18 @@ class DeviationBand(Section):
 
 
 class Extreme(Section):
-    """Extreme band above which a case goes to expert review or is capped."""
+    """Extreme band above which a case goes to expert review or is capped.
+
+    review: paid provisionally by the high formula pending special review (特例单议);
+    cap: the high formula at cost = multiple × mean;
+    provisional_base: paid provisionally at the base score (× hospital coefficient) pending
+    special review.
+    """
 
     multiple: Positive
-    action: Literal["review", "cap"] = "review"
+    action: Literal["review", "cap", "provisional_base"] = "review"
+    #: Extreme: cost > multiple × mean (false) or ≥ (true).
+    inclusive: bool = False
 
 
 class Bonus(Section):
@@ -62,6 +74,9 @@ class ScoringPolicy(Section):
     high_formula: Literal["add_excess", "coefficient_folded"] = "add_excess"
     high_excess_share: Share = Decimal(1)
     low_formula: Literal["proportional", "base"] = "proportional"
+    #: Low cases: the hospital coefficient applies after (true) or not at all (false: the
+    #: "coefficient folded" family scores low cases base × cost/mean, nothing more).
+    low_applies_hospital_coefficient: bool = True
     extreme: Extreme | None = None
     #: Fallback (blank) groups: paid at this fraction of cost / all-case mean.
     fallback_fraction: Share = Decimal("0.7")
@@ -69,6 +84,13 @@ class ScoringPolicy(Section):
     special_review_max_share: Share = Decimal("0.05")
     hospital_coefficient: HospitalCoefficient
     score_decimals: int = Field(default=4, ge=0, le=8)
+    #: The cost ratio (cost ÷ reference mean) rounded half up to this many decimals before it
+    #: is compared with the thresholds and used in the formulas; null = exact.
+    ratio_decimals: int | None = Field(default=None, ge=0, le=6)
+    #: true: case score rounded to score_decimals, then × hospital coefficient rounded again
+    #: (two roundings); false: the settled score is the exact case score × coefficient,
+    #: rounded once (the case score column shows the case score rounded on its own).
+    round_case_score_before_coefficient: bool = True
     #: same_level reference mean missing for a group at a level: use the group's regional
     #: mean (and say so in the explanation) or refuse to score.
     level_mean_missing: Literal["regional", "refuse"] = "regional"

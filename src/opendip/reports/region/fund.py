@@ -5,12 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from opendip.policy.sections.settlement import FFS_BASIS_LABELS
 from opendip.reports.calc import cmi, per_case
 from opendip.reports.model import Chart, ColumnSpec, Figure, Section, Series, Table
 from opendip.reports.region.common import (
-    FUND_COLUMNS,
     LEVEL_LABELS,
     LEVEL_ORDER,
+    ffs_basis,
+    fund_columns,
     money_rows,
     pick,
 )
@@ -21,11 +23,17 @@ DEFINITIONS = (
     "实际支付的金额。差额为正表示按 DIP 支付多于按项目（医疗机构结余），为负表示少于按项目"
     "（超支）。医疗机构的结余或超支按其职工、居民两个统筹区合计判断。"
 )
+BASIS_TEXT = {
+    "fund": "本地区结余留用/超支分担按统筹基金比较：DIP 统筹应支付 ÷ 按项目统筹支付"
+    "，下文差额与比值均按此口径。",
+    "total": "本地区结余留用/超支分担按总额比较：DIP 支付总额（统筹基金 + 个人负担）÷ 按项目"
+    "医疗总费用，下文差额与比值均按此口径。",
+}
 
 
 def hospital_rows(f: RegionFacts) -> list[dict[str, Any]]:
     """One row per hospital (pools together), biggest deficit first."""
-    rows = money_rows(f.scored, ["hospital_id", "hospital_name", "level"])
+    rows = money_rows(f.scored, ["hospital_id", "hospital_name", "level"], ffs_basis(f.policy))
     for r in rows:
         r["cmi"] = cmi(r["case_score_sum"] or 0, r["cases"], f.base_score)
         r["cost_per_case_fen"] = per_case(r["total_cost_fen"], r["cases"])
@@ -35,7 +43,9 @@ def hospital_rows(f: RegionFacts) -> list[dict[str, Any]]:
 
 def fund(f: RegionFacts, hospitals: list[dict[str, Any]]) -> Section:
     """`hospitals`: `hospital_rows(f)`."""
-    total = money_rows(f.scored, [])[0]
+    basis = ffs_basis(f.policy)
+    columns = fund_columns(basis)
+    total = money_rows(f.scored, [], basis)[0]
     surplus = [h for h in hospitals if h["dip_minus_ffs_fen"] > 0]
     deficit = [h for h in hospitals if h["dip_minus_ffs_fen"] < 0]
     figures = [
@@ -54,25 +64,27 @@ def fund(f: RegionFacts, hospitals: list[dict[str, Any]]) -> Section:
             "fund.deficit_fen", "超支金额合计", sum(h["dip_minus_ffs_fen"] for h in deficit), "fen"
         ),
     ]
-    pools = sorted(money_rows(f.scored, ["pool"]), key=lambda r: str(r["pool"]))
+    pools = sorted(money_rows(f.scored, ["pool"], basis), key=lambda r: str(r["pool"]))
     pool_table = Table(
         "fund.by_pool",
         "按统筹区",
-        [ColumnSpec("pool_label", "统筹区"), *FUND_COLUMNS],
-        pick(pools, [ColumnSpec("pool_label", ""), *FUND_COLUMNS]),
+        [ColumnSpec("pool_label", "统筹区"), *columns],
+        pick(pools, [ColumnSpec("pool_label", ""), *columns]),
     )
-    levels = sorted(money_rows(f.scored, ["level"]), key=lambda r: LEVEL_ORDER.get(r["level"], 99))
+    levels = sorted(
+        money_rows(f.scored, ["level"], basis), key=lambda r: LEVEL_ORDER.get(r["level"], 99)
+    )
     level_table = Table(
         "fund.by_level",
         "按医院等级",
-        [ColumnSpec("level_label", "医院等级"), *FUND_COLUMNS],
-        pick(levels, [ColumnSpec("level_label", ""), *FUND_COLUMNS]),
+        [ColumnSpec("level_label", "医院等级"), *columns],
+        pick(levels, [ColumnSpec("level_label", ""), *columns]),
     )
     hospital_columns = [
         ColumnSpec("hospital_id", "医疗机构代码"),
         ColumnSpec("hospital_name", "医疗机构"),
         ColumnSpec("level_label", "等级"),
-        *FUND_COLUMNS,
+        *columns,
         ColumnSpec("result", "结余/超支"),
     ]
     hospital_table = Table(
@@ -83,15 +95,15 @@ def fund(f: RegionFacts, hospitals: list[dict[str, Any]]) -> Section:
     )
     histogram = Chart(
         "fund.ratio_histogram",
-        "医疗机构 DIP/按项目 统筹支付比分布",
+        "医疗机构 DIP/按项目 比值分布",
         "histogram",
         [Series("医疗机构数", ratio_bins([h["dip_ffs_ratio"] for h in hospitals]))],
-        x_label="DIP 统筹应支付 ÷ 按项目统筹支付",
+        x_label=FFS_BASIS_LABELS[basis],
         y_label="医疗机构数",
         note=f"每组宽 {RATIO_BIN}（含下限不含上限）；低于 {RATIO_LOW}、不低于 {RATIO_HIGH} 的各并为一组",
     )
     charts = [histogram]
-    months = money_rows(f.scored, ["settle_month"])
+    months = money_rows(f.scored, ["settle_month"], basis)
     if len(months) > 1:
         months.sort(key=lambda r: r["settle_month"])
         charts.append(
@@ -115,6 +127,7 @@ def fund(f: RegionFacts, hospitals: list[dict[str, Any]]) -> Section:
         )
     paragraphs = [
         DEFINITIONS,
+        BASIS_TEXT[basis],
         f"{len(hospitals)} 家医疗机构中，{len(surplus)} 家结余、{len(deficit)} 家超支、"
         f"{len(hospitals) - len(surplus) - len(deficit)} 家持平。",
     ]

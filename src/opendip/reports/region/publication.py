@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 import opendip
+from opendip.policy.sections.settlement import FFS_BASIS_LABELS
 from opendip.reports.model import ColumnSpec, Report, Section, Table
 from opendip.reports.region.build import period_label
 from opendip.reports.region.common import LEVEL_LABELS, LEVEL_ORDER, POOL_LABELS, RESULT_LABELS
@@ -27,18 +28,34 @@ NAME = [
     ColumnSpec("hospital_id", "医疗机构代码"),
     ColumnSpec("hospital_name", "医疗机构名称"),
 ]
-RESULT = [
-    *NAME,
-    ColumnSpec("level_label", "等级"),
-    ColumnSpec("pool_label", "统筹区"),
-    ColumnSpec("cases", "DIP 病例数", "count"),
-    ColumnSpec("total_score", "总结算分值", "score"),
-    ColumnSpec("dip_amount_fen", "DIP 支付总额", "fen"),
-    ColumnSpec("fund_payable_fen", "统筹应支付", "fen"),
-    ColumnSpec("ffs_fund_fen", "按项目统筹支付", "fen"),
-    ColumnSpec("dip_minus_ffs_fen", "差额", "fen"),
-    ColumnSpec("result_label", "结余/超支"),
-]
+
+
+def result_columns(basis: str = "fund") -> list[ColumnSpec]:
+    """The annual result table on the policy's comparison basis (settlement.ffs_basis): the
+    two amounts compared, their difference, the ratio used and the band applied, so that a
+    hospital can redo its own line by hand (docs/money.md)."""
+    compared = (
+        [ColumnSpec("total_cost_fen", "按项目医疗总费用", "fen")]
+        if basis == "total"
+        else [ColumnSpec("ffs_fund_fen", "按项目统筹支付", "fen")]
+    )
+    return [
+        *NAME,
+        ColumnSpec("level_label", "等级"),
+        ColumnSpec("pool_label", "统筹区"),
+        ColumnSpec("cases", "DIP 病例数", "count"),
+        ColumnSpec("total_score", "总结算分值", "score"),
+        ColumnSpec("dip_amount_fen", "DIP 支付总额", "fen"),
+        ColumnSpec("fund_payable_fen", "统筹应支付", "fen"),
+        *compared,
+        ColumnSpec("dip_minus_ffs_fen", "差额", "fen"),
+        ColumnSpec("result_label", "结余/超支"),
+        ColumnSpec("dip_ffs_ratio", "DIP/按项目比值", "ratio"),
+        ColumnSpec("ffs_band_label", "适用分段"),
+    ]
+
+
+RESULT = result_columns("fund")
 CLEARING = [
     *NAME,
     ColumnSpec("pool_label", "统筹区"),
@@ -129,9 +146,11 @@ def build_publication(run_dir: Path, search_dirs: tuple[Path, ...] = ()) -> Repo
     )
     if src.kind == "annual":
         kind_title = "年终清算"
+        basis = str(final.settlement.ffs_basis)
+        result = result_columns(basis)
         tables = [
             Table(
-                "publication.hospitals", "医疗机构结算结果", RESULT, _rows(settled, names, RESULT)
+                "publication.hospitals", "医疗机构结算结果", result, _rows(settled, names, result)
             ),
             Table(
                 "publication.clearing",
@@ -154,6 +173,12 @@ def build_publication(run_dir: Path, search_dirs: tuple[Path, ...] = ()) -> Repo
         f"根据{region} DIP 实施细则（政策版本 {final.version}），现将{when}{kind_title}结果予以公示。"
         f"{pvs}。金额单位：元。医疗机构对结算结果有异议的，可在公示期内通过平台提出申诉。"
     )
+    if src.kind == "annual":
+        text += (
+            f"结余留用/超支分担比较口径：{FFS_BASIS_LABELS[basis]}；差额与比值均按此口径，"
+            "比值四舍五入到 4 位小数，适用分段按政策规定的比值区间判断"
+            "（医共体统一结算的，比值与分段为医共体的）。"
+        )
     provenance = {
         "run_dir": str(run_dir),
         "run_kind": src.kind,

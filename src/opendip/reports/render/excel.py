@@ -25,6 +25,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
+from opendip.contract.cells import EXCEL_OPTIONS
 from opendip.reports.model import Figure, Report, Section, Table, Unit, Value
 from opendip.reports.render.charts import FIGSIZE, render_charts
 from opendip.reports.render.fmt import (
@@ -308,7 +309,7 @@ def write_xlsx(report: Report, path: Path, *, chart_images: dict[str, bytes] | N
     (rendered here when not given)."""
     images = render_charts(report) if chart_images is None else chart_images
     names = sheet_names([s.title for s in report.sections])
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_urls": False})
+    wb = xlsxwriter.Workbook(str(path), EXCEL_OPTIONS)
     wb.set_properties({"title": report.title, "subject": kind_label(report.kind)})
     fmts = _Formats(wb)
     try:

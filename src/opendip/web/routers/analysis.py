@@ -18,7 +18,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
@@ -38,6 +38,7 @@ from opendip.web.security import NotFound, Viewer, db, require
 
 router = APIRouter()
 NO_RESULTS = "尚无结算结果：请先完成一次年终清算或月度预结算"
+NO_PUBLISHED = "尚无经办机构审核或公示的结算结果"
 #: How many recent runs are looked at for a settlement directory.
 RECENT_RUNS = 50
 
@@ -57,12 +58,24 @@ async def refused(request: Request, exc: Exception) -> Response:
     return error_response(request, exc.status, exc.message)
 
 
-def latest_settlement(s: Session, runs: RunService) -> tuple[Run, Path] | None:
-    """The most recently finished succeeded run whose settlement directory exists."""
+#: Runs each kind of viewer may analyse: a hospital only what the agency approved or
+#: published; agency roles also a finished run still awaiting review.
+HOSPITAL_VISIBLE = ("published", "approved")
+AGENCY_VISIBLE = ("published", "approved", "succeeded")
+
+
+def latest_settlement(
+    s: Session, runs: RunService, role: str = "agency"
+) -> tuple[Run, Path] | None:
+    """The run the analysis reads by default: published runs first, then approved ones (and
+    for agency roles, finished runs awaiting review), newest first within each, among those
+    whose settlement directory exists."""
+    statuses = HOSPITAL_VISIBLE if role == "hospital" else AGENCY_VISIBLE
+    rank = case(*[(Run.status == st, i) for i, st in enumerate(statuses)], else_=len(statuses))
     recent = s.scalars(
         select(Run)
-        .where(Run.status == "succeeded", Run.kind.in_(("annual", "monthly")))
-        .order_by(Run.finished_at.desc(), Run.id.desc())
+        .where(Run.status.in_(statuses), Run.kind.in_(("annual", "monthly")))
+        .order_by(rank, Run.finished_at.desc(), Run.id.desc())
         .limit(RECENT_RUNS)
     )
     for run in recent:
@@ -153,7 +166,7 @@ def _analysis(
     hospital = _hospital(viewer, _clean(hospital_id))
     band = _band(near_band)
     department, group_code = _clean(department), _clean(group_code)
-    found = latest_settlement(s, request.app.state.runs)
+    found = latest_settlement(s, request.app.state.runs, viewer.role)
     out: dict[str, Any] = {
         "hospital_id": hospital,
         "department": department,
@@ -165,7 +178,7 @@ def _analysis(
         "message": None,
     }
     if found is None:
-        out["message"] = NO_RESULTS
+        out["message"] = NO_PUBLISHED if viewer.role == "hospital" else NO_RESULTS
         return out
     run, run_dir = found
     out["run"] = {"id": run.id, "kind": run.kind, "period": run.period}

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
+from opendip.contract.ids import InvalidIdError, normalise_id
 from opendip.store import Application
 from opendip.store import repositories as repo
 from opendip.web.app import error_response, render
@@ -37,6 +38,7 @@ from opendip.workflow import (
     can_comment,
     parse_score,
 )
+from opendip.workflow.review_cap import ReviewCapExceeded, check_submission
 
 router = APIRouter()
 NOT_FOUND = {404: {"model": Message}}
@@ -121,9 +123,55 @@ def _check_cases(
         raise InvalidDecision(f"以下结算清单号不存在或不属于申请医院：{'、'.join(bad[:10])}")
 
 
+def _normal_case_ids(raw: list[str]) -> list[str]:
+    """Case ids as the contract spells them (opendip.contract.ids), duplicates dropped."""
+    ids: list[str] = []
+    for text in raw:
+        if not text.strip():
+            continue
+        try:
+            ids.append(normalise_id(text, "case_id"))
+        except InvalidIdError as exc:
+            raise InvalidDecision(str(exc)) from exc
+    return list(dict.fromkeys(ids))
+
+
+def _check_review_cap(
+    request: Request, s: Session, viewer: Viewer, hospital_id: str | None, ids: list[str]
+) -> None:
+    """特例单议: a hospital nominates at most scoring.special_review_max_share of its
+    discharged cases of a year (cases already nominated in its open or decided
+    applications count, withdrawn or refused ones do not)."""
+    from opendip.web.services import _policy_file as policy_file
+
+    hospital = viewer.user.hospital_id if viewer.role == "hospital" else hospital_id
+    if not hospital:
+        return
+    share = policy_file(request).periods()[-1][2].scoring.special_review_max_share
+    earlier = repo.nominated_case_ids(s, hospital)
+    new = [c for c in ids if c not in earlier]
+    years, discharged = request.app.state.region.discharges(
+        hospital, [*earlier, *new], repo.accepted_upload_files(s)
+    )
+    for year in sorted({years[c] for c in new if c in years}):
+        check_submission(
+            hospital,
+            year,
+            discharged.get(year, 0),
+            sum(1 for c in earlier if years.get(c) == year),
+            sum(1 for c in new if years.get(c) == year),
+            share,
+        )
+
+
 def _create(request: Request, s: Session, viewer: Viewer, body: ApplicationIn) -> Application:
-    ids = list(dict.fromkeys(c.strip() for c in body.case_ids if c.strip()))
+    ids = _normal_case_ids(body.case_ids)
     _check_cases(request, s, viewer, body.hospital_id, ids)
+    if body.kind == "special_review":
+        try:
+            _check_review_cap(request, s, viewer, body.hospital_id, ids)
+        except ReviewCapExceeded as exc:
+            raise InvalidDecision(str(exc)) from exc
     app = repo.create_application(
         s,
         viewer.user,

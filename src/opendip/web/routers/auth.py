@@ -44,12 +44,25 @@ def _safe_next(target: str | None) -> str:
     return "/"
 
 
+class LoginThrottled(repo.LoginRefused):
+    """Too many failed logins from this client address (answered 429)."""
+
+
 def _login(request: Request, s: Session, username: str, password: str):
     settings = request.app.state.settings
+    throttle = request.app.state.login_throttle
+    ip = client_ip(request)
+    wait = throttle.blocked_for(ip)
+    if wait:
+        repo.audit(s, None, "login.throttled", "user", "", {"username": username[:64]}, ip)
+        s.commit()
+        minutes = max(1, -(-wait // 60))
+        raise LoginThrottled(f"登录尝试过于频繁，请 {minutes} 分钟后再试")
     try:
         user = repo.check_login(s, username, password, settings.max_failed_logins, settings.lockout)
     except repo.LoginRefused as exc:
-        known = repo.user_by_name(s, username.strip())
+        throttle.failed(ip)
+        known = repo.user_by_name(s, username.strip()[:64])
         repo.audit(
             s,
             known,
@@ -57,12 +70,12 @@ def _login(request: Request, s: Session, username: str, password: str):
             "user",
             known.id if known else "",
             {"username": username[:64]},
-            client_ip(request),
+            ip,
         )
         s.commit()
         raise exc
-    token, row = repo.create_session(s, user, settings.session_lifetime, client_ip(request))
-    repo.audit(s, user, "login", "user", user.id, {}, client_ip(request))
+    token, row = repo.create_session(s, user, settings.session_lifetime, ip)
+    repo.audit(s, user, "login", "user", user.id, {}, ip)
     s.commit()
     return user, token, row
 
@@ -111,7 +124,7 @@ def login_submit(
         response = render(
             request,
             "login.html",
-            status_code=401,
+            status_code=429 if isinstance(exc, LoginThrottled) else 401,
             viewer=None,
             login_csrf=cookie,
             next=_safe_next(next),
@@ -148,7 +161,8 @@ def api_login(request: Request, body: LoginIn, s: Session = Depends(db)) -> Resp
     try:
         user, token, row = _login(request, s, body.username, body.password)
     except repo.LoginRefused as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=401)
+        status = 429 if isinstance(exc, LoginThrottled) else 401
+        return JSONResponse({"detail": str(exc)}, status_code=status)
     me = Me(
         id=user.id,
         username=user.username,

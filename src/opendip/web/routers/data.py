@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from opendip.store import repositories as repo
@@ -41,15 +42,38 @@ async def _read_upload(request: Request) -> tuple[str, bytes]:
 
 
 def _quarantine_preview(path: str | None, limit: int = 20) -> list[dict[str, Any]]:
+    """The first quarantined rows (number, reason). Fields are bounded at import; a file
+    written before that (or damaged) shows what could be read, never a 500."""
     if not path or not Path(path).exists():
         return []
-    rows = []
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        for i, r in enumerate(csv.DictReader(fh)):
-            if i >= limit:
-                break
-            rows.append({"row_number": r.get("原始行号"), "reason": r.get("隔离原因", "")})
+    rows: list[dict[str, Any]] = []
+    csv.field_size_limit(16 << 20)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            for i, r in enumerate(csv.DictReader(fh)):
+                if i >= limit:
+                    break
+                reason = r.get("隔离原因") or ""
+                rows.append({"row_number": r.get("原始行号"), "reason": reason[:1000]})
+    except (csv.Error, UnicodeDecodeError, OSError):
+        rows.append(
+            {"row_number": "", "reason": "隔离清单无法完整显示，请下载 quarantine.csv 查看"}
+        )
     return rows
+
+
+async def _import(request: Request, s: Session, viewer: Viewer, filename: str, data: bytes):
+    """Import in a worker thread (never on the event loop: a large file must not stop other
+    requests), at most `Settings.parallel_imports` at once."""
+    app = request.app
+
+    def work():
+        with app.state.import_slots:
+            return import_upload(
+                s, app.state.settings, viewer.user, filename, data, app.state.region
+            )
+
+    return await run_in_threadpool(work)
 
 
 def _out(upload, duplicate: bool = False) -> UploadOut:
@@ -77,9 +101,7 @@ async def upload_submit(
 ) -> Response:
     try:
         filename, data = await _read_upload(request)
-        upload, duplicate = import_upload(
-            s, request.app.state.settings, viewer.user, filename, data
-        )
+        upload, duplicate = await _import(request, s, viewer, filename, data)
         s.commit()
     except UploadRejected as exc:
         s.rollback()
@@ -120,9 +142,7 @@ async def api_upload(
 ) -> Any:
     try:
         filename, data = await _read_upload(request)
-        upload, duplicate = import_upload(
-            s, request.app.state.settings, viewer.user, filename, data
-        )
+        upload, duplicate = await _import(request, s, viewer, filename, data)
         s.commit()
     except UploadRejected as exc:
         s.rollback()

@@ -261,6 +261,7 @@ async def pregroup_submit(
         "other_procedures": _split(raw.get("other_procedures", "")),
         "total_cost_yuan": raw.get("total_cost_yuan", ""),
         "discharge_method": raw.get("discharge_method") or "1",
+        "point_value_basis": raw.get("point_value_basis") or "budget",
     }
     error = ""
     result = None
@@ -297,6 +298,11 @@ FIELD_LABELS = {
     "sex": "性别",
     "insurance_type": "险种",
     "main_procedure": "主要手术操作",
+    "other_diagnoses": "其他诊断",
+    "other_procedures": "其他手术操作",
+    "discharge_method": "离院方式",
+    "point_value_basis": "点值口径",
+    "hospital_id": "医疗机构",
 }
 
 
@@ -315,10 +321,11 @@ def _field_error(err: dict[str, Any]) -> str:
 async def api_pregroup(
     request: Request, body: PregroupIn, viewer: Viewer = Depends(require_cached("pregroup"))
 ) -> dict[str, Any]:
-    # With the policy, directory and index cached, a case takes well under a millisecond:
-    # answered on the event loop; a cold cache (first call, new directory) uses a thread.
+    # With the policy, directory and index cached, a case takes about a millisecond:
+    # answered on the event loop; a cold cache (first call, new directory) or a look-up of
+    # the published runs in the store (point value basis "published") uses a thread.
     hospital = _hospital_for(request, viewer, body.hospital_id)
-    if pregroup_is_quick(request):
+    if body.point_value_basis == "budget" and pregroup_is_quick(request):
         return pregroup(request, body.model_dump(), hospital)
     return await run_in_threadpool(pregroup, request, body.model_dump(), hospital)
 

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def con():
+    from opendip.engine import connect
+
+    return connect()
