@@ -45,6 +45,10 @@ from opendip.directory.keys import TYPE_LABEL, with_keys
 from opendip.grouping import group_cases
 from opendip.policy import Policy
 
+#: The demo national scheme (built by scripts/build_demo_national_scheme.py; not official).
+DEMO_SCHEME = (
+    Path(__file__).resolve().parent.parent / "data" / "directory" / "national-scheme-demo.csv"
+)
 #: Short type labels of national tables → the labels the directory loader reads.
 _KIND_TEXT = {"核心": "核心病种", "综合": "综合病种", "基层": "基层病种", "特殊": "特殊病种"}
 #: Column of the national table holding a comprehensive row's procedure type.
