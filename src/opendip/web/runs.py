@@ -252,13 +252,7 @@ class RunService:
         out, files, manifest = self._group_period(run_id, "monthly", period)
         self._progress(run_id, 60, "月度预结算（预算点值、质量保证金、预付）")
         summary = run_month(files, period, out / "settlement", excel=True)
-        manifest |= {
-            "scored_cases": summary["dip_cases"],
-            "point_values": {k: str(v) for k, v in dict(summary["point_values"]).items()},
-            "withholding_share": str(summary["withholding_share"]),
-            "totals_fen": dict(summary["totals"]),
-            "steps": ["质控", "入组", "计分", "月度预结算"],
-        }
+        manifest |= month_manifest(summary)
         self._build_reports(run_id, out, manifest)
         return self._finish(out, manifest)
 
@@ -267,23 +261,18 @@ class RunService:
 
         out, files, manifest = self._group_period(run_id, "annual", period)
         self._progress(run_id, 60, "年终清算（结算点值、考核、结余留用/超支分担、医共体）")
-        summary = run_year(files, int(period), out / "settlement", case_excel=False)
-        pools = list(summary["pools"])
-        manifest |= {
-            "scored_cases": sum(int(p["cases"]) for p in pools),
-            "point_values": {k: str(v) for k, v in dict(summary["point_values"]).items()},
-            "totals_fen": {
-                k: sum(int(p[k]) for p in pools)
-                for k in (
-                    "fund_payable_fen",
-                    "ffs_fund_fen",
-                    "clearing_total_fen",
-                    "advances_fen",
-                    "clearing_payment_fen",
-                )
-            },
-            "steps": ["质控", "入组", "计分", "年终清算"],
-        }
+        # The year's assessment scores (考核得分) in the region directory, as the demo and
+        # `opendip settle year --assessment` use them; without them the policy says what
+        # happens to the deposit (settlement.deposit_without_assessment).
+        assessment = self.region.data_dir / f"assessment_{period}.parquet"
+        summary = run_year(
+            files,
+            int(period),
+            out / "settlement",
+            assessment=assessment if assessment.is_file() else None,
+            case_excel=False,
+        )
+        manifest |= year_manifest(summary)
         self._build_reports(run_id, out, manifest)
         return self._finish(out, manifest)
 
@@ -408,6 +397,37 @@ class RunService:
         if path and (Path(path) / "manifest.json").is_file():
             return Path(path)
         return None
+
+
+def month_manifest(summary: dict[str, Any]) -> dict[str, Any]:
+    """A run manifest's money part from `run_month`'s summary (or its summary.json)."""
+    return {
+        "scored_cases": int(summary["dip_cases"]),
+        "point_values": {k: str(v) for k, v in dict(summary["point_values"]).items()},
+        "withholding_share": str(summary["withholding_share"]),
+        "totals_fen": {k: int(v) for k, v in dict(summary["totals"]).items()},
+        "steps": ["质控", "入组", "计分", "月度预结算"],
+    }
+
+
+def year_manifest(summary: dict[str, Any]) -> dict[str, Any]:
+    """A run manifest's money part from `run_year`'s summary (or its summary.json)."""
+    pools = list(summary["pools"])
+    return {
+        "scored_cases": sum(int(p["cases"]) for p in pools),
+        "point_values": {k: str(v) for k, v in dict(summary["point_values"]).items()},
+        "totals_fen": {
+            k: sum(int(p[k]) for p in pools)
+            for k in (
+                "fund_payable_fen",
+                "ffs_fund_fen",
+                "clearing_total_fen",
+                "advances_fen",
+                "clearing_payment_fen",
+            )
+        },
+        "steps": ["质控", "入组", "计分", "年终清算"],
+    }
 
 
 def budget_point_values(policy, mean_fen: int | None, history_files: list | None = None) -> dict:
