@@ -81,7 +81,7 @@ def test_demo_runs_are_published_in_the_platform(demo) -> None:
 
 def test_demo_returns_the_deposit_by_assessment_score(demo) -> None:
     root, _app, _clients = demo
-    scores = pq.read_table(root / "assessment_2026.parquet")
+    scores = pq.read_table(root / "assessment" / "assessment.parquet")
     h = pq.read_table(root / "settlement" / "hospitals.parquet")
     assert h.num_rows and set(h["hospital_id"].to_pylist()) <= set(
         scores["hospital_id"].to_pylist()

@@ -140,6 +140,13 @@ def settlement_lists(
     out: Out,
     encoding: Encoding = None,
     diagnosis_types: DiagnosisTypes = "list",
+    codes_dir: Annotated[
+        Path | None, typer.Option("--codes-dir", help="代码表目录（默认示范代码表） / code tables")
+    ] = None,
+    record_rules: Annotated[
+        Path | None,
+        typer.Option("--record-rules", help="子记录质控规则文件（默认内置） / record QC rules"),
+    ] = None,
 ) -> None:
     from opendip.ingest.settlement import (
         SettlementImportError,
@@ -175,6 +182,7 @@ def settlement_lists(
                 console.print(f"[yellow]提示[/] {f.path}：{w}")
     for w in result.warnings:
         console.print(f"[yellow]提示[/] {w}")
+    _record_qc(result, out, codes_dir, record_rules)
     console.print(
         f"病例（扁平表） / flat cases：{paths['cases']}（{result.cases.num_rows:,} 例）\n"
         f"各记录表、隔离与错误明细 / records, quarantine, errors：{out}"
@@ -182,3 +190,35 @@ def settlement_lists(
     if result.records["settlement_lists"].nothing_read:
         err_console.print("[bold red]错误[/]: 结算清单主记录无法读取 / nothing could be read")
         raise typer.Exit(1)
+
+
+def _record_qc(result: object, out: Path, codes_dir: Path | None, rules_path: Path | None) -> None:
+    """Record-level QC of the accepted records → record_findings.parquet / .csv."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from opendip.cli.inputs import load_codes
+    from opendip.qc.records import RecordRuleError, check_records, load_record_rules
+
+    try:
+        rules = load_record_rules(rules_path)
+    except RecordRuleError as exc:
+        err_console.print(f"[bold red]错误[/]: {exc}")
+        raise typer.Exit(1) from exc
+    records = {t: r.accepted for t, r in result.records.items()}  # type: ignore[attr-defined]
+    findings = check_records(records, rules, load_codes(codes_dir).procedures)
+    pq.write_table(findings, out / "record_findings.parquet")
+    pacsv.write_csv(findings, out / "record_findings.csv")
+    if findings.num_rows == 0:
+        console.print("子记录质控：未发现问题 / record QC: no findings")
+        return
+    names = {r.id: r.name for r in rules.rules}
+    counts = findings.group_by("rule_id").aggregate([("case_id", "count_distinct")])
+    table = Table(title="子记录质控 / record QC")
+    table.add_column("规则")
+    table.add_column("名称")
+    table.add_column("清单数", justify="right")
+    for row in counts.sort_by("rule_id").to_pylist():
+        rule_id = row["rule_id"]
+        table.add_row(rule_id, names.get(rule_id, ""), f"{row['case_id_count_distinct']:,}")
+    console.print(table)

@@ -6,6 +6,7 @@ import typer
 
 from opendip import __version__
 from opendip.cli import (
+    assess_cmd,
     bench_cmd,
     codes_cmd,
     demo_cmd,
@@ -57,6 +58,9 @@ app.command("qc", help="结算清单质控 / settlement-list quality control")(q
 app.add_typer(directory_cmd.app, name="directory")
 app.command("group", help="病例入组 / group cases into the directory")(group_cmd.group)
 app.command("score", help="病例分值计算 / score grouped cases")(score_cmd.score)
+app.command("assess", help="年度考核：按政策评分表计算 / annual assessment from the scorecard")(
+    assess_cmd.assess
+)
 app.add_typer(settle_cmd.app, name="settle")
 app.command("supervise", help="智能监管：线索与月度指标 / supervision leads and indicators")(
     supervise_cmd.supervise_command

@@ -86,6 +86,13 @@ def year_cmd(
             help="已付月度预付（hospital_id, pool, advance_fen, withheld_fen）；缺省时按各月重算",
         ),
     ] = None,
+    findings: Annotated[
+        Path | None,
+        typer.Option(
+            "--findings",
+            help="已确认的监管结果（改入病种/合并分解住院/扣款；status=confirmed 才应用）",
+        ),
+    ] = None,
     excel: Excel = True,
     case_excel: Annotated[
         bool, typer.Option("--case-excel/--no-case-excel", help="输出病例明细 Excel")
@@ -109,6 +116,7 @@ def year_cmd(
             advances=advances,
             excel=excel,
             case_excel=case_excel,
+            findings=findings,
             review_cap_override=review_cap_override,
         )
     except (ScoringError, PolicyError) as exc:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from opendip.policy.sections.assessment import AssessmentPolicy
 from opendip.policy.sections.base import Section
 from opendip.policy.sections.directory import DirectoryPolicy
 from opendip.policy.sections.grouping import GroupingPolicy
@@ -43,6 +44,8 @@ class Policy(Section):
     scoring: ScoringPolicy
     settlement: SettlementPolicy
     supervision: SupervisionPolicy = SupervisionPolicy()
+    #: 年度考核评分表; absent: no assessment is computed (a score file may still be given).
+    assessment: AssessmentPolicy | None = None
 
     @property
     def pool_ids(self) -> list[str]:

@@ -25,6 +25,7 @@ def run(ctx: BenchContext) -> StageResult:
     )
     out = ctx.workdir / "settlement"
     # Per-case Excel is for a hospital's own download, not for a region of millions of rows.
+    # The assessment stage's scores return the withheld deposit by the policy's bands.
     summary = run_year(
         files,
         year,

@@ -731,6 +731,8 @@ def _pool_table(
                 "reserve_fen": f.reserve_fen,
                 "non_dip_cases": non_dip.get(pool, (0, 0))[0],
                 "non_dip_ffs_fen": non_dip.get(pool, (0, 0))[1] or 0,
+                # what came out of the fund before the point value (deduct_non_dip_ffs)
+                "non_dip_deducted_fen": f.non_dip_ffs_fen,
                 "available_fen": f.available_fen,
                 "point_value_formula": pol.settlement.point_value_formula,
                 "point_value_target_fen": target_fen,

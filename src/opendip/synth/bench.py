@@ -3,13 +3,6 @@ for a region of other than 100 000 cases a year, the demo policy with budgets si
 
 from __future__ import annotations
 
-from decimal import Decimal
-from pathlib import Path
-
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from opendip.bench import BenchContext, StageResult
 from opendip.codes import demo_code_tables
 from opendip.policy import demo_policy_path
@@ -18,21 +11,6 @@ from opendip.synth.region import generate_region
 
 HISTORY = (2023, 2024, 2025)
 CURRENT = 2026
-
-
-def write_assessment(out: Path, year: int, seed: int) -> Path:
-    """The year's assessment scores (考核得分) of the region's hospitals, 60-99 (every
-    assessment band of the demo policy is used): `assessment_<year>.parquet`."""
-    hospitals = pq.read_table(out / "hospitals.parquet", columns=["hospital_id"])
-    ids = sorted(hospitals.column("hospital_id").to_pylist())
-    rng = np.random.default_rng(seed + year)
-    scores = [Decimal(int(x)) for x in rng.integers(60, 100, size=len(ids))]
-    path = out / f"assessment_{year}.parquet"
-    pq.write_table(
-        pa.table({"hospital_id": ids, "assessment_score": pa.array(scores, pa.decimal128(10, 4))}),
-        path,
-    )
-    return path
 
 
 def run(ctx: BenchContext) -> StageResult:
@@ -50,7 +28,6 @@ def run(ctx: BenchContext) -> StageResult:
     ctx.artifacts["cases"] = out / f"cases_{CURRENT}.parquet"
     ctx.artifacts["labels"] = out / "labels.parquet"
     ctx.artifacts["codes"] = demo_code_tables()
-    ctx.artifacts["assessment"] = write_assessment(out, CURRENT, ctx.seed)
     if ctx.policy_path == demo_policy_path() and ctx.n_cases != DEMO_CASES_PER_YEAR:
         # The demo budgets are for 100 000 cases a year: size them to this region.
         ctx.policy_path = scaled_demo_policy(ctx.n_cases, out / "policy.yaml")

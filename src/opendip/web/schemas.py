@@ -144,6 +144,9 @@ class PregroupOut(BaseModel):
 class RunIn(BaseModel):
     kind: Literal["monthly", "annual", "supervision"]
     period: str = Field(min_length=4, max_length=7, pattern=r"^\d{4}(-\d{2})?$")
+    #: Year-end clearing: the agency's reason for settling accepted special reviews beyond
+    #: scoring.special_review_max_share (recorded in the audit log).
+    review_cap_override: str | None = Field(default=None, max_length=200)
 
 
 class RunOut(BaseModel):

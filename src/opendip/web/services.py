@@ -6,16 +6,18 @@ import datetime as dt
 import importlib.util
 import threading
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from opendip.contract.ids import try_normalise_id
+from opendip.policy.cache import PolicyCache, file_identity
 from opendip.store import repositories as repo
 from opendip.web.region import CaseFilters, RegionData
 from opendip.web.security import NotFound, Viewer
 
-_INDEX_LOCK = threading.Lock()
+_INDEX_LOCK = threading.RLock()
 
 
 def module_ready(name: str) -> bool:
@@ -54,17 +56,48 @@ def get_case(request: Any, s: Session, viewer: Viewer, case_id: str) -> dict[str
     return row
 
 
-def _policy_file(request: Any):
-    from opendip.policy import PolicyFile, demo_policy_path
+def _policy_path(request: Any) -> Path:
+    from opendip.policy import demo_policy_path
 
     settings = request.app.state.settings
     region: RegionData = request.app.state.region
-    path = settings.policy_path or region.policy_path() or demo_policy_path()
-    return PolicyFile.read(path)
+    return Path(settings.policy_path or region.policy_path() or demo_policy_path())
+
+
+def _policies(request: Any) -> PolicyCache:
+    state = request.app.state
+    cache = getattr(state, "policy_cache", None)
+    if cache is None:
+        with _INDEX_LOCK:
+            cache = getattr(state, "policy_cache", None) or PolicyCache()
+            state.policy_cache = cache
+    return cache
+
+
+def _policy_file(request: Any):
+    """The region's policy file, parsed and validated once per file version (PolicyCache;
+    an edited or replaced file is read again on the next call)."""
+    return _policies(request).file(_policy_path(request))
+
+
+def _grouping_key(request: Any, directory: Path) -> tuple[Any, ...]:
+    return (file_identity(directory), file_identity(_policy_path(request)), dt.date.today())
+
+
+def pregroup_is_quick(request: Any) -> bool:
+    """True when pre-grouping needs no file read or index build (all cached), so the
+    handler may answer on the event loop instead of a worker thread."""
+    path = request.app.state.region.directory_path(None)
+    cached = getattr(request.app.state, "grouping_index", None)
+    try:
+        return path is not None and cached is not None and cached[0] == _grouping_key(request, path)
+    except OSError:
+        return False
 
 
 def grouping_index(request: Any):
-    """The single-case grouping index for the current directory (cached per file)."""
+    """The single-case grouping index, cached per directory file, policy file version and
+    day (a new directory or policy is picked up on the next call)."""
     from opendip.codes import demo_code_tables
     from opendip.grouping import GroupingIndex
 
@@ -73,12 +106,15 @@ def grouping_index(request: Any):
     if path is None:
         return None
     state = request.app.state
-    key = (str(path), path.stat().st_mtime)
+    key = _grouping_key(request, path)
+    cached = getattr(state, "grouping_index", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     with _INDEX_LOCK:
         cached = getattr(state, "grouping_index", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        policy = _policy_file(request).at(dt.date.today())
+        policy = _policies(request).at(_policy_path(request), key[2])
         index = GroupingIndex.build(region.directory_table(None), policy, demo_code_tables())
         state.grouping_index = (key, index)
         return index
