@@ -134,3 +134,14 @@ def test_cli_national_format(tmp_path: Path) -> None:
         ["directory", "load", str(_scheme(tmp_path)), "--format", "national", "--out", str(out)],
     )
     assert run.exit_code != 0 and "--history" in run.output
+
+
+def test_the_shipped_demo_scheme_loads() -> None:
+    from opendip.directory.national import DEMO_SCHEME
+
+    frame = load_national_scheme(DEMO_SCHEME, demo_code_tables())
+    types = frame["group_type"].to_pylist()
+    assert frame.num_rows == 3415 and types.count("core") == 2721
+    assert types.count("comprehensive") == 694
+    names = frame["group_name"].to_pylist()
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in n) for n in names)  # Chinese names

@@ -11,6 +11,7 @@ from opendip.cli import (
     codes_cmd,
     demo_cmd,
     directory_cmd,
+    forecast_cmd,
     group_cmd,
     import_cmd,
     policy_cmd,
@@ -65,6 +66,7 @@ app.add_typer(settle_cmd.app, name="settle")
 app.command("supervise", help="智能监管：线索与月度指标 / supervision leads and indicators")(
     supervise_cmd.supervise_command
 )
+app.add_typer(forecast_cmd.app, name="forecast")
 app.add_typer(report_cmd.app, name="report")
 app.add_typer(scenario_cmd.app, name="scenario")
 app.command("bench", help="性能基准：逐阶段计时 / benchmark each pipeline stage")(bench_cmd.bench)

@@ -45,6 +45,10 @@ from opendip.directory.keys import TYPE_LABEL, with_keys
 from opendip.grouping import group_cases
 from opendip.policy import Policy
 
+#: The demo national scheme (built by scripts/build_demo_national_scheme.py; not official).
+DEMO_SCHEME = (
+    Path(__file__).resolve().parent.parent / "data" / "directory" / "national-scheme-demo.csv"
+)
 #: Short type labels of national tables → the labels the directory loader reads.
 _KIND_TEXT = {"核心": "核心病种", "综合": "综合病种", "基层": "基层病种", "特殊": "特殊病种"}
 #: Column of the national table holding a comprehensive row's procedure type.
@@ -320,13 +324,16 @@ def write_national_scheme(directory: pa.Table, path: str | Path, codes: CodeTabl
     path.parent.mkdir(parents=True, exist_ok=True)
     headers = ["病种编码", "病种名称", "病种类型", "主要诊断编码", "主要诊断名称", "手术操作编码",
                "手术操作名称", "手术操作类型", "分值"]  # fmt: skip
-    dx_names = {r["subcategory"]: r["name"] for r in codes.diagnoses.to_pylist()}
-    dx_names |= {
-        r["category"]: r["name"]
-        for r in codes.diagnoses.to_pylist()
-        if r["code"].endswith(".x00") or r["code"][4:7] == "000"
-    }
+    from opendip.codes.demo_build import zh_titles
+
+    base = [r for r in codes.diagnoses.to_pylist() if r["code"] == f"{r['subcategory']}00"]
+    dx_names = {r["subcategory"]: r["name"] for r in base}
+    titles = zh_titles("icd10")
     px_names = {r["code"]: r["name"] for r in codes.procedures.to_pylist()}
+
+    def dx_name(key: str) -> str:
+        return dx_names.get(key) or titles.get(key.replace(".", ""), key)
+
     with path.open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(headers)
@@ -339,13 +346,18 @@ def write_national_scheme(directory: pa.Table, path: str | Path, codes: CodeTabl
             proc = r["procedure_key"] or ""
             sep = "+" if "+" in proc else "/"
             names = sep.join(px_names.get(p, p) for p in proc.split(sep)) if core and proc else ""
+            ptype = PROCEDURE_TYPE_LABELS.get(proc, proc)
+            group_name = (
+                f"{dx_name(r['diagnosis_key'])}：{names or '保守治疗'}"
+                if core
+                else f"{dx_name(r['diagnosis_key'])}（综合·{ptype}）"
+            )
             w.writerow(
                 [
-                    r["group_code"], r["group_name"], "核心" if core else "综合",
-                    r["diagnosis_key"], dx_names.get(r["diagnosis_key"], ""),
+                    r["group_code"], group_name, "核心" if core else "综合",
+                    r["diagnosis_key"], dx_name(r["diagnosis_key"]),
                     proc if core else "", names,
-                    ("保守治疗" if not proc else "相关手术") if core
-                    else PROCEDURE_TYPE_LABELS.get(proc, proc),
+                    ("保守治疗" if not proc else "相关手术") if core else ptype,
                     str(r["score"]),
                 ]
             )  # fmt: skip

@@ -144,6 +144,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.store = store
     app.state.region = region
     app.state.runs = runs
+    from opendip.web.scenarios import ScenarioService
+
+    app.state.scenarios = ScenarioService(
+        store, settings.data_dir, settings.platform_dir, settings.background_runs
+    )
+    app.state.scenarios.recover()
     app.state.templates = _templates()
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -228,6 +234,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(analysis.router)
     app.add_exception_handler(analysis.AnalysisRefused, analysis.refused)
     app.include_router(reports.router)
+    from opendip.web.routers import scenarios as scenarios_router
+
+    app.include_router(scenarios_router.router)
     return app
 
 
