@@ -460,3 +460,16 @@ def test_generated_records_pass_the_time_rules(region_cases: pa.Table) -> None:
         )
     )
     assert bad == set(outside["case_id"].to_pylist())
+
+
+def test_json_over_the_row_limit_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opendip.ingest import limits
+
+    monkeypatch.setattr(limits, "DEFAULT_LIMITS", limits.ImportLimits(max_rows=2))
+    payload = [{"setlinfo": {"setl_id": f"S{i}"}, "diseinfo": []} for i in range(3)]
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    with pytest.raises(SettlementImportError, match="setlinfo 共 3 条，超过单次导入上限 2 条"):
+        import_settlement_lists([path])

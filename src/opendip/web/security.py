@@ -43,6 +43,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "applications": ALL,
     "applications.create": DATA,
     "leads": REGION,
+    "scenarios": REGION,
+    "proposals": DATA,
     "users": frozenset({"admin"}),
     "audit": frozenset({"admin"}),
 }
