@@ -75,6 +75,9 @@ def test_agency_hospital_expert_journey(server) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     base, tmp = server
+    # Server work (an upload's import and QC in a worker thread) can take longer than the
+    # default 5 s on a loaded 2-core machine.
+    expect.set_options(timeout=30_000)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     # screenshots of an earlier run must not count for this one
     for old in ARTIFACTS.glob("*.png"):

@@ -328,3 +328,148 @@ def test_cli_import_settlement_lists(tmp_path: Path) -> None:
         app, ["import", "settlement-lists", str(tmp_path / "diseinfo.csv"), "--out", str(out)]
     )
     assert run.exit_code == 1 and "没有结算清单主记录" in run.output
+
+
+# --- record-level QC ---------------------------------------------------------------------
+
+
+def _records(**tables: list[dict]) -> dict[str, pa.Table]:
+    from opendip.contract.settlement import RECORD_TYPES
+
+    out = {}
+    for name, contract in RECORD_TYPES.items():
+        rows = tables.get(name, [])
+        out[name] = pa.Table.from_pylist(rows, schema=contract.schema.with_metadata(None))
+    return out
+
+
+def _header(case_id: str, **extra: object) -> dict:
+    import datetime as dt
+
+    row = {
+        "case_id": case_id, "hospital_id": "H001", "patient_id": "P1",
+        "insurance_type": "employee", "sex": "1", "age": 60,
+        "admit_time": dt.datetime(2026, 3, 5, 8, 0), "discharge_time": dt.datetime(2026, 3, 7, 8, 0),
+    }  # fmt: skip
+    return {**row, **extra}
+
+
+def _dx(case_id: str, code: str, main: str = "1", kind: str = "wm", cond: str | None = "1") -> dict:
+    return {"case_id": case_id, "diagnosis_kind": kind, "main_flag": main,
+            "diagnosis_code": code, "admission_condition": cond}  # fmt: skip
+
+
+def test_record_qc_findings_name_record_and_field() -> None:
+    import datetime as dt
+
+    from opendip.qc.records import check_records
+
+    records = _records(
+        settlement_lists=[
+            _header("A", ventilator_days=2, ventilator_hours=0, ventilator_minutes=1),
+            _header("B", age=0, age_days=3, newborn_birth_weights="2450,150"),
+            _header("C", age=0, age_days=3, newborn_admit_weight_g=25000),
+            _header("D"),
+        ],
+        diagnoses=[
+            _dx("A", "K80.100"),
+            _dx("A", "E11.900", main="0", cond=None),
+            _dx("A", "A04.01.03", main="0", kind="tcm_disease"),
+            _dx("B", "P07.300"),
+            _dx("C", "P07.300"),
+            _dx("D", "J18.900"),
+            _dx("D", "J44.100"),
+        ],
+        procedures=[
+            {
+                "case_id": "A",
+                "main_flag": "1",
+                "procedure_code": "51.2300",
+                "procedure_date": dt.date(2026, 3, 4),
+                "begin_time": dt.datetime(2026, 3, 6, 10, 0),
+                "end_time": dt.datetime(2026, 3, 6, 9, 0),
+            },
+        ],
+        icu=[
+            {
+                "case_id": "D",
+                "in_time": dt.datetime(2026, 3, 6, 8, 0),
+                "out_time": dt.datetime(2026, 3, 8, 8, 0),
+            },
+        ],
+    )
+    findings = check_records(records, procedures=demo_code_tables().procedures)
+    got = sorted(zip(findings["case_id"].to_pylist(), findings["rule_id"].to_pylist(),
+                     findings["field"].to_pylist(), strict=True))  # fmt: skip
+    assert got == [
+        ("A", "QC-REC-DX-002", "diagnoses.admission_condition"),
+        ("A", "QC-REC-OP-001", "procedures.procedure_date"),  # 3-04, admitted 3-05
+        ("A", "QC-REC-OP-003", "procedures.anaesthesia_method"),  # 51.2300 is surgery
+        ("A", "QC-REC-OP-004", "procedures.end_time"),  # ends before it begins
+        ("A", "QC-REC-TCM-001", "settlement_lists.case_id"),  # 主病 without 主证
+        ("A", "QC-REC-VENT-001", "settlement_lists.ventilator_days"),  # 2881 min > 2880
+        ("B", "QC-REC-NWB-002", "settlement_lists.newborn_birth_weights"),  # 150 g
+        ("C", "QC-REC-NWB-001", "settlement_lists.newborn_admit_weight_g"),  # 25000 g
+        ("C", "QC-REC-NWB-003", "settlement_lists.newborn_birth_weight_g"),  # 3 days, none
+        ("D", "QC-REC-DX-001", "settlement_lists.case_id"),  # two main diagnoses
+        ("D", "QC-REC-ICU-001", "icu.out_time"),  # 3-08 08:00 after discharge 3-07 08:00
+    ]
+    messages = dict(zip(findings["rule_id"].to_pylist(), findings["message"].to_pylist(),
+                        strict=True))  # fmt: skip
+    assert messages["QC-REC-DX-002"] == (
+        "诊断第2条：西医诊断 E11.900 未填写入院病情（1 有、2 临床未确定、3 情况不明、4 无）"
+    )
+    assert messages["QC-REC-VENT-001"] == "呼吸机使用时长 2881 分钟超过住院时长 2880 分钟"
+    assert messages["QC-REC-DX-001"].startswith("诊断信息中主诊断标志为 1 的西医诊断有 2 行")
+    assert messages["QC-REC-ICU-001"] == (
+        "重症监护第1条：出重症监护室时间 2026-03-08 08:00:00 不在入院至出院时间内"
+    )
+    # one case alone gives exactly its rows of the batch answer
+    alone = check_records(records, procedures=demo_code_tables().procedures, case_id="A")
+    assert alone.equals(findings.filter(pc.equal(findings["case_id"], "A")))
+
+
+def test_record_rules_refuse_unknown_fields(tmp_path: Path) -> None:
+    from opendip.qc.records import RecordRuleError, load_record_rules
+
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "version: '1'\nname: x\nrules:\n  - {id: R1, name: n, level: error, record: icu,"
+        " field: nope, message: m, check: {type: required}}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RecordRuleError, match="未知字段 nope"):
+        load_record_rules(path)
+    assert len(load_record_rules().rules) >= 13
+
+
+def test_generated_records_pass_the_time_rules(region_cases: pa.Table) -> None:
+    """The generator's made-up times lie inside the stay: only the region's injected date
+    errors (procedure dates outside the stay) are found."""
+    from opendip.qc.records import check_records
+
+    records = records_from_flat(region_cases, demo_code_tables())
+    findings = check_records(records, procedures=demo_code_tables().procedures)
+    rules = set(findings["rule_id"].to_pylist())
+    assert rules <= {"QC-REC-OP-001", "QC-REC-OP-002"}
+    bad = set(findings["case_id"].to_pylist())
+    outside = region_cases.filter(
+        pc.or_(
+            pc.less(region_cases["main_procedure_date"], region_cases["admit_date"]),
+            pc.greater(region_cases["main_procedure_date"], region_cases["discharge_date"]),
+        )
+    )
+    assert bad == set(outside["case_id"].to_pylist())
+
+
+def test_json_over_the_row_limit_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opendip.ingest import limits
+
+    monkeypatch.setattr(limits, "DEFAULT_LIMITS", limits.ImportLimits(max_rows=2))
+    payload = [{"setlinfo": {"setl_id": f"S{i}"}, "diseinfo": []} for i in range(3)]
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    with pytest.raises(SettlementImportError, match="setlinfo 共 3 条，超过单次导入上限 2 条"):
+        import_settlement_lists([path])

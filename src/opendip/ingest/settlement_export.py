@@ -4,8 +4,9 @@ CSV (one file per record type, national field codes as headers), Excel (one shee
 type, Chinese headers) or JSON (nested records per case, 4101 node and field names).
 
 `flatten(records_from_flat(cases))` gives `cases` back (a test checks it); the times the flat
-table does not hold are made up consistently: admission 09:00, discharge 10:00, procedure
-09:30–10:40 with anaesthesia 09:10–10:55 on the procedure date, ICU from two hours after
+table does not hold are made up consistently: admission 08:00, discharge 16:00, main procedure
+09:30–10:40 with anaesthesia 09:10–10:55 on the procedure date (anaesthesia method on every
+procedure the code table calls surgery), ICU from two hours after
 admission for (ICU days × 24 h − 2 h), settlement 30 minutes after discharge, upload three
 days later.
 """
@@ -53,8 +54,8 @@ def records_from_flat(cases: pa.Table, codes: object | None = None) -> dict[str,
     `cases` table. With `codes` (a `CodeTables`), diagnosis and procedure names are filled."""
     cases = cases.combine_chunks()
     n = cases.num_rows
-    admit = _at(cases["admit_date"], 9 * 3600)
-    discharge = _at(cases["discharge_date"], 10 * 3600)
+    admit = _at(cases["admit_date"], 8 * 3600)
+    discharge = _at(cases["discharge_date"], 16 * 3600)
     icu_days = pc.fill_null(cases["icu_days"], 0)
     on_vent = pc.greater(icu_days, 0)
     header = {
@@ -221,7 +222,7 @@ def _procedures(cases: pa.Table, codes: object | None) -> pa.Table:
         "procedure_date": dates,
         "begin_time": pa.concat_arrays([_at(main_dates, 9 * 3600 + 1800), pa.nulls(k, _TS)]),
         "end_time": pa.concat_arrays([_at(main_dates, 10 * 3600 + 2400), pa.nulls(k, _TS)]),
-        "anaesthesia_method": pa.array(["1"] * m + [None] * k, pa.string()),
+        "anaesthesia_method": pa.array(["1"] * m + [None] * k, pa.string()),  # see below
         "anaesthesia_begin": pa.concat_arrays([_at(main_dates, 9 * 3600 + 600), pa.nulls(k, _TS)]),
         "anaesthesia_end": pa.concat_arrays([_at(main_dates, 10 * 3600 + 3300), pa.nulls(k, _TS)]),
         "operator_code": pa.concat_arrays(
@@ -231,6 +232,11 @@ def _procedures(cases: pa.Table, codes: object | None) -> pa.Table:
     names = _names(columns["procedure_code"], table)
     if names is not None:
         columns["procedure_name"] = names
+        assert table is not None
+        idx = pc.index_in(columns["procedure_code"], value_set=table["code"].combine_chunks())
+        kind = pc.take(table["procedure_type"].combine_chunks(), idx)
+        surgery = pc.fill_null(pc.is_in(kind, pa.array(["surgery", "interventional"])), False)
+        columns["anaesthesia_method"] = pc.if_else(surgery, "1", columns["anaesthesia_method"])
     return _by_case(_conform(RECORD_TYPES["procedures"], columns), cases)
 
 

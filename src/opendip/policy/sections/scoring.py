@@ -7,7 +7,14 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from opendip.policy.sections.base import NonNegative, Positive, Section, Share
+from opendip.policy.sections.base import (
+    NonNegative,
+    Positive,
+    Section,
+    Share,
+    explicit,
+    key_error,
+)
 
 
 class DeviationBand(Section):
@@ -101,3 +108,22 @@ class ScoringPolicy(Section):
     #: Accepted special-review (特例单议) cases: the expert's score is the settled score
     #: (no hospital coefficient after) or the case score (× hospital coefficient).
     reviewed_score_is: Literal["settled_score", "case_score"] = "settled_score"
+
+    @model_validator(mode="after")
+    def _keys_apply_to_reference_mean(self) -> ScoringPolicy:
+        if self.yuan_per_point and self.reference_mean != "score_times_factor":
+            raise key_error(
+                "yuan_per_point",
+                f"yuan_per_point 只用于 reference_mean = score_times_factor，当前为 "
+                f"{self.reference_mean}，请删除",
+                f"yuan_per_point only applies to reference_mean score_times_factor "
+                f"(not {self.reference_mean}); remove it",
+            )
+        if explicit(self, "level_mean_missing") and self.reference_mean != "same_level":
+            raise key_error(
+                "level_mean_missing",
+                f"level_mean_missing 只用于 reference_mean = same_level（同级均值缺失时），当前为 "
+                f"{self.reference_mean}，请删除",
+                "level_mean_missing only applies to reference_mean same_level; remove it",
+            )
+        return self

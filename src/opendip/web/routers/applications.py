@@ -39,6 +39,7 @@ from opendip.workflow import (
     can_comment,
     parse_score,
 )
+from opendip.workflow.review_cap import ReviewCapExceeded, check_submission
 
 router = APIRouter()
 NOT_FOUND = {404: {"model": Message}}
@@ -136,9 +137,42 @@ def _normal_case_ids(raw: list[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+def _check_review_cap(
+    request: Request, s: Session, viewer: Viewer, hospital_id: str | None, ids: list[str]
+) -> None:
+    """特例单议: a hospital nominates at most scoring.special_review_max_share of its
+    discharged cases of a year (cases already nominated in its open or decided
+    applications count, withdrawn or refused ones do not)."""
+    from opendip.web.services import _policy_file as policy_file
+
+    hospital = case_scope(viewer, hospital_id)
+    if not hospital:
+        return
+    share = policy_file(request).periods()[-1][2].scoring.special_review_max_share
+    earlier = repo.nominated_case_ids(s, hospital)
+    new = [c for c in ids if c not in earlier]
+    years, discharged = request.app.state.region.discharges(
+        hospital, [*earlier, *new], repo.accepted_upload_files(s)
+    )
+    for year in sorted({years[c] for c in new if c in years}):
+        check_submission(
+            hospital,
+            year,
+            discharged.get(year, 0),
+            sum(1 for c in earlier if years.get(c) == year),
+            sum(1 for c in new if years.get(c) == year),
+            share,
+        )
+
+
 def _create(request: Request, s: Session, viewer: Viewer, body: ApplicationIn) -> Application:
     ids = _normal_case_ids(body.case_ids)
     _check_cases(request, s, viewer, body.hospital_id, ids)
+    if body.kind == "special_review":
+        try:
+            _check_review_cap(request, s, viewer, body.hospital_id, ids)
+        except ReviewCapExceeded as exc:
+            raise InvalidDecision(str(exc)) from exc
     app = repo.create_application(
         s,
         viewer.user,
