@@ -21,6 +21,7 @@ from opendip.reports.source import ReportInputError
 from opendip.store import Store, sqlite_url
 from opendip.store.models import LEAD_STATUS_LABELS, ROLE_LABELS, RUN_KIND_LABELS, RUN_STATUS_LABELS
 from opendip.store.repositories import StoreRuleError
+from opendip.web.demo_runs import load_demo_runs
 from opendip.web.region import RegionData, fmt_decimal, yuan
 from opendip.web.runs import RunService
 from opendip.web.security import (
@@ -57,6 +58,9 @@ def _templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(HERE / "templates"))
     t.env.filters["yuan"] = yuan
     t.env.filters["dec"] = fmt_decimal
+    t.env.filters["thousands"] = lambda v: (
+        f"{v:,}" if isinstance(v, int) else ("—" if v is None else v)
+    )
     t.env.filters["pct"] = lambda v: "—" if v is None else f"{v:.2%}"
     t.env.filters["dt"] = lambda v: v.strftime("%Y-%m-%d %H:%M") if v else "—"
     t.env.globals.update(
@@ -123,6 +127,7 @@ def create_app(settings: Settings) -> FastAPI:
     region = RegionData(settings.data_dir)
     runs = RunService(store, settings, region)
     runs.recover()
+    load_demo_runs(store, settings.data_dir)
     runs.show_published()
     _load_supervision_leads(store, settings.data_dir)
 
