@@ -165,6 +165,8 @@ class Application(Base):
     title: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text)
     case_ids: Mapped[list[Any]] = mapped_column(default=list)
+    #: What an application about no case (kind "policy") concerns (workflow.SUBJECTS).
+    subject: Mapped[str | None] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), index=True)
     outcome: Mapped[str | None] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer, default=1)

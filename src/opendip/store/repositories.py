@@ -33,6 +33,7 @@ from opendip.store.passwords import dummy_verify, hash_password, verify_password
 from opendip.workflow import (
     ACTIONS,
     KINDS,
+    SUBJECTS,
     Actor,
     CaseDecision,
     Deadlines,
@@ -421,8 +422,11 @@ def create_application(
     hospital_id: str | None = None,
     today: dt.date | None = None,
     submit_token: str | None = None,
+    subject: str | None = None,
 ) -> Application:
-    """提出申请: a hospital files for its own cases (the agency may file for a hospital).
+    """提出申请: a hospital files for its own cases (the agency may file for a hospital);
+    a 政策异议 (kind "policy") concerns the budget, directory, a score or a coefficient and
+    may name no case.
 
     A repeated `submit_token` (double submission of one form) returns the first
     application instead of filing a second one."""
@@ -447,8 +451,13 @@ def create_application(
     if not reason:
         raise StoreRuleError("请填写申请理由")
     ids = list(dict.fromkeys(c.strip() for c in case_ids if c and c.strip()))
-    if not ids:
-        raise StoreRuleError("请至少填写一个结算清单号")
+    if kind == "policy":
+        if subject not in SUBJECTS:
+            raise StoreRuleError(f"请选择政策异议的事项：{'、'.join(SUBJECTS.values())}")
+    else:
+        subject = None
+        if not ids:
+            raise StoreRuleError("请至少填写一个结算清单号")
     if len(ids) > 500:
         raise StoreRuleError("一次申请最多 500 个病例")
     now = utcnow()
@@ -458,6 +467,7 @@ def create_application(
         title=title,
         reason=reason,
         case_ids=ids,
+        subject=subject,
         state="submitted",
         version=1,
         deadline=deadlines.deadline("submitted", today or now.date()),

@@ -165,10 +165,13 @@ class RunOut(BaseModel):
 
 
 class ApplicationIn(BaseModel):
-    kind: Literal["special_review", "dispute"]
+    kind: Literal["special_review", "dispute", "policy"]
     title: str = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1, max_length=5000)
-    case_ids: list[str] = Field(min_length=1, max_length=500)
+    #: At least one case, except for a 政策异议 (kind "policy"), which may name none.
+    case_ids: list[str] = Field(default_factory=list, max_length=500)
+    #: kind "policy": budget | directory | score | coefficient | other.
+    subject: str | None = Field(default=None, max_length=16)
     hospital_id: str | None = Field(default=None, max_length=64)
     submit_token: str | None = Field(default=None, max_length=64)
 
@@ -224,6 +227,7 @@ class ApplicationOut(BaseModel):
     title: str
     reason: str
     case_ids: list[str]
+    subject: str | None = None
     state: str
     state_label: str
     outcome: str | None
