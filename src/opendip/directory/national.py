@@ -224,11 +224,12 @@ def localise(
     pairs = need.group_by(["group_code", "category", "proc_type"]).aggregate(n=need.count())
     pairs_t = pairs.to_pyarrow().to_pylist()
     existing = {
-        (r["diagnosis_key"], r["procedure_key"])
+        (r["diagnosis_key"], r["procedure_key"]): r["group_code"]
         for r in frame.filter(pc.equal(frame["group_type"], "comprehensive")).to_pylist()
     }
     added: dict[tuple[str, str], dict[str, Any]] = {}
     into: dict[str, set[str]] = {}
+    merged = set(merged_codes)
     for r in pairs_t:
         if r["category"] is None or r["proc_type"] is None:
             continue
@@ -245,17 +246,8 @@ def localise(
                 "score": Decimal(_PLACEHOLDER_SCORE),
                 "mean_cost_fen": 0,
             }
-        if r["group_code"] in merged_codes:
-            target = next(
-                (
-                    f["group_code"]
-                    for f in frame.to_pylist()
-                    if f["group_type"] == "comprehensive"
-                    and (f["diagnosis_key"], f["procedure_key"]) == key
-                ),
-                code,
-            )
-            into.setdefault(r["group_code"], set()).add(target)
+        if r["group_code"] in merged:
+            into.setdefault(r["group_code"], set()).add(existing.get(key, code))
     reduced = frame.filter(
         pc.invert(pc.is_in(frame["group_code"], pa.array(merged_codes, pa.string())))
     )
