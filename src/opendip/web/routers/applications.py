@@ -73,6 +73,7 @@ def _out(app: Application, viewer: Viewer) -> ApplicationOut:
         title=app.title,
         reason=app.reason,
         case_ids=list(app.case_ids),
+        subject=app.subject,
         state=app.state,
         state_label=STATE_LABELS[app.state],
         outcome=app.outcome,
@@ -167,7 +168,8 @@ def _check_review_cap(
 
 def _create(request: Request, s: Session, viewer: Viewer, body: ApplicationIn) -> Application:
     ids = _normal_case_ids(body.case_ids)
-    _check_cases(request, s, viewer, body.hospital_id, ids)
+    if ids:
+        _check_cases(request, s, viewer, body.hospital_id, ids)
     if body.kind == "special_review":
         try:
             _check_review_cap(request, s, viewer, body.hospital_id, ids)
@@ -183,6 +185,7 @@ def _create(request: Request, s: Session, viewer: Viewer, body: ApplicationIn) -
         request.app.state.settings.deadlines,
         hospital_id=body.hospital_id,
         submit_token=body.submit_token,
+        subject=body.subject,
     )
     s.commit()
     return app
@@ -244,6 +247,7 @@ async def application_submit(
             case_ids=ids,
             hospital_id=raw.get("hospital_id") or None,
             submit_token=raw.get("submit_token") or None,
+            subject=raw.get("subject") or None,
         )
         app = _create(request, s, viewer, body)
     except Exception as exc:
@@ -251,7 +255,7 @@ async def application_submit(
         from pydantic import ValidationError
 
         if isinstance(exc, ValidationError):
-            message = "请填写标题、理由和至少一个结算清单号"
+            message = "请填写标题、理由和结算清单号（政策异议可不填病例）"
         elif isinstance(exc, repo.StoreRuleError | InvalidDecision):
             message = str(exc)
         else:
