@@ -62,7 +62,9 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
         [
             "tests/settlement/test_pointvalue.py",
             "tests/settlement/test_review_cap.py",
+            "tests/settlement/test_review_cap_edges.py",
             "tests/settlement/test_clearing.py",
+            "tests/cases/clearing",
         ],
         [
             "opendip.settlement.pointvalue.*",
@@ -77,9 +79,17 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
     ),
     "qc": (
         ["src/opendip/qc/single.py", "src/opendip/qc/context.py", "src/opendip/qc/batch.py"],
-        ["tests/qc/test_limits.py"],
         [
-            "opendip.qc.single.*",
+            "tests/qc/test_limits.py",
+            "tests/qc/test_default_rules.py",
+            "-k",
+            "in_one_batch or tolerance or operators or single_case or all_examples",
+        ],
+        [
+            "opendip.qc.single.xǁCaseCheckerǁ_operand__*",
+            "opendip.qc.single.xǁCaseCheckerǁ_compare__*",
+            "opendip.qc.single.xǁCaseCheckerǁ_hits__*",
+            "opendip.qc.single.xǁCaseCheckerǁ_flag_violated__*",
             "opendip.qc.context.*",
             "opendip.qc.batch.xǁ*ǁoperand__*",
             "opendip.qc.batch.xǁ*ǁcompare__*",
@@ -96,9 +106,15 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
         [],
     ),
     "grouping": (
-        ["src/opendip/grouping/single.py"],
-        ["tests/grouping/test_grouping.py"],
-        ["opendip.grouping.single.x__core__*"],
+        ["src/opendip/directory/matching.py"],
+        ["tests/cases/test_grouping_examples.py", "tests/grouping/test_grouping.py"],
+        [
+            "opendip.directory.matching.x_tie_key__*",
+            "opendip.directory.matching.x_tie_key_expr__*",
+            "opendip.directory.matching.x_match_row__*",
+            "opendip.directory.matching.x_covers__*",
+            "opendip.directory.matching.x_best_core__*",
+        ],
     ),
     "scoring-batch": (
         ["src/opendip/scoring/batch.py"],
