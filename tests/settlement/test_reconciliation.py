@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from opendip.settlement import Inputs, settle_year
+from tests.cases.clearing.test_clearing_examples import band_adjustment
 
 LEVELS = ("tertiary", "secondary", "primary")
 
@@ -60,7 +61,22 @@ def region(draw):
         },
     }
     netting = draw(st.booleans())
-    return hospitals, cases, grouped, budget, netting
+    clearing = {
+        "ffs_basis": draw(st.sampled_from(["fund", "total"])),
+        "surplus_clawback_to": draw(st.sampled_from(["fund", "reserve"])),
+        "deducted_deposit_to": draw(st.sampled_from(["fund", "reserve"])),
+        "ffs_bands": [
+            {
+                "ratio_min": 1,
+                "rule": "keep_surplus",
+                "share": Decimal(draw(st.integers(0, 100))) / 100,
+                "cap_share": Decimal(draw(st.integers(0, 30))) / 100,
+            },
+            {"ratio_min": Decimal("0.85"), "ratio_max": 1, "rule": "pay_dip"},
+            {"ratio_max": Decimal("0.85"), "rule": "share_loss", "share": Decimal("0.5")},
+        ],
+    }
+    return hospitals, cases, grouped, budget, netting, clearing
 
 
 @settings(
@@ -72,8 +88,8 @@ def region(draw):
 )
 @given(region())
 def test_every_total_reconciles_to_the_fen(con, data):
-    hospitals, cases, grouped, budget, netting = data
-    pf = b.policy(settlement={"budget": budget, "community_netting": netting})
+    hospitals, cases, grouped, budget, netting, clearing = data
+    pf = b.policy(settlement={"budget": budget, "community_netting": netting, **clearing})
     inputs = Inputs(
         con.create_table("c", b.cases_table(cases), overwrite=True),
         con.create_table("g", b.grouped_table(grouped), overwrite=True),
@@ -89,6 +105,24 @@ def test_every_total_reconciles_to_the_fen(con, data):
         # Σ adjustments of members = their unit's adjustment, exactly
         units = r.communities.filter(pc.equal(r.communities["pool"], pool["pool"]))
         assert pc.sum(hs["adjustment_fen"]).as_py() == pc.sum(units["unit_adjustment_fen"]).as_py()
+        # each unit's adjustment is its band's formula on its two compared amounts
+        # (recomputed here in plain Python from docs/money.md)
+        final = pf.periods()[-1][2]
+        for u in units.to_pylist():
+            rule, adjustment = band_adjustment(final, u["compare_dip_fen"], u["compare_ffs_fen"])
+            assert (u["ffs_rule"], u["unit_adjustment_fen"]) == (rule, adjustment), u
+        # the reserve: closing = opening − uses + what the policy sends back
+        returns = (
+            pool["surplus_cap_fen"] if clearing["surplus_clawback_to"] == "reserve" else 0
+        ) + (pool["deposit_deducted_fen"] if clearing["deducted_deposit_to"] == "reserve" else 0)
+        assert pool["reserve_opening_fen"] == pool["reserve_fen"]
+        assert pool["reserve_returns_fen"] == returns
+        assert (
+            pool["reserve_closing_fen"] == pool["reserve_fen"] - pool["reserve_uses_fen"] + returns
+        )
+        assert pool["kept_in_fund_fen"] == (
+            pool["surplus_cap_fen"] + pool["deposit_deducted_fen"] - returns
+        )
         # per-case rounding: at most ½ fen per case, plus the point value's own rounding
         pv_err = Decimal("0.0000005") * pool["total_score"] * 100
         assert abs(pool["rounding_residual_fen"]) <= Decimal(pool["cases"]) / 2 + pv_err + 1
