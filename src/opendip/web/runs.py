@@ -276,6 +276,16 @@ class RunService:
             run = s.get(Run, run_id)
             override = (run.params or {}).get("review_cap_override") if run else None
             creator = run.created_by if run else None
+            # Confirmed supervision leads of the year carry adjustments the clearing applies.
+            confirmed = repo.confirmed_findings(s, int(period))
+        findings = None
+        if confirmed:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            findings = out / "findings_input.parquet"
+            pq.write_table(pa.Table.from_pylist(confirmed), findings)
+            manifest["findings_applied"] = len(confirmed)
         summary = run_year(
             files,
             int(period),
@@ -283,6 +293,7 @@ class RunService:
             assessment=self._assess(out, files, int(period), manifest),
             case_excel=False,
             review_cap_override=override,
+            findings=findings,
         )
         if summary.get("review_cap_override"):
             with self.store.session() as s:
