@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from opendip.settlement import Inputs, settle_year
+from tests.cases.clearing.test_clearing_examples import band_adjustment
 from tests.profiles import examples
 
 LEVELS = ("tertiary", "secondary", "primary")
@@ -61,7 +62,22 @@ def region(draw):
         },
     }
     netting = draw(st.booleans())
-    return hospitals, cases, grouped, budget, netting
+    clearing = {
+        "ffs_basis": draw(st.sampled_from(["fund", "total"])),
+        "surplus_clawback_to": draw(st.sampled_from(["fund", "reserve"])),
+        "deducted_deposit_to": draw(st.sampled_from(["fund", "reserve"])),
+        "ffs_bands": [
+            {
+                "ratio_min": 1,
+                "rule": "keep_surplus",
+                "share": Decimal(draw(st.integers(0, 100))) / 100,
+                "cap_share": Decimal(draw(st.integers(0, 30))) / 100,
+            },
+            {"ratio_min": Decimal("0.85"), "ratio_max": 1, "rule": "pay_dip"},
+            {"ratio_max": Decimal("0.85"), "rule": "share_loss", "share": Decimal("0.5")},
+        ],
+    }
+    return hospitals, cases, grouped, budget, netting, clearing
 
 
 @settings(
@@ -74,8 +90,8 @@ def region(draw):
 )
 @given(region())
 def test_every_total_reconciles_to_the_fen(con, data):
-    hospitals, cases, grouped, budget, netting = data
-    pf = b.policy(settlement={"budget": budget, "community_netting": netting})
+    hospitals, cases, grouped, budget, netting, clearing = data
+    pf = b.policy(settlement={"budget": budget, "community_netting": netting, **clearing})
     inputs = Inputs(
         con.create_table("c", b.cases_table(cases), overwrite=True),
         con.create_table("g", b.grouped_table(grouped), overwrite=True),
@@ -84,9 +100,29 @@ def test_every_total_reconciles_to_the_fen(con, data):
         pf,
     )
     r = settle_year(inputs, 2026)
-    recompute_and_compare(r, cases, budget)
+    recompute_and_compare(r, cases, budget, clearing["ffs_basis"])
     for pool in r.pools.to_pylist():
         assert pool["cases_equal_hospitals"] and pool["clearing_identity"]
+        # each unit's adjustment is its band's formula on its two compared amounts
+        # (recomputed here in plain Python from docs/money.md)
+        final = pf.periods()[-1][2]
+        for u in r.communities.to_pylist():
+            if u["pool"] != pool["pool"]:
+                continue
+            rule, adjustment = band_adjustment(final, u["compare_dip_fen"], u["compare_ffs_fen"])
+            assert (u["ffs_rule"], u["unit_adjustment_fen"]) == (rule, adjustment), u
+        # the reserve: closing = opening − uses + what the policy sends back
+        returns = (
+            pool["surplus_cap_fen"] if clearing["surplus_clawback_to"] == "reserve" else 0
+        ) + (pool["deposit_deducted_fen"] if clearing["deducted_deposit_to"] == "reserve" else 0)
+        assert pool["reserve_opening_fen"] == pool["reserve_fen"]
+        assert pool["reserve_returns_fen"] == returns
+        assert (
+            pool["reserve_closing_fen"] == pool["reserve_fen"] - pool["reserve_uses_fen"] + returns
+        )
+        assert pool["kept_in_fund_fen"] == (
+            pool["surplus_cap_fen"] + pool["deposit_deducted_fen"] - returns
+        )
         # per-case rounding: at most ½ fen per case, plus the point value's own rounding
         pv_err = Decimal("0.0000005") * pool["total_score"] * 100
         assert abs(pool["rounding_residual_fen"]) <= Decimal(pool["cases"]) / 2 + pv_err + 1
@@ -99,7 +135,7 @@ def _half_up(x: Fraction, places: int = 0) -> Fraction:
     return Fraction(whole if n >= 0 else -whole, scale)
 
 
-def recompute_and_compare(r, cases: list[dict], budget: dict) -> None:
+def recompute_and_compare(r, cases: list[dict], budget: dict, basis: str = "fund") -> None:
     """Every total of the settlement recomputed here from the per-case rows and the test
     policy (tests/scoring/base-policy.yaml: reserve 8%, fund_plus_personal, point value 6
     decimals, withholding 5% before July and 8% from July), not read from the code's flags."""
@@ -139,8 +175,16 @@ def recompute_and_compare(r, cases: list[dict], budget: dict) -> None:
             for col in ("dip_amount_fen", "personal_share_fen", "fund_payable_fen", "ffs_fund_fen"):
                 assert h[col] == sum(c[col] for c in own), col
             assert h["cases"] == len(own)
-            # default comparison basis: fund payable against the fund paid by item
-            assert h["dip_minus_ffs_fen"] == h["fund_payable_fen"] - h["ffs_fund_fen"]
+            # comparison basis: fund payable against the fund paid by item, or the DIP total
+            # against the total cost by item (settlement.ffs_basis)
+            total_cost = sum(by_id[c["case_id"]]["total_cost"] for c in own)
+            d, f = (
+                (h["dip_amount_fen"], total_cost)
+                if basis == "total"
+                else (h["fund_payable_fen"], h["ffs_fund_fen"])
+            )
+            assert (h["compare_dip_fen"], h["compare_ffs_fen"]) == (d, f)
+            assert h["dip_minus_ffs_fen"] == d - f
             assert h["adjusted_fen"] == h["fund_payable_fen"] + h["adjustment_fen"]
             assert h["deposit_deducted_fen"] == h["withheld_fen"] - h["returned_fen"]
             assert h["clearing_total_fen"] == h["adjusted_fen"] - h["deposit_deducted_fen"]
