@@ -401,6 +401,11 @@ OP_RULES = rules_from(
         for i, op in enumerate(OPS)
     ),
     {
+        "id": "QC-OP-L", "name": "字面量在左", "level": "error", "field": "icu_days",
+        "message": "{left} {right}",
+        "check": {"type": "compare", "left": {"value": 5}, "op": "<=", "right": "icu_days"},
+    },
+    {
         "id": "QC-OP-R", "name": "区间", "level": "error", "field": "icu_days",
         "message": "{value} {min} {max}",
         "check": {"type": "range", "min": 4, "max": {"value": 6}},
@@ -409,8 +414,8 @@ OP_RULES = rules_from(
 
 #: icu_days against los_days 5: which rules are violated (the comparison is false).
 OP_EXPECT = {
-    3: {"QC-OP-2", "QC-OP-3", "QC-OP-4", "QC-OP-R"},  # 3 < 5: >, >=, == false; below range
-    4: {"QC-OP-2", "QC-OP-3", "QC-OP-4"},  # range min 4 inclusive
+    3: {"QC-OP-2", "QC-OP-3", "QC-OP-4", "QC-OP-L", "QC-OP-R"},  # 3 < 5: >, >=, == false
+    4: {"QC-OP-2", "QC-OP-3", "QC-OP-4", "QC-OP-L"},  # range min 4 inclusive; 5 <= 4 false
     5: {"QC-OP-0", "QC-OP-2", "QC-OP-5"},  # equal: <, >, != false
     6: {"QC-OP-0", "QC-OP-1", "QC-OP-4"},  # range max 6 inclusive
     7: {"QC-OP-0", "QC-OP-1", "QC-OP-4", "QC-OP-R"},

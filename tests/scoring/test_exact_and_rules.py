@@ -1,0 +1,181 @@
+"""Direct tests of the exact-arithmetic helpers and policy rules that the mutation run found
+untested (docs/testing.md): large quotients where the DOUBLE estimate of `floor_div` is off by
+one, messages, the budget point value from history, coefficient rounding, band edges, reviewed
+scores at two decimals, and the point value's six decimals in the explanation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import builders as b
+import ibis
+import pytest
+
+from opendip.scoring import rules
+from opendip.scoring.exact import div_half_up, floor_div, py_div_half_up, scaled
+from opendip.scoring.single import policy_for
+
+D = Decimal
+
+
+@pytest.fixture(scope="module")
+def duck():
+    from opendip.engine import connect
+
+    return connect()
+
+
+@pytest.mark.parametrize(
+    "num,den,floor",
+    [
+        (10**17 + 1, 1, 10**17 + 1),  # DOUBLE rounds the estimate down: +1 correction
+        (10**17 - 1, 1, 10**17 - 1),  # DOUBLE rounds it up: −1 correction
+        (7, 2, 3),
+        (6, 3, 2),
+        (0, 5, 0),
+    ],
+)
+def test_floor_div_is_exact_where_double_is_not(duck, num, den, floor):
+    assert duck.execute(floor_div(ibis.literal(num), ibis.literal(den))) == floor
+
+
+@pytest.mark.parametrize(
+    "num,den,rounded",
+    [(2 * 10**17 + 1, 2, 10**17 + 1), (5, 2, 3), (7, 2, 4), (3, 2, 2), (1, 3, 0), (2, 3, 1)],
+)
+def test_div_half_up_on_duckdb_and_in_python(duck, num, den, rounded):
+    assert duck.execute(div_half_up(ibis.literal(num), ibis.literal(den))) == rounded
+    assert py_div_half_up(num, den) == rounded
+
+
+def test_scaled_refuses_extra_decimals_with_the_numbers():
+    assert scaled(D("1.25"), 2) == 125
+    with pytest.raises(ValueError) as exc:
+        scaled(D("1.255"), 2)
+    assert str(exc.value) == "1.255 has more than 2 decimals"
+
+
+def _policy(**overrides):
+    return policy_for(b.policy(**overrides), dt.date(2026, 3, 1))
+
+
+def test_budget_point_value_from_history_mean():
+    pol = _policy(
+        settlement={"budget": {"employee": {"fund_budget_yuan": 1000, "budget_point_value": None}}}
+    )
+    # all-case mean 8000.00 yuan ÷ base score 100 = 80 yuan per point, 6 decimals
+    assert rules.budget_point_value(pol, "employee", 800_000) == D("80.000000")
+    assert rules.budget_point_value(pol, "employee", 123_457) == D("12.345700")
+    with pytest.raises(rules.ScoringError, match="budget_point_value"):
+        rules.budget_point_value(pol, "employee", None)
+
+
+def test_hospital_coefficient_sums_and_rounds_half_up_to_four_decimals():
+    pol = _policy()
+    assert rules.hospital_coefficient(pol, "H005", "secondary", None) == D("0.8800")
+    assert rules.hospital_coefficient(pol, "H001", "tertiary", D("0.01")) == D("1.0300")
+    assert rules.hospital_coefficient(pol, "H001", "secondary", D("0.00005")) == D("0.9001")
+    assert rules.hospital_coefficient(pol, "H005", "secondary", D("0.00004")) == D("0.8800")
+
+
+def test_band_contains_its_lower_edge_not_its_upper():
+    low = rules.Band(None, D(100), D(3), D("0.5"))
+    high = rules.Band(D(100), None, D(2), D("0.5"))
+    assert low.contains(D("99.9999")) and not low.contains(D(100))
+    assert high.contains(D(100)) and not high.contains(D("99.9999"))
+    assert rules.Band(None, None, D(2), D("0.5")).contains(D(0))
+
+
+def test_accepted_review_at_two_decimals():
+    pf = b.policy(scoring={"score_decimals": 2})
+    row = b.score_single(
+        b.case("S1", hospital_id="H005", total_cost=6_000_000),
+        b.grouped("S1"),
+        [b.group("G1", mean_cost_tertiary_fen=1_000_000, mean_cost_fen=1_000_000)],
+        [b.hospital("H005")],
+        pf,
+        review={"case_id": "S1", "decision": "accept", "reviewed_score": D("321.55")},
+        point_value=D(10),
+    )
+    assert row["deviation"] == "special_review"
+    assert row["case_score"] == D("321.55") and row["settled_score"] == D("321.55")
+    assert row["dip_amount_fen"] == 321_550
+
+
+def test_explanation_shows_the_point_value_with_six_decimals():
+    row = b.score_single(
+        b.case("C1", hospital_id="H005", total_cost=1_000_000),
+        b.grouped("C1"),
+        [b.group("G1", mean_cost_tertiary_fen=1_000_000, mean_cost_fen=1_000_000)],
+        [b.hospital("H005")],
+        b.policy(),
+        point_value=D("12.5"),
+    )
+    assert "点值12.500000元/分，DIP金额=100.0000×12.500000=1250.00元" in row["explanation"]
+
+
+SINGLE_ERRORS = {
+    "no_level": (
+        {}, {}, None,
+        "hospitals 表字段 level：医疗机构未填写医院等级（例如：H9）",
+    ),
+    "bed_day_without_stay": (
+        {"los_days": 0}, {"group_code": "BD", "group_type": "special"}, "tertiary",
+        "cases 表字段 los_days：按床日付费病例住院天数为空或不大于 0（例如：C1）",
+    ),
+    "no_base_score": (
+        {}, {"base_score": None}, "tertiary",
+        "grouped 表字段 base_score：已入组病例缺少病种分值（例如：C1）",
+    ),
+    "missing_money": (
+        {"fund_paid": None, "personal_copay": None}, {}, "tertiary",
+        "cases 表字段 fund_paid、personal_copay：单病例计分缺少金额（分）：统筹基金支付、个人自付（例如：C1）",
+    ),
+    "outside_policy": (
+        {"discharge_date": dt.date(2027, 1, 5)}, {}, "tertiary",
+        "cases 表字段 discharge_date：出院日期 2027-01-05 不在政策生效期内",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(SINGLE_ERRORS))
+def test_single_case_refusals_name_table_field_and_case(name):
+    from opendip.scoring.errors import InputDataError
+
+    case_kw, grouped_kw, level, message = SINGLE_ERRORS[name]
+    groups = [
+        b.group("G1", mean_cost_tertiary_fen=1_000_000, mean_cost_fen=1_000_000),
+        b.group("BD", group_type="special", score_per_day=D("4.5")),
+    ]
+    with pytest.raises(InputDataError) as exc:
+        b.score_single(
+            b.case("C1", hospital_id="H9", **case_kw),
+            b.grouped("C1", **grouped_kw),
+            groups,
+            [b.hospital("H9", level)],
+            b.policy(),
+            point_value=D(10),
+        )
+    assert str(exc.value) == message
+
+
+def test_score_outside_every_band_is_refused_with_the_score():
+    from opendip.scoring.errors import MissingParameterError
+
+    pf = b.policy(
+        scoring={
+            "deviation_bands": [{"score_max": 100, "high_multiple": 3, "low_multiple": D("0.5")}]
+        }
+    )
+    with pytest.raises(MissingParameterError) as exc:
+        b.score_single(
+            b.case("C1", hospital_id="H005"),
+            b.grouped("C1", base_score=D(150)),
+            [b.group("G1", score=D(150), mean_cost_tertiary_fen=1_000_000)],
+            [b.hospital("H005")],
+            pf,
+            point_value=D(10),
+        )
+    assert "分段未覆盖分值 150.0000" in str(exc.value)
+    assert "scoring.deviation_bands" in str(exc.value)
