@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from opendip.store import repositories as repo
 from opendip.web.app import render
 from opendip.web.region import CaseFilters, RegionData, valid_month
+from opendip.web.runs import RunService
 from opendip.web.schemas import CaseDetail, CaseList, CaseRow, Message, PregroupIn, PregroupOut
 from opendip.web.security import NotFound, Viewer, db, require, require_cached
 from opendip.web.services import (
@@ -422,45 +423,53 @@ def api_directory_diff(
 # -- 结算公示 ---------------------------------------------------------------------------------
 
 
+#: The columns of the published table (结算公示表), as agencies post it publicly.
+PUBLIC_COLUMNS = {
+    "monthly": (
+        "cases",
+        "total_score",
+        "point_value",
+        "dip_amount_fen",
+        "fund_payable_fen",
+        "withheld_fen",
+        "advance_fen",
+    ),
+    "annual": (
+        "cases",
+        "total_score",
+        "point_value",
+        "dip_amount_fen",
+        "fund_payable_fen",
+        "ffs_fund_fen",
+        "result",
+        "returned_fen",
+        "clearing_total_fen",
+        "clearing_payment_fen",
+    ),
+}
+
+
 def _publication(request: Request, s: Session, viewer: Viewer) -> list[dict[str, Any]]:
-    """Published runs with per-hospital totals (a hospital sees its own row only)."""
+    """Published runs with the region's published table (per hospital and pool, from the
+    settlement's hospital table): every viewer sees the whole table, as posted publicly; a
+    hospital's own rows are marked."""
     own = case_scope(viewer, None)
     names = _region(request).hospital_names()
+    runs: RunService = request.app.state.runs
     out = []
     for run in repo.published_runs(s):
-        scored_path = run.manifest.get("outputs_scored")
-        grouped_path = run.manifest.get("outputs", {}).get("grouped")
+        settlement = runs.settlement_dir(run)
+        path = settlement / "hospitals.parquet" if settlement is not None else None
         rows: list[dict[str, Any]] = []
-        if scored_path:
-            t = pq.read_table(scored_path)
-            rows = _per_hospital(t, own)
-        elif grouped_path:
-            cases = pq.read_table(
-                run.manifest["outputs"]["cases"], columns=["case_id", "hospital_id"]
-            )
-            rows = _per_hospital(cases, own)
+        if path is not None and path.is_file():
+            cols = ["hospital_id", "pool", *PUBLIC_COLUMNS.get(run.kind, ())]
+            t = pq.read_table(path)
+            rows = t.select([c for c in cols if c in t.column_names]).to_pylist()
         for r in rows:
             r["name"] = names.get(r["hospital_id"], "")
-        out.append({"run": run, "rows": rows})
+            r["own"] = r["hospital_id"] == own
+        out.append({"run": run, "rows": rows, "own": own})
     return out
-
-
-def _per_hospital(t, own: str | None) -> list[dict[str, Any]]:
-    import pyarrow.compute as pc
-
-    if own is not None:
-        t = t.filter(pc.equal(t["hospital_id"], own))
-    aggs = [("case_id", "count")]
-    for c in ("settled_score", "dip_amount_fen", "fund_payable_fen", "ffs_fund_fen"):
-        if c in t.column_names:
-            aggs.append((c, "sum"))
-    g = t.group_by("hospital_id").aggregate(aggs).sort_by("hospital_id")
-    rows = []
-    for r in g.to_pylist():
-        rows.append(
-            {k.replace("_sum", "").replace("case_id_count", "cases"): v for k, v in r.items()}
-        )
-    return rows
 
 
 @router.get("/publication", include_in_schema=False)
