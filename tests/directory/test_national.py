@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from typer.testing import CliRunner
 
 from opendip.cli.main import app
@@ -145,3 +146,35 @@ def test_the_shipped_demo_scheme_loads() -> None:
     assert types.count("comprehensive") == 694
     names = frame["group_name"].to_pylist()
     assert all(any("\u4e00" <= ch <= "\u9fff" for ch in n) for n in names)  # Chinese names
+
+
+def test_exclusions_are_ignored_when_matching(tmp_path: Path) -> None:
+    from opendip.directory.national import load_exclusions
+
+    path = tmp_path / "除外.csv"
+    path.write_text("手术操作代码,类型\n47.0100,非必选\n", encoding="utf-8")
+    exclusions = load_exclusions(path)
+    assert exclusions.to_pylist() == [{"code": "47.0100", "kind": "optional"}]
+    con = connect()
+    codes = demo_code_tables()
+    history = table_from_arrow(con, CASES.conform(pa.Table.from_pylist(HISTORY)), "history")
+    hospitals = table_from_arrow(
+        con, pa.table({"hospital_id": ["H1", "H2"], "level": ["tertiary", "secondary"]}), "h"
+    )
+    pt, dc = procedure_types(con, codes), diagnosis_codes(con, codes)
+    frame = load_national_scheme(_scheme(tmp_path), codes)
+    result = localise(frame, history, hospitals, pt, POLICY, dc, exclusions)
+    rows = {r["group_code"]: r for r in result.table.to_pylist()}
+    # 47.0100 ignored: the four surgical cases are conservative now. K35.8 conservative:
+    # 2024 (1000+3000+500)/3 = 1500, 2025 (2000+4000+700+900)/4 = 1900 → (1500+3×1900)/4 = 1800
+    assert rows["K35.8-01"]["mean_cost_fen"] == 1800 and rows["K35.8-01"]["case_count"] == 7
+    assert rows["K35.8-01"]["score"] == Decimal("112.1495")  # 1800 / 1605 × 100
+    merged = {r["group_code"]: r["reason"] for r in result.merged.to_pylist()}
+    assert merged["K35.8-02"] == "本地历史病例数 0 低于临界值 2，本地无病例"
+    assert result.metrics["excluded_procedures"] == 1
+    bad = tmp_path / "bad.csv"
+    bad.write_text("手术操作代码,类型\n47.0100,也许\n", encoding="utf-8")
+    from opendip.directory.io import DirectoryFileError
+
+    with pytest.raises(DirectoryFileError, match="类型 '也许' 无效"):
+        load_exclusions(bad)

@@ -28,6 +28,9 @@ ARTIFACTS = (
     / "playwright"
 )
 
+#: Screenshots of the second journey (kept apart: the first test counts its own).
+JOURNEY = ARTIFACTS.parent / "playwright-journey"
+
 pytestmark = pytest.mark.browser
 
 
@@ -80,6 +83,9 @@ def test_agency_hospital_expert_journey(server) -> None:
     # default 5 s on a loaded 2-core machine.
     expect.set_options(timeout=30_000)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # screenshots of an earlier run must not count for this one
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
     upload = tmp / "本月结算清单.csv"
     upload.write_bytes(settlement_csv(tmp, {"H001": 5, "H002": 3}, "E"))
     case_id = None
@@ -173,7 +179,9 @@ def test_agency_hospital_expert_journey(server) -> None:
         expect(hosp.locator("#decisions")).to_contain_text("95.5000")
         hosp.screenshot(path=ARTIFACTS / "08-hospital-sees-decision.png", full_page=True)
         browser.close()
-    assert len(list(ARTIFACTS.glob("*.png"))) >= 8
+    shots = sorted(p.name for p in ARTIFACTS.glob("*.png"))
+    assert len(shots) == 9, shots
+    assert all(p.stat().st_size > 10_000 for p in ARTIFACTS.glob("*.png"))  # not blank
 
 
 def test_pregroup_payment_special_review_annual_clearing_and_hospital_view(server) -> None:
@@ -184,7 +192,7 @@ def test_pregroup_payment_special_review_annual_clearing_and_hospital_view(serve
 
     base, _tmp = server
     expect.set_options(timeout=30_000)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    JOURNEY.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=str(CHROMIUM),
@@ -214,7 +222,7 @@ def test_pregroup_payment_special_review_annual_clearing_and_hospital_view(serve
         expect(hosp.locator("#pg-amount")).to_have_text(re.compile(r"^\d[\d,]*\.\d\d$"))
         expect(hosp.locator("#pg-point-value")).to_contain_text("预算点值")
         expect(hosp.locator("table.candidates")).to_contain_text("基层:A09.9")
-        hosp.screenshot(path=ARTIFACTS / "11-hospital-pregroup-payment.png", full_page=True)
+        hosp.screenshot(path=JOURNEY / "11-hospital-pregroup-payment.png", full_page=True)
 
         # -- special review: submitted → accepted → reviewing → feedback → archived -------
         hosp.goto(f"{base}/cases")
@@ -244,7 +252,7 @@ def test_pregroup_payment_special_review_annual_clearing_and_hospital_view(serve
         agency.click("button[value=archive]")
         expect(agency.locator("#app-state")).to_contain_text("已结案归档")
         expect(agency.locator("main")).to_contain_text("结案归档")  # the history, in Chinese
-        agency.screenshot(path=ARTIFACTS / "12-agency-special-review-archived.png", full_page=True)
+        agency.screenshot(path=JOURNEY / "12-agency-special-review-archived.png", full_page=True)
         hosp.goto(f"{base}/applications?kind=special_review&archived=1")
         expect(hosp.locator("main table")).to_contain_text("结案")
 
@@ -258,16 +266,16 @@ def test_pregroup_payment_special_review_annual_clearing_and_hospital_view(serve
         expect(agency.locator("#run-progress")).to_contain_text("已审核")
         agency.click("button:has-text('公示')")
         expect(agency.locator("#run-progress")).to_contain_text("已公示")
-        agency.screenshot(path=ARTIFACTS / "13-agency-annual-published.png", full_page=True)
+        agency.screenshot(path=JOURNEY / "13-agency-annual-published.png", full_page=True)
 
         # -- hospital: the region's published table and its own analysis --------------------
         hosp.goto(f"{base}/publication")
         expect(hosp.locator("main")).to_contain_text("年终清算 2026")
         expect(hosp.locator("table.publication tr.own").first).to_contain_text("本院")
         expect(hosp.locator("table.publication")).to_contain_text("H002")
-        hosp.screenshot(path=ARTIFACTS / "14-hospital-publication.png", full_page=True)
+        hosp.screenshot(path=JOURNEY / "14-hospital-publication.png", full_page=True)
         hosp.goto(f"{base}/analysis")
         expect(hosp.locator("main")).to_contain_text("H001")
         expect(hosp.locator("main")).not_to_contain_text("尚无经办机构审核或公示的结算结果")
-        hosp.screenshot(path=ARTIFACTS / "15-hospital-analysis.png", full_page=True)
+        hosp.screenshot(path=JOURNEY / "15-hospital-analysis.png", full_page=True)
         browser.close()

@@ -106,3 +106,35 @@ def test_bad_file_names_the_entry(tmp_path: Path) -> None:
                     encoding="utf-8")  # fmt: skip
     with pytest.raises(AuxiliaryError, match="没有任何匹配条件"):
         load_auxiliary(path)
+
+
+def test_policy_names_the_file_and_every_grouper_uses_it(tmp_path: Path) -> None:
+    from tests.conftest import policy_with
+
+    policy = policy_with({"directory.auxiliary.file": "demo"})
+    index = GroupingIndex.build(DIR, policy, demo_code_tables())  # no explicit file
+    c = case("a", "K35.800", ["47.0100"], age=82, discharge_method="5", icu_days=4,
+             other_diagnoses=["E11.900", "N18.900", "C78.000", "K74.600"])  # fmt: skip
+    assert group_case(c, index).aux_coefficient == Decimal("1.4750")
+    con = connect()
+    codes = demo_code_tables()
+    out = group_cases(
+        table_from_arrow(con, CASES.conform(pa.Table.from_pylist([c])), "cases"),
+        table_from_arrow(con, DIR, "directory"),
+        table_from_arrow(con, codes.procedures.select(["code", "procedure_type"]), "pt"),
+        policy,
+    ).to_pyarrow()
+    assert out["aux_coefficient"].to_pylist() == [Decimal("1.4750")]
+    # a relative path in a policy file is relative to that file
+    from opendip.policy import PolicyFile, demo_policy_path
+
+    text = demo_policy_path().read_text(encoding="utf-8")
+    (tmp_path / "aux.yaml").write_text(
+        Path(load_auxiliary.__module__ and __file__).parents[2].joinpath(
+            "src/opendip/data/directory/auxiliary-demo.yaml").read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )  # fmt: skip
+    text = text.replace("  auxiliary:\n", "  auxiliary:\n    file: aux.yaml\n", 1)
+    (tmp_path / "policy.yaml").write_text(text, encoding="utf-8")
+    loaded = PolicyFile.read(tmp_path / "policy.yaml").at()
+    assert loaded.directory.auxiliary.file == str(tmp_path.resolve() / "aux.yaml")

@@ -473,3 +473,21 @@ def test_json_over_the_row_limit_is_refused(
     path.write_text(json.dumps(payload), encoding="utf-8")
     with pytest.raises(SettlementImportError, match="setlinfo 共 3 条，超过单次导入上限 2 条"):
         import_settlement_lists([path])
+
+
+def test_excel_record_types_beyond_a_sheet_continue_on_more_sheets(
+    region_cases: pa.Table, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openpyxl import load_workbook
+
+    from opendip.ingest import settlement_export
+
+    monkeypatch.setattr(settlement_export, "EXCEL_DATA_ROWS", 1000)
+    small = region_cases.slice(0, 100)
+    records = records_from_flat(small)
+    (path,) = write_records(records, tmp_path, ("xlsx",))
+    sheets = load_workbook(path, read_only=True).sheetnames
+    fees = records["fees"].num_rows  # 14 categories × 100 cases
+    assert fees > 1000 and "收费项目信息（iteminfo）2" in sheets
+    result = import_settlement_lists([path])
+    assert result.counts()["fees"] == (fees, fees, 0)

@@ -112,6 +112,12 @@ def load(
     cases: Annotated[
         list[Path] | None, typer.Option("--cases", help="当年病例：按本地目录入组，报告入组率")
     ] = None,
+    exclusions: Annotated[
+        Path | None,
+        typer.Option(
+            "--exclusions", help="国家方案的手术操作除外表（代码、类型 灰码/非必选/中医必选）"
+        ),
+    ] = None,
 ) -> None:
     if fmt not in ("regional", "national"):
         fail(f"--format 应为 regional 或 national，收到 {fmt!r}")
@@ -124,7 +130,7 @@ def load(
         pq.write_table(table, out)
         console.print(f"已导入 {table.num_rows} 个病种 → {out}")
         return
-    _load_national(file, out, codes, history, hospitals, policy, cases)
+    _load_national(file, out, codes, history, hospitals, policy, cases, exclusions)
 
 
 def _load_national(
@@ -135,14 +141,22 @@ def _load_national(
     hospitals: Path | None,
     policy: Path | None,
     cases: list[Path] | None,
+    exclusions_file: Path | None = None,
 ) -> None:
-    from opendip.directory.national import entry_rate, load_national_scheme, localise
+    from opendip.directory.national import (
+        entry_rate,
+        load_exclusions,
+        load_national_scheme,
+        localise,
+        with_exclusions,
+    )
 
     if not history or hospitals is None or policy is None:
         fail("--format national 需要 --history、--hospitals 与 --policy（用本地历史数据本地化）")
     _, pol = load_policy_file(policy)
     try:
         frame = load_national_scheme(file, codes)  # type: ignore[arg-type]
+        exclusions = load_exclusions(exclusions_file) if exclusions_file else None
     except DirectoryFileError as exc:
         fail(str(exc))
     con = connect()
@@ -150,8 +164,9 @@ def _load_national(
     with progress() as bar:
         task = bar.add_task("本地化国家分组方案", total=None)
         result = localise(
-            frame, read_tables(con, history), con.read_parquet(str(hospitals)), pt, pol, dc
-        )
+            frame, read_tables(con, history), con.read_parquet(str(hospitals)), pt, pol, dc,
+            exclusions,
+        )  # fmt: skip
         bar.update(task, total=1, completed=1)
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(result.table, out)
@@ -168,9 +183,26 @@ def _load_national(
                         r["merged_into"], r["reason"]])  # fmt: skip
     metrics = dict(result.metrics)
     if cases:
-        grouped, total = entry_rate(read_tables(con, cases), result.table, pt, pol, dc)
+        grouped, total = entry_rate(
+            read_tables(con, cases), result.table, pt, with_exclusions(pol, exclusions), dc
+        )
         metrics["entry_cases"], metrics["entry_total"] = grouped, total
         metrics["entry_rate"] = round(grouped / total, 6) if total else None
+    if exclusions is not None and exclusions.num_rows:
+        import yaml
+
+        snippet = out.with_name(f"{out.stem}.exclusions.yaml")
+        ignore = with_exclusions(pol, exclusions).grouping.ignore_procedure_prefixes
+        snippet.write_text(
+            "# 国家方案除外的手术操作：请并入政策文件的 grouping.ignore_procedure_prefixes\n"
+            + yaml.safe_dump({"grouping": {"ignore_procedure_prefixes": ignore}},
+                             allow_unicode=True),
+            encoding="utf-8",
+        )  # fmt: skip
+        console.print(
+            f"[yellow]提示[/] 除外手术操作 {exclusions.num_rows} 个已用于本地化；入组时请把 "
+            f"{snippet} 中的 grouping.ignore_procedure_prefixes 并入政策文件"
+        )
     metrics_path = out.with_name(f"{out.stem}.metrics.json")
     metrics_path.write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
     table = Table(title="国家分组方案本地化 / national scheme localised")

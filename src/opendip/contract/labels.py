@@ -72,7 +72,12 @@ LABELS: dict[str, dict[str, str]] = {
         "cost_shifting": "费用转嫁",
     },
     "severity": {"high": "高", "medium": "中", "low": "低"},
-    "lead_status": {"open": "待分派", "assigned": "核查中", "closed": "已结案"},
+    "lead_status": {
+        "open": "待分派",
+        "assigned": "核查中",
+        "closed": "已结案",
+        "confirmed": "确认违规（清算时处理）",
+    },
     "role": {
         "admin": "医保局管理员",
         "agency": "医保局经办",
@@ -171,6 +176,7 @@ LABELS["audit_value"] = {
     **REVIEW_DECISIONS,
     "special_review": "特例单议",
     "dispute": "争议处理",
+    "policy": "政策异议",
     "True": "是",
     "False": "否",
 }

@@ -12,7 +12,7 @@ matched); the batch expression and the single-case function give the same coeffi
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from functools import reduce
+from functools import lru_cache, reduce
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +234,17 @@ def load_auxiliary(path: str | Path | None = None) -> AuxiliaryDirectory:
     except ValidationError as exc:
         problems = [f"{'.'.join(str(x) for x in e['loc'])}：{e['msg']}" for e in exc.errors()]
         raise AuxiliaryError(f"{path}：" + "；".join(problems)) from exc
+
+
+@lru_cache(maxsize=8)
+def _cached(path: str) -> AuxiliaryDirectory:
+    return load_auxiliary(None if path == "demo" else path)
+
+
+def auxiliary_for_policy(policy: Any) -> AuxiliaryDirectory | None:
+    """The auxiliary directory the policy names (`directory.auxiliary.file`), or None."""
+    name = policy.directory.auxiliary.file
+    return _cached(name) if name else None
 
 
 #: Case columns the auxiliary directory reads beyond the grouper's own.

@@ -110,6 +110,57 @@ def load_national_scheme(path: str | Path, codes: CodeTables) -> pa.Table:
         return load_official_directory(copy, codes)
 
 
+#: Kinds of a scheme's procedure exclusion table (national-formats.md §4.5).
+EXCLUSION_KINDS = {
+    "灰码": "grey", "grey": "grey", "非必选": "optional", "选择性": "optional",
+    "optional": "optional", "中医必选": "tcm", "tcm": "tcm",
+}  # fmt: skip
+
+
+def load_exclusions(path: str | Path) -> pa.Table:
+    """A scheme's procedure exclusion table (手术操作代码 / 代码, 类型 灰码 / 非必选 / 中医必选):
+    code, kind. Errors name the row."""
+    from opendip.codes.normalise import normalise_code
+    from opendip.directory.io import DirectoryFileError
+    from opendip.ingest.readers import read_file
+
+    raw = read_file(path).table
+    headers = {h.strip(): h for h in raw.column_names}
+    code_h = next(
+        (headers[h] for h in ("手术操作代码", "手术操作编码", "代码") if h in headers), None
+    )
+    kind_h = next((headers[h] for h in ("类型", "除外类型") if h in headers), None)
+    if code_h is None:
+        raise DirectoryFileError(str(path), ["缺少列：手术操作代码"])
+    rows, problems = [], []
+    for i, r in enumerate(raw.to_pylist(), start=2):
+        code = normalise_code(str(r.get(code_h) or ""))
+        kind_text = str(r.get(kind_h) or "灰码").strip() if kind_h else "灰码"
+        kind = EXCLUSION_KINDS.get(kind_text)
+        if not code:
+            problems.append(f"第 {i} 行：手术操作代码为空")
+        elif kind is None:
+            problems.append(f"第 {i} 行：类型 {kind_text!r} 无效（灰码、非必选、中医必选）")
+        else:
+            rows.append({"code": code, "kind": kind})
+    if problems:
+        raise DirectoryFileError(str(path), problems)
+    return pa.Table.from_pylist(
+        rows, schema=pa.schema([("code", pa.string()), ("kind", pa.string())])
+    )
+
+
+def with_exclusions(policy: Policy, exclusions: pa.Table | None) -> Policy:
+    """The policy with the scheme's excluded procedures added to
+    `grouping.ignore_procedure_prefixes` (they are ignored when matching)."""
+    if exclusions is None or exclusions.num_rows == 0:
+        return policy
+    ignore = list(dict.fromkeys([*policy.grouping.ignore_procedure_prefixes,
+                                 *exclusions["code"].to_pylist()]))  # fmt: skip
+    grouping = policy.grouping.model_copy(update={"ignore_procedure_prefixes": ignore})
+    return policy.model_copy(update={"grouping": grouping})
+
+
 def _grouped_with_year(
     history: ir.Table,
     directory: pa.Table,
@@ -133,9 +184,13 @@ def localise(
     procedure_types: ir.Table,
     policy: Policy,
     diagnosis_codes: ir.Table | None = None,
+    exclusions: pa.Table | None = None,
 ) -> LocalisedDirectory:
     """The local directory from the national `frame` and the region's `history` (see the
-    module docstring). `history` holds the policy's directory years (others are ignored)."""
+    module docstring). `history` holds the policy's directory years (others are ignored).
+    `exclusions` (code, kind): the scheme's excluded procedures, ignored when matching (the
+    region then groups with them in `grouping.ignore_procedure_prefixes`, `with_exclusions`)."""
+    policy = with_exclusions(policy, exclusions)
     weights = {int(y): Decimal(w) for y, w in policy.directory.year_weights.items()}
     history = history.filter(history.discharge_date.year().isin(list(weights)))
     frame = DIRECTORY.conform(frame)
@@ -169,11 +224,12 @@ def localise(
     pairs = need.group_by(["group_code", "category", "proc_type"]).aggregate(n=need.count())
     pairs_t = pairs.to_pyarrow().to_pylist()
     existing = {
-        (r["diagnosis_key"], r["procedure_key"])
+        (r["diagnosis_key"], r["procedure_key"]): r["group_code"]
         for r in frame.filter(pc.equal(frame["group_type"], "comprehensive")).to_pylist()
     }
     added: dict[tuple[str, str], dict[str, Any]] = {}
     into: dict[str, set[str]] = {}
+    merged = set(merged_codes)
     for r in pairs_t:
         if r["category"] is None or r["proc_type"] is None:
             continue
@@ -190,17 +246,8 @@ def localise(
                 "score": Decimal(_PLACEHOLDER_SCORE),
                 "mean_cost_fen": 0,
             }
-        if r["group_code"] in merged_codes:
-            target = next(
-                (
-                    f["group_code"]
-                    for f in frame.to_pylist()
-                    if f["group_type"] == "comprehensive"
-                    and (f["diagnosis_key"], f["procedure_key"]) == key
-                ),
-                code,
-            )
-            into.setdefault(r["group_code"], set()).add(target)
+        if r["group_code"] in merged:
+            into.setdefault(r["group_code"], set()).add(existing.get(key, code))
     reduced = frame.filter(
         pc.invert(pc.is_in(frame["group_code"], pa.array(merged_codes, pa.string())))
     )
@@ -283,6 +330,7 @@ def localise(
         "local_core_groups": int(pc.sum(pc.equal(table["group_type"], "core")).as_py() or 0),
         "history_cases_in_groups": in_groups,
         "all_case_mean_fen": _fen(big_m),
+        "excluded_procedures": 0 if exclusions is None else exclusions.num_rows,
     }
     return LocalisedDirectory(frame, table, merged, dropped, metrics)
 

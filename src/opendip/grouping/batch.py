@@ -18,7 +18,7 @@ import ibis.expr.types as ir
 from opendip.codes import category_table
 from opendip.contract import GROUPED
 from opendip.directory.auxiliary import EXTRA_COLUMNS as AUX_COLUMNS
-from opendip.directory.auxiliary import AuxiliaryDirectory
+from opendip.directory.auxiliary import AuxiliaryDirectory, auxiliary_for_policy
 from opendip.directory.keys import special_condition, with_keys
 from opendip.directory.matching import best_core, core_candidates
 from opendip.policy import Policy
@@ -135,8 +135,11 @@ def group_cases(
     `diagnosis_codes`: code, valid_as_main (the region's diagnosis table). When given, a main
     diagnosis missing from it, or not valid as main, is refused with a reason; the single-case
     index always checks, so pass it wherever answers must agree. `auxiliary`: an auxiliary
-    directory file (`opendip.directory.auxiliary`) that replaces the policy's coefficients.
+    directory file (`opendip.directory.auxiliary`) that replaces the policy's coefficients
+    (default: the file the policy names in `directory.auxiliary.file`, if any).
     """
+    if auxiliary is None:
+        auxiliary = auxiliary_for_policy(policy)  # directory.auxiliary.file, if named
     cases = cases.select(*CASE_COLUMNS, *(AUX_COLUMNS if auxiliary is not None else ()))
     # A surrogate row key: duplicated case ids (a QC error) must not mix their rows. Its
     # values are arbitrary (scan order); a row's result never depends on them.

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from opendip.codes import CodeTables, diagnosis_block, diagnosis_category, diagnosis_chapter
 from opendip.codes.hierarchy import diagnosis_subcategory
-from opendip.directory.auxiliary import AuxiliaryDirectory
+from opendip.directory.auxiliary import AuxiliaryDirectory, auxiliary_for_policy
 from opendip.directory.keys import TYPE_LABEL, counted_types, surgical_types, type_of
 from opendip.directory.matching import CoreRow, Match, match_row, row_codes, tie_key
 from opendip.grouping.batch import LEVEL_LABEL, REASONS
@@ -64,8 +64,9 @@ class GroupingIndex:
         auxiliary: AuxiliaryDirectory | None = None,
     ) -> None:
         self.policy = policy
-        #: an auxiliary directory file replacing the policy's coefficients (None: the policy's)
-        self.auxiliary = auxiliary
+        #: an auxiliary directory file replacing the policy's coefficients (default: the file
+        #: named by directory.auxiliary.file; None: the policy's coefficients)
+        self.auxiliary = auxiliary if auxiliary is not None else auxiliary_for_policy(policy)
         ranks = {name: i for i, name in enumerate(policy.grouping.procedure_type_order)}
         types = type_of(policy)
         surgical = surgical_types(policy)

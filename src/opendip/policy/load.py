@@ -133,7 +133,9 @@ class PolicyFile:
             raise PolicyError(
                 str(path), [PolicyIssue("", f"无法读取文件: {exc}", str(exc))]
             ) from exc
-        return cls.parse(raw.decode("utf-8"), str(path), hashlib.sha256(raw).hexdigest())
+        parsed = cls.parse(raw.decode("utf-8"), str(path), hashlib.sha256(raw).hexdigest())
+        _resolve_files(parsed.tree, path.resolve().parent)
+        return parsed
 
     @classmethod
     def parse(cls, text: str, source: str = "<policy>", digest: str = "") -> PolicyFile:
@@ -245,3 +247,12 @@ class PolicyFile:
 def load_policy(path: str | Path, at: dt.date | None = None) -> Policy:
     """Read, validate and resolve a policy file at a date (default: its first day)."""
     return PolicyFile.read(path).at(at)
+
+
+def _resolve_files(tree: dict[str, Any], base: Path) -> None:
+    """A file a policy names by a relative path is relative to the policy file."""
+    aux = (tree.get("directory") or {}).get("auxiliary")
+    if isinstance(aux, dict) and isinstance(aux.get("file"), str):
+        name = aux["file"]
+        if name != "demo" and not Path(name).is_absolute():
+            aux["file"] = str(base / name)

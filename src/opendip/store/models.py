@@ -33,7 +33,7 @@ RUN_KINDS = ("monthly", "annual")
 RUN_KIND_LABELS = LABELS["run_kind"]
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "approved", "published")
 RUN_STATUS_LABELS = LABELS["run_status"]
-LEAD_STATUSES = ("open", "assigned", "closed")
+LEAD_STATUSES = ("open", "assigned", "closed", "confirmed")
 LEAD_STATUS_LABELS = LABELS["lead_status"]
 
 
@@ -155,6 +155,8 @@ class Application(Base):
     title: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text)
     case_ids: Mapped[list[Any]] = mapped_column(default=list)
+    #: What an application about no case (kind "policy") concerns (workflow.SUBJECTS).
+    subject: Mapped[str | None] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), index=True)
     outcome: Mapped[str | None] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -247,6 +249,9 @@ class SupervisionLead(Base):
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     conclusion: Mapped[str] = mapped_column(Text, default="")
+    #: A confirmed lead's adjustment applied at the year's clearing (settlement.findings):
+    #: {year, kind: regroup|merge|deduct, case_id, target_group_code, merge_into, amount_yuan}.
+    adjustment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -38,7 +38,9 @@ from opendip.workflow import (
     DECISION_LABELS,
     KIND_LABELS,
     OUTCOME_LABELS,
+    OVERALL,
     STATE_LABELS,
+    SUBJECTS,
     WorkflowError,
 )
 
@@ -84,6 +86,8 @@ def _templates() -> Jinja2Templates:
         DEVIATION_LABELS=DEVIATION_LABELS,
         GROUP_TYPE_LABELS=GROUP_TYPE_LABELS,
         POOL_LABELS=POOL_LABELS,
+        SUBJECTS=SUBJECTS,
+        OVERALL=OVERALL,
     )
     return t
 

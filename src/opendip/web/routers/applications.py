@@ -28,6 +28,7 @@ from opendip.web.schemas import (
     TransitionIn,
 )
 from opendip.web.security import NotFound, Viewer, db, require
+from opendip.web.services import case_scope
 from opendip.web.uploads import safe_filename
 from opendip.workflow import (
     KINDS,
@@ -72,6 +73,7 @@ def _out(app: Application, viewer: Viewer) -> ApplicationOut:
         title=app.title,
         reason=app.reason,
         case_ids=list(app.case_ids),
+        subject=app.subject,
         state=app.state,
         state_label=STATE_LABELS[app.state],
         outcome=app.outcome,
@@ -117,7 +119,7 @@ def _check_cases(
     """Cases must exist and belong to the applying hospital (no probing other hospitals)."""
     region = request.app.state.region
     found = region.case_hospitals(case_ids, repo.accepted_upload_files(s))
-    target = viewer.user.hospital_id if viewer.role == "hospital" else hospital_id
+    target = case_scope(viewer, hospital_id)
     bad = [c for c in case_ids if found.get(c) != target]
     if bad:
         raise InvalidDecision(f"以下结算清单号不存在或不属于申请医院：{'、'.join(bad[:10])}")
@@ -144,7 +146,7 @@ def _check_review_cap(
     applications count, withdrawn or refused ones do not)."""
     from opendip.web.services import _policy_file as policy_file
 
-    hospital = viewer.user.hospital_id if viewer.role == "hospital" else hospital_id
+    hospital = case_scope(viewer, hospital_id)
     if not hospital:
         return
     share = policy_file(request).periods()[-1][2].scoring.special_review_max_share
@@ -166,7 +168,8 @@ def _check_review_cap(
 
 def _create(request: Request, s: Session, viewer: Viewer, body: ApplicationIn) -> Application:
     ids = _normal_case_ids(body.case_ids)
-    _check_cases(request, s, viewer, body.hospital_id, ids)
+    if ids:
+        _check_cases(request, s, viewer, body.hospital_id, ids)
     if body.kind == "special_review":
         try:
             _check_review_cap(request, s, viewer, body.hospital_id, ids)
@@ -182,6 +185,7 @@ def _create(request: Request, s: Session, viewer: Viewer, body: ApplicationIn) -
         request.app.state.settings.deadlines,
         hospital_id=body.hospital_id,
         submit_token=body.submit_token,
+        subject=body.subject,
     )
     s.commit()
     return app
@@ -243,6 +247,7 @@ async def application_submit(
             case_ids=ids,
             hospital_id=raw.get("hospital_id") or None,
             submit_token=raw.get("submit_token") or None,
+            subject=raw.get("subject") or None,
         )
         app = _create(request, s, viewer, body)
     except Exception as exc:
@@ -250,7 +255,7 @@ async def application_submit(
         from pydantic import ValidationError
 
         if isinstance(exc, ValidationError):
-            message = "请填写标题、理由和至少一个结算清单号"
+            message = "请填写标题、理由和结算清单号（政策异议可不填病例）"
         elif isinstance(exc, repo.StoreRuleError | InvalidDecision):
             message = str(exc)
         else:

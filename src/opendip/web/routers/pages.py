@@ -51,10 +51,16 @@ def home(
     if viewer.role != "expert":
         stats = region.dashboard(hospital, repo.accepted_upload_files(s))
     pending = repo.list_applications(s, viewer.actor, archived=False)
+    forecast = []
+    if viewer.can("runs"):
+        from opendip.web.forecast import home_forecast
+
+        forecast = home_forecast(s, request.app.state.runs, request.app.state.settings.data_dir)
     return render(
         request,
         "home.html",
         stats=stats,
+        forecast=forecast,
         hospital=region.hospital(hospital) if hospital else None,
         pending=pending[:10],
         grouping_ready=module_ready("opendip.grouping"),
@@ -441,6 +447,8 @@ PUBLIC_COLUMNS = {
         "dip_amount_fen",
         "fund_payable_fen",
         "ffs_fund_fen",
+        "dip_ffs_ratio",
+        "ffs_band_label",
         "result",
         "returned_fen",
         "clearing_total_fen",
@@ -468,8 +476,22 @@ def _publication(request: Request, s: Session, viewer: Viewer) -> list[dict[str,
         for r in rows:
             r["name"] = names.get(r["hospital_id"], "")
             r["own"] = r["hospital_id"] == own
-        out.append({"run": run, "rows": rows, "own": own})
+        out.append({"run": run, "rows": rows, "own": own, "basis": _clearing_basis(runs, run)})
     return out
+
+
+def _clearing_basis(runs: RunService, run: Any) -> str:
+    """An annual run's FFS comparison basis in Chinese (empty for other runs)."""
+    from opendip.policy.sections.settlement import FFS_BASIS_LABELS
+
+    settlement = runs.settlement_dir(run) if run.kind == "annual" else None
+    recon = settlement / "reconciliation.parquet" if settlement is not None else None
+    if recon is None or not recon.is_file():
+        return ""
+    pools = pq.read_table(recon)
+    if "ffs_basis" in pools.column_names and pools.num_rows:
+        return FFS_BASIS_LABELS.get(pools.column("ffs_basis")[0].as_py(), "")
+    return ""
 
 
 @router.get("/publication", include_in_schema=False)

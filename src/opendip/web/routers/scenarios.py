@@ -99,8 +99,14 @@ async def scenario_create(
 def _detail_context(request: Request, s: Session, viewer: Viewer, p: Proposal) -> dict:
     own = viewer.hospital_id
     comments = [c for c in p.comments if own is None or c.hospital_id == own]
+    from opendip.scenario import Variant
+    from opendip.scenario.variant import _flatten
+
+    variant = Variant.parse(p.variant_yaml, "方案")
+    changes = [{"key": k, "value": v} for k, v in sorted(_flatten(variant.policy).items())]
     return {
         "p": p,
+        "changes": changes,
         "summary": sc.summary_rows(p) if viewer.can("scenarios") else [],
         "rows": sc.hospital_rows(p, own),
         "comments": comments,
