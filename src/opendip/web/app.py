@@ -241,6 +241,12 @@ def create_app(settings: Settings) -> FastAPI:
     from opendip.web.routers import scenarios as scenarios_router
 
     app.include_router(scenarios_router.router)
+    from opendip.web.hospital_api import RateLimiter
+    from opendip.web.routers import hospital
+
+    app.state.api_rate_limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_window)
+    app.include_router(hospital.router)
+    app.add_exception_handler(hospital.ApiError, hospital.api_error)
     return app
 
 

@@ -46,6 +46,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "scenarios": REGION,
     "proposals": DATA,
     "users": frozenset({"admin"}),
+    "api_keys": frozenset({"admin"}),
+    "instay": DATA,
     "audit": frozenset({"admin"}),
 }
 

@@ -51,6 +51,10 @@ class Settings:
     #: Run pipeline jobs in a background thread (tests may run them inline).
     background_runs: bool = True
     page_size: int = 50
+    #: System-to-system API (`/api/v1`): calls allowed per API key within the window
+    #: (seconds, sliding, per process); more are answered 429 with Retry-After.
+    api_rate_limit: int = 120
+    api_rate_window: float = 60.0
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
