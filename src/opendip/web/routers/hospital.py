@@ -539,8 +539,15 @@ def instay_export(
              "、".join(api.FLAG_LABELS.get(f, f) for f in r["flags"])]
         )  # fmt: skip
     ws2 = wb.create_sheet("按科室")
-    ws2.append(["科室", "在院病例数", "当前费用合计（元）", "预估支付合计（元）"]
-               + list(api.FLAG_LABELS.values()))  # fmt: skip
+    ws2.append(
+        [
+            "科室",
+            "在院病例数",
+            "当前费用合计（元）",
+            "预估支付合计（元）",
+            *api.FLAG_LABELS.values(),
+        ]
+    )
     for d in by_department(rows):
         ws2.append(
             [d["department"], d["cases"], d["cost_fen"] / 100, d["amount_fen"] / 100]
