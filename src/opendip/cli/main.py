@@ -21,6 +21,7 @@ from opendip.cli import (
     settle_cmd,
     supervise_cmd,
     synth_cmd,
+    users_cmd,
 )
 
 app = typer.Typer(
@@ -65,3 +66,4 @@ app.add_typer(report_cmd.app, name="report")
 app.add_typer(scenario_cmd.app, name="scenario")
 app.command("bench", help="性能基准：逐阶段计时 / benchmark each pipeline stage")(bench_cmd.bench)
 app.command("serve", help="启动网页平台 / start the web platform")(serve_cmd.serve)
+app.add_typer(users_cmd.app, name="users")
