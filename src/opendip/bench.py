@@ -59,6 +59,7 @@ STAGES: list[tuple[str, str, str]] = [
     ("directory", "病种目录构建", "opendip.directory.bench:run"),
     ("grouping", "病例入组", "opendip.grouping.bench:run"),
     ("scoring", "分值计算", "opendip.scoring.bench:run"),
+    ("assessment", "年度考核", "opendip.assessment.bench:run"),
     ("settlement", "结算清算", "opendip.settlement.bench:run"),
     ("supervision", "智能监管", "opendip.supervision.bench:run"),
     ("report", "报告生成", "opendip.reports.bench:run"),

@@ -86,7 +86,7 @@ def test_hand_computed_weighted_means_and_scores() -> None:
     # cases per year, and CV on the untrimmed costs 1000, 3000, 2000, 4000: mean 2500,
     # population sd √1 250 000 = 1118.03 → 0.4472
     assert json.loads(a["case_counts_by_year"]) == {"2024": 2, "2025": 2}
-    assert a["cv"] == pytest.approx(0.447214, abs=1e-6)
+    assert a["cv"] == 0.4472  # sd 1118.03 / mean 2500, published with 4 decimals
     # RIV = 1 − within SS / total SS: within 5 000 000 + 80 000 + 0 = 5 080 000; total:
     # Σx² 31 910 000 − 8 × 1587.5² = 11 748 750 → 1 − 0.43239 = 0.5676
     assert built.metrics["riv"] == 0.5676

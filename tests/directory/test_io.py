@@ -122,3 +122,123 @@ def test_diff_added_removed_changed_and_case_moves(tmp_path: Path) -> None:
     assert (tmp_path / "diff.xlsx").stat().st_size > 0
     export_excel(new, tmp_path / "d.xlsx")
     assert (tmp_path / "d.xlsx").stat().st_size > 0
+
+
+def _row(code, gtype, dx, pk, match, score, mean, **extra) -> dict:
+    return {
+        "group_code": code, "group_name": f"{code} 名称", "group_type": gtype,
+        "diagnosis_key": dx, "procedure_key": pk, "procedure_match": match,
+        "score": Decimal(score), "mean_cost_fen": mean, **extra,
+    }  # fmt: skip
+
+
+EVERY_TYPE = DIRECTORY.conform(
+    pa.Table.from_pylist(
+        [
+            _row("K35.8:47.0100", "core", "K35.8", "47.0100", "all", "171.3396", 275012,
+                 mean_cost_tertiary_fen=300001, mean_cost_secondary_fen=250099, case_count=40,
+                 cv=0.1234),
+            _row("K35.8:保守", "core", "K35.8", "", "none", "45.17", 72500, case_count=16),
+            _row("K80.1:A", "core", "K80.1", "51.2300+88.0100", "all", "320", 3100000),
+            _row("K80.1:B", "core", "K80.1", "51.2200/51.2300", "any", "300", 3000000),
+            _row("K80.1:C", "core", "K80.1", "51.2300", "any", "299.5", 2990000),
+            _row("K80.1:D", "core", "K80.1", "51.2", "prefix", "280", 2800000),
+            _row("K80.1:E", "core", "K80.1", "51.22/51.3", "prefix", "281", 2810000),
+            _row("基层:J18.9", "basic", "J18.9", "", "none", "30", 500000,
+                 mean_cost_primary_fen=500000),
+            _row("综合:K80:相关手术", "comprehensive", "K80", "surgery", "type", "150", 2000000),
+            _row("综合:K35-K38:治疗性操作", "comprehensive", "K35-K38", "therapeutic", "type",
+                 "80", 800000),
+            _row("综合:XI:诊断性操作", "comprehensive", "XI", "diagnostic", "type", "90", 900000),
+            _row("综合:XI:保守治疗", "comprehensive", "XI", "conservative", "type", "40", 400000,
+                 mean_cost_unrated_fen=390000),
+            _row("BD-F20", "special", "F20", "", "prefix", "100", 800000,
+                 score_per_day=Decimal("4.5")),
+            _row("DS-CATARACT", "special", "H25|H26", "13.41", "prefix", "27", 600000),
+        ]
+    )
+)  # fmt: skip
+
+
+def test_export_then_load_gives_the_same_directory(tmp_path: Path) -> None:
+    book = export_excel(EVERY_TYPE, tmp_path / "目录.xlsx", {"core_threshold": 15})
+    loaded = load_official_directory(book, demo_code_tables())
+    assert loaded.to_pylist() == EVERY_TYPE.to_pylist()
+
+
+def test_export_then_load_a_built_directory(tmp_path: Path) -> None:
+    from opendip.directory import build_directory
+    from opendip.engine import connect
+    from opendip.grouping.inputs import diagnosis_codes, procedure_types
+    from opendip.synth.region import generate_region
+    from tests.conftest import policy_with
+
+    generate_region(tmp_path, cases_per_year=3000, years=(2024, 2025), seed=5)
+    con = connect()
+    codes = demo_code_tables()
+    built = build_directory(
+        con.read_parquet([str(tmp_path / f"cases_{y}.parquet") for y in (2024, 2025)]),
+        con.read_parquet(str(tmp_path / "hospitals.parquet")),
+        procedure_types(con, codes),
+        policy_with({"directory.year_weights": {2024: 1, 2025: 2}}),
+        diagnosis_codes=diagnosis_codes(con, codes),
+    )
+    table = DIRECTORY.conform(built.table.select(DIRECTORY.names))
+    assert set(table["group_type"].to_pylist()) >= {"core", "comprehensive", "basic", "special"}
+    loaded = load_official_directory(export_excel(table, tmp_path / "d.xlsx"), codes)
+    assert loaded.to_pylist() == table.to_pylist()
+
+
+def test_short_codes_are_prefixes_and_every_type_loads_from_csv(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        [
+            "病种编码,病种名称,病种类型,诊断键,手术操作,病种分值,次均费用,床日分值",
+            "P1,胆囊手术类,核心病种,K80.1,51.2,280,28000,",
+            "P2,短编码任一,核心病种,K80.1,51.22/47.01,260,26000,",
+            "P3,保守,核心病种,K80.1,保守治疗,80,8000,",
+            "C1,综合,综合病种,K80-K87,相关手术,150,15000,",
+            "C2,综合章,综合病种,XI,诊断性操作,90,9000,",
+            "S1,精神分裂症床日,特殊病种,F20,,100,8000,4.5",
+            "B1,肺炎,基层病种,J18.9,,30,3000,",
+        ],
+    )
+    rows = {
+        r["group_code"]: r for r in load_official_directory(path, demo_code_tables()).to_pylist()
+    }
+    assert (rows["P1"]["procedure_match"], rows["P1"]["procedure_key"]) == ("prefix", "51.2")
+    assert (rows["P2"]["procedure_match"], rows["P2"]["procedure_key"]) == ("prefix", "47.01/51.22")
+    assert (rows["P3"]["procedure_match"], rows["P3"]["procedure_key"]) == ("none", "")
+    assert (rows["C1"]["procedure_match"], rows["C1"]["procedure_key"]) == ("type", "surgery")
+    assert rows["C2"]["diagnosis_key"] == "XI" and rows["C2"]["procedure_key"] == "diagnostic"
+    assert (
+        rows["S1"]["score_per_day"] == Decimal("4.5000") and rows["S1"]["group_type"] == "special"
+    )
+    assert rows["B1"]["group_type"] == "basic"
+
+
+def test_every_type_s_bad_keys_are_listed(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        [
+            "病种编码,病种名称,病种类型,诊断键,手术操作,病种分值,次均费用",
+            "C1,综合,综合病种,K99-K99,相关手术,150,15000",
+            "C2,综合,综合病种,K80,手术啦,150,15000",
+            "S1,特殊,特殊病种,ZZ9|F20,19.9,100,8000",
+            "P1,混用,核心病种,K80.1,51.2/51.2300,100,8000",
+        ],
+    )
+    with pytest.raises(DirectoryFileError) as exc:
+        load_official_directory(path, demo_code_tables())
+    text = str(exc.value)
+    assert "第 2 行：病种 C1 的诊断键 K99-K99 不是代码表中的类目、节或章" in text
+    assert (
+        "第 3 行：病种 C2 的手术操作 '手术啦' 不是操作类别（保守治疗、诊断性操作、治疗性操作、相关手术）"
+        in text
+    )
+    assert "第 4 行：病种 S1 的诊断编码前缀 ZZ9 在医保版代码表中没有对应编码" in text
+    assert "第 4 行：病种 S1 的手术操作编码前缀 19.9 在医保版代码表中没有对应编码" in text
+    assert (
+        "第 5 行：病种 P1 的手术操作编码 '51.2/51.2300' 前缀条件（短编码或 *）须全部为前缀并以 / 分隔"
+        in text
+    )

@@ -75,6 +75,9 @@ def test_agency_hospital_expert_journey(server) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     base, tmp = server
+    # Server work (an upload's import and QC in a worker thread) can take longer than the
+    # default 5 s on a loaded 2-core machine.
+    expect.set_options(timeout=30_000)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     upload = tmp / "本月结算清单.csv"
     upload.write_bytes(settlement_csv(tmp, {"H001": 5, "H002": 3}, "E"))

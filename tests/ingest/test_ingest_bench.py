@@ -13,11 +13,18 @@ def test_bench_stage_builds_its_own_input_when_alone(tmp_path: Path) -> None:
     assert result.rows == 300
     imported = pq.read_table(ctx.artifacts["imported_cases"])
     assert imported.schema == CASES.schema
-    quarantine = (tmp_path / "imported" / "quarantine.csv").read_text(encoding="utf-8-sig")
+    path = tmp_path / "imported" / "quarantine_settlement_lists.csv"
+    quarantine = path.read_text(encoding="utf-8-sig")
     assert imported.num_rows + len(quarantine.splitlines()) - 1 == 300
-    upload = tmp_path / "upload" / "settlement_list_gbk.csv"
-    assert upload.read_bytes().decode("gb18030").startswith('"结算清单号","定点医疗机构代码"')
-    assert "接收" in result.note and "隔离" in result.note
+    # the upload is the multi-record structure, one GB18030 CSV per record type
+    upload = tmp_path / "upload" / "settlement_lists"
+    assert sorted(p.name for p in upload.iterdir()) == [
+        "diagnoses.csv", "fees.csv", "funds.csv", "icu.csv", "procedures.csv",
+        "settlement_lists.csv",
+    ]  # fmt: skip
+    header = (upload / "diagnoses.csv").read_bytes().decode("gb18030").splitlines()[0]
+    assert header.startswith("SETL_ID,DIAG_TYPE,MAINDIAG_FLAG,DIAG_CODE")
+    assert "接收" in result.note and "隔离" in result.note and "子记录质控问题" in result.note
 
 
 def test_bench_stage_reads_the_synth_artifact(tmp_path: Path) -> None:
@@ -44,7 +51,9 @@ def test_demo_settles_only_the_accepted_rows(tmp_path: Path) -> None:
     generated = pq.read_table(ctx.artifacts["generated_cases"])
     accepted = pq.read_table(ctx.artifacts["imported_cases"])
     quarantined = len(
-        (tmp_path / "imported" / "quarantine.csv").read_text(encoding="utf-8-sig").splitlines()
+        (tmp_path / "imported" / "quarantine_settlement_lists.csv")
+        .read_text(encoding="utf-8-sig")
+        .splitlines()
     )
     assert quarantined - 1 > 0  # the generated year has rows import refuses
     assert generated.num_rows == accepted.num_rows + quarantined - 1

@@ -71,3 +71,81 @@ def test_repeated_assessment_score_line_is_refused():
 
 def test_point_value_decimals_beyond_the_column_are_refused_when_checked():
     assert any(p == "settlement.point_value_decimals" for p, _ in issues(point_value_decimals=8))
+
+
+def _issues(**sections):
+    return [(i.path, i.message_zh) for i in b.policy(**sections).issues()]
+
+
+@pytest.mark.parametrize(
+    "sections,path",
+    [
+        ({"directory": {"trim": {"method": "percentile", "k": 2}}}, "directory.trim.k"),
+        (
+            {"directory": {"trim": {"method": "log_sd", "lower_pct": 0.1}}},
+            "directory.trim.lower_pct",
+        ),
+        ({"directory": {"trim": {"method": "none", "upper_pct": 0.9}}}, "directory.trim.upper_pct"),
+        (
+            {
+                "directory": {
+                    "core_threshold": {"method": "coverage", "min_share": 0.8, "min_cases": 9}
+                }
+            },
+            "directory.core_threshold.min_cases",
+        ),
+        (
+            {"directory": {"core_threshold": {"method": "fixed", "min_share": 0.8}}},
+            "directory.core_threshold.min_share",
+        ),
+        (
+            {
+                "directory": {
+                    "special_groups": [
+                        {"code": "DS1", "name": "日间", "kind": "day_surgery", "score_per_day": 3}
+                    ]
+                }
+            },
+            "directory.special_groups[0].score_per_day",
+        ),
+        ({"grouping": {"fallback": {"mode": "unmatched", "name": "x"}}}, "grouping.fallback.name"),
+        (
+            {"grouping": {"fallback": {"mode": "unmatched", "group_code": "B"}}},
+            "grouping.fallback.group_code",
+        ),
+        (
+            {"scoring": {"reference_mean": "regional", "yuan_per_point": {"employee": 100}}},
+            "scoring.yuan_per_point",
+        ),
+        (
+            {"scoring": {"reference_mean": "regional", "level_mean_missing": "refuse"}},
+            "scoring.level_mean_missing",
+        ),
+    ],
+)
+def test_keys_that_cannot_apply_elsewhere_are_refused(sections, path):
+    found = _issues(**sections)
+    assert any(p == path and ("不适用" in zh or "只用于" in zh) for p, zh in found), found
+
+
+@pytest.mark.parametrize(
+    "sections",
+    [
+        {"directory": {"trim": {"method": "percentile", "lower_pct": 0.1, "upper_pct": 0.9}}},
+        {
+            "directory": {
+                "core_threshold": {"method": "coverage", "min_cases": None, "min_share": 0.8}
+            }
+        },
+        {"grouping": {"fallback": {"mode": "blank_group", "group_code": "B", "name": "空白"}}},
+        {
+            "scoring": {
+                "reference_mean": "score_times_factor",
+                "yuan_per_point": {"employee": 1, "resident": 1},
+            }
+        },
+        {"scoring": {"reference_mean": "same_level", "level_mean_missing": "refuse"}},
+    ],
+)
+def test_the_same_keys_are_accepted_where_they_apply(sections):
+    assert _issues(**sections) == []

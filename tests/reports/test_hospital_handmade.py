@@ -576,7 +576,10 @@ def test_manifest_without_an_input(run: Path, tmp_path: Path) -> None:
 def test_reference_mean_follows_the_policy(
     tmp_path: Path, reference: str, extra: str, near_high: list, near_low: list
 ) -> None:
-    policy = POLICY.replace("reference_mean: same_level\n", f"reference_mean: {reference}\n{extra}")
+    # level_mean_missing applies only to same_level means (refused with any other)
+    policy = POLICY.replace("  level_mean_missing: regional\n", "").replace(
+        "reference_mean: same_level\n", f"reference_mean: {reference}\n{extra}"
+    )
     assert policy != POLICY
     r = build_hospital_report(make_run(tmp_path / reference, policy), "HA")
     for key, want in (("hospital.near_high", near_high), ("hospital.near_low", near_low)):

@@ -202,6 +202,20 @@ def annual(region: Path) -> Any:
     return build_report(region / "settlement")
 
 
+def expected_assessment(root: Path, run: Path) -> dict[str, Any]:
+    """The demo clearing uses the assessment stage's scores (bench stage 年度考核)."""
+    n = fetch(f"SELECT count(*) FROM read_parquet('{root / 'assessment/assessment.parquet'}')")
+    returned, deducted = fetch(
+        f"""SELECT sum(returned_fen), sum(deposit_deducted_fen)
+            FROM read_parquet('{run / "hospitals.parquet"}')"""
+    )[0]
+    return {
+        "assessment.hospitals": n[0][0],
+        "assessment.returned_fen": returned,
+        "assessment.deducted_fen": deducted,
+    }
+
+
 def expected_reserve(run: Path) -> dict[str, int]:
     """The regional reserve over the clearing, from the budget, the policy's reserve share and
     the per-hospital adjustments (the demo policy leaves clawbacks in the fund)."""
@@ -255,6 +269,7 @@ def test_annual_figures_recomputed(region: Path, annual: Any) -> None:
         **expected_basic(sql),
         **expected_deviation(sql),
         **expected_supervision(region, "month LIKE '2026-%'"),
+        **expected_assessment(region, run),
     }
     assert actual(annual) == expected
 
@@ -488,3 +503,30 @@ def test_text_for_readers_is_chinese(annual: Any) -> None:
         texts += [c.title for c in s.charts] + [f.label for f in s.figures]
     words = {w for t in texts for w in re.findall(r"[A-Za-z_][A-Za-z_.]{2,}", t)}
     assert words <= {"DIP", "CMI", "directory.base_score", "point_value_formula"}, words
+
+
+def test_assessment_tables_recomputed(region: Path, annual: Any) -> None:
+    run = region / "settlement"
+    expected = {
+        r[0]: r[1:]
+        for r in fetch(
+            f"""SELECT hospital_id, any_value(assessment_score), sum(withheld_fen),
+                       sum(returned_fen), sum(deposit_deducted_fen)
+                FROM read_parquet('{run / "hospitals.parquet"}') GROUP BY 1"""
+        )
+    }
+    rows = annual.table("assessment.by_hospital").rows
+    assert {r["hospital_id"]: (r["assessment_score"], r["withheld_fen"], r["returned_fen"],
+                               r["deposit_deducted_fen"]) for r in rows} == expected  # fmt: skip
+    scores = [r["assessment_score"] for r in rows]
+    assert scores == sorted(scores)  # lowest score first
+    lines = {
+        r[0]: r[1:]
+        for r in fetch(
+            f"""SELECT indicator, count(*), sum((points = weight)::INT)
+                FROM read_parquet('{region / "assessment/breakdown.parquet"}') GROUP BY 1"""
+        )
+    }
+    got = annual.table("assessment.indicators").rows
+    assert {r["indicator"]: (r["hospitals"], r["full_marks"]) for r in got} == lines
+    assert [r["indicator"] for r in got][:2] == ["qc_pass", "grouping"]  # the card's order

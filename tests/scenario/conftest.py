@@ -35,10 +35,14 @@ def scenario_out(scenario_region: Path, tmp_path_factory: pytest.TempPathFactory
     # A directory change: the largest core group re-scored +10 % (cases are grouped again).
     import duckdb
 
-    code, score = duckdb.execute(
-        f"""SELECT group_code, score FROM read_parquet('{scenario_region / "directory.parquet"}')
+    code, score = (
+        duckdb.connect()
+        .execute(
+            f"""SELECT group_code, score FROM read_parquet('{scenario_region / "directory.parquet"}')
             WHERE group_type = 'core' ORDER BY case_count DESC, group_code LIMIT 1"""
-    ).fetchone()
+        )
+        .fetchone()
+    )
     v2 = work / "v2.yaml"
     v2.write_text(
         f"name: 病种分值调整\ndirectory_scores: {{{code}: {score * 11 / 10:.4f}}}\n",

@@ -134,9 +134,18 @@ def test_cli_runs_are_byte_identical_with_manifest(tmp_path):
     files = _write_inputs(tmp_path)
     runner = CliRunner()
     outs = []
+    # R1 is H010's one accepted review of 2 cases: over the 5% cap, so the clearing refuses
+    # it unless the agency overrides (the reason goes into the manifest).
+    refused = runner.invoke(
+        app, ["settle", "year", "--year", "2026", *_args(files, tmp_path / "refused")]
+    )
+    assert refused.exit_code == 1 and "最多 0 例，特例单议通过 1" in refused.output
+    override = ["--review-cap-override", "专家组确认"]
     for i in (1, 2):
         out = tmp_path / f"run{i}"
-        res = runner.invoke(app, ["settle", "year", "--year", "2026", *_args(files, out)])
+        res = runner.invoke(
+            app, ["settle", "year", "--year", "2026", *_args(files, out), *override]
+        )
         assert res.exit_code == 0, res.output
         outs.append(out)
     names = sorted(p.name for p in outs[0].iterdir())
@@ -148,6 +157,7 @@ def test_cli_runs_are_byte_identical_with_manifest(tmp_path):
 
     manifest = json.loads((outs[0] / "manifest.json").read_text("utf-8"))
     assert manifest["policy"]["version"] == "test.1"
+    assert manifest["parameters"]["review_cap_override"] == "专家组确认"
     assert manifest["inputs"]["cases"]["sha256"]
     assert manifest["row_counts"]["dip_cases"] == 4
     scored = pq.read_table(outs[0] / "cases.parquet").to_pylist()

@@ -187,3 +187,42 @@ def test_concurrent_decisions_over_http_one_wins(app, clients, case_ids) -> None
 def test_leads_page_without_data_says_not_enabled_or_empty(clients) -> None:
     r = clients("agency").get("/leads")
     assert r.status_code == 200 and ("尚未启用" in r.text or "暂无监管线索" in r.text)
+
+
+def test_special_review_share_cap_at_submission(clients, case_ids) -> None:
+    # H001 discharged 48 cases in 2026; 5% (scoring.special_review_max_share) → 2 cases
+    h1 = clients("h1")
+    cases = case_ids["H001"]
+    assert len(cases) == 48
+
+    def submit(ids: list[str], kind: str = "special_review"):
+        body = {"kind": kind, "title": "特例", "reason": "费用极高", "case_ids": ids}
+        return h1.post("/api/applications", json=body)
+
+    assert submit(cases[:2]).status_code == 200
+    r = submit(cases[2:3])
+    assert r.status_code in (400, 409)
+    assert r.json()["detail"] == (
+        "特例单议申报超出上限：医院 H001 2026 年出院 48 例，按医保政策特例单议上限"
+        "（出院病例的 5%）最多可申报 2 例；已申报 2 例，本次 1 例，"
+        "合计 3 例，超出 1 例"
+    )
+    # a case already nominated does not count twice; disputes have no such cap
+    assert submit(cases[:1]).status_code == 200
+    assert submit(cases[2:5], kind="dispute").status_code == 200
+
+
+def test_annual_run_override_reason_is_audited(clients) -> None:
+    agency, admin = clients("agency"), clients("admin")
+    r = agency.post(
+        "/api/runs",
+        json={"kind": "annual", "period": "2026", "review_cap_override": "专家组确认特殊情况"},
+    )
+    assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
+    entries = [
+        e for e in admin.get("/api/audit").json() if e["action"] == "run.review_cap_override"
+    ]
+    assert entries and entries[0]["details"] == {"reason": "专家组确认特殊情况"}
+    # within the cap nothing was overridden: no clearing entry
+    actions = [e["action"] for e in admin.get("/api/audit").json()]
+    assert "clearing.review_cap_overridden" not in actions

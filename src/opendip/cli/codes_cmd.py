@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 from typing import Annotated
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import typer
@@ -62,25 +63,165 @@ def _print_errors(exc: CodeTableError) -> None:
         err_console.print(f"  ……另有 {len(exc.errors) - 100} 处错误")
 
 
-@app.command("load", help="校验并导入代码表，写出 Parquet / validate code tables, write parquet")
+@app.command(
+    "load",
+    help="校验并导入代码表（含国家医保版发布格式），写出 Parquet；--version/--effective 按生效日期"
+    "保存多个版本 / validate code tables, write parquet; dated versions",
+)
 def load(
     diagnoses: Annotated[Path, typer.Argument(help="疾病诊断代码表（CSV UTF-8/GBK 或 .xlsx）")],
     procedures: Annotated[Path, typer.Argument(help="手术操作代码表（CSV UTF-8/GBK 或 .xlsx）")],
     out: Out,
+    version: Annotated[
+        str | None, typer.Option("--version", help="版本号，如 医保版2.0 / version name")
+    ] = None,
+    effective: Annotated[
+        str | None, typer.Option("--effective", help="生效日期 YYYY-MM-DD / effective date")
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", help="国临版→医保版映射表（“灰码”记为灰码）")
+    ] = None,
+    grey: Annotated[
+        Path | None,
+        typer.Option("--grey", help="灰码/限制表：代码、限制（不可作主要诊断、仅男性…）、值"),
+    ] = None,
+    attributes: Annotated[
+        Path | None,
+        typer.Option("--procedure-attributes", help="手术操作属性表（代码、手术操作类别）"),
+    ] = None,
 ) -> None:
+    import datetime as dt
+
+    from opendip.codes.tables import LoadReport
+    from opendip.codes.versions import (
+        CodeVersion,
+        CodeVersions,
+        apply_grey_list,
+        load_grey_list,
+        load_mapping_national,
+    )
+
+    if (version is None) != (effective is None):
+        fail("--version 与 --effective 须同时给出")
+    report = LoadReport()
     try:
-        tables = load_code_tables(diagnoses, procedures)
+        tables = load_code_tables(diagnoses, procedures, attributes, report)
+        mapping_table, grey_table = load_mapping_national(mapping) if mapping else (None, None)
+        if grey:
+            listed = load_grey_list(grey)
+            grey_table = listed if grey_table is None else pa.concat_tables([grey_table, listed])
+        if grey_table is not None:
+            tables = apply_grey_list(tables, grey_table)
     except CodeTableError as exc:
         _print_errors(exc)
         raise typer.Exit(1) from exc
-    dpath, ppath = tables.write(out)
+    if version is None:
+        dpath, ppath = tables.write(out)
+    else:
+        try:
+            day = dt.date.fromisoformat(str(effective))
+        except ValueError:
+            fail(f"生效日期应为 YYYY-MM-DD，收到 {effective!r}")
+        entry = CodeVersion(version, day, tables, mapping_table, grey_table)
+        try:
+            versions = (
+                CodeVersions.read(out).add(entry)
+                if (out / "versions.json").exists()
+                else CodeVersions([entry])
+            )
+        except CodeTableError as exc:
+            fail(str(exc))
+        versions.write(out)
+        dpath, ppath = out / version / "diagnoses.parquet", out / version / "procedures.parquet"
     table = Table(title="代码表导入结果 / code tables loaded")
-    table.add_column("代码表")
-    table.add_column("代码数", justify="right")
-    table.add_column("输出")
+    table.add_column("项目")
+    table.add_column("数量", justify="right")
+    table.add_column("说明")
     table.add_row("疾病诊断", f"{tables.diagnoses.num_rows:,}", str(dpath))
     table.add_row("手术操作", f"{tables.procedures.num_rows:,}", str(ppath))
+    retired = report.retired
+    if retired["diagnosis"] or retired["procedure"]:
+        table.add_row(
+            "已停用（有效标志为 0，未导入）",
+            f"{len(retired['diagnosis']) + len(retired['procedure']):,}",
+            "、".join((retired["diagnosis"] + retired["procedure"])[:5]),
+        )
+    if report.types_from_attributes:
+        table.add_row("手术操作类别取自属性表", f"{report.types_from_attributes:,}", "")
+    if report.types_inferred:
+        table.add_row(
+            "手术操作类别按编码位置推定",
+            f"{len(report.types_inferred):,}",
+            "请用 --procedure-attributes 提供官方类别",
+        )
+    if mapping_table is not None:
+        table.add_row("国临版→医保版映射", f"{mapping_table.num_rows:,}", str(mapping))
+    if grey_table is not None:
+        table.add_row("灰码及限制", f"{grey_table.num_rows:,}", "")
+        grey_procs = grey_table.filter(
+            pc.and_(
+                pc.equal(grey_table["kind"], "procedure"),
+                pc.equal(grey_table["restriction"], "grey"),
+            )
+        )["code"].to_pylist()
+        if grey_procs:
+            import yaml
+
+            snippet = out / "grey_procedures.yaml"
+            out.mkdir(parents=True, exist_ok=True)
+            snippet.write_text(
+                "# 医保灰码手术操作不参与分组：请并入政策文件的 grouping.ignore_procedure_prefixes\n"
+                + yaml.safe_dump(
+                    {"grouping": {"ignore_procedure_prefixes": grey_procs}}, allow_unicode=True
+                ),
+                encoding="utf-8",
+            )
+            table.add_row("灰码手术操作（不参与分组）", f"{len(grey_procs):,}", str(snippet))
+    if version is not None:
+        table.add_row("版本", version, f"自 {effective} 起生效")
     console.print(table)
+
+
+@app.command(
+    "check",
+    help="按出院日期所适用的代码表版本检查病例代码，统计停用、未知、未映射、灰码 / "
+    "check cases against the code-table version in force at discharge",
+)
+def check(
+    cases: Annotated[Path, typer.Argument(help="病例 cases.parquet")],
+    versions_dir: Annotated[Path, typer.Option("--versions", help="codes load --version 的目录")],
+    out: Annotated[Path | None, typer.Option("--out", help="写出统计 CSV（UTF-8 BOM）")] = None,
+) -> None:
+    from opendip.codes.versions import PROBLEM_LABELS, CodeVersions, check_cases
+
+    try:
+        versions = CodeVersions.read(versions_dir)
+    except CodeTableError as exc:
+        fail(str(exc))
+    findings, report = check_cases(pq.read_table(cases), versions)
+    table = Table(title="代码检查（按出院日期适用的版本） / codes by version in force")
+    for col in ("版本", "问题", "类型", "代码", "次数", "病例数"):
+        table.add_column(col)
+    kinds = {"diagnosis": "诊断", "procedure": "手术操作"}
+    for row in report.slice(0, PREVIEW_ROWS).to_pylist():
+        table.add_row(
+            row["version"], PROBLEM_LABELS[row["problem"]], kinds[row["kind"]], row["code"],
+            f"{row['occurrences']:,}", f"{row['cases']:,}",
+        )  # fmt: skip
+    console.print(table)
+    totals = pc.value_counts(findings["problem"]).to_pylist() if findings.num_rows else []
+    for t in totals:
+        console.print(f"{PROBLEM_LABELS[t['values']]}：{t['counts']:,} 处")
+    if out is not None:
+        with out.open("w", encoding="utf-8-sig", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["版本", "问题", "类型", "代码", "次数", "病例数"])
+            for row in report.to_pylist():
+                w.writerow(
+                    [row["version"], PROBLEM_LABELS[row["problem"]], kinds[row["kind"]],
+                     row["code"], row["occurrences"], row["cases"]]
+                )  # fmt: skip
+        console.print(f"统计已写入 {out}")
 
 
 def _tables(directory: Path | None) -> CodeTables:

@@ -6,10 +6,12 @@ import typer
 
 from opendip import __version__
 from opendip.cli import (
+    assess_cmd,
     bench_cmd,
     codes_cmd,
     demo_cmd,
     directory_cmd,
+    forecast_cmd,
     group_cmd,
     import_cmd,
     policy_cmd,
@@ -58,10 +60,14 @@ app.command("qc", help="结算清单质控 / settlement-list quality control")(q
 app.add_typer(directory_cmd.app, name="directory")
 app.command("group", help="病例入组 / group cases into the directory")(group_cmd.group)
 app.command("score", help="病例分值计算 / score grouped cases")(score_cmd.score)
+app.command("assess", help="年度考核：按政策评分表计算 / annual assessment from the scorecard")(
+    assess_cmd.assess
+)
 app.add_typer(settle_cmd.app, name="settle")
 app.command("supervise", help="智能监管：线索与月度指标 / supervision leads and indicators")(
     supervise_cmd.supervise_command
 )
+app.add_typer(forecast_cmd.app, name="forecast")
 app.add_typer(report_cmd.app, name="report")
 app.add_typer(scenario_cmd.app, name="scenario")
 app.command("bench", help="性能基准：逐阶段计时 / benchmark each pipeline stage")(bench_cmd.bench)

@@ -86,10 +86,24 @@ def year_cmd(
             help="已付月度预付（hospital_id, pool, advance_fen, withheld_fen）；缺省时按各月重算",
         ),
     ] = None,
+    findings: Annotated[
+        Path | None,
+        typer.Option(
+            "--findings",
+            help="已确认的监管结果（改入病种/合并分解住院/扣款；status=confirmed 才应用）",
+        ),
+    ] = None,
     excel: Excel = True,
     case_excel: Annotated[
         bool, typer.Option("--case-excel/--no-case-excel", help="输出病例明细 Excel")
     ] = True,
+    review_cap_override: Annotated[
+        str | None,
+        typer.Option(
+            "--review-cap-override",
+            help="经办机构放行超出特例单议上限的通过病例，须填写理由（记入 manifest）",
+        ),
+    ] = None,
 ) -> None:
     """年终清算：结算点值、结余留用/超支分担、考核返还、医共体、减去预付 = 清算拨付。"""
     files = InputFiles(policy, cases, grouped, directory, hospitals, reviews, history)
@@ -102,6 +116,8 @@ def year_cmd(
             advances=advances,
             excel=excel,
             case_excel=case_excel,
+            findings=findings,
+            review_cap_override=review_cap_override,
         )
     except (ScoringError, PolicyError) as exc:
         fail(str(exc))

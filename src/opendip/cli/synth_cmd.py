@@ -22,6 +22,26 @@ def _years(text: str) -> tuple[int, ...]:
         fail(f"年份格式应为 2023-2026 或 2025,2026，收到 {text!r}")
 
 
+def _write_records(out: Path, years: tuple[int, ...], formats: list[str]) -> list[Path]:
+    """settlement_lists_<year>/ in the multi-record structure, per requested format."""
+    if not formats:
+        return []
+    import pyarrow.parquet as pq
+
+    from opendip.codes import demo_code_tables
+    from opendip.ingest.settlement_export import records_from_flat, write_records
+
+    unknown = sorted(set(formats) - {"csv", "xlsx", "json"})
+    if unknown:
+        fail(f"--records 只能是 csv、xlsx、json，收到 {'、'.join(unknown)}")
+    paths: list[Path] = []
+    for year in years:
+        cases = pq.read_table(out / f"cases_{year}.parquet")
+        records = records_from_flat(cases, demo_code_tables())
+        paths += write_records(records, out / f"settlement_lists_{year}", formats)
+    return paths
+
+
 def synth(
     out: Annotated[Path, typer.Option("--out", help="输出目录 / output directory")],
     hospitals: Annotated[int, typer.Option(help="医疗机构数 / hospitals", min=4)] = 40,
@@ -42,6 +62,14 @@ def synth(
     overlong_stay_rate: Annotated[
         float, typer.Option(help="超长住院占比 / overlong stays", min=0, max=0.2)
     ] = Rates.overlong_stay,
+    records: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--records",
+            help="另写出多记录结构的结算清单（可重复）：csv（每类记录一个文件）、xlsx、json / "
+            "also write the multi-record settlement lists",
+        ),
+    ] = None,
 ) -> None:
     """生成合成示范区域（含注入异常及真实标签）/ generate a synthetic region with labels."""
     year_list = _years(years)
@@ -67,6 +95,7 @@ def synth(
             )
     except SynthError as exc:
         fail(str(exc))
+    written = _write_records(out, year_list, records or [])
     table = Table(title=f"合成区域 {out}")
     table.add_column("项目")
     table.add_column("数量", justify="right")
@@ -82,3 +111,8 @@ def synth(
     console.print(
         f"输出目录 {out}：hospitals.parquet、cases_<年>.parquet、labels.parquet、manifest.json"
     )
+    if written:
+        console.print(
+            f"多记录结构结算清单 {len(written)} 个文件：{out}/settlement_lists_<年>/"
+            "（导入：opendip import settlement-lists）"
+        )

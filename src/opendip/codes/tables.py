@@ -98,6 +98,17 @@ _EXTRA_ALIASES: dict[str, str] = {
     "手术级别类型": "procedure_type",
     "诊断编码": "code",
     "手术操作编码": "code",
+    # national insurance-edition layout (完整分类与代码) and the 1307/1308 catalogue feeds
+    "DIAG_CODE": "code",
+    "DIAG_NAME": "name",
+    "OPRN_OPRT_CODE": "code",
+    "OPRN_OPRT_NAME": "name",
+    "类目代码": "_category",
+    "CGY_CODE": "_category",
+    "亚目代码": "_subcategory",
+    "SOR_CODE": "_subcategory",
+    "有效标志": "_valid",
+    "VALI_FLAG": "_valid",
     "手术操作代码": "code",
 }
 _TRUE = frozenset(("1", "是", "y", "yes", "true", "t", "可", "允许", "√"))
@@ -209,7 +220,7 @@ def _read_table(
             errors.add(path, number, "code", f"代码 {code} 与第 {seen[code]} 行重复")
             continue
         seen[code] = number
-        if not record.get("name"):
+        if "name" in needed and not record.get("name"):
             errors.add(path, number, "name", f"代码 {code} 的名称为空")
         record["code"] = code
         record["_row"] = number
@@ -249,12 +260,41 @@ def _days(value: object, err: Callable[[str], None]) -> int | None:
     return int(text)
 
 
-def load_code_tables(diagnosis_file: str | Path, procedure_file: str | Path) -> CodeTables:
+@dataclass
+class LoadReport:
+    """What loading official tables found besides errors (for the CLI summary)."""
+
+    #: Codes the feed marks as no longer valid (有效标志 VALI_FLAG = 0): left out, counted.
+    retired: dict[str, list[str]] = field(
+        default_factory=lambda: {"diagnosis": [], "procedure": []}
+    )
+    #: Procedures whose type (手术/介入/治疗性/诊断性) came from the attribute table, or — when
+    #: neither the table nor an attribute file gives it — from the code's position (推定).
+    types_from_attributes: int = 0
+    types_inferred: list[str] = field(default_factory=list)
+
+
+def _is_retired(record: dict[str, object]) -> bool:
+    return str(record.get("_valid", "")).strip() in ("0", "否", "无效", "n", "N")
+
+
+def load_code_tables(
+    diagnosis_file: str | Path,
+    procedure_file: str | Path,
+    procedure_attributes: str | Path | None = None,
+    report: LoadReport | None = None,
+) -> CodeTables:
     """Read a region's official tables (CSV UTF-8/GBK, .xlsx or Parquet; Chinese headers).
 
+    Accepts the national published layout (章 … 类目代码 类目名称 亚目代码 亚目名称 诊断代码
+    诊断名称, and the 1307/1308 feed columns): the 类目/亚目 columns must agree with the code;
+    rows with 有效标志 0 are retired (left out, listed in `report`). The national procedure
+    table has no procedure type: it then comes from `procedure_attributes` (code + 手术操作类别),
+    else from the code's position (listed in `report.types_inferred`).
     Every problem is collected; `CodeTableError` lists them all with file, row and field.
     """
     dpath, ppath = Path(diagnosis_file), Path(procedure_file)
+    report = report if report is not None else LoadReport()
     errors = _Errors()
     drows = []
     for r in _read_table(dpath, DIAGNOSIS_CODES, ("code", "name"), errors):
@@ -266,6 +306,10 @@ def load_code_tables(diagnosis_file: str | Path, procedure_file: str | Path) -> 
         if not DIAGNOSIS_PATTERN.match(code):
             err(f"代码 {code!r} 不符合 ICD-10 医保版格式（如 K35.800x001、I10.x00）", "code")
             continue
+        if _is_retired(r):
+            report.retired["diagnosis"].append(code)
+            continue
+        _check_hierarchy(r, diagnosis_category(code), diagnosis_subcategory(code), err)
         age_min = _days(r.get("age_min_days"), lambda m: err(m, "最小年龄(天)"))
         age_max = _days(r.get("age_max_days"), lambda m: err(m, "最大年龄(天)"))
         if age_min is not None and age_max is not None and age_min > age_max:
@@ -287,7 +331,12 @@ def load_code_tables(diagnosis_file: str | Path, procedure_file: str | Path) -> 
             }
         )
     prows = []
-    for r in _read_table(ppath, PROCEDURE_CODES, ("code", "name", "procedure_type"), errors):
+    header, _ = _read_rows(ppath)
+    folded = {normalise_header(h) for h in header}
+    national = bool(folded & {normalise_header(h) for h in ("类目代码", "CGY_CODE", "细目代码")})
+    attributes = _procedure_attributes(procedure_attributes, errors) if procedure_attributes else {}
+    needed = ("code", "name") if national else ("code", "name", "procedure_type")
+    for r in _read_table(ppath, PROCEDURE_CODES, needed, errors):
         code, row = str(r["code"]), int(r["_row"])  # type: ignore[call-overload]
 
         def perr(message: str, field: str, row: int = row) -> None:
@@ -296,6 +345,19 @@ def load_code_tables(diagnosis_file: str | Path, procedure_file: str | Path) -> 
         if not PROCEDURE_PATTERN.match(code):
             perr(f"代码 {code!r} 不符合 ICD-9-CM-3 医保版格式（如 47.0100x001）", "code")
             continue
+        if _is_retired(r):
+            report.retired["procedure"].append(code)
+            continue
+        _check_hierarchy(r, code[:2], procedure_subcategory(code)[:4], perr)
+        if not str(r.get("procedure_type") or "").strip():
+            if code in attributes:
+                r["procedure_type"] = attributes[code]
+                report.types_from_attributes += 1
+            else:
+                from opendip.codes.demo_build import procedure_type
+
+                r["procedure_type"] = procedure_type(code)
+                report.types_inferred.append(code)
         kind = _PROCEDURE_TYPES.get(str(r["procedure_type"]).strip())
         if kind is None:
             perr(
@@ -319,6 +381,31 @@ def load_code_tables(diagnosis_file: str | Path, procedure_file: str | Path) -> 
         pa.Table.from_pylist(prows, schema=PROCEDURE_CODES.schema),
         source=f"{dpath}; {ppath}",
     )
+
+
+def _check_hierarchy(
+    record: dict[str, object], category: str, subcategory: str, err: Callable[[str, str], None]
+) -> None:
+    """The national layout's 类目代码 / 亚目代码 columns must agree with the code itself."""
+    given = str(record.get("_category") or "").strip()
+    if given and normalise_code(given) != category:
+        err(f"类目代码 {given} 与代码 {record['code']} 不符（应为 {category}）", "类目代码")
+    given = str(record.get("_subcategory") or "").strip()
+    if given and normalise_code(given) != subcategory:
+        err(f"亚目代码 {given} 与代码 {record['code']} 不符（应为 {subcategory}）", "亚目代码")
+
+
+def _procedure_attributes(path: str | Path, errors: _Errors) -> dict[str, str]:
+    """code → procedure type from an attribute table (手术操作代码 + 手术操作类别)."""
+    path = Path(path)
+    out: dict[str, str] = {}
+    for r in _read_table(path, PROCEDURE_CODES, ("code", "procedure_type"), errors):
+        kind = _PROCEDURE_TYPES.get(str(r["procedure_type"]).strip())
+        if kind is None:
+            errors.add(path, int(r["_row"]), "手术操作类别", f"无效值 {r['procedure_type']!r}")  # type: ignore[call-overload]
+            continue
+        out[str(r["code"])] = kind
+    return out
 
 
 def read_code_tables(directory: str | Path) -> CodeTables:

@@ -92,7 +92,8 @@ def _weighted_means(
         acc["mean"] = acc["wmean"] / acc["wsum"] if acc["wsum"] else Decimal(acc["tot"]) / acc["n"]
         m = acc["tot"] / acc["n"]
         var = max(acc["sq"] / acc["n"] - m * m, 0.0)
-        acc["cv"] = (var**0.5) / m if m else None
+        # 4 decimals: a published quality figure (and what the export writes and reads back)
+        acc["cv"] = round((var**0.5) / m, 4) if m else None
     return out
 
 

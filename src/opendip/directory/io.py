@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from opendip.codes import CodeTables, diagnosis_subcategory
+from opendip.codes import CodeTables, category_table, diagnosis_subcategory
 from opendip.contract import DIRECTORY, GROUP_TYPES, HOSPITAL_LEVEL_LABELS, HOSPITAL_LEVELS
 from opendip.contract.cells import EXCEL_OPTIONS
 from opendip.money import fen_to_yuan, yuan_to_fen
@@ -21,18 +22,46 @@ TYPE_LABELS = {
     "basic": "基层病种",
     "special": "特殊病种",
 }
+#: Procedure types of comprehensive groups as published (相关手术 …) and as stored.
+PROCEDURE_TYPE_LABELS = {
+    "conservative": "保守治疗",
+    "diagnostic": "诊断性操作",
+    "therapeutic": "治疗性操作",
+    "surgery": "相关手术",
+}
+MATCH_LABELS = {
+    "none": "保守",
+    "all": "全部",
+    "any": "任一",
+    "prefix": "前缀",
+    "type": "操作类别",
+}
+CONSERVATIVE_TEXT = ("", "保守", "保守治疗")
+LEVEL_HEADERS = {f"次均费用-{HOSPITAL_LEVEL_LABELS[lv]}(元)": lv for lv in HOSPITAL_LEVELS}
 OFFICIAL_HEADERS = {
     "病种编码": "group_code",
     "病种名称": "group_name",
     "病种类型": "group_type",
     "主要诊断编码": "diagnosis_key",
     "诊断编码": "diagnosis_key",
+    "诊断键": "diagnosis_key",
     "手术操作编码": "procedure_key",
+    "手术操作": "procedure_key",
+    "操作匹配方式": "procedure_match",
     "病种分值": "score",
     "分值": "score",
     "次均费用": "mean_cost_yuan",
+    "次均费用(元)": "mean_cost_yuan",
     "病例数": "case_count",
+    "变异系数": "cv",
+    "床日分值": "score_per_day",
+    **{h: f"mean_cost_{lv}_yuan" for h, lv in LEVEL_HEADERS.items()},
 }
+#: The export's columns, in order: the loader reads every one of them back.
+EXPORT_HEADERS = [
+    "病种编码", "病种名称", "病种类型", "诊断键", "手术操作", "操作匹配方式", "病种分值",
+    "次均费用(元)", *LEVEL_HEADERS, "病例数", "变异系数", "床日分值",
+]  # fmt: skip
 
 
 class DirectoryFileError(ValueError):
@@ -50,12 +79,43 @@ def read_directory(path: str | Path) -> pa.Table:
     return pq.read_table(path)
 
 
-def load_official_directory(path: str | Path, codes: CodeTables) -> pa.Table:
-    """Read a region's published directory (CSV UTF-8/GBK or .xlsx, Chinese headers).
+class _Codes:
+    """The code tables a directory file is checked against."""
 
-    Procedure conditions: 'A+B' all of, 'A/B' any of, 'A*' or 'A*/B*' codes starting with
-    A (or B), empty = conservative. Every problem is collected; the error lists them all
-    with their row numbers (the header is row 1).
+    def __init__(self, codes: CodeTables) -> None:
+        self.dx = set(codes.diagnoses["subcategory"].to_pylist()) | set(
+            codes.diagnoses["category"].to_pylist()
+        )
+        self.dx_full = sorted(codes.diagnoses["code"].to_pylist())
+        cats = category_table()
+        self.blocks = set(cats["block"].to_pylist())
+        self.chapters = set(cats["chapter"].to_pylist())
+        self.proc = set(codes.procedures["code"].to_pylist())
+        self.proc_sorted = sorted(self.proc)
+
+    @staticmethod
+    def _has_prefix(sorted_codes: list[str], prefix: str) -> bool:
+        i = bisect.bisect_left(sorted_codes, prefix)
+        return i < len(sorted_codes) and sorted_codes[i].startswith(prefix)
+
+    def proc_prefix(self, p: str) -> bool:
+        return self._has_prefix(self.proc_sorted, p)
+
+    def dx_prefix(self, p: str) -> bool:
+        return self._has_prefix(self.dx_full, p)
+
+
+def load_official_directory(path: str | Path, codes: CodeTables) -> pa.Table:
+    """Read a directory file (CSV UTF-8/GBK or .xlsx, Chinese headers): a region's published
+    directory, or what `export_excel` wrote (every group type, read back identically).
+
+    Procedure conditions of core and basic groups: 'A+B' all of, 'A/B' any of, a code
+    shorter than a full code (not in the procedure table, but codes start with it) means
+    "this code and everything under it" (also written 'A*'), empty or 保守治疗 =
+    conservative. Comprehensive groups: diagnosis key = category, block ('K35-K38') or
+    chapter ('XI'), procedure = 相关手术/治疗性操作/诊断性操作/保守治疗. Special groups:
+    diagnosis and procedure prefixes separated by '|'. Every problem is collected; the
+    error lists them all with their row numbers (the header is row 1).
     """
     from opendip.ingest.readers import read_file
 
@@ -69,10 +129,8 @@ def load_official_directory(path: str | Path, codes: CodeTables) -> pa.Table:
         raise DirectoryFileError(str(path), [f"缺少列：{'、'.join(sorted(missing))}"])
     rows: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
-    known_dx = set(codes.diagnoses["subcategory"].to_pylist()) | set(
-        codes.diagnoses["category"].to_pylist()
-    )
-    known_proc = set(codes.procedures["code"].to_pylist())
+    known = _Codes(codes)
+    type_by_label = {v: k for k, v in TYPE_LABELS.items()}
     for i, values in enumerate(raw.to_pylist(), start=2):
         r = {
             mapping[h]: ("" if v is None else str(v)).strip()
@@ -88,50 +146,59 @@ def load_official_directory(path: str | Path, codes: CodeTables) -> pa.Table:
             problems.append(f"{where}：病种编码 {code} 与第 {seen[code]} 行重复")
             continue
         seen[code] = i
-        try:
-            score = Decimal(r.get("score", ""))
-            if score <= 0:
-                raise InvalidOperation
-        except InvalidOperation:
-            problems.append(f"{where}：病种 {code} 病种分值缺失或无效（{r.get('score')!r}）")
-            continue
-        dx = r.get("diagnosis_key", "")
-        if diagnosis_subcategory(dx) not in known_dx and dx not in known_dx:
-            problems.append(f"{where}：病种 {code} 的诊断编码 {dx} 不在医保版代码表中")
-        key = r.get("procedure_key", "").replace(" ", "")
-        match, procs, problem = _procedure_condition(key)
-        if problem:
-            problems.append(f"{where}：病种 {code} 的手术操作编码 {key!r} {problem}")
-        for p in procs:
-            known = (
-                any(k.startswith(p) for k in known_proc) if match == "prefix" else p in known_proc
-            )
-            if not known:
-                problems.append(f"{where}：病种 {code} 的手术操作编码 {p} 不在医保版代码表中")
-        group_type = {v: k for k, v in TYPE_LABELS.items()}.get(
-            r.get("group_type", ""), r.get("group_type") or "core"
-        )
+        group_type = type_by_label.get(r.get("group_type", ""), r.get("group_type") or "core")
         if group_type not in GROUP_TYPES:
             problems.append(f"{where}：病种类型 {r.get('group_type')!r} 无效")
-        try:
-            mean = yuan_to_fen(r["mean_cost_yuan"]) if r.get("mean_cost_yuan") else 0
-        except (ValueError, ArithmeticError):
-            problems.append(f"{where}：病种 {code} 次均费用无效（{r['mean_cost_yuan']!r}）")
             continue
-        if not r.get("case_count", "0").isdigit():
+        score = _decimal(r.get("score", ""), positive=True)
+        if score is None:
+            problems.append(f"{where}：病种 {code} 病种分值缺失或无效（{r.get('score')!r}）")
+            continue
+        row_problems: list[str] = []
+        dx, pk, match = _keys(r, group_type, known, row_problems)
+        problems.extend(f"{where}：病种 {code} 的{p}" for p in row_problems)
+        money: dict[str, int | None] = {}
+        bad_money = False
+        for key in ("mean_cost_yuan", *[f"mean_cost_{lv}_yuan" for lv in HOSPITAL_LEVELS]):
+            text = r.get(key, "")
+            try:
+                money[key.replace("_yuan", "_fen")] = yuan_to_fen(text) if text else None
+            except (ValueError, ArithmeticError):
+                problems.append(f"{where}：病种 {code} 次均费用无效（{text!r}）")
+                bad_money = True
+        if bad_money:
+            continue
+        if r.get("case_count") and not r["case_count"].isdigit():
             problems.append(f"{where}：病种 {code} 病例数无效（{r['case_count']!r}）")
+            continue
+        cv = r.get("cv", "")
+        try:
+            cv_value = float(cv) if cv else None
+        except ValueError:
+            problems.append(f"{where}：病种 {code} 变异系数无效（{cv!r}）")
+            continue
+        per_day = r.get("score_per_day", "")
+        per_day_value = _decimal(per_day, positive=True) if per_day else None
+        if per_day and per_day_value is None:
+            problems.append(f"{where}：病种 {code} 床日分值无效（{per_day!r}）")
             continue
         rows.append(
             {
                 "group_code": code,
                 "group_name": r.get("group_name") or code,
                 "group_type": group_type,
-                "diagnosis_key": diagnosis_subcategory(dx) if len(dx) > 5 else dx,
-                "procedure_key": ("+" if match == "all" else "/").join(sorted(procs)),
+                "diagnosis_key": dx,
+                "procedure_key": pk,
                 "procedure_match": match,
                 "score": score,
-                "mean_cost_fen": mean,
+                "mean_cost_fen": money.get("mean_cost_fen") or 0,
+                **{
+                    f"mean_cost_{lv}_fen": money.get(f"mean_cost_{lv}_fen")
+                    for lv in HOSPITAL_LEVELS
+                },
                 "case_count": int(r["case_count"]) if r.get("case_count") else None,
+                "cv": cv_value,
+                "score_per_day": per_day_value,
             }
         )
     if problems:
@@ -139,40 +206,108 @@ def load_official_directory(path: str | Path, codes: CodeTables) -> pa.Table:
     return DIRECTORY.conform(pa.Table.from_pylist(rows))
 
 
+def _decimal(text: str, positive: bool = False) -> Decimal | None:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not value.is_finite() or (positive and value <= 0):
+        return None
+    return value
+
+
+def _keys(
+    r: dict[str, str], group_type: str, known: _Codes, problems: list[str]
+) -> tuple[str, str, str]:
+    """(diagnosis_key, procedure_key, procedure_match) of a row; problems appended."""
+    dx = r.get("diagnosis_key", "")
+    key = r.get("procedure_key", "").replace(" ", "")
+    declared = {v: k for k, v in MATCH_LABELS.items()}.get(
+        r.get("procedure_match", ""), r.get("procedure_match") or None
+    )
+    if group_type == "comprehensive":
+        if dx not in known.dx and dx not in known.blocks and dx not in known.chapters:
+            problems.append(f"诊断键 {dx} 不是代码表中的类目、节或章")
+        ptype = {v: k for k, v in PROCEDURE_TYPE_LABELS.items()}.get(key, key)
+        if ptype not in PROCEDURE_TYPE_LABELS:
+            problems.append(
+                f"手术操作 {key!r} 不是操作类别（{'、'.join(PROCEDURE_TYPE_LABELS.values())}）"
+            )
+        return dx, ptype, "type"
+    if group_type == "special":
+        for p in [d for d in dx.split("|") if d]:
+            if not known.dx_prefix(p):
+                problems.append(f"诊断编码前缀 {p} 在医保版代码表中没有对应编码")
+        for p in [c for c in key.split("|") if c]:
+            if not known.proc_prefix(p):
+                problems.append(f"手术操作编码前缀 {p} 在医保版代码表中没有对应编码")
+        return dx, key, "prefix"
+    if diagnosis_subcategory(dx) not in known.dx and dx not in known.dx:
+        problems.append(f"诊断编码 {dx} 不在医保版代码表中")
+    dx = diagnosis_subcategory(dx) if len(dx) > 5 else dx
+    if key in CONSERVATIVE_TEXT:
+        return dx, "", "none"
+    match, procs, problem = _procedure_condition(key, known)
+    if declared in ("all", "any", "prefix") and declared != match and not problem:
+        # A one-code 'any of' row is written like an 'all of' one: the column decides.
+        if len(procs) == 1 and {declared, match} <= {"all", "any"}:
+            match = declared
+        else:
+            problem = f"与操作匹配方式 {r.get('procedure_match')!r} 不符"
+    if problem:
+        problems.append(f"手术操作编码 {key!r} {problem}")
+    for p in procs:
+        ok = known.proc_prefix(p) if match == "prefix" else p in known.proc
+        if not ok:
+            problems.append(f"手术操作编码 {p} 不在医保版代码表中")
+    return dx, ("+" if match == "all" else "/").join(sorted(procs)), match
+
+
 def export_excel(
     directory: pa.Table, path: str | Path, metrics: dict[str, Any] | None = None
 ) -> Path:
-    """The directory as a publication workbook (病种目录 + 目录指标)."""
+    """The directory as a publication workbook (病种目录 + 目录指标). `opendip directory load`
+    reads the 病种目录 sheet back into the same directory."""
     import xlsxwriter
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    book = xlsxwriter.Workbook(str(path), EXCEL_OPTIONS)
+    book = xlsxwriter.Workbook(str(path))
     head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
     money = book.add_format({"num_format": "#,##0.00"})
     sheet = book.add_worksheet("病种目录")
-    headers = ["病种编码", "病种名称", "病种类型", "诊断键", "手术操作", "病种分值", "次均费用(元)"]
-    headers += [f"次均费用-{HOSPITAL_LEVEL_LABELS[lv]}(元)" for lv in HOSPITAL_LEVELS] + [
-        "病例数",
-        "变异系数",
-    ]
-    for c, h in enumerate(headers):
+    for c, h in enumerate(EXPORT_HEADERS):
         sheet.write(0, c, h, head)
+    col = {h: i for i, h in enumerate(EXPORT_HEADERS)}
     for r, row in enumerate(directory.to_pylist(), start=1):
-        values = [
-            row["group_code"], row["group_name"], TYPE_LABELS.get(row["group_type"], row["group_type"]),
-            row["diagnosis_key"], row["procedure_key"] or "保守治疗", float(row["score"]),
-        ]  # fmt: skip
-        for c, v in enumerate(values):
-            sheet.write(r, c, v)
-        for c, key in enumerate(
-            ["mean_cost_fen", *[f"mean_cost_{lv}_fen" for lv in HOSPITAL_LEVELS]], start=6
-        ):
+        gtype, pk = row["group_type"], row["procedure_key"] or ""
+        if gtype == "comprehensive":
+            pk = PROCEDURE_TYPE_LABELS.get(pk, pk)
+        elif gtype in ("core", "basic") and not pk:
+            pk = PROCEDURE_TYPE_LABELS["conservative"]
+        texts = {
+            "病种编码": row["group_code"],
+            "病种名称": row["group_name"],
+            "病种类型": TYPE_LABELS.get(gtype, gtype),
+            "诊断键": row["diagnosis_key"],
+            "手术操作": pk,
+            "操作匹配方式": MATCH_LABELS.get(row["procedure_match"], row["procedure_match"]),
+        }
+        for h, v in texts.items():
+            sheet.write_string(r, col[h], v or "")
+        sheet.write_number(r, col["病种分值"], float(row["score"]))
+        means = {"次均费用(元)": "mean_cost_fen"} | {
+            h: f"mean_cost_{lv}_fen" for h, lv in LEVEL_HEADERS.items()
+        }
+        for h, key in means.items():
             if row.get(key) is not None:
-                sheet.write_number(r, c, float(fen_to_yuan(row[key])), money)
-        sheet.write(r, 11, row.get("case_count") or 0)
+                sheet.write_number(r, col[h], float(fen_to_yuan(row[key])), money)
+        if row.get("case_count") is not None:
+            sheet.write_number(r, col["病例数"], row["case_count"])
         if row.get("cv") is not None:
-            sheet.write_number(r, 12, round(row["cv"], 4))
+            sheet.write_number(r, col["变异系数"], row["cv"])
+        if row.get("score_per_day") is not None:
+            sheet.write_number(r, col["床日分值"], float(row["score_per_day"]))
     sheet.freeze_panes(1, 0)
     sheet.set_column(0, 1, 28)
     if metrics:
@@ -362,8 +497,13 @@ def export_diff_excel(diff: dict[str, pa.Table], path: str | Path) -> Path:
     return path
 
 
-def _procedure_condition(key: str) -> tuple[str, list[str], str | None]:
-    """(procedure_match, codes or prefixes, problem) of an official procedure condition."""
+def _procedure_condition(
+    key: str, known: _Codes | None = None
+) -> tuple[str, list[str], str | None]:
+    """(procedure_match, codes or prefixes, problem) of an official procedure condition.
+
+    A code ending in '*', or (with `known`) a code missing from the procedure table that
+    table codes start with, is a prefix: "this code and everything under it"."""
     if not key:
         return "none", [], None
     if "+" in key and "/" in key:
@@ -371,9 +511,12 @@ def _procedure_condition(key: str) -> tuple[str, list[str], str | None]:
     parts = [p for p in key.replace("/", "+").split("+")]
     if any(not p for p in parts):
         return "all", [], "含空的编码"
-    starred = [p.endswith("*") for p in parts]
+    starred = [
+        p.endswith("*") or (known is not None and p not in known.proc and known.proc_prefix(p))
+        for p in parts
+    ]
     if any(starred):
         if not all(starred) or "+" in key:
-            return "prefix", [], "前缀条件（*）须全部为前缀并以 / 分隔"
+            return "prefix", [], "前缀条件（短编码或 *）须全部为前缀并以 / 分隔"
         return "prefix", sorted({p.rstrip("*") for p in parts}), None
     return ("any" if "/" in key else "all"), sorted(set(parts)), None

@@ -1,10 +1,12 @@
-"""Bench stage: import the current year as hospitals upload it — a GBK CSV with Chinese
-headers and yuan amounts — and record the accepted cases for the next stages.
+"""Bench stage: import the current year as the agency receives it — the settlement lists in
+their multi-record structure (main record, diagnoses, procedures, ICU, fees, funds), one GB18030
+CSV per record type with national field codes and yuan amounts — and record the derived flat
+cases for the next stages.
 
-On a generated region the accepted rows become the region's current-year case file
-(`cases_<year>.parquet`, what the platform reads too): rows quarantined at import are never
-quality-checked, grouped or settled. The generated file, injected errors included, is kept
-as `upload/<name>.generated.parquet` beside the uploaded CSV."""
+On a generated region the accepted (derived flat) cases become the region's current-year case
+file (`cases_<year>.parquet`, what the platform reads too): lists quarantined at import are
+never quality-checked, grouped or settled. The generated file, injected errors included, is
+kept as `upload/<name>.generated.parquet` beside the uploaded CSV files."""
 
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from opendip.bench import BenchContext, StageResult
-from opendip.ingest.export import write_settlement_csv
-from opendip.ingest.importer import read_cases, write_outputs
+from opendip.codes import demo_code_tables
+from opendip.ingest.settlement import import_settlement_lists, write_settlement_outputs
+from opendip.ingest.settlement_export import records_from_flat, write_records_csv
 
 #: Cases generated when no earlier stage left any (the stage then still measures something).
 FALLBACK_CASES = 20_000
@@ -36,24 +39,36 @@ def _source(ctx: BenchContext) -> pa.Table:
 
 
 def run(ctx: BenchContext) -> StageResult:
-    upload: Path = ctx.workdir / "upload" / "settlement_list_gbk.csv"
-    write_settlement_csv(_source(ctx), upload, encoding="gb18030")
+    upload: Path = ctx.workdir / "upload" / "settlement_lists"
+    records = records_from_flat(_source(ctx), ctx.artifacts.get("codes") or demo_code_tables())
+    files = write_records_csv(records, upload, encoding="gb18030")
     start = time.perf_counter()
-    result = read_cases([upload])
+    result = import_settlement_lists(files)
     seconds = time.perf_counter() - start
-    paths = write_outputs(result, ctx.workdir / "imported", "cases")
-    ctx.artifacts["imported_cases"] = paths["accepted"]
-    ctx.artifacts["quarantine"] = paths["quarantine"]
+    paths = write_settlement_outputs(result, ctx.workdir / "imported")
+    ctx.artifacts["imported_cases"] = paths["cases"]
+    ctx.artifacts["quarantine"] = paths["quarantine_settlement_lists"]
     region_cases = ctx.artifacts.get("cases")
     if region_cases is not None:
         region_cases = Path(region_cases)
         generated = upload.parent / f"{region_cases.stem}.generated.parquet"
         shutil.move(region_cases, generated)
-        shutil.copyfile(paths["accepted"], region_cases)
+        shutil.copyfile(paths["cases"], region_cases)
         ctx.artifacts["generated_cases"] = generated
-    rate = result.read / seconds if seconds > 0 else 0.0
+    from opendip.qc.records import check_records
+
+    codes = ctx.artifacts.get("codes") or demo_code_tables()
+    findings = check_records(
+        {t: r.accepted for t, r in result.records.items()}, procedures=codes.procedures
+    )
+    pq.write_table(findings, ctx.workdir / "imported" / "record_findings.parquet")
+    ctx.artifacts["record_findings"] = ctx.workdir / "imported" / "record_findings.parquet"
+    header = result.records["settlement_lists"]
+    rows = sum(r.read for r in result.records.values())
+    rate = rows / seconds if seconds > 0 else 0.0
     return StageResult(
-        result.read,
-        f"仅导入 {seconds:.1f} 秒（{rate:,.0f} 行/秒，不含写 GBK CSV）；"
-        f"接收 {result.accepted.num_rows:,}，隔离 {result.quarantine.num_rows:,}",
+        header.read,
+        f"多记录结构导入 {seconds:.1f} 秒（{rows:,} 条记录，{rate:,.0f} 条/秒，不含写 CSV）；"
+        f"清单接收 {header.accepted.num_rows:,}，隔离 {header.quarantine.num_rows:,}；"
+        f"子记录质控问题 {findings.num_rows:,} 条",
     )

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,13 @@ import pyarrow.parquet as pq
 from opendip.contract import CASES, HOSPITALS, QUARANTINE, TableContract
 from opendip.contract.cells import safe_row
 from opendip.ingest.limits import ImportLimits
-from opendip.ingest.readers import ReadError, canonical_encoding, detect_encoding, read_file
+from opendip.ingest.readers import (
+    RawFile,
+    ReadError,
+    canonical_encoding,
+    detect_encoding,
+    read_file,
+)
 from opendip.ingest.validate import (
     ERROR_SCHEMA,
     RULES,
@@ -96,19 +103,38 @@ def import_table(
 ) -> ImportResult:
     """Read, validate and split `paths` into accepted and quarantined rows of `contract`
     (each file within `limits`, default `opendip.ingest.limits.DEFAULT_LIMITS`)."""
+    sources: list[tuple[str, Callable[[], RawFile] | str]] = []
+    seen: set[Path] = set()
+    for path in paths:
+        if Path(path).resolve() in seen:
+            sources.append((str(path), "与前面列出的文件是同一个文件，已跳过"))
+            continue
+        seen.add(Path(path).resolve())
+        sources.append((str(path), partial(read_file, path, encoding, sheet, limits)))
+    return import_raw(sources, contract, encoding)
+
+
+def import_raw(
+    sources: Sequence[tuple[str, Callable[[], RawFile] | str]],
+    contract: TableContract = CASES,
+    encoding: str | None = None,
+) -> ImportResult:
+    """Validate and split raw tables into accepted and quarantined rows of `contract`.
+
+    Each source is (name, loader): the loader returns the `RawFile` (or raises `ReadError`);
+    a plain string instead of a loader is the reason the source is skipped.
+    """
     reports: list[FileReport] = []
     parts: list[tuple[FileReport, Validated]] = []
     ragged: list[pa.Table] = []
-    seen: set[Path] = set()
-    for path in paths:
-        report = FileReport(str(path))
+    for path, loader in sources:
+        report = FileReport(path)
         reports.append(report)
-        if Path(path).resolve() in seen:
-            report.error = "与前面列出的文件是同一个文件，已跳过"
+        if isinstance(loader, str):
+            report.error = loader
             continue
-        seen.add(Path(path).resolve())
         try:
-            raw = read_file(path, encoding, sheet, limits)
+            raw = loader()
             report.encoding = raw.encoding
             validated = validate(raw, contract)
         except MissingColumnsError as exc:
@@ -174,7 +200,7 @@ def _sorted(errors: pa.Table) -> pa.Table:
 
 def _encoding_hint(path: str | Path, given: str | None) -> str:
     """When an encoding was given and the file decodes as another one, say so."""
-    if given is None:
+    if given is None or not Path(path).is_file():
         return ""
     try:
         detected = detect_encoding(Path(path).read_bytes()[: 1 << 16])

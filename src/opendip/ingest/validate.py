@@ -26,6 +26,7 @@ from opendip.ingest.values import (
     parse_code,
     parse_code_list,
     parse_date,
+    parse_datetime,
     parse_decimal,
     parse_int,
     parse_money,
@@ -51,6 +52,9 @@ RULES: dict[str, str] = {
     "absurd_age": "年龄不合理",
     "duplicate_key": "主键重复",
     "ragged_row": "列数不符",
+    "orphan_record": "孤立子记录",
+    "parent_quarantined": "所属清单已隔离",
+    "no_main_diagnosis": "无主要诊断行",
     "bad_id": "编号无效",
     "formula_no_value": "公式无计算结果",
     "merged_cell": "合并单元格",
@@ -124,7 +128,9 @@ def _as_text(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
         arr = arr.cast(arr.type.value_type)
     if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
         return pc.binary_join(arr.cast(pa.list_(pa.string())), "|")
-    if pa.types.is_date(arr.type) or pa.types.is_timestamp(arr.type):
+    if pa.types.is_timestamp(arr.type):
+        return pc.strftime(arr, format="%Y-%m-%d %H:%M:%S")
+    if pa.types.is_date(arr.type):
         return pc.strftime(arr, format="%Y-%m-%d")
     return arr.cast(pa.string())
 
@@ -135,7 +141,7 @@ def _type_ok(col: Column, type_: pa.DataType) -> bool:
     text = pa.types.is_string(t) or pa.types.is_large_string(t)
     if col.is_money or pa.types.is_integer(col.type):
         return pa.types.is_integer(t)
-    if pa.types.is_date(col.type):
+    if pa.types.is_date(col.type) or pa.types.is_timestamp(col.type):
         return pa.types.is_date(t) or pa.types.is_timestamp(t) or text
     if col.is_list:
         return pa.types.is_list(t) or pa.types.is_large_list(t) or text
@@ -172,6 +178,14 @@ def _parse(col: Column, text: pa.Array, typed: bool) -> tuple[pa.Array, pa.Array
     if col.name in MONTH_COLUMNS:
         values, bad = parse_month(text)
         return values, bad, "bad_month", "结算月份无效（应为 YYYY-MM，如 2026-05）"
+    if pa.types.is_timestamp(col.type):
+        values, bad = parse_datetime(text)
+        return (
+            values,
+            bad,
+            "bad_date",
+            "时间无效（应为 YYYY-MM-DD HH:MM:SS，如 2026-01-05 09:30:00）",
+        )
     if pa.types.is_date(col.type):
         values, bad = parse_date(text)
         return values, bad, "bad_date", "日期无效（应为 YYYY-MM-DD，如 2026-01-05）"

@@ -59,6 +59,33 @@ VALUE_ALIASES: dict[str, dict[str, str]] = {
         "一级丙等": "primary",
         "unrated": "unrated", "未定级": "unrated", "未评级": "unrated",
     },
+    # settlement-list child records (opendip.contract.settlement)
+    "main_flag": {
+        "1": "1", "0": "0", "2": "0", "m": "1", "o": "0", "是": "1", "否": "0", "y": "1",
+        "n": "0", "主要": "1", "其他": "0", "主": "1",
+    },
+    "diagnosis_kind": {
+        "wm": "wm", "西医": "wm", "西医诊断": "wm", "西医主要诊断": "wm", "西医其他诊断": "wm",
+        "tcm_disease": "tcm_disease", "中医主病": "tcm_disease", "中医主病诊断": "tcm_disease",
+        "主病": "tcm_disease", "tcm_syndrome": "tcm_syndrome", "中医主证": "tcm_syndrome",
+        "中医主证诊断": "tcm_syndrome", "主证": "tcm_syndrome",
+    },
+    "anaesthesia_method": {
+        "01": "1", "全身麻醉": "1", "全麻": "1", "吸入麻醉": "11", "静脉麻醉": "12",
+        "基础麻醉": "13", "02": "2", "椎管内麻醉": "2", "蛛网膜下腔阻滞": "21",
+        "腰麻": "21", "硬脊膜外腔阻滞": "22", "硬膜外麻醉": "22", "03": "3", "局部麻醉": "3",
+        "局麻": "3", "神经丛阻滞": "31", "神经节阻滞": "32", "神经阻滞": "33",
+        "区域阻滞": "34", "局部浸润麻醉": "35", "局部浸润": "35", "表面麻醉": "36",
+        "04": "4", "复合麻醉": "4", "静吸复合麻醉": "41", "静吸复合": "41", "针药复合": "42",
+        "09": "9", "其他": "9",
+    },
+    "fee_category": {
+        "1": "01", "床位费": "01", "2": "02", "诊察费": "02", "诊查费": "02", "3": "03",
+        "检查费": "03", "4": "04", "化验费": "04", "5": "05", "治疗费": "05", "6": "06",
+        "手术费": "06", "7": "07", "护理费": "07", "8": "08", "卫生材料费": "08",
+        "9": "09", "西药费": "09", "中药饮片费": "10", "中成药费": "11",
+        "一般诊疗费": "12", "挂号费": "13", "其他费": "14", "其他费用": "14",
+    },
     "ownership": {
         "public": "public", "公立": "public", "private": "private", "民营": "private",
         "私立": "private", "非公立": "private",
@@ -204,6 +231,41 @@ def parse_date(text: pa.Array) -> tuple[pa.Array, pa.Array]:
         dates = _iso_to_date(_to_iso_date_text(text))
     dates = pc.if_else(_present(text), dates, pa.scalar(None, pa.date32()))
     return dates, _bad(_present(text), dates)
+
+
+_DATETIME = (
+    r"^(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})"
+    r"(?:[ T]+(?P<H>\d{1,2})[:：时](?P<M>\d{1,2})(?:[:：分](?P<S>\d{1,2})?(?:\.\d+)?秒?)?)?$"
+)
+
+
+def parse_datetime(text: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Date-times (timestamp[s]): `2026-01-05 10:30:00`, `2026-01-05T10:30`, `2026/1/5 10:30`,
+    `20260105103000`, `2026年1月5日 10时30分`; a date alone is midnight."""
+    t = _fill(text, "")
+    t = pc.replace_substring_regex(
+        t, r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?$", r"\1-\2-\3 \4:\5:\6"
+    )
+    t = pc.replace_substring_regex(t, r"^(\d{4})(\d{2})(\d{2})$", r"\1-\2-\3")
+    t = pc.replace_substring_regex(t, r"^(\d{4})年(\d{1,2})月(\d{1,2})日?", r"\1-\2-\3")
+    t = pc.replace_substring_regex(t, r":$", "")
+    parts = pc.extract_regex(t, _DATETIME)
+
+    def part(name: str, width: int, default: str = "00") -> pa.Array:
+        value = pc.struct_field(parts, name)
+        value = pc.if_else(pc.equal(pc.fill_null(value, ""), ""), default, value)
+        return pc.utf8_lpad(value, width, "0")
+
+    iso = pc.binary_join_element_wise(
+        pc.binary_join_element_wise(part("y", 4), part("m", 2), part("d", 2), "-"),
+        pc.binary_join_element_wise(part("H", 2), part("M", 2), part("S", 2), ":"),
+        " ",
+    )
+    iso = pc.if_else(pc.is_valid(pc.struct_field(parts, "y")), iso, pa.scalar(None, pa.string()))
+    parsed = pc.strptime(iso, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
+    exact = pc.fill_null(pc.equal(pc.strftime(parsed, format="%Y-%m-%d %H:%M:%S"), iso), False)
+    out = pc.if_else(pc.and_(exact, _present(text)), parsed, pa.scalar(None, pa.timestamp("s")))
+    return out, _bad(_present(text), out)
 
 
 def parse_month(text: pa.Array) -> tuple[pa.Array, pa.Array]:

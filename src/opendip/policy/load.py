@@ -237,6 +237,9 @@ class PolicyFile:
         self.tree = tree
         self.source = source
         self.sha256 = digest or hashlib.sha256(repr(tree).encode()).hexdigest()
+        # The tree is not changed after parsing: checks and resolutions are computed once
+        # per file object (a long-running service keeps one per file version, PolicyCache).
+        self._memo: dict[Any, Any] = {}
 
     @classmethod
     def read(cls, path: str | Path) -> PolicyFile:
@@ -261,7 +264,9 @@ class PolicyFile:
                     )
                 ],
             ) from exc
-        return cls.parse(text, str(path), hashlib.sha256(raw).hexdigest())
+        parsed = cls.parse(text, str(path), hashlib.sha256(raw).hexdigest())
+        _resolve_files(parsed.tree, path.resolve().parent)
+        return parsed
 
     @classmethod
     def parse(cls, text: str, source: str = "<policy>", digest: str = "") -> PolicyFile:
@@ -317,6 +322,11 @@ class PolicyFile:
 
     def issues(self) -> list[PolicyIssue]:
         """Every problem, checking each dated version of the policy."""
+        if "issues" not in self._memo:
+            self._memo["issues"] = self._find_issues()
+        return list(self._memo["issues"])
+
+    def _find_issues(self) -> list[PolicyIssue]:
         found: list[PolicyIssue] = []
         seen: set[tuple[str, str]] = set()
         try:
@@ -388,16 +398,34 @@ class PolicyFile:
         if problems:
             raise PolicyError(self.source, problems)
         when = when or self._effective_from()
-        return Policy.model_validate(resolve(self.tree, when))
+        key = ("at", when)
+        if key not in self._memo:
+            if len(self._memo) > 512:  # many distinct dates: keep memory bounded
+                self._memo = {"issues": self._memo["issues"]}
+            self._memo[key] = Policy.model_validate(resolve(self.tree, when))
+        return self._memo[key]
 
     def periods(self) -> list[tuple[dt.date, dt.date, Policy]]:
         """(start, end inclusive, policy) for each version across the effective period."""
+        if "periods" in self._memo:
+            return list(self._memo["periods"])
         first = self.at()
         starts = self.versions()
         ends = [d - dt.timedelta(days=1) for d in starts[1:]] + [first.effective_to]
-        return [(s, e, self.at(s)) for s, e in zip(starts, ends, strict=True)]
+        periods = [(s, e, self.at(s)) for s, e in zip(starts, ends, strict=True)]
+        self._memo["periods"] = periods
+        return list(periods)
 
 
 def load_policy(path: str | Path, at: dt.date | None = None) -> Policy:
     """Read, validate and resolve a policy file at a date (default: its first day)."""
     return PolicyFile.read(path).at(at)
+
+
+def _resolve_files(tree: dict[str, Any], base: Path) -> None:
+    """A file a policy names by a relative path is relative to the policy file."""
+    aux = (tree.get("directory") or {}).get("auxiliary")
+    if isinstance(aux, dict) and isinstance(aux.get("file"), str):
+        name = aux["file"]
+        if name != "demo" and not Path(name).is_absolute():
+            aux["file"] = str(base / name)

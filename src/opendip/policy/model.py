@@ -7,7 +7,9 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from opendip.policy.sections.assessment import AssessmentPolicy
 from opendip.policy.sections.base import Section
+from opendip.policy.sections.budget import BudgetPolicy
 from opendip.policy.sections.directory import DirectoryPolicy
 from opendip.policy.sections.grouping import GroupingPolicy
 from opendip.policy.sections.qc import QcPolicy
@@ -43,6 +45,10 @@ class Policy(Section):
     scoring: ScoringPolicy
     settlement: SettlementPolicy
     supervision: SupervisionPolicy = SupervisionPolicy()
+    #: 年度考核评分表; absent: no assessment is computed (a score file may still be given).
+    assessment: AssessmentPolicy | None = None
+    #: 以收定支 income plan and the point-value forecast's tolerance.
+    budget: BudgetPolicy = BudgetPolicy()
 
     @property
     def pool_ids(self) -> list[str]:
@@ -60,6 +66,12 @@ class Policy(Section):
             raise ValueError(
                 f"settlement.budget 缺少统筹区 {sorted(missing)} 的预算 / "
                 f"settlement.budget has no budget for pools {sorted(missing)}"
+            )
+        stray = set(self.budget.plan) - pools
+        if stray:
+            raise ValueError(
+                f"budget.plan 含未声明的统筹区 {sorted(stray)} / "
+                f"budget.plan names undeclared pools {sorted(stray)}"
             )
         unknown = set(self.settlement.budget) - pools
         if unknown:

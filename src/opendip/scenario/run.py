@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from opendip.assessment import assessment_dirs
 from opendip.codes import CodeTables, demo_code_tables
 from opendip.contract import GROUPED
 from opendip.engine import connect
@@ -62,8 +63,9 @@ class BaseRun:
             src = resolve_run(Path(run_dir), search_dirs=search_dirs)
             if src.kind != "annual":
                 raise VariantError(f"{run_dir} 是月度预结算运行；方案测算需要年终清算运行目录")
+            side = (*search_dirs, *assessment_dirs(Path(run_dir)))
             optional = {
-                k: find_optional_input(src, k, search_dirs)
+                k: find_optional_input(src, k, side)
                 for k in ("reviews", "history", "assessment", "advances")
             }
         except ReportInputError as exc:

@@ -70,6 +70,16 @@ def _band(p: ScoringParams, b4: int):
     )
 
 
+#: Amounts (fen) the single-case path reads; each must be given (0 when there is none).
+AMOUNT_FIELDS = ("total_cost", "fund_paid", "personal_copay", "personal_selfpay")
+AMOUNT_LABELS = {
+    "total_cost": "医疗总费用",
+    "fund_paid": "统筹基金支付",
+    "personal_copay": "个人自付",
+    "personal_selfpay": "个人自费",
+}
+
+
 def score_case(
     case: dict[str, Any],
     grouped: dict[str, Any],
@@ -81,7 +91,16 @@ def score_case(
     point_value: Decimal | None = None,
     all_case_mean_fen: int | None = None,
 ) -> dict[str, Any]:
-    """Score one DIP case; returns a SCORED row (dict). Unmatched cases raise InputDataError."""
+    """Score one DIP case; returns a SCORED row (dict). Unmatched cases, and a missing
+    amount (total cost, fund paid, personal shares), raise InputDataError."""
+    missing = [c for c in AMOUNT_FIELDS if case.get(c) is None]
+    if missing:
+        raise InputDataError(
+            "cases",
+            "、".join(missing),
+            "单病例计分缺少金额（分）：" + "、".join(AMOUNT_LABELS[c] for c in missing),
+            [str(case.get("case_id"))],
+        )
     pol = policy_for(policy, case["discharge_date"])
     p = scoring_params(pol, all_case_mean_fen)
     S, d = p.unit, p.score_decimals

@@ -25,7 +25,16 @@ def run(ctx: BenchContext) -> StageResult:
     )
     out = ctx.workdir / "settlement"
     # Per-case Excel is for a hospital's own download, not for a region of millions of rows.
-    summary = run_year(files, year, out, excel=True, case_excel=False, engine=ctx.engine)
+    # The assessment stage's scores return the withheld deposit by the policy's bands.
+    summary = run_year(
+        files,
+        year,
+        out,
+        assessment=ctx.artifacts.get("assessment"),
+        excel=True,
+        case_excel=False,
+        engine=ctx.engine,
+    )
     ctx.artifacts["settlement"] = out
     pools = summary["pools"]
     ok = all(p["cases_equal_hospitals"] for p in pools)  # type: ignore[union-attr]

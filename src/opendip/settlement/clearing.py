@@ -35,6 +35,7 @@ from opendip.settlement.pointvalue import (
     final_point_value,
     pool_funds,
 )
+from opendip.settlement.review_cap import check_review_cap
 
 SCORE_T = "decimal(18, 4)"
 RESULT_LABELS = {"surplus": "结余", "deficit": "超支", "balanced": "持平"}
@@ -81,6 +82,8 @@ class AnnualResult:
     case_table: ir.Table
     not_dip: pa.Table
     counts: dict[str, int] = field(default_factory=dict)
+    #: Hospitals over the 特例单议 cap whose reviewed scores were settled on an override.
+    review_cap_excess: list = field(default_factory=list)
 
     @cached_property
     def cases(self) -> pa.Table:
@@ -441,8 +444,11 @@ def settle_year(
     *,
     assessment: pa.Table | None = None,
     advances: pa.Table | None = None,
+    review_cap_override: str | None = None,
 ) -> AnnualResult:
-    """Annual clearing for `year` (cases whose settle_month is in that year)."""
+    """Annual clearing for `year` (cases whose settle_month is in that year). Accepted
+    special reviews beyond `scoring.special_review_max_share` are refused (ReviewCapError)
+    unless `review_cap_override` gives the agency's reason."""
     pf = inputs.policy
     final = pf.periods()[-1][2]
     if final.year != year:
@@ -453,6 +459,8 @@ def settle_year(
     if n == 0:
         raise NoCasesError(f"{year} 年没有结算病例，未进行年终清算")
     sub = Inputs(**{**inputs.__dict__, "reviews": _reviews_for(inputs, cases)})
+    share = final.scoring.special_review_max_share
+    cap_excess = check_review_cap(cases, sub.reviews, share, year, review_cap_override)
     result = _score(sub, cases)
     scored = result.scored
 
@@ -511,7 +519,20 @@ def settle_year(
     # communities), the band of DIP ÷ FFS on the policy's basis, shared among members.
     h, units = _ffs_comparison(h, final)
 
-    # Assessment: return the withheld deposit by the policy's bands.
+    # Assessment: return the withheld deposit by the policy's bands; without scores, what
+    # the policy says (settlement.deposit_without_assessment).
+    no_scores = final.settlement.deposit_without_assessment
+    default_score = assessment is None and no_scores == "default_score"
+    if default_score:
+        ids = h.select("hospital_id").distinct().to_pyarrow().column(0)
+        assessment = pa.table(
+            {
+                "hospital_id": ids,
+                "assessment_score": pa.array(
+                    [final.settlement.default_assessment_score] * len(ids), pa.decimal128(10, 4)
+                ),
+            }
+        )
     a = _assessment(con, assessment, final)
     if a is not None:
         h = h.left_join(a, h.hospital_id == a.a_hospital_id).drop("a_hospital_id")
@@ -528,14 +549,25 @@ def settle_year(
             returned_fen=div_half_up(
                 big(h.withheld_fen) * big(h._rp.fill_null(0)), big(h._rq.fill_null(1))
             ),
-            assessment_status=ibis.literal("按考核得分返还"),
+            assessment_status=ibis.literal(
+                f"未提供考核结果，按政策默认考核得分 {final.settlement.default_assessment_score} 返还"
+                if default_score
+                else "按考核得分返还"
+            ),
         ).drop("_rp", "_rq")
+    elif no_scores == "return_all":
+        h = h.mutate(
+            assessment_score=ibis.null("decimal(10, 4)"),
+            return_share=ibis.literal(Decimal(1), type="decimal(10, 4)"),
+            returned_fen=h.withheld_fen,
+            assessment_status=ibis.literal("未提供考核结果，按政策全额返还质量保证金"),
+        )
     else:
         h = h.mutate(
             assessment_score=ibis.null("decimal(10, 4)"),
             return_share=ibis.null("decimal(10, 4)"),
             returned_fen=ibis.literal(0, type="int64"),
-            assessment_status=ibis.literal("未提供考核结果，质量保证金暂不返还"),
+            assessment_status=ibis.literal("未提供考核结果，按政策质量保证金暂不返还"),
         )
     h = h.mutate(
         adjusted_fen=h.fund_payable_fen + h.adjustment_fen,
@@ -593,6 +625,7 @@ def settle_year(
         pools=pools,
         case_table=_contract(money),
         not_dip=_ordered(result.not_dip).to_pyarrow(),
+        review_cap_excess=cap_excess,
         counts={
             "cases": n,
             "dip_cases": dip_cases,
@@ -698,6 +731,8 @@ def _pool_table(
                 "reserve_fen": f.reserve_fen,
                 "non_dip_cases": non_dip.get(pool, (0, 0))[0],
                 "non_dip_ffs_fen": non_dip.get(pool, (0, 0))[1] or 0,
+                # what came out of the fund before the point value (deduct_non_dip_ffs)
+                "non_dip_deducted_fen": f.non_dip_ffs_fen,
                 "available_fen": f.available_fen,
                 "point_value_formula": pol.settlement.point_value_formula,
                 "point_value_target_fen": target_fen,

@@ -337,8 +337,10 @@ def reconciliation_markdown(pools: pa.Table, year: int | str) -> str:
             f"## {label}（{r['pool']}）",
             "",
             f"- 年度预算 {yuan(r['budget_fen'])} 元 = 调剂金 {yuan(r['reserve_fen'])} 元 + "
-            f"非 DIP 病例按项目支付 {yuan(r['non_dip_ffs_fen'])} 元（{r['non_dip_cases']} 例）+ "
-            f"DIP 可分配基金 {yuan(r['available_fen'])} 元",
+            f"扣除的非 DIP 病例按项目支付 {yuan(r['non_dip_deducted_fen'])} 元 + "
+            f"DIP 可分配基金 {yuan(r['available_fen'])} 元；非 DIP 病例 {r['non_dip_cases']} 例，"
+            f"按项目统筹支付 {yuan(r['non_dip_ffs_fen'])} 元"
+            f"{'' if r['non_dip_deducted_fen'] == r['non_dip_ffs_fen'] else '（未从 DIP 基金中扣除）'}",
             f"- 点值公式 {r['point_value_formula']}：分子 {yuan(r['point_value_target_fen'])} 元 ÷ "
             f"总结算分值 {r['total_score']} = 结算点值 {r['point_value']} 元/分",
             f"- DIP 总金额：病例合计 {yuan(r['dip_amount_cases_fen'])} 元，医疗机构合计 "

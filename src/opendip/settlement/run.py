@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from opendip.engine import connect, read_parquet
 from opendip.policy import PolicyFile
+from opendip.settlement import findings as fnd
 from opendip.settlement.clearing import Inputs, settle_month, settle_year
 from opendip.settlement.errors import InputDataError
 from opendip.settlement.output import (
@@ -176,14 +177,32 @@ def run_year(
     excel: bool = True,
     case_excel: bool = True,
     engine: str = "duckdb",
+    review_cap_override: str | None = None,
+    findings: Path | None = None,
 ) -> dict[str, object]:
     inputs = _inputs(files, engine)
+    found = None
+    if findings is not None:
+        # Confirmed supervision findings: regroup/merge before scoring (rule step
+        # "findings: regroup and merge"), deductions after the clearing.
+        found = fnd.normalise_findings(read_table(findings, "findings"))
+        original_cases = inputs.cases
+        applied = fnd.case_findings(inputs.cases, inputs.grouped, inputs.directory, found)
+        inputs = Inputs(**{**inputs.__dict__, "cases": applied.cases, "grouped": applied.grouped})
     r = settle_year(
         inputs,
         year,
         assessment=read_table(assessment, "assessment") if assessment else None,
         advances=read_table(advances, "advances") if advances else None,
+        review_cap_override=review_cap_override,
     )
+    listed = None
+    if found is not None:
+        con = inputs.cases._find_backend()
+        hospitals, pools = fnd.deductions(r.hospitals, r.pools, found, con, original_cases)
+        r.hospitals, r.pools = hospitals, pools
+        r.counts["merged_cases"] = applied.merged_away
+        listed = fnd.listing(found, con, original_cases, r.case_table)
     final = out
     with staged_directory(final) as out:  # moved into place only when complete
         case_path, case_rows = write_case_table(r.case_table, out / "cases.parquet")
@@ -197,13 +216,22 @@ def run_year(
         ]
         notes = []
         report = out / "reconciliation.md"
-        report.write_text(reconciliation_markdown(r.pools, year), encoding="utf-8")
+        text = reconciliation_markdown(r.pools, year)
+        if listed is not None:
+            text += "\n" + fnd.reconciliation_lines(r.pools, listed)
+            outputs.append(write_parquet(listed, out / "findings.parquet"))
+        report.write_text(text, encoding="utf-8")
         outputs.append(report)
         if excel:
             day = dt.date(year, 12, 31)
             outputs.append(
                 write_excel(
-                    [("结算公示表", r.hospitals), ("科室对比", r.departments), ("对账", r.pools)],
+                    [
+                        ("结算公示表", r.hospitals),
+                        ("科室对比", r.departments),
+                        ("对账", r.pools),
+                        *([("监管结果应用", listed)] if listed is not None else []),
+                    ],
                     out / f"结算公示表_{year}.xlsx",
                     day,
                 )
@@ -221,19 +249,32 @@ def run_year(
             "pools": r.pools.to_pylist(),
             "notes": notes,
         }
+        if r.review_cap_excess:
+            summary["review_cap_override"] = {
+                "reason": review_cap_override,
+                "hospitals": [e.__dict__ for e in r.review_cap_excess],
+            }
+            notes.append(
+                "特例单议通过病例超出上限，经办机构已明确放行："
+                + "；".join(
+                    f"{e.hospital_id} {e.count}/{e.allowed} 例" for e in r.review_cap_excess
+                )
+            )
         outputs.append(write_json(summary, out / "summary.json"))
         write_manifest(
             out,
             command=f"settle year {year}",
-            inputs=_input_map(files, assessment=assessment, advances=advances),
+            inputs=_input_map(files, assessment=assessment, advances=advances, findings=findings),
             policy=inputs.policy,
             parameters={
                 "year": year,
                 "engine": engine,
                 "advances": "file" if advances else "recomputed_from_months",
                 "assessment": bool(assessment),
+                "findings": bool(findings),
                 "excel": excel,
                 "all_case_mean_fen": files.all_case_mean_fen,
+                "review_cap_override": review_cap_override,
             },
             row_counts={**r.counts, "hospital_rows": r.hospitals.num_rows},
             outputs=outputs,

@@ -165,6 +165,8 @@ class Application(Base):
     title: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text)
     case_ids: Mapped[list[Any]] = mapped_column(default=list)
+    #: What an application about no case (kind "policy") concerns (workflow.SUBJECTS).
+    subject: Mapped[str | None] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), index=True)
     outcome: Mapped[str | None] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -282,3 +284,66 @@ class AuditEntry(Base):
     object_id: Mapped[str] = mapped_column(String(64), default="")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ip: Mapped[str | None] = mapped_column(String(64))
+
+
+PROPOSAL_STATUSES = ("running", "ready", "failed", "published", "adopted", "withdrawn")
+PROPOSAL_STATUS_LABELS = {
+    "running": "测算中",
+    "ready": "测算完成",
+    "failed": "测算失败",
+    "published": "意见征集中",
+    "adopted": "已采纳",
+    "withdrawn": "已撤回",
+}
+
+
+class Proposal(Base):
+    """A policy/directory variant (方案测算) and, once published, its 意见征集."""
+
+    __tablename__ = "proposals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: The variant file as validated (YAML text: name, description, policy overlay).
+    variant_yaml: Mapped[str] = mapped_column(Text)
+    #: The annual clearing run the scenario re-runs (platform run id) and its directory.
+    base_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    status: Mapped[str] = mapped_column(String(16), default="running", index=True)
+    progress: Mapped[str] = mapped_column(String(200), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    #: Where the scenario output lies (DATA/scenarios/<id>).
+    result_dir: Mapped[str] = mapped_column(String(1000), default="")
+    #: The policy file written when the agency adopted the variant.
+    adopted_policy: Mapped[str] = mapped_column(String(1000), default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    adopted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    comments: Mapped[list[ProposalComment]] = relationship(
+        order_by="ProposalComment.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def status_label(self) -> str:
+        return PROPOSAL_STATUS_LABELS.get(self.status, self.status)
+
+
+class ProposalComment(Base):
+    """A hospital's comment on a published proposal, and the agency's reply."""
+
+    __tablename__ = "proposal_comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    proposal_id: Mapped[int] = mapped_column(
+        ForeignKey("proposals.id", ondelete="CASCADE"), index=True
+    )
+    hospital_id: Mapped[str] = mapped_column(String(64), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text)
+    reply: Mapped[str] = mapped_column(Text, default="")
+    replied_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    replied_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
@@ -33,6 +33,7 @@ from opendip.store.passwords import dummy_verify, hash_password, verify_password
 from opendip.workflow import (
     ACTIONS,
     KINDS,
+    SUBJECTS,
     Actor,
     CaseDecision,
     Deadlines,
@@ -222,6 +223,7 @@ def set_password(s: Session, user: User, password: str) -> None:
     user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.locked_until = None
+    _auth_changed(s)
     s.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
 
 
@@ -231,6 +233,41 @@ def unlock_user(user: User) -> None:
 
 
 # -- sessions ---------------------------------------------------------------------------------
+
+
+# Caches of checked sessions (opendip.web.security) trust an entry only while this counter
+# is unchanged. It moves when a user or login session is changed or deleted: at the flush
+# and again after the commit (a lookup between the two may have read the old rows).
+_generation = [0]
+
+
+def auth_generation() -> int:
+    return _generation[0]
+
+
+def _bump() -> None:
+    _generation[0] += 1
+
+
+def _auth_changed(s: Session) -> None:
+    _bump()
+    s.info["auth_changed"] = True
+
+
+@event.listens_for(User, "after_update")
+@event.listens_for(User, "after_delete")
+@event.listens_for(LoginSession, "after_delete")
+def _row_changed(mapper: Any, connection: Any, target: Any) -> None:
+    _bump()
+    session = Session.object_session(target)
+    if session is not None:
+        session.info["auth_changed"] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(s: Session) -> None:
+    if s.info.pop("auth_changed", False):
+        _bump()
 
 
 def _hash_token(token: str) -> str:
@@ -276,6 +313,7 @@ def find_session(
 
 
 def end_session(s: Session, token: str) -> None:
+    _auth_changed(s)
     s.execute(delete(LoginSession).where(LoginSession.id_hash == _hash_token(token)))
 
 
@@ -384,8 +422,11 @@ def create_application(
     hospital_id: str | None = None,
     today: dt.date | None = None,
     submit_token: str | None = None,
+    subject: str | None = None,
 ) -> Application:
-    """提出申请: a hospital files for its own cases (the agency may file for a hospital).
+    """提出申请: a hospital files for its own cases (the agency may file for a hospital);
+    a 政策异议 (kind "policy") concerns the budget, directory, a score or a coefficient and
+    may name no case.
 
     A repeated `submit_token` (double submission of one form) returns the first
     application instead of filing a second one."""
@@ -410,8 +451,13 @@ def create_application(
     if not reason:
         raise StoreRuleError("请填写申请理由")
     ids = list(dict.fromkeys(c.strip() for c in case_ids if c and c.strip()))
-    if not ids:
-        raise StoreRuleError("请至少填写一个结算清单号")
+    if kind == "policy":
+        if subject not in SUBJECTS:
+            raise StoreRuleError(f"请选择政策异议的事项：{'、'.join(SUBJECTS.values())}")
+    else:
+        subject = None
+        if not ids:
+            raise StoreRuleError("请至少填写一个结算清单号")
     if len(ids) > 500:
         raise StoreRuleError("一次申请最多 500 个病例")
     now = utcnow()
@@ -421,6 +467,7 @@ def create_application(
         title=title,
         reason=reason,
         case_ids=ids,
+        subject=subject,
         state="submitted",
         version=1,
         deadline=deadlines.deadline("submitted", today or now.date()),
@@ -597,6 +644,17 @@ def get_attachment(s: Session, actor: Actor, app_id: int, att_id: int) -> Attach
     if app is None:
         return None
     return next((a for a in app.attachments if a.id == att_id), None)
+
+
+def nominated_case_ids(s: Session, hospital_id: str) -> set[str]:
+    """Case ids a hospital has nominated for special review (特例单议), in applications not
+    withdrawn or refused: what counts against its share cap."""
+    stmt = select(Application.case_ids).where(
+        Application.kind == "special_review",
+        Application.hospital_id == hospital_id,
+        or_(Application.outcome.is_(None), Application.outcome.not_in(("withdrawn", "refused"))),
+    )
+    return {c for ids in s.scalars(stmt).all() for c in (ids or [])}
 
 
 def final_special_reviews(s: Session) -> list[tuple[str, str, Decimal | None]]:

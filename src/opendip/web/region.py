@@ -90,6 +90,7 @@ class RegionData:
         self._con = connect()
         self._views: dict[tuple[Any, ...], ir.Table] = {}
         self._small: dict[tuple[str, float], Any] = {}
+        self._by_id: dict[tuple[str, float], dict[str, dict[str, Any]]] = {}
         self.results = ResultFiles()
         self.refresh_results()
 
@@ -132,7 +133,10 @@ class RegionData:
         path = self.data_dir / "directory.metrics.json"
         if not path.exists():
             return None
-        return json.loads(path.read_text(encoding="utf-8")).get("all_case_mean_fen")
+        key = (str(path), _mtime(path))
+        if key not in self._small:
+            self._small[key] = json.loads(path.read_text(encoding="utf-8"))
+        return self._small[key].get("all_case_mean_fen")
 
     def _view(self, paths: Sequence[Path | str]) -> ir.Table:
         key = tuple((str(p), _mtime(Path(p))) for p in paths)
@@ -159,7 +163,14 @@ class RegionData:
         return {h["hospital_id"]: h["name"] for h in self.hospitals()}
 
     def hospital(self, hospital_id: str) -> dict[str, Any] | None:
-        return next((h for h in self.hospitals() if h["hospital_id"] == hospital_id), None)
+        path = self.data_dir / "hospitals.parquet"
+        key = ("by_id", _mtime(path))
+        by_id = self._by_id.get(key)
+        if by_id is None:
+            by_id = {h["hospital_id"]: h for h in self.hospitals()}
+            self._by_id = {key: by_id}
+        found = by_id.get(hospital_id)
+        return dict(found) if found is not None else None
 
     # -- cases ----------------------------------------------------------------------------------
     def _uploads_view(self, paths: Sequence[str]) -> ir.Table:
@@ -365,6 +376,24 @@ class RegionData:
                 return {}
             t = cases.filter(cases.case_id.isin(list(case_ids))).select("case_id", "hospital_id")
             return {r["case_id"]: r["hospital_id"] for r in t.to_pyarrow().to_pylist()}
+
+    def discharges(
+        self, hospital_id: str, case_ids: Sequence[str], upload_files: Sequence[str] = ()
+    ) -> tuple[dict[str, int], dict[int, int]]:
+        """For the 特例单议 cap: the discharge year of each of `case_ids` that is the
+        hospital's, and the hospital's discharged cases per year."""
+        with self._lock:
+            cases = self.cases_expr(upload_files)
+            if cases is None:
+                return {}, {}
+            own = cases.filter(cases.hospital_id == hospital_id)
+            own = own.mutate(_year=own.discharge_date.year())
+            per_year = own.group_by("_year").aggregate(n=own.count()).to_pyarrow().to_pylist()
+            years = {}
+            if case_ids:
+                picked = own.filter(own.case_id.isin(list(case_ids))).select("case_id", "_year")
+                years = {r["case_id"]: r["_year"] for r in picked.to_pyarrow().to_pylist()}
+            return years, {r["_year"]: r["n"] for r in per_year}
 
     def months(self) -> list[str]:
         year = self.current_year()

@@ -70,8 +70,16 @@ class RunService:
             )
             return int(res.rowcount or 0)
 
-    def start(self, s: Session, user: User, kind: str, period: str) -> Run:
+    def start(
+        self,
+        s: Session,
+        user: User,
+        kind: str,
+        period: str,
+        review_cap_override: str | None = None,
+    ) -> Run:
         period = (period or "").strip()
+        override = (review_cap_override or "").strip() if kind == "annual" else ""
         if kind == "monthly":
             if not MONTH.match(period):
                 raise RunRefused("月度预结算的期间须为 YYYY-MM，例如 2026-03")
@@ -88,10 +96,13 @@ class RunService:
         )
         if busy is not None:
             raise RunRefused(f"{period} 已有一个运行中的任务（第 {busy.id} 号），请等待其完成")
-        run = Run(kind=kind, period=period, params={}, status="queued", created_by=user.id)
+        params = {"review_cap_override": override} if override else {}
+        run = Run(kind=kind, period=period, params=params, status="queued", created_by=user.id)
         s.add(run)
         s.flush()
         repo.audit(s, user, "run.start", "run", run.id, {"kind": kind, "period": period})
+        if override:  # the agency's explicit decision, before anything is known to exceed
+            repo.audit(s, user, "run.review_cap_override", "run", run.id, {"reason": override})
         s.commit()
         if self.settings.background_runs:
             thread = threading.Thread(target=self.execute, args=(run.id,), daemon=True)
@@ -252,13 +263,7 @@ class RunService:
         out, files, manifest = self._group_period(run_id, "monthly", period)
         self._progress(run_id, 60, "月度预结算（预算点值、质量保证金、预付）")
         summary = run_month(files, period, out / "settlement", excel=True)
-        manifest |= {
-            "scored_cases": summary["dip_cases"],
-            "point_values": {k: str(v) for k, v in dict(summary["point_values"]).items()},
-            "withholding_share": str(summary["withholding_share"]),
-            "totals_fen": dict(summary["totals"]),
-            "steps": ["质控", "入组", "计分", "月度预结算"],
-        }
+        manifest |= month_manifest(summary)
         self._build_reports(run_id, out, manifest)
         return self._finish(out, manifest)
 
@@ -267,25 +272,61 @@ class RunService:
 
         out, files, manifest = self._group_period(run_id, "annual", period)
         self._progress(run_id, 60, "年终清算（结算点值、考核、结余留用/超支分担、医共体）")
-        summary = run_year(files, int(period), out / "settlement", case_excel=False)
-        pools = list(summary["pools"])
-        manifest |= {
-            "scored_cases": sum(int(p["cases"]) for p in pools),
-            "point_values": {k: str(v) for k, v in dict(summary["point_values"]).items()},
-            "totals_fen": {
-                k: sum(int(p[k]) for p in pools)
-                for k in (
-                    "fund_payable_fen",
-                    "ffs_fund_fen",
-                    "clearing_total_fen",
-                    "advances_fen",
-                    "clearing_payment_fen",
-                )
-            },
-            "steps": ["质控", "入组", "计分", "年终清算"],
-        }
+        with self.store.session() as s:
+            run = s.get(Run, run_id)
+            override = (run.params or {}).get("review_cap_override") if run else None
+            creator = run.created_by if run else None
+        summary = run_year(
+            files,
+            int(period),
+            out / "settlement",
+            assessment=self._assess(out, files, int(period), manifest),
+            case_excel=False,
+            review_cap_override=override,
+        )
+        if summary.get("review_cap_override"):
+            with self.store.session() as s:
+                user = s.get(User, creator) if creator else None
+                repo.audit(
+                    s, user, "clearing.review_cap_overridden", "run", run_id,
+                    summary["review_cap_override"],
+                )  # fmt: skip
+                s.commit()
+            manifest["review_cap_override"] = summary["review_cap_override"]
+        manifest |= year_manifest(summary)
         self._build_reports(run_id, out, manifest)
         return self._finish(out, manifest)
+
+    def _assess(self, out: Path, files: Any, year: int, manifest: dict[str, Any]) -> Path | None:
+        """The year's assessment (年度考核) as the engine runs it (`opendip assess`, the demo's
+        assessment stage) on the run's cases, grouping and QC status. None when the policy
+        has no scorecard, or when the assessment cannot be made (said in the run's notes):
+        then settlement.deposit_without_assessment decides the deposit."""
+        if not module_available("opendip.assessment"):
+            return None
+        from opendip.assessment.run import AssessFiles, AssessmentError, run_assess
+        from opendip.policy import PolicyFile
+
+        policy = PolicyFile.read(files.policy).periods()[-1][2]
+        if policy.assessment is None:
+            return None
+        previous = self.region.data_dir / f"cases_{year - 1}.parquet"
+        assess = AssessFiles(
+            policy=files.policy,
+            cases=files.cases,
+            grouped=files.grouped,
+            hospitals=files.hospitals,
+            case_status=out / "qc" / "case_status.parquet",
+            previous_cases=previous if previous.is_file() else None,
+        )
+        try:
+            run_assess(assess, year, out / "assessment")
+        except AssessmentError as exc:
+            manifest.setdefault("notes", []).append(
+                f"年度考核未能进行：{exc}；质量保证金按政策（settlement.deposit_without_assessment）处理"
+            )
+            return None
+        return out / "assessment" / "assessment.parquet"
 
     def _supervision(self, run_id: int, period: str) -> dict[str, Any]:
         """智能监管 of a year: the year's cases against earlier years, with the grouping and
@@ -418,6 +459,37 @@ class RunService:
                 raise ReportInputError(str(exc)) from exc
             return Path(path)
         return None
+
+
+def month_manifest(summary: dict[str, Any]) -> dict[str, Any]:
+    """A run manifest's money part from `run_month`'s summary (or its summary.json)."""
+    return {
+        "scored_cases": int(summary["dip_cases"]),
+        "point_values": {k: str(v) for k, v in dict(summary["point_values"]).items()},
+        "withholding_share": str(summary["withholding_share"]),
+        "totals_fen": {k: int(v) for k, v in dict(summary["totals"]).items()},
+        "steps": ["质控", "入组", "计分", "月度预结算"],
+    }
+
+
+def year_manifest(summary: dict[str, Any]) -> dict[str, Any]:
+    """A run manifest's money part from `run_year`'s summary (or its summary.json)."""
+    pools = list(summary["pools"])
+    return {
+        "scored_cases": sum(int(p["cases"]) for p in pools),
+        "point_values": {k: str(v) for k, v in dict(summary["point_values"]).items()},
+        "totals_fen": {
+            k: sum(int(p[k]) for p in pools)
+            for k in (
+                "fund_payable_fen",
+                "ffs_fund_fen",
+                "clearing_total_fen",
+                "advances_fen",
+                "clearing_payment_fen",
+            )
+        },
+        "steps": ["质控", "入组", "计分", "年终清算"],
+    }
 
 
 def budget_point_values(policy, mean_fen: int | None, history_files: list | None = None) -> dict:

@@ -94,9 +94,34 @@ class PregroupIn(BaseModel):
     other_procedures: list[str] = Field(default_factory=list, max_length=50)
     total_cost_yuan: Decimal = Field(ge=0, le=Decimal("100000000"), decimal_places=2)
     discharge_method: Literal["1", "2", "3", "4", "5", "9"] = "1"
+    #: Which point value prices the estimate: the month's budget point value (预算点值, as
+    #: the monthly pre-settlement pays) or the latest published run's point value.
+    point_value_basis: Literal["budget", "published"] = "budget"
+
+
+class PregroupProcedure(BaseModel):
+    code: str
+    name: str
+
+
+class PregroupCandidate(BaseModel):
+    """A group the diagnosis can reach, what it would pay at this hospital, and how."""
+
+    group_code: str
+    group_name: str | None
+    group_type: str
+    score: Decimal | None
+    procedures: list[PregroupProcedure]
+    how: str
+    current: bool
+    deviation: str | None = None
+    settled_score: Decimal | None = None
+    estimated_amount_fen: int | None = None
 
 
 class PregroupOut(BaseModel):
+    main_diagnosis: str
+    diagnosis_name: str | None = None
     group_code: str | None
     group_name: str | None
     group_type: str
@@ -108,13 +133,20 @@ class PregroupOut(BaseModel):
     case_score: Decimal | None = None
     settled_score: Decimal | None = None
     point_value: Decimal | None = None
+    #: "budget" or "published": which point value was used, described in point_value_source.
+    point_value_basis: str | None = None
+    point_value_source: str = ""
     estimated_amount_fen: int | None = None
     scoring_note: str = ""
+    candidates: list[PregroupCandidate] = []
 
 
 class RunIn(BaseModel):
     kind: Literal["monthly", "annual", "supervision"]
     period: str = Field(min_length=4, max_length=7, pattern=r"^\d{4}(-\d{2})?$")
+    #: Year-end clearing: the agency's reason for settling accepted special reviews beyond
+    #: scoring.special_review_max_share (recorded in the audit log).
+    review_cap_override: str | None = Field(default=None, max_length=200)
 
 
 class RunOut(BaseModel):
@@ -133,10 +165,13 @@ class RunOut(BaseModel):
 
 
 class ApplicationIn(BaseModel):
-    kind: Literal["special_review", "dispute"]
+    kind: Literal["special_review", "dispute", "policy"]
     title: str = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1, max_length=5000)
-    case_ids: list[str] = Field(min_length=1, max_length=500)
+    #: At least one case, except for a 政策异议 (kind "policy"), which may name none.
+    case_ids: list[str] = Field(default_factory=list, max_length=500)
+    #: kind "policy": budget | directory | score | coefficient | other.
+    subject: str | None = Field(default=None, max_length=16)
     hospital_id: str | None = Field(default=None, max_length=64)
     submit_token: str | None = Field(default=None, max_length=64)
 
@@ -192,6 +227,7 @@ class ApplicationOut(BaseModel):
     title: str
     reason: str
     case_ids: list[str]
+    subject: str | None = None
     state: str
     state_label: str
     outcome: str | None

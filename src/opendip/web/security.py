@@ -4,6 +4,7 @@ place, as FastAPI dependencies."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import datetime as dt
 import secrets
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from opendip.store import LoginSession, User
 from opendip.store import repositories as repo
@@ -41,6 +43,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "applications": ALL,
     "applications.create": DATA,
     "leads": REGION,
+    "scenarios": REGION,
+    "proposals": DATA,
     "users": frozenset({"admin"}),
     "audit": frozenset({"admin"}),
 }
@@ -158,6 +162,105 @@ def require(area: str):
     """Dependency: a logged-in viewer whose role may use `area` (CSRF-checked)."""
 
     async def _dep(viewer: Viewer = Depends(csrf_checked)) -> Viewer:
+        if not viewer.can(area):
+            raise Forbidden()
+        return viewer
+
+    return _dep
+
+
+class ViewerCache:
+    """Checked sessions for the read-only per-case API (`require_cached`), so that a burst
+    of pre-grouping requests does not ask the store for the same session every time.
+
+    An entry is trusted for `Settings.session_check_seconds` and only while no user or
+    login session changed in this process (`repo.auth_generation`): logout, a password
+    change or a deactivated user take effect at once here, and in other worker processes
+    within that time. Viewers handed out are shared: the handlers using them only read.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, int, Viewer]] = {}
+        self._pending: dict[str, asyncio.Future[Viewer]] = {}
+
+    def get(self, token: str) -> Viewer | None:
+        found = self._entries.get(token)
+        if found is None:
+            return None
+        until, generation, viewer = found
+        if time.monotonic() > until or generation != repo.auth_generation():
+            self._entries.pop(token, None)
+            return None
+        return viewer
+
+    async def look_up(self, token: str, request: Request) -> Viewer:
+        """Ask the store (in a worker thread); concurrent requests with the same cookie
+        wait for that one lookup instead of each asking."""
+        pending = self._pending.get(token)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Viewer] = asyncio.get_running_loop().create_future()
+        self._pending[token] = future
+        try:
+            generation = repo.auth_generation()
+            viewer = await run_in_threadpool(_looked_up_viewer, request)
+            self.put(token, generation, viewer)
+            future.set_result(viewer)
+            return viewer
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning without waiters
+            raise
+        finally:
+            self._pending.pop(token, None)
+
+    def put(self, token: str, generation: int, viewer: Viewer) -> None:
+        if self.seconds <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[token] = (time.monotonic() + self.seconds, generation, viewer)
+
+
+def _viewer_cache(request: Request) -> ViewerCache:
+    state = request.app.state
+    cache = getattr(state, "viewer_cache", None)
+    if cache is None:
+        cache = ViewerCache(getattr(state.settings, "session_check_seconds", 0.0))
+        state.viewer_cache = cache
+    return cache
+
+
+def _looked_up_viewer(request: Request) -> Viewer:
+    s = request.app.state.store.sessions()
+    try:
+        return current_viewer(request, s)
+    finally:
+        s.close()
+
+
+def require_cached(area: str):
+    """`require(area)` for read-only handlers, answered from a `ViewerCache` when it can:
+    no store session and no thread-pool hop on a hit (issue 16 §4)."""
+
+    async def _dep(request: Request) -> Viewer:
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            raise LoginRequired()
+        cache = _viewer_cache(request)
+        viewer = cache.get(token)
+        if viewer is None:
+            viewer = await cache.look_up(token, request)
+        request.state.viewer = viewer
+        if request.method not in SAFE_METHODS:
+            sent = await _submitted_csrf(request)
+            if not sent or not secrets.compare_digest(sent, viewer.csrf_token):
+                raise CsrfFailed()
         if not viewer.can(area):
             raise Forbidden()
         return viewer

@@ -6,16 +6,18 @@ import datetime as dt
 import importlib.util
 import threading
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from opendip.contract.ids import try_normalise_id
+from opendip.policy.cache import PolicyCache, file_identity
 from opendip.store import repositories as repo
 from opendip.web.region import CaseFilters, RegionData
 from opendip.web.security import NotFound, Viewer
 
-_INDEX_LOCK = threading.Lock()
+_INDEX_LOCK = threading.RLock()
 
 
 def module_ready(name: str) -> bool:
@@ -54,17 +56,48 @@ def get_case(request: Any, s: Session, viewer: Viewer, case_id: str) -> dict[str
     return row
 
 
-def _policy_file(request: Any):
-    from opendip.policy import PolicyFile, demo_policy_path
+def _policy_path(request: Any) -> Path:
+    from opendip.policy import demo_policy_path
 
     settings = request.app.state.settings
     region: RegionData = request.app.state.region
-    path = settings.policy_path or region.policy_path() or demo_policy_path()
-    return PolicyFile.read(path)
+    return Path(settings.policy_path or region.policy_path() or demo_policy_path())
+
+
+def _policies(request: Any) -> PolicyCache:
+    state = request.app.state
+    cache = getattr(state, "policy_cache", None)
+    if cache is None:
+        with _INDEX_LOCK:
+            cache = getattr(state, "policy_cache", None) or PolicyCache()
+            state.policy_cache = cache
+    return cache
+
+
+def _policy_file(request: Any):
+    """The region's policy file, parsed and validated once per file version (PolicyCache;
+    an edited or replaced file is read again on the next call)."""
+    return _policies(request).file(_policy_path(request))
+
+
+def _grouping_key(request: Any, directory: Path) -> tuple[Any, ...]:
+    return (file_identity(directory), file_identity(_policy_path(request)), dt.date.today())
+
+
+def pregroup_is_quick(request: Any) -> bool:
+    """True when pre-grouping needs no file read or index build (all cached), so the
+    handler may answer on the event loop instead of a worker thread."""
+    path = request.app.state.region.directory_path(None)
+    cached = getattr(request.app.state, "grouping_index", None)
+    try:
+        return path is not None and cached is not None and cached[0] == _grouping_key(request, path)
+    except OSError:
+        return False
 
 
 def grouping_index(request: Any):
-    """The single-case grouping index for the current directory (cached per file)."""
+    """The single-case grouping index, cached per directory file, policy file version and
+    day (a new directory or policy is picked up on the next call)."""
     from opendip.codes import demo_code_tables
     from opendip.grouping import GroupingIndex
 
@@ -73,12 +106,15 @@ def grouping_index(request: Any):
     if path is None:
         return None
     state = request.app.state
-    key = (str(path), path.stat().st_mtime)
+    key = _grouping_key(request, path)
+    cached = getattr(state, "grouping_index", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     with _INDEX_LOCK:
         cached = getattr(state, "grouping_index", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        policy = _policy_file(request).at(dt.date.today())
+        policy = _policies(request).at(_policy_path(request), key[2])
         index = GroupingIndex.build(region.directory_table(None), policy, demo_code_tables())
         state.grouping_index = (key, index)
         return index
@@ -100,8 +136,113 @@ def explain_case(request: Any, case: dict[str, Any]) -> list[str]:
     return list(result.explanation) or [result.reason]
 
 
+def code_spelling(request: Any) -> dict[str, str]:
+    """Upper-cased code → the code as the region's code tables spell it (`K35.800x001`
+    keeps its lower-case x), diagnoses and procedures; cached."""
+    state = request.app.state
+    cached = getattr(state, "code_spelling", None)
+    if cached is None:
+        from opendip.codes import demo_code_tables
+
+        codes = demo_code_tables()
+        cached = {}
+        for table in (codes.procedures, codes.diagnoses):
+            for code in table.column("code").to_pylist():
+                cached.setdefault(code.upper(), code)
+        state.code_spelling = cached
+    return cached
+
+
+def code_names(request: Any) -> dict[str, str]:
+    """Code → Chinese name from the region's code tables (diagnoses and procedures)."""
+    state = request.app.state
+    cached = getattr(state, "code_names", None)
+    if cached is None:
+        from opendip.codes import demo_code_tables
+
+        codes = demo_code_tables()
+        cached = {}
+        for table in (codes.procedures, codes.diagnoses):
+            cached.update(
+                zip(table.column("code").to_pylist(), table.column("name").to_pylist(), strict=True)
+            )
+        state.code_names = cached
+    return cached
+
+
+def normalise_code(request: Any, code: str | None) -> str | None:
+    """A code typed by hand, as the code tables spell it (case-insensitive match); unknown
+    codes are kept as typed (trimmed), so grouping says they are unknown."""
+    text = (code or "").strip()
+    if not text:
+        return None
+    return code_spelling(request).get(text.upper(), text)
+
+
+POINT_VALUE_BASES = {"budget": "当月预算点值", "published": "最近一次已公示结算的点值"}
+
+
+def pregroup_point_value(
+    request: Any, policy_file: Any, pool: str, when: dt.date, basis: str
+) -> tuple[Decimal | None, str, str]:
+    """(point value, basis used, Chinese description) for an estimate: the month's budget
+    point value (预算点值, as the monthly pre-settlement pays), or the latest published run's
+    point value for the pool (结算点值 of an annual clearing); the other one when the asked-for
+    one is not available."""
+    from opendip.store.repositories import published_runs
+
+    def budget() -> tuple[Decimal, str] | None:
+        from opendip.scoring import ScoringError
+        from opendip.settlement.pointvalue import budget_point_value
+
+        try:
+            pol = policy_file.at(when.replace(day=1))
+            value = budget_point_value(pol, pool, None)
+        except (ScoringError, ValueError):
+            return None
+        return value, f"{when:%Y-%m} 预算点值（政策 settlement.budget.{pool}.budget_point_value）"
+
+    def published() -> tuple[Decimal, str] | None:
+        with request.app.state.store.session() as s:
+            for run in published_runs(s):
+                if run.kind not in ("annual", "monthly"):
+                    continue
+                value = ((run.manifest or {}).get("point_values") or {}).get(pool)
+                if value is None:
+                    continue
+                what = "结算点值" if run.kind == "annual" else "预算点值"
+                return (
+                    Decimal(str(value)),
+                    f"第 {run.id} 号运行（{run.period} {run.kind_label}，已公示）的{what}",
+                )
+        return None
+
+    order = ("published", "budget") if basis == "published" else ("budget", "published")
+    for b in order:
+        found = budget() if b == "budget" else published()
+        if found is not None:
+            return found[0], b, found[1]
+    return None, basis, "政策未给出预算点值，且尚无已公示的结算：无法估算金额"
+
+
+def _directory_rows(request: Any) -> dict[str, dict[str, Any]]:
+    region: RegionData = request.app.state.region
+    table = region.directory_table(None)
+    if table is None:
+        return {}
+    state = request.app.state
+    key = id(table)
+    cached = getattr(state, "directory_rows", None)
+    if cached is None or cached[0] != key:
+        cached = (key, {r["group_code"]: r for r in table.to_pylist()})
+        state.directory_rows = cached
+    return cached[1]
+
+
 def pregroup(request: Any, data: dict[str, Any], hospital: dict[str, Any] | None) -> dict[str, Any]:
-    """Group (and score, when the module exists) one case entered by hand."""
+    """Group one case entered by hand and, at a hospital, score it and estimate its DIP
+    amount with the same rule code as the batch (`group_case`, `score_case`); list the
+    diagnosis's candidate groups with the procedures that lead to each (a coder's what-if)."""
     if not module_ready("opendip.grouping"):
         raise NotFound("病例入组模块尚未启用")
     from opendip.grouping import group_case
@@ -112,6 +253,7 @@ def pregroup(request: Any, data: dict[str, Any], hospital: dict[str, Any] | None
     today = data.get("discharge_date") or dt.date.today()
     los = int(data.get("los_days") or 1)
     cost_fen = int((Decimal(data["total_cost_yuan"]) * 100).to_integral_value())
+    main = normalise_code(request, data["main_diagnosis"]) or ""
     case = {
         "case_id": "预分组",
         "hospital_id": (hospital or {}).get("hospital_id", ""),
@@ -125,14 +267,18 @@ def pregroup(request: Any, data: dict[str, Any], hospital: dict[str, Any] | None
         "discharge_date": today,
         "los_days": los,
         "discharge_method": data.get("discharge_method", "1"),
-        "main_diagnosis": data["main_diagnosis"].strip().upper(),
+        "main_diagnosis": main,
         "other_diagnoses": [
-            c.strip().upper() for c in data.get("other_diagnoses") or [] if c.strip()
+            c for c in (normalise_code(request, d) for d in data.get("other_diagnoses") or []) if c
         ],
-        "main_procedure": (data.get("main_procedure") or "").strip() or None,
-        "other_procedures": [c.strip() for c in data.get("other_procedures") or [] if c.strip()],
+        "main_procedure": normalise_code(request, data.get("main_procedure")),
+        "other_procedures": [
+            c for c in (normalise_code(request, p) for p in data.get("other_procedures") or []) if c
+        ],
         "total_cost": cost_fen,
-        "fund_paid": None,
+        # Unknown before settlement: the estimate is the DIP amount; the fund's share
+        # (DIP amount − personal share) is then the whole amount.
+        "fund_paid": 0,
         "personal_copay": 0,
         "personal_selfpay": 0,
         "settle_month": today.strftime("%Y-%m"),
@@ -140,64 +286,197 @@ def pregroup(request: Any, data: dict[str, Any], hospital: dict[str, Any] | None
         "icu_days": 0,
     }
     g = group_case(case, index)
-    directory = request.app.state.region.directory_table(None)
-    name = None
-    drow = None
-    if g.group_code and directory is not None:
-        import pyarrow.compute as pc
-
-        hit = directory.filter(pc.equal(directory["group_code"], g.group_code))
-        if hit.num_rows:
-            drow = hit.slice(0, 1).to_pylist()[0]
-            name = drow.get("group_name")
+    rows = _directory_rows(request)
+    drow = rows.get(g.group_code) if g.group_code else None
+    names = code_names(request)
     out: dict[str, Any] = {
+        "main_diagnosis": main,
+        "diagnosis_name": names.get(main),
         "group_code": g.group_code,
-        "group_name": name,
+        "group_name": (drow or {}).get("group_name"),
         "group_type": g.group_type,
         "base_score": g.base_score,
         "match_step": g.match_step,
         "reason": g.reason,
         "explanation": list(g.explanation) or [g.reason],
         "scoring_note": "",
+        "point_value_basis": None,
+        "point_value_source": "",
+        "candidates": [],
     }
+    scorer = _scorer(request, case, hospital, data.get("point_value_basis") or "budget")
+    if scorer is not None:
+        out["point_value_basis"] = scorer.basis
+        out["point_value_source"] = scorer.source
+    out["candidates"] = _candidates(index, case, g, rows, names, scorer)
     if g.group_type == "unmatched":
         out["scoring_note"] = "未入组病例不按 DIP 计分（按项目付费）"
         return out
     if not module_ready("opendip.scoring.single"):
         out["scoring_note"] = "分值计算模块尚未启用：暂不能估算分值与金额"
         return out
-    if hospital is None:
+    if hospital is None or scorer is None:
         out["scoring_note"] = "请选择医疗机构后估算分值与金额"
         return out
-    try:
-        from opendip.scoring.single import score_case
-        from opendip.web.runs import budget_point_values
-
-        policy_file = _policy_file(request)
-        policy = policy_file.at(today)
-        mean_fen = _all_case_mean(request)
-        history = sorted(request.app.state.region.data_dir.glob("cases_*.parquet"))[:-1]
-        pv = budget_point_values(policy, mean_fen, history)[case["insurance_type"]]
-        row = score_case(
-            case,
-            g.as_row(),
-            drow,
-            hospital,
-            policy_file,
-            point_value=pv,
-            all_case_mean_fen=mean_fen,
-        )
-        out.update(
-            deviation=row.get("deviation"),
-            case_score=row.get("case_score"),
-            settled_score=row.get("settled_score"),
-            point_value=row.get("point_value", pv),
-            estimated_amount_fen=row.get("dip_amount_fen"),
-            scoring_note=row.get("explanation", ""),
-        )
-    except Exception as exc:  # scoring still in progress upstream: show why, never 500
-        out["scoring_note"] = f"暂不能估算分值：{exc}"
+    row, error = scorer.score(g.as_row(), drow)
+    if row is None:
+        out["scoring_note"] = f"暂不能估算分值：{error}"
+        return out
+    out.update(
+        deviation=row.get("deviation"),
+        case_score=row.get("case_score"),
+        settled_score=row.get("settled_score"),
+        point_value=row.get("point_value"),
+        estimated_amount_fen=row.get("dip_amount_fen"),
+        scoring_note=row.get("explanation", ""),
+    )
+    if row.get("point_value") is None:
+        out["scoring_note"] += f"（{scorer.source}）"
     return out
+
+
+class _Scorer:
+    """score_case for one entered case at one hospital with one point value."""
+
+    def __init__(self, case, hospital, policy_file, point_value, basis, source, mean_fen):
+        self.case, self.hospital, self.policy_file = case, hospital, policy_file
+        self.point_value, self.basis, self.source = point_value, basis, source
+        self.mean_fen = mean_fen
+
+    def score(
+        self, grouped: dict[str, Any], drow: dict[str, Any] | None
+    ) -> tuple[dict[str, Any] | None, str]:
+        from opendip.scoring import ScoringError
+        from opendip.scoring.single import score_case
+
+        try:
+            row = score_case(
+                self.case,
+                grouped,
+                drow,
+                self.hospital,
+                self.policy_file,
+                point_value=self.point_value,
+                all_case_mean_fen=self.mean_fen,
+            )
+        except ScoringError as exc:
+            return None, str(exc)
+        return row, ""
+
+
+def _scorer(
+    request: Any, case: dict[str, Any], hospital: dict[str, Any] | None, basis: str
+) -> _Scorer | None:
+    if hospital is None or not module_ready("opendip.scoring.single"):
+        return None
+    policy_file = _policy_file(request)
+    pv, used, source = pregroup_point_value(
+        request, policy_file, case["insurance_type"], case["discharge_date"], basis
+    )
+    return _Scorer(case, hospital, policy_file, pv, used, source, _all_case_mean(request))
+
+
+def _candidates(
+    index: Any,
+    case: dict[str, Any],
+    g: Any,
+    rows: dict[str, dict[str, Any]],
+    names: dict[str, str],
+    scorer: _Scorer | None,
+) -> list[dict[str, Any]]:
+    """Every core/basic group of the diagnosis key and the comprehensive group the case
+    falls to without them: score, estimated payment at this hospital (same rule code), and
+    the procedures that lead there."""
+    from opendip.grouping.single import _aux
+
+    if not case["main_diagnosis"] or case["main_diagnosis"] not in index.valid_as_main:
+        return []
+    aux = _aux(case, index.policy, index.valid_as_main)
+    out = []
+    for row in index.core.get(index.dx_key(case["main_diagnosis"]), []):
+        procs = [{"code": p, "name": names.get(p) or ""} for p in row.procs]
+        grouped = {
+            "case_id": case["case_id"],
+            "group_code": row.group_code,
+            "group_type": row.group_type,
+            "base_score": row.score,
+            "aux_coefficient": aux if row.group_type == "core" else Decimal("1.0000"),
+        }
+        out.append(_candidate(grouped, rows, procs, row.match, g, scorer))
+    comprehensive = _comprehensive(index, case)
+    if comprehensive is not None:
+        code, score, how = comprehensive
+        grouped = {
+            "case_id": case["case_id"],
+            "group_code": code,
+            "group_type": "comprehensive",
+            "base_score": score,
+            "aux_coefficient": Decimal("1.0000"),
+        }
+        out.append(_candidate(grouped, rows, [], how, g, scorer))
+    return out
+
+
+def _candidate(grouped, rows, procs, match, g, scorer) -> dict[str, Any]:
+    drow = rows.get(grouped["group_code"]) or {}
+    listed = "、".join(f"{p['code']} {p['name']}".strip() for p in procs)
+    if match == "none":
+        how = "无计入分组的手术操作（保守治疗）"
+    elif match in MATCH_TEXT and procs:
+        how = MATCH_TEXT[match].format(listed=listed)
+    else:
+        how = match
+    item = {
+        "group_code": grouped["group_code"],
+        "group_name": drow.get("group_name"),
+        "group_type": grouped["group_type"],
+        "score": grouped["base_score"],
+        "procedures": procs,
+        "how": how,
+        "current": grouped["group_code"] == g.group_code,
+        "deviation": None,
+        "settled_score": None,
+        "estimated_amount_fen": None,
+    }
+    if scorer is not None:
+        row, _error = scorer.score(grouped, drow or None)
+        if row is not None:
+            item.update(
+                deviation=row["deviation"],
+                settled_score=row["settled_score"],
+                estimated_amount_fen=row["dip_amount_fen"],
+            )
+    return item
+
+
+MATCH_TEXT = {
+    "all": "同时有以下手术操作：{listed}",
+    "any": "有以下任一手术操作：{listed}",
+    "prefix": "有以下编码开头的手术操作：{listed}",
+}
+
+
+def _comprehensive(index: Any, case: dict[str, Any]) -> tuple[str, Decimal, str] | None:
+    """The comprehensive group the case reaches when no core group takes it."""
+    from opendip.codes import diagnosis_block, diagnosis_category, diagnosis_chapter
+    from opendip.directory.keys import TYPE_LABEL
+    from opendip.grouping.batch import LEVEL_LABEL
+
+    main = case["main_diagnosis"]
+    proc_type = index.proc_type(index.procedures(case))
+    for lv in index.policy.directory.comprehensive.levels:
+        key = {
+            "category": diagnosis_category(main),
+            "block": diagnosis_block(main),
+            "chapter": diagnosis_chapter(main),
+        }[lv]
+        hit = index.comprehensive.get((key, proc_type))
+        if hit:
+            how = (
+                f"核心病种均不匹配时：综合病种（{LEVEL_LABEL[lv]} {key}，{TYPE_LABEL[proc_type]}）"
+            )
+            return hit[0], hit[1], how
+    return None
 
 
 def _all_case_mean(request: Any) -> int | None:

@@ -21,6 +21,9 @@ class Settings:
     policy_path: Path | None = None
     session_lifetime: dt.timedelta = dt.timedelta(hours=8)
     session_idle: dt.timedelta = dt.timedelta(minutes=60)
+    #: Seconds a checked session is trusted by the read-only per-case API without asking
+    #: the store again (changes made in this process apply at once; 0 turns it off).
+    session_check_seconds: float = 5.0
     #: Failed logins before the account is locked, and for how long.
     max_failed_logins: int = 5
     lockout: dt.timedelta = dt.timedelta(minutes=15)

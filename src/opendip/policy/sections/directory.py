@@ -7,7 +7,14 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from opendip.policy.sections.base import NonNegative, Positive, Section, Share
+from opendip.policy.sections.base import (
+    NonNegative,
+    Positive,
+    Section,
+    Share,
+    explicit,
+    key_error,
+)
 
 
 class Trim(Section):
@@ -19,6 +26,24 @@ class Trim(Section):
     #: percentile: keep cases between these percentiles (per group).
     lower_pct: Share = Decimal("0.025")
     upper_pct: Share = Decimal("0.975")
+
+    @model_validator(mode="after")
+    def _keys_apply_to_method(self) -> Trim:
+        used = {"log_sd": {"k"}, "percentile": {"lower_pct", "upper_pct"}, "none": set()}
+        for key in ("k", "lower_pct", "upper_pct"):
+            if explicit(self, key) and key not in used[self.method]:
+                raise key_error(
+                    key,
+                    f"{key} 不适用于 method = {self.method}，请删除",
+                    f"{key} does not apply to method {self.method}; remove it",
+                )
+        if self.lower_pct >= self.upper_pct:
+            raise key_error(
+                "upper_pct",
+                "upper_pct 必须大于 lower_pct",
+                "upper_pct must be above lower_pct",
+            )
+        return self
 
 
 class CoreThreshold(Section):
@@ -35,6 +60,13 @@ class CoreThreshold(Section):
             raise ValueError("method=fixed 需要 min_cases / method=fixed needs min_cases")
         if self.method == "coverage" and self.min_share is None:
             raise ValueError("method=coverage 需要 min_share / method=coverage needs min_share")
+        unused = {"fixed": "min_share", "coverage": "min_cases"}[self.method]
+        if explicit(self, unused) and getattr(self, unused) is not None:
+            raise key_error(
+                unused,
+                f"{unused} 不适用于 method = {self.method}，请删除（或写 null）",
+                f"{unused} does not apply to method {self.method}; remove it (or write null)",
+            )
         return self
 
 
@@ -71,6 +103,12 @@ class SpecialGroup(Section):
     def _bed_day_needs_rate(self) -> SpecialGroup:
         if self.kind == "bed_day" and self.score_per_day is None:
             raise ValueError("按床日病种需要 score_per_day / bed_day groups need score_per_day")
+        if self.kind != "bed_day" and self.score_per_day is not None:
+            raise key_error(
+                "score_per_day",
+                f"score_per_day 只用于按床日病种（kind: bed_day），不适用于 {self.kind}，请删除",
+                f"score_per_day only applies to bed_day groups, not {self.kind}; remove it",
+            )
         return self
 
 
@@ -97,6 +135,9 @@ class Auxiliary(Section):
     comorbidity_levels: list[ComorbidityLevel] = []
     tumour_metastasis_prefixes: list[str] = []
     tumour_metastasis_coefficient: Positive | None = None
+    #: An auxiliary directory file (opendip.directory.auxiliary) that replaces the coefficients
+    #: above: "demo" for the shipped demo file, or a YAML path (relative to the policy file).
+    file: str | None = None
 
 
 class DirectoryPolicy(Section):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from opendip.policy.sections.base import Section, Share
+from opendip.policy.sections.base import Section, Share, explicit, key_error
 
 TieBreak = Literal[
     "most_procedures_matched",
@@ -44,6 +44,19 @@ class Fallback(Section):
                 "该比例付费），请删除 grouping.fallback.fraction"
             )
         return data
+
+    @model_validator(mode="after")
+    def _blank_group_keys(self) -> Fallback:
+        if self.mode == "unmatched":
+            for key in ("group_code", "name"):
+                if explicit(self, key):
+                    raise key_error(
+                        key,
+                        f"{key} 只用于 mode = blank_group（空白病组），mode = unmatched 时不入组病例"
+                        "不进任何病组，请删除",
+                        f"{key} only applies to mode blank_group; remove it",
+                    )
+        return self
 
 
 class GroupingPolicy(Section):

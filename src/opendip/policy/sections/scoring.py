@@ -7,7 +7,14 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from opendip.policy.sections.base import NonNegative, Positive, Section, Share, key_error
+from opendip.policy.sections.base import (
+    NonNegative,
+    Positive,
+    Section,
+    Share,
+    explicit,
+    key_error,
+)
 
 
 class DeviationBand(Section):
@@ -139,5 +146,24 @@ class ScoringPolicy(Section):
                 f"deviation_bands[{bands[-1][0]}]",
                 f"分值 {expected} 及以上不在任何分段内（最后一段应不写 score_max）",
                 f"scores from {expected} up are in no band (leave score_max out of the last)",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _keys_apply_to_reference_mean(self) -> ScoringPolicy:
+        if self.yuan_per_point and self.reference_mean != "score_times_factor":
+            raise key_error(
+                "yuan_per_point",
+                f"yuan_per_point 只用于 reference_mean = score_times_factor，当前为 "
+                f"{self.reference_mean}，请删除",
+                f"yuan_per_point only applies to reference_mean score_times_factor "
+                f"(not {self.reference_mean}); remove it",
+            )
+        if explicit(self, "level_mean_missing") and self.reference_mean != "same_level":
+            raise key_error(
+                "level_mean_missing",
+                f"level_mean_missing 只用于 reference_mean = same_level（同级均值缺失时），当前为 "
+                f"{self.reference_mean}，请删除",
+                "level_mean_missing only applies to reference_mean same_level; remove it",
             )
         return self

@@ -152,6 +152,11 @@ class SettlementPolicy(Section):
     surplus_clawback_to: Literal["fund", "reserve"] = "fund"
     #: Where a withheld deposit not returned (assessment) goes: reserve or fund.
     deducted_deposit_to: Literal["fund", "reserve"] = "fund"
+    #: The deposit when the annual clearing is given no assessment scores: `withhold` (none
+    #: returned), `return_all`, or `default_score` (every hospital as if it scored
+    #: `default_assessment_score`, through assessment_bands).
+    deposit_without_assessment: Literal["withhold", "return_all", "default_score"] = "withhold"
+    default_assessment_score: NonNegative | None = None
     #: 医共体: members' results are netted inside the community.
     community_netting: bool = False
     rounding: Literal["half_up"] = "half_up"
@@ -167,6 +172,24 @@ class SettlementPolicy(Section):
                 "assessment_bands 须按 min_score 从高到低排列且互不相同（相同的分数线后一条永不"
                 "生效） / assessment_bands must be ordered by min_score, highest first, "
                 "without repeats (a repeated score line would never apply)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _default_assessment(self) -> SettlementPolicy:
+        if self.deposit_without_assessment != "default_score":
+            return self
+        if self.default_assessment_score is None:
+            raise key_error(
+                "default_assessment_score",
+                "deposit_without_assessment 为 default_score 时须给出默认考核得分",
+                "deposit_without_assessment default_score needs default_assessment_score",
+            )
+        if not self.assessment_bands:
+            raise key_error(
+                "assessment_bands",
+                "deposit_without_assessment 为 default_score 时须有考核得分分段",
+                "deposit_without_assessment default_score needs assessment_bands",
             )
         return self
 

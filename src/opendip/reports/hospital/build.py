@@ -226,6 +226,9 @@ def build_hospital_report(
         _deviation(t, base_score),
         _near(t, near_band, near_limit),
     ]
+    if not department and not group_code:
+        sections.append(_assessment(src, hospital_id))
+    sections = [s for s in sections if s is not None]
     return Report("hospital", src.period, title, final.region.name, sections, provenance)
 
 
@@ -486,3 +489,58 @@ def _empty(not_dip: int, scope: str) -> list[Section]:
         Figure("hospital.not_dip_cases", "未按 DIP 结算的病例（按项目付费或退回）", not_dip)
     )
     return [Section("summary", "盈亏概况", [text], figures)]
+
+
+def _assessment(src: RunSources, hospital_id: str) -> Section | None:
+    """年度考核: the hospital's scorecard lines (annual run cleared with an assessment whose
+    breakdown lies beside its scores)."""
+    from opendip.assessment import assessment_dirs
+    from opendip.reports.source import ReportInputError, find_optional_input
+
+    if src.kind != "annual":
+        return None
+    try:
+        scores = find_optional_input(src, "assessment", assessment_dirs(src.run_dir))
+    except ReportInputError:
+        return None
+    if scores is None or not (scores.parent / "breakdown.parquet").is_file():
+        return None
+    import duckdb
+
+    cur = duckdb.connect().execute(
+        """SELECT indicator_name, value, target, zero_at, weight, points
+           FROM read_parquet(?) WHERE hospital_id = ?""",
+        [str(scores.parent / "breakdown.parquet"), hospital_id],
+    )
+    names = [d[0] for d in cur.description]
+    lines = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    total = (
+        duckdb.connect()
+        .execute(
+            "SELECT any_value(assessment_score) FROM read_parquet(?) WHERE hospital_id = ?",
+            [str(scores), hospital_id],
+        )
+        .fetchone()[0]
+    )
+    if not lines:
+        return None
+    table = Table(
+        "assessment.lines",
+        "考核指标得分",
+        [
+            ColumnSpec("indicator_name", "考核指标"),
+            ColumnSpec("value", "本院指标值", "score"),
+            ColumnSpec("target", "满分线", "score"),
+            ColumnSpec("zero_at", "零分线", "score"),
+            ColumnSpec("weight", "权重（分）", "score"),
+            ColumnSpec("points", "得分", "score"),
+        ],
+        lines,
+    )
+    return Section(
+        "assessment",
+        "年度考核",
+        ["达到满分线得满分，达到零分线得 0 分，其间按比例计分；总分按适用指标权重折算到满分。"],
+        [Figure("assessment.score", "考核总分", total, "score")],
+        [table],
+    )

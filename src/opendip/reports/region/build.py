@@ -11,6 +11,7 @@ from pathlib import Path
 
 import opendip
 from opendip.reports.model import Report, Section
+from opendip.reports.region.assessment import assessment
 from opendip.reports.region.cases import basic_groups, deviation
 from opendip.reports.region.costs import costs
 from opendip.reports.region.facts import Extras, RegionFacts, load
@@ -62,6 +63,7 @@ def build_report(
         fund(f, by_hospital),
         hospitals(f, by_hospital),
         settlement(f),
+        assessment(f),
         costs(f),
         basic_groups(f),
         deviation(f),

@@ -148,6 +148,14 @@ def build_publication(run_dir: Path, search_dirs: tuple[Path, ...] = ()) -> Repo
         kind_title = "年终清算"
         basis = str(final.settlement.ffs_basis)
         result = result_columns(basis)
+        clearing = CLEARING
+        if settled and "findings_deducted_fen" in settled[0]:
+            at = [c.name for c in CLEARING].index("clearing_total_fen")
+            clearing = [
+                *CLEARING[:at],
+                ColumnSpec("findings_deducted_fen", "监管扣款", "fen"),
+                *CLEARING[at:],
+            ]
         tables = [
             Table(
                 "publication.hospitals", "医疗机构结算结果", result, _rows(settled, names, result)
@@ -155,10 +163,13 @@ def build_publication(run_dir: Path, search_dirs: tuple[Path, ...] = ()) -> Repo
             Table(
                 "publication.clearing",
                 "医疗机构清算拨付",
-                CLEARING,
-                _rows(settled, names, CLEARING),
+                clearing,
+                _rows(settled, names, clearing),
             ),
         ]
+        findings = run_dir / "findings.parquet"
+        if findings.is_file():
+            tables.append(_findings_table(findings, names))
     else:
         kind_title = "月度预结算"
         tables = [
@@ -194,6 +205,43 @@ def build_publication(run_dir: Path, search_dirs: tuple[Path, ...] = ()) -> Repo
         region,
         [Section("publication", "结算公示", [text], [], tables)],
         provenance,
+    )
+
+
+def _findings_table(path: Path, names: dict[str, dict[str, Any]]) -> Table:
+    """Confirmed supervision findings applied at this clearing, per hospital."""
+    rows = []
+    for r in pq.read_table(path).to_pylist():
+        h = names.get(str(r["hospital_id"]), {})
+        what = {
+            "regroup": f"病例 {r['case_id']} 改入病种 {r['target_group_code']}",
+            "merge": f"病例 {r['case_id']} 并入病例 {r['merge_into']}",
+            "deduct": f"扣款{'（病例 ' + r['case_id'] + '）' if r['case_id'] else ''}",
+        }.get(r["kind"], r["kind"])
+        rows.append(
+            {
+                "hospital_id": r["hospital_id"],
+                "hospital_name": h.get("name") or r["hospital_id"],
+                "pool_label": POOL_LABELS.get(r["pool"], r["pool"]),
+                "kind_label": r["kind_label"],
+                "what": what,
+                "decision": r["decision"],
+                "amount_fen": r["amount_fen"],
+            }
+        )
+    return Table(
+        "publication.findings",
+        "监管结果应用（已确认）",
+        [
+            *NAME,
+            ColumnSpec("pool_label", "统筹区"),
+            ColumnSpec("kind_label", "处理方式"),
+            ColumnSpec("what", "内容"),
+            ColumnSpec("decision", "处理决定"),
+            ColumnSpec("amount_fen", "扣款金额", "fen"),
+        ],
+        rows,
+        note="改入病种、合并分解住院已体现在本次清算的分值与金额中；扣款从清算应付总额中扣减，留在统筹基金。",
     )
 
 

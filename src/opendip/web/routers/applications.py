@@ -38,6 +38,7 @@ from opendip.workflow import (
     can_comment,
     parse_score,
 )
+from opendip.workflow.review_cap import ReviewCapExceeded, check_submission
 
 router = APIRouter()
 NOT_FOUND = {404: {"model": Message}}
@@ -71,6 +72,7 @@ def _out(app: Application, viewer: Viewer) -> ApplicationOut:
         title=app.title,
         reason=app.reason,
         case_ids=list(app.case_ids),
+        subject=app.subject,
         state=app.state,
         state_label=STATE_LABELS[app.state],
         outcome=app.outcome,
@@ -135,9 +137,43 @@ def _normal_case_ids(raw: list[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+def _check_review_cap(
+    request: Request, s: Session, viewer: Viewer, hospital_id: str | None, ids: list[str]
+) -> None:
+    """特例单议: a hospital nominates at most scoring.special_review_max_share of its
+    discharged cases of a year (cases already nominated in its open or decided
+    applications count, withdrawn or refused ones do not)."""
+    from opendip.web.services import _policy_file as policy_file
+
+    hospital = viewer.user.hospital_id if viewer.role == "hospital" else hospital_id
+    if not hospital:
+        return
+    share = policy_file(request).periods()[-1][2].scoring.special_review_max_share
+    earlier = repo.nominated_case_ids(s, hospital)
+    new = [c for c in ids if c not in earlier]
+    years, discharged = request.app.state.region.discharges(
+        hospital, [*earlier, *new], repo.accepted_upload_files(s)
+    )
+    for year in sorted({years[c] for c in new if c in years}):
+        check_submission(
+            hospital,
+            year,
+            discharged.get(year, 0),
+            sum(1 for c in earlier if years.get(c) == year),
+            sum(1 for c in new if years.get(c) == year),
+            share,
+        )
+
+
 def _create(request: Request, s: Session, viewer: Viewer, body: ApplicationIn) -> Application:
     ids = _normal_case_ids(body.case_ids)
-    _check_cases(request, s, viewer, body.hospital_id, ids)
+    if ids:
+        _check_cases(request, s, viewer, body.hospital_id, ids)
+    if body.kind == "special_review":
+        try:
+            _check_review_cap(request, s, viewer, body.hospital_id, ids)
+        except ReviewCapExceeded as exc:
+            raise InvalidDecision(str(exc)) from exc
     app = repo.create_application(
         s,
         viewer.user,
@@ -148,6 +184,7 @@ def _create(request: Request, s: Session, viewer: Viewer, body: ApplicationIn) -
         request.app.state.settings.deadlines,
         hospital_id=body.hospital_id,
         submit_token=body.submit_token,
+        subject=body.subject,
     )
     s.commit()
     return app
@@ -216,6 +253,7 @@ async def application_submit(
             case_ids=ids,
             hospital_id=raw.get("hospital_id") or None,
             submit_token=raw.get("submit_token") or None,
+            subject=raw.get("subject") or None,
         )
         app = _create(request, s, viewer, body)
         for name, data in attachments:
@@ -226,7 +264,7 @@ async def application_submit(
         from pydantic import ValidationError
 
         if isinstance(exc, ValidationError):
-            message = "请填写标题、理由和至少一个结算清单号"
+            message = "请填写标题、理由和结算清单号（政策异议可不填病例）"
         elif isinstance(exc, repo.StoreRuleError | InvalidDecision):
             message = str(exc)
         else:

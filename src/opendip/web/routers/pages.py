@@ -12,18 +12,20 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from opendip.store import repositories as repo
 from opendip.web.app import render
 from opendip.web.region import CaseFilters, RegionData, valid_month
 from opendip.web.schemas import CaseDetail, CaseList, CaseRow, Message, PregroupIn, PregroupOut
-from opendip.web.security import NotFound, Viewer, db, require
+from opendip.web.security import NotFound, Viewer, db, require, require_cached
 from opendip.web.services import (
     case_scope,
     explain_case,
     get_case,
     module_ready,
     pregroup,
+    pregroup_is_quick,
     scoped_filters,
 )
 
@@ -259,6 +261,7 @@ async def pregroup_submit(
         "other_procedures": _split(raw.get("other_procedures", "")),
         "total_cost_yuan": raw.get("total_cost_yuan", ""),
         "discharge_method": raw.get("discharge_method") or "1",
+        "point_value_basis": raw.get("point_value_basis") or "budget",
     }
     error = ""
     result = None
@@ -295,6 +298,11 @@ FIELD_LABELS = {
     "sex": "性别",
     "insurance_type": "险种",
     "main_procedure": "主要手术操作",
+    "other_diagnoses": "其他诊断",
+    "other_procedures": "其他手术操作",
+    "discharge_method": "离院方式",
+    "point_value_basis": "点值口径",
+    "hospital_id": "医疗机构",
 }
 
 
@@ -310,10 +318,16 @@ def _field_error(err: dict[str, Any]) -> str:
     tags=["事前预分组"],
     summary="单病例预分组与分值、金额估算",
 )
-def api_pregroup(
-    request: Request, body: PregroupIn, viewer: Viewer = Depends(require("pregroup"))
+async def api_pregroup(
+    request: Request, body: PregroupIn, viewer: Viewer = Depends(require_cached("pregroup"))
 ) -> dict[str, Any]:
-    return pregroup(request, body.model_dump(), _hospital_for(request, viewer, body.hospital_id))
+    # With the policy, directory and index cached, a case takes about a millisecond:
+    # answered on the event loop; a cold cache (first call, new directory) or a look-up of
+    # the published runs in the store (point value basis "published") uses a thread.
+    hospital = _hospital_for(request, viewer, body.hospital_id)
+    if body.point_value_basis == "budget" and pregroup_is_quick(request):
+        return pregroup(request, body.model_dump(), hospital)
+    return await run_in_threadpool(pregroup, request, body.model_dump(), hospital)
 
 
 # -- 病种目录 ---------------------------------------------------------------------------------
@@ -427,8 +441,41 @@ def _publication(request: Request, s: Session, viewer: Viewer) -> list[dict[str,
             rows = _per_hospital(cases, own)
         for r in rows:
             r["name"] = names.get(r["hospital_id"], "")
-        out.append({"run": run, "rows": rows})
+        bands, basis = _clearing_bands(request, run, own)
+        out.append({"run": run, "rows": rows, "bands": bands, "basis": basis})
     return out
+
+
+def _clearing_bands(
+    request: Request, run: Any, own: str | None
+) -> tuple[dict[str, list[str]], str]:
+    """An annual run's ratio used and band applied per hospital and pool (from the clearing's
+    hospital lines), and the comparison basis in Chinese; empty for other runs."""
+    from opendip.contract.tables import INSURANCE_TYPE_LABELS
+    from opendip.policy.sections.settlement import FFS_BASIS_LABELS
+
+    if run.kind != "annual":
+        return {}, ""
+    settlement = request.app.state.runs.settlement_dir(run)
+    if settlement is None or not (settlement / "hospitals.parquet").is_file():
+        return {}, ""
+    table = pq.read_table(settlement / "hospitals.parquet")
+    if "ffs_band_label" not in table.column_names:
+        return {}, ""
+    bands: dict[str, list[str]] = {}
+    for r in table.select(["hospital_id", "pool", "dip_ffs_ratio", "ffs_band_label"]).to_pylist():
+        if own is not None and r["hospital_id"] != own:
+            continue
+        ratio = "—" if r["dip_ffs_ratio"] is None else str(r["dip_ffs_ratio"])
+        pool = INSURANCE_TYPE_LABELS.get(r["pool"], r["pool"])
+        bands.setdefault(str(r["hospital_id"]), []).append(f"{pool} {ratio} {r['ffs_band_label']}")
+    basis = ""
+    recon = settlement / "reconciliation.parquet"
+    if recon.is_file():
+        pools = pq.read_table(recon)
+        if "ffs_basis" in pools.column_names and pools.num_rows:
+            basis = FFS_BASIS_LABELS.get(pools.column("ffs_basis")[0].as_py(), "")
+    return bands, basis
 
 
 def _per_hospital(t, own: str | None) -> list[dict[str, Any]]:

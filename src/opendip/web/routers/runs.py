@@ -47,11 +47,14 @@ def run_start(
     request: Request,
     kind: str = Form(max_length=16),
     period: str = Form(max_length=16),
+    review_cap_override: str = Form("", max_length=200),
     viewer: Viewer = Depends(require("runs")),
     s: Session = Depends(db),
 ) -> Response:
     try:
-        run = request.app.state.runs.start(s, viewer.user, kind, period)
+        run = request.app.state.runs.start(
+            s, viewer.user, kind, period, review_cap_override=review_cap_override
+        )
     except RunRefused as exc:
         s.rollback()
         return error_response(request, 409, str(exc))
@@ -72,7 +75,9 @@ def api_run_start(
     s: Session = Depends(db),
 ) -> Response | RunOut:
     try:
-        run = request.app.state.runs.start(s, viewer.user, body.kind, body.period)
+        run = request.app.state.runs.start(
+            s, viewer.user, body.kind, body.period, review_cap_override=body.review_cap_override
+        )
     except RunRefused as exc:
         s.rollback()
         return error_response(request, 409, str(exc))

@@ -31,3 +31,13 @@
     });
   }
 })();
+
+// Refused input (422) and conflicts (400/409) come back as a fragment with the message:
+// swap it in like a success, so the message shows where the result would have been.
+document.addEventListener("htmx:beforeSwap", function (evt) {
+  var status = evt.detail.xhr.status;
+  if (status === 400 || status === 409 || status === 422) {
+    evt.detail.shouldSwap = true;
+    evt.detail.isError = false;
+  }
+});

@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Loopback load benchmark of POST /api/pregroup (docs/benchmarks.md, issue 16 §4).
+
+Starts `opendip serve` on a free 127.0.0.1 port on a copy of a region directory (default:
+the small test region), logs one hospital user in, then sends pre-grouping requests at
+fixed rates (open loop: a request is sent on schedule whether or not earlier ones have
+answered) over keep-alive connections, and prints rate, p50, p99 and errors per rate.
+Bounded: each rate runs for --seconds seconds (at most 60), only to 127.0.0.1, and the
+server is stopped at the end.
+
+    PYTHONPATH=src .venv/bin/python scripts/bench-pregroup.py --rates 100,250,500 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_REGION = ROOT / "tests" / "web" / "region"
+HOST = "127.0.0.1"
+USER, PASSWORD = "bench-h1", "bench-password-123"
+
+
+def bodies(data: Path, n: int = 200) -> list[dict]:
+    """Requests built from the region's own cases (as a hospital would enter them)."""
+    import pyarrow.parquet as pq
+
+    path = sorted(data.glob("cases_*.parquet"))[-1]
+    out = []
+    for case in pq.read_table(path).slice(0, n).to_pylist():
+        out.append(
+            {
+                "insurance_type": case["insurance_type"],
+                "sex": case["sex"] if case["sex"] in ("0", "1", "2", "9") else "9",
+                "age": min(max(int(case["age"] or 0), 0), 150),
+                "discharge_date": case["discharge_date"].isoformat(),
+                "los_days": max(int(case["los_days"] or 0), 0),
+                "main_diagnosis": case["main_diagnosis"],
+                "other_diagnoses": case["other_diagnoses"] or [],
+                "main_procedure": case["main_procedure"],
+                "other_procedures": case["other_procedures"] or [],
+                "total_cost_yuan": f"{case['total_cost'] / 100:.2f}",
+                "discharge_method": case["discharge_method"] or "1",
+            }
+        )
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), 0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def prepare(data: Path) -> str:
+    """The benchmark user (a hospital user of the region's first hospital)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from opendip.store import repositories as repo
+    from opendip.web import Settings, create_app
+
+    app = create_app(Settings(data_dir=data, background_runs=False))
+    hospital = app.state.region.hospitals()[0]["hospital_id"]
+    with app.state.store.session() as s:
+        if repo.user_by_name(s, USER) is None:
+            repo.create_user(s, USER, PASSWORD, "hospital", "压测", hospital)
+    return hospital
+
+
+class Conn:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        length = 0
+        for line in lines[1:]:
+            if line.lower().startswith("content-length:"):
+                length = int(line.split(":", 1)[1])
+        body = await self.reader.readexactly(length) if length else b""
+        return status, body
+
+
+async def open_conn(port: int) -> Conn:
+    reader, writer = await asyncio.open_connection(HOST, port)
+    return Conn(reader, writer)
+
+
+def http_request(method: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    head = [f"{method} {path} HTTP/1.1", f"Host: {HOST}", f"Content-Length: {len(body)}"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+async def login(port: int) -> dict[str, str]:
+    conn = await open_conn(port)
+    body = json.dumps({"username": USER, "password": PASSWORD}).encode()
+    conn.writer.write(
+        http_request("POST", "/api/auth/login", body, {"Content-Type": "application/json"})
+    )
+    head = await conn.reader.readuntil(b"\r\n\r\n")
+    text = head.decode("latin-1")
+    cookie = ""
+    length = 0
+    for line in text.split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.lower() == "set-cookie" and not cookie:
+            cookie = value.strip().split(";", 1)[0]
+        if name.lower() == "content-length":
+            length = int(value)
+    payload = json.loads(await conn.reader.readexactly(length))
+    conn.writer.close()
+    return {
+        "Content-Type": "application/json",
+        "Cookie": cookie,
+        "X-CSRF-Token": payload["csrf_token"],
+    }
+
+
+async def run_rate(
+    port: int, headers: dict[str, str], cases: list[dict], rate: float, seconds: float, pid: int
+) -> dict:
+    n = int(rate * seconds)
+    raws = [http_request("POST", "/api/pregroup", json.dumps(b).encode(), headers) for b in cases]
+    idle: list[Conn] = [await open_conn(port) for _ in range(8)]
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(i: int) -> None:
+        nonlocal errors
+        conn = idle.pop() if idle else await open_conn(port)
+        start = time.perf_counter()
+        try:
+            status, _ = await conn.request(raws[i % len(raws)])
+        except (OSError, asyncio.IncompleteReadError):
+            errors += 1
+            return
+        latencies.append(time.perf_counter() - start)
+        if status != 200:
+            errors += 1
+        idle.append(conn)
+
+    cpu0 = cpu_seconds(pid)
+    t0 = time.perf_counter()
+    tasks = []
+    for i in range(n):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds + 60)
+    elapsed = time.perf_counter() - t0
+    cpu = cpu_seconds(pid) - cpu0
+    for c in idle:
+        c.writer.close()
+    lat = sorted(latencies)
+    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
+    return {
+        "rate": rate,
+        "sent": n,
+        "achieved": len(lat) / elapsed,
+        "p50_ms": q[49] * 1000,
+        "p99_ms": q[98] * 1000,
+        "max_ms": lat[-1] * 1000,
+        "errors": errors,
+        "server_cpu_ms": cpu * 1000 / max(len(lat), 1),
+    }
+
+
+def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("服务未能启动 / server did not start")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("服务启动超时 / server start timed out")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=TEST_REGION, help="region directory (copied)")
+    ap.add_argument("--rates", default="100,250,500")
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--warmup", type=float, default=3, help="seconds at 50 req/s first")
+    args = ap.parse_args()
+    seconds = min(args.seconds, 60.0)
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    with tempfile.TemporaryDirectory(prefix="opendip-bench-api-") as tmp:
+        data = Path(tmp) / "region"
+        shutil.copytree(args.data, data, ignore=shutil.ignore_patterns("platform"))
+        prepare(data)
+        cases = bodies(data)
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        cmd = [sys.executable, "-m", "opendip", "serve", "--data", str(data), "--port", str(port)]
+        cmd += ["--no-demo-accounts"]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+        try:
+            wait_ready(port, proc)
+
+            async def go() -> list[dict]:
+                headers = await login(port)
+                await run_rate(port, headers, cases, 50, args.warmup, proc.pid)
+                out = []
+                for rate in (float(r) for r in args.rates.split(",")):
+                    out.append(await run_rate(port, headers, cases, rate, seconds, proc.pid))
+                return out
+
+            results = asyncio.run(go())
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    print(f"load average before: {load_before}")
+    print(
+        f"{'rate':>6} {'sent':>6} {'achieved':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'cpu ms/req':>10} err"
+    )
+    for r in results:
+        print(
+            f"{r['rate']:>6.0f} {r['sent']:>6} {r['achieved']:>9.1f} {r['p50_ms']:>8.2f} "
+            f"{r['p99_ms']:>8.2f} {r['max_ms']:>8.1f} {r['server_cpu_ms']:>10.2f} {r['errors']}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""/api/pregroup answers from caches (issue 16 §4) without serving stale access or data."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from opendip.policy import demo_policy_path
+from opendip.store import repositories as repo
+from tests.web.conftest import REGION
+
+
+def _case_body() -> dict:
+    case = pq.read_table(REGION / "cases_2026.parquet").slice(0, 1).to_pylist()[0]
+    return {
+        "hospital_id": case["hospital_id"],
+        "main_diagnosis": case["main_diagnosis"],
+        "other_diagnoses": case["other_diagnoses"],
+        "main_procedure": case["main_procedure"],
+        "other_procedures": case["other_procedures"],
+        "discharge_date": case["discharge_date"].isoformat(),
+        "total_cost_yuan": f"{case['total_cost'] / 100:.2f}",
+    }
+
+
+def test_logout_is_refused_at_once_although_sessions_are_cached(clients) -> None:
+    c = clients("agency")
+    assert c.post("/api/pregroup", json=_case_body()).status_code == 200
+    assert c.post("/api/pregroup", json=_case_body()).status_code == 200  # from the cache
+    assert c.post("/api/auth/logout").status_code == 200
+    assert c.post("/api/pregroup", json=_case_body()).status_code == 401
+
+
+def test_deactivated_user_is_refused_at_once(app, clients) -> None:
+    c = clients("h1")
+    assert c.post("/api/pregroup", json=_case_body()).status_code == 200
+    with app.state.store.session() as s:
+        repo.user_by_name(s, "h1").active = False
+    assert c.post("/api/pregroup", json=_case_body()).status_code == 401
+
+
+def test_csrf_is_still_checked_on_a_cached_session(clients) -> None:
+    c = clients("agency")
+    assert c.post("/api/pregroup", json=_case_body()).status_code == 200
+    token = c.headers.pop("X-CSRF-Token")
+    try:
+        assert c.post("/api/pregroup", json=_case_body()).status_code == 403
+    finally:
+        c.headers["X-CSRF-Token"] = token
+
+
+def test_a_replaced_directory_is_used_on_the_next_call(clients, region_dir: Path) -> None:
+    c = clients("agency")
+    body = _case_body()
+    first = c.post("/api/pregroup", json=body).json()
+    assert first["group_code"]
+    directory = pq.read_table(region_dir / "directory.parquet")
+    keep = directory.filter(pc.not_equal(directory["group_code"], first["group_code"]))
+    assert keep.num_rows == directory.num_rows - 1
+    pq.write_table(keep, region_dir / "directory.parquet")
+    second = c.post("/api/pregroup", json=body).json()
+    assert second["group_code"] != first["group_code"]
+
+
+def test_an_edited_policy_is_used_on_the_next_call(make_app, region_dir: Path) -> None:
+    from tests.web.conftest import login
+
+    policy = region_dir / "policy.yaml"
+    shutil.copy(demo_policy_path(), policy)
+    app = make_app()
+    c = login(app, "agency")
+    body = _case_body()
+    assert c.post("/api/pregroup", json=body).status_code == 200
+    before = app.state.policy_cache.file(policy)
+    policy.write_text(policy.read_text(encoding="utf-8") + "\n# 修订\n", encoding="utf-8")
+    assert c.post("/api/pregroup", json=body).status_code == 200
+    assert app.state.policy_cache.file(policy) is not before
