@@ -40,7 +40,6 @@ CASES = [
     ("same-day-twice", _sub("      2026-07-01: 0.08", "      2026-07-01: 0.08\n      2026-07-01 00:00:00: 0.09"), "settlement.withholding_share.values", "出现多次"),
     ("overlap", _sub("{score_min: 100, high_multiple: 2", "{score_min: 90, high_multiple: 2"), "scoring.deviation_bands[1]", "重叠"),
     ("gap", _sub("{score_min: 100, high_multiple: 2", "{score_min: 120, high_multiple: 2"), "scoring.deviation_bands[1]", "空缺"),
-    ("ffs-gap", _sub("{ratio_min: 0.85, ratio_max: 1.0, rule: pay_dip}", "{ratio_min: 0.9, ratio_max: 1.0, rule: pay_dip}"), "settlement.ffs_bands[1]", "空缺"),
     ("year", _sub("year: 2026", "year: 2025"), "year", "年度 2025 与 effective_from 2026-01-01 不符"),
     ("huge", _sub("fund_budget_yuan: 420000000", "fund_budget_yuan: 1.0e+400"), "settlement.budget.employee.fund_budget_yuan", "数值过大"),
     ("alias-bomb", _bomb(), "(根)", "别名炸弹"),

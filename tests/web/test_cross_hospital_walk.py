@@ -48,7 +48,9 @@ def _id_routes(app) -> list[tuple[str, str, list[str]]]:
 
 
 def _url(path: str, ids: dict[str, object]) -> str:
-    return re.sub(r"{(\w+)}", lambda m: str(ids[m.group(1)]), path)
+    """Known objects by name; any other id parameter gets 1 (an object that is not theirs
+    or does not exist: still must not leak or fail)."""
+    return re.sub(r"{(\w+)}", lambda m: str(ids.get(m.group(1), 1)), path)
 
 
 def _kwargs(method: str, path: str) -> dict | None:

@@ -207,12 +207,6 @@ class SettlementPolicy(Section):
                     "与另一分段重叠（重叠部分只有一条规则会生效）",
                     "overlaps another band (only one rule would apply where they overlap)",
                 )
-            if start > lo and lo != Decimal("-1"):  # the first band may start anywhere
-                raise key_error(
-                    f"ffs_bands[{i}]",
-                    f"与前一分段之间有空缺（比值 {max(lo, Decimal(0))}～{start} 没有规则）",
-                    f"leaves a gap before it (ratios {max(lo, Decimal(0))}..{start} have no rule)",
-                )
             lo = Decimal("Infinity") if b.ratio_max is None else b.ratio_max
         return self
 
