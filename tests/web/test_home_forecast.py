@@ -35,3 +35,17 @@ def test_home_shows_the_forecast(make_app, clients, region_dir: Path) -> None:
     assert "年终结算点值预测（据 1—2 月）" in page
     assert "职工：据 1—2 月预测年终结算点值" in page and "居民：" in page
     assert "年终结算点值预测" not in clients("h1").get("/").text  # agency only
+    # The monthly run wrote the forecast beside it; its monthly report carries it.
+    from opendip.reports.region import build_report
+    from opendip.store import Run
+
+    with app.state.store.session() as s:
+        run = s.query(Run).filter(Run.period == "2026-02").one()
+        settlement = app.state.runs.settlement_dir(run)
+    report = build_report(settlement, search_dirs=(region_dir,))
+    section = next(x for x in report.sections if x.key == "forecast")
+    assert {f.key for f in section.figures} == {
+        "forecast.point_value.employee",
+        "forecast.point_value.resident",
+    }
+    assert "据 1—2 月预测" in " ".join(section.paragraphs)
