@@ -152,15 +152,16 @@ def test_backtest_recomputed_with_sql(region: Path):
 
 
 def test_forecast_from_monthly_run(region: Path):
-    rows = forecast_from_months(
-        region / "policy.yaml",
-        [region / f"settlement-{MONTH}"],
-        [region / "cases_2025.parquet"],
-    )
-    assert {r.pool for r in rows} == {"employee", "resident"}
-    assert all(r.through_month == int(MONTH[5:]) for r in rows)
+    with pytest.raises(ForecastError, match="缺少 2026-01、2026-02 的月度预结算运行"):
+        forecast_from_months(
+            region / "policy.yaml",
+            [region / f"settlement-{MONTH}"],
+            [region / "cases_2025.parquet"],
+        )
     with pytest.raises(ForecastError, match="月度预结算运行目录"):
-        forecast_from_months(region / "policy.yaml", [region / "settlement"], [])
+        forecast_from_months(
+            region / "policy.yaml", [region / "settlement"], [region / "cases_2025.parquet"]
+        )
     with pytest.raises(ForecastError, match="历史结算清单文件不存在"):
         forecast_from_months(
             region / "policy.yaml", [region / f"settlement-{MONTH}"], [region / "无.parquet"]

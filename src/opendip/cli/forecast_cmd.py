@@ -58,6 +58,10 @@ def point_value_cmd(
         list[Path], typer.Option("--month-run", help="本年度各月预结算运行目录（可重复）")
     ],
     history: History,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="写出 forecast.json 的目录（如最新月度运行目录，月报读取）"),
+    ] = None,
 ) -> None:
     """据本年已结算月份预测年终结算点值（含区间），偏离预算点值超过容差时提示。"""
     from opendip.forecast import ForecastError
@@ -71,6 +75,11 @@ def point_value_cmd(
         fail(str(exc))
     for f in rows:
         console.print(("[bold red]预警[/] " if f.warning else "") + f.message())
+    if out is not None:
+        from opendip.forecast.run import FORECAST_FILE, write_forecast
+
+        out.mkdir(parents=True, exist_ok=True)
+        console.print(f"预测 → {write_forecast(rows, out / FORECAST_FILE)}")
 
 
 @app.command("backtest")

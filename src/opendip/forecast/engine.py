@@ -121,9 +121,11 @@ class PoolForecast:
         return asdict(self)
 
     def message(self) -> str:
+        from opendip.contract.tables import INSURANCE_TYPE_LABELS
+
         way = "高于" if self.drift > 0 else "低于"
         text = (
-            f"{self.pool}：据 1—{self.through_month} 月预测年终结算点值 {self.point_value} 元/分"
+            f"{INSURANCE_TYPE_LABELS.get(self.pool, self.pool)}：据 1—{self.through_month} 月预测年终结算点值 {self.point_value} 元/分"
             f"（区间 {self.point_value_low}～{self.point_value_high}），{way}预算点值 "
             f"{self.budget_point_value} 元/分 {abs(self.drift) * 100:.2f}%"
         )

@@ -31,6 +31,7 @@ def forecast_from_months(
     pf = PolicyFile.read(policy)
     final = pf.periods()[-1][2]
     con = connect()
+    past = _history(con, history)
     scored, not_dip, months = [], [], []
     for run in month_runs:
         try:
@@ -56,7 +57,13 @@ def forecast_from_months(
     if len(set(months)) != len(months):
         raise ForecastError(f"月度运行重复：{sorted(months)}")
     through = max(int(m[5:]) for m in months)
-    seasons = seasonality(_history(con, history))
+    missing = [f"{final.year}-{k:02d}" for k in range(1, through + 1)
+               if f"{final.year}-{k:02d}" not in months]  # fmt: skip
+    if missing:
+        raise ForecastError(
+            f"缺少 {'、'.join(missing)} 的月度预结算运行：预测需要 1—{through} 月全部结果"
+        )
+    seasons = seasonality(past)
     return forecast_point_value(ibis.union(*scored), ibis.union(*not_dip), through, seasons, final)
 
 
@@ -105,3 +112,29 @@ def backtest(annual_run: Path, history: list[Path]) -> pa.Table:
                 }
             )
     return pa.Table.from_pylist(rows)
+
+
+FORECAST_FILE = "forecast.json"
+
+
+def write_forecast(rows: list[PoolForecast], path: Path) -> Path:
+    """The forecast as JSON (Decimals as text), read by the monthly report."""
+    from opendip.settlement.output import write_json
+
+    return write_json(
+        {"pools": [{**r.as_dict(), "message": r.message()} for r in rows]}, Path(path)
+    )
+
+
+def read_forecast(run_dir: Path) -> list[dict] | None:
+    """forecast.json beside a monthly run (its directory or the platform run above it)."""
+    import json
+
+    for d in (Path(run_dir), Path(run_dir).parent):
+        p = d / FORECAST_FILE
+        if p.is_file():
+            try:
+                return list(json.loads(p.read_text(encoding="utf-8"))["pools"])
+            except (OSError, ValueError, KeyError):
+                return None
+    return None

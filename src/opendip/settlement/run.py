@@ -196,6 +196,14 @@ def run_year(
         advances=read_table(advances, "advances") if advances else None,
         review_cap_override=review_cap_override,
     )
+    if assessment is not None:
+        # Rule step "assessment clearing coefficient" (where the policy has bands).
+        from opendip.settlement import assessment_coefficient
+
+        final = inputs.policy.periods()[-1][2]
+        r.hospitals, r.pools = assessment_coefficient.apply(
+            r.hospitals, r.pools, final, inputs.cases._find_backend()
+        )
     listed = None
     if found is not None:
         con = inputs.cases._find_backend()

@@ -43,8 +43,13 @@ RUN_STATUS_LABELS = {
     "approved": "已审核",
     "published": "已公示",
 }
-LEAD_STATUSES = ("open", "assigned", "closed")
-LEAD_STATUS_LABELS = {"open": "待分派", "assigned": "核查中", "closed": "已结案"}
+LEAD_STATUSES = ("open", "assigned", "closed", "confirmed")
+LEAD_STATUS_LABELS = {
+    "open": "待分派",
+    "assigned": "核查中",
+    "closed": "已结案",
+    "confirmed": "确认违规（清算时处理）",
+}
 
 
 def utcnow() -> dt.datetime:
@@ -259,6 +264,9 @@ class SupervisionLead(Base):
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     conclusion: Mapped[str] = mapped_column(Text, default="")
+    #: A confirmed lead's adjustment applied at the year's clearing (settlement.findings):
+    #: {year, kind: regroup|merge|deduct, case_id, target_group_code, merge_into, amount_yuan}.
+    adjustment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -264,6 +264,7 @@ class RunService:
         self._progress(run_id, 60, "月度预结算（预算点值、质量保证金、预付）")
         summary = run_month(files, period, out / "settlement", excel=True)
         manifest |= month_manifest(summary)
+        self._forecast(run_id, period, out, manifest)
         self._build_reports(run_id, out, manifest)
         return self._finish(out, manifest)
 
@@ -276,6 +277,16 @@ class RunService:
             run = s.get(Run, run_id)
             override = (run.params or {}).get("review_cap_override") if run else None
             creator = run.created_by if run else None
+            # Confirmed supervision leads of the year carry adjustments the clearing applies.
+            confirmed = repo.confirmed_findings(s, int(period))
+        findings = None
+        if confirmed:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            findings = out / "findings_input.parquet"
+            pq.write_table(pa.Table.from_pylist(confirmed), findings)
+            manifest["findings_applied"] = len(confirmed)
         summary = run_year(
             files,
             int(period),
@@ -283,6 +294,7 @@ class RunService:
             assessment=self._assess(out, files, int(period), manifest),
             case_excel=False,
             review_cap_override=override,
+            findings=findings,
         )
         if summary.get("review_cap_override"):
             with self.store.session() as s:
@@ -409,6 +421,38 @@ class RunService:
                 "steps": ["智能监管"],
             },
         )
+
+    def _forecast(self, run_id: int, period: str, out: Path, manifest: dict[str, Any]) -> None:
+        """年终点值预测 from this month and the year's earlier monthly runs (forecast.json
+        beside the run, read by the monthly report); never fatal."""
+        from opendip.forecast.run import FORECAST_FILE, forecast_from_months, write_forecast
+        from opendip.policy import demo_policy_path
+
+        year = period[:4]
+        history = sorted(
+            p for p in self.region.data_dir.glob("cases_*.parquet") if p.stem[-4:] < year
+        )
+        if not history:
+            return
+        with self.store.session() as s:
+            earlier = s.scalars(
+                select(Run)
+                .where(
+                    Run.kind == "monthly",
+                    Run.period.startswith(f"{year}-"),
+                    Run.period < period,
+                    Run.status.in_(("succeeded", "approved", "published")),
+                )
+                .order_by(Run.id)
+            ).all()
+            dirs = {r.period: self.settlement_dir(r) for r in earlier}
+        months = [d for d in dirs.values() if d is not None] + [out / "settlement"]
+        policy = self.settings.policy_path or self.region.policy_path() or demo_policy_path()
+        try:
+            rows = forecast_from_months(Path(policy), months, history)
+            write_forecast(rows, out / FORECAST_FILE)
+        except Exception as exc:  # the forecast must never fail a settled month
+            manifest.setdefault("notes", []).append(f"未能预测年终点值：{exc}")
 
     def _build_reports(self, run_id: int, out: Path, manifest: dict[str, Any]) -> None:
         """The run's report and publication, built now so their pages open at once; a

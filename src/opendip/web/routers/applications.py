@@ -28,6 +28,7 @@ from opendip.web.schemas import (
     TransitionIn,
 )
 from opendip.web.security import NotFound, Viewer, db, require
+from opendip.web.services import case_scope
 from opendip.web.uploads import safe_filename
 from opendip.workflow import (
     KINDS,
@@ -118,7 +119,7 @@ def _check_cases(
     """Cases must exist and belong to the applying hospital (no probing other hospitals)."""
     region = request.app.state.region
     found = region.case_hospitals(case_ids, repo.accepted_upload_files(s))
-    target = viewer.user.hospital_id if viewer.role == "hospital" else hospital_id
+    target = case_scope(viewer, hospital_id)
     bad = [c for c in case_ids if found.get(c) != target]
     if bad:
         raise InvalidDecision(f"以下结算清单号不存在或不属于申请医院：{'、'.join(bad[:10])}")
@@ -145,7 +146,7 @@ def _check_review_cap(
     applications count, withdrawn or refused ones do not)."""
     from opendip.web.services import _policy_file as policy_file
 
-    hospital = viewer.user.hospital_id if viewer.role == "hospital" else hospital_id
+    hospital = case_scope(viewer, hospital_id)
     if not hospital:
         return
     share = policy_file(request).periods()[-1][2].scoring.special_review_max_share

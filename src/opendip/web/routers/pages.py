@@ -50,10 +50,16 @@ def home(
     if viewer.role != "expert":
         stats = region.dashboard(hospital, repo.accepted_upload_files(s))
     pending = repo.list_applications(s, viewer.actor, archived=False)
+    forecast = []
+    if viewer.can("runs"):
+        from opendip.web.forecast import home_forecast
+
+        forecast = home_forecast(s, request.app.state.runs, request.app.state.settings.data_dir)
     return render(
         request,
         "home.html",
         stats=stats,
+        forecast=forecast,
         hospital=region.hospital(hospital) if hospital else None,
         pending=pending[:10],
         grouping_ready=module_ready("opendip.grouping"),
