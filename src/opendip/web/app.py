@@ -31,6 +31,7 @@ from opendip.web.security import (
     LoginRequired,
     LoginThrottle,
     NotFound,
+    SecurityHeaders,
 )
 from opendip.web.settings import Settings
 from opendip.workflow import (
@@ -157,6 +158,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.templates = _templates()
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:

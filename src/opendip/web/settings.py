@@ -62,5 +62,6 @@ class Settings:
     @property
     def platform_dir(self) -> Path:
         path = self.data_dir / "platform"
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.chmod(0o700)  # the store, uploads and attachments: owner only
         return path

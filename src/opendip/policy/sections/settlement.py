@@ -178,6 +178,14 @@ class SettlementPolicy(Section):
     @model_validator(mode="after")
     def _default_assessment(self) -> SettlementPolicy:
         if self.deposit_without_assessment != "default_score":
+            if self.default_assessment_score is not None:
+                raise key_error(
+                    "default_assessment_score",
+                    "默认考核得分只用于 deposit_without_assessment = default_score，当前为 "
+                    f"{self.deposit_without_assessment}，请删除",
+                    "default_assessment_score only applies to deposit_without_assessment "
+                    f"default_score (not {self.deposit_without_assessment}); remove it",
+                )
             return self
         if self.default_assessment_score is None:
             raise key_error(
