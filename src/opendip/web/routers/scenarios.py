@@ -108,6 +108,7 @@ def _detail_context(request: Request, s: Session, viewer: Viewer, p: Proposal) -
         "p": p,
         "changes": changes,
         "summary": sc.summary_rows(p) if viewer.can("scenarios") else [],
+        "charts": sc.chart_data(p) if viewer.can("scenarios") else {},
         "rows": sc.hospital_rows(p, own),
         "comments": comments,
         "names": request.app.state.region.hospital_names(),
