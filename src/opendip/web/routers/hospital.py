@@ -563,3 +563,105 @@ def instay_export(
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"},
     )
+
+
+# -- 对账 (reconciliation with the agency's results) ------------------------------------------------
+
+
+def _reconcile(
+    request: Request, s: Session, viewer: Viewer, hid: str, data: bytes, filename: str, fmt: str
+) -> dict[str, Any]:
+    from opendip.web import reconcile as rc
+
+    region = request.app.state.region
+    agency = rc.read_agency_file(data, filename, fmt)
+    ours = rc.our_results(region, hid, repo.accepted_upload_files(s))
+    if ours is None:
+        raise rc.ReconcileError("本平台尚无该机构的结算结果（需要已公示或区域目录中的分值结果）")
+    with region._lock:
+        diffs = rc.compare(ours, agency.table)
+    counts = dict.fromkeys(rc.KIND_LABELS, 0)
+    for d in diffs:
+        for k in d["kinds"]:
+            counts[k] += 1
+    repo.audit(
+        s,
+        viewer.user,
+        "reconcile.import",
+        "hospital",
+        hid,
+        {"file": filename, "format": fmt, "rows": agency.rows_read, "differences": counts},
+        client_ip(request),
+    )
+    s.commit()
+    return {
+        "hospital_id": hid,
+        "filename": filename,
+        "format": fmt,
+        "rows_read": agency.rows_read,
+        "rows_compared": agency.table.num_rows,
+        "set_aside": agency.set_aside,
+        "counts": counts,
+        "differences": diffs,
+        "source": region.results.source,
+    }
+
+
+@router.get("/reconcile", include_in_schema=False)
+def reconcile_page(
+    request: Request,
+    viewer: Viewer = Depends(require("instay")),
+) -> Response:
+    from opendip.web import reconcile as rc
+
+    return render(
+        request,
+        "reconcile.html",
+        FORMATS=rc.FORMATS,
+        KIND_LABELS=rc.KIND_LABELS,
+        hospitals=request.app.state.region.hospitals() if viewer.role != "hospital" else [],
+        result=None,
+        error="",
+        form={},
+    )
+
+
+@router.post("/reconcile", include_in_schema=False)
+async def reconcile_submit(
+    request: Request,
+    viewer: Viewer = Depends(require("instay")),
+    s: Session = Depends(db),
+) -> Response:
+    from starlette.datastructures import UploadFile
+
+    from opendip.web import reconcile as rc
+
+    form = await request.form()
+    fmt = str(form.get("format") or "opendip")
+    file = form.get("file")
+    result, error = None, ""
+    try:
+        hid = requested_hospital(viewer, str(form.get("hospital_id") or "") or None)
+        if not hid:
+            raise rc.ReconcileError("请选择医疗机构")
+        if not isinstance(file, UploadFile) or not file.filename:
+            raise rc.ReconcileError("请选择经办机构返回的结算明细文件")
+        data = await file.read(request.app.state.settings.max_upload_bytes + 1)
+        if len(data) > request.app.state.settings.max_upload_bytes:
+            raise rc.ReconcileError("文件过大")
+        result = await run_in_threadpool(
+            _reconcile, request, s, viewer, hid, data, file.filename, fmt
+        )
+    except rc.ReconcileError as exc:
+        error = str(exc)
+    return render(
+        request,
+        "reconcile.html",
+        status_code=200 if not error else 422,
+        FORMATS=rc.FORMATS,
+        KIND_LABELS=rc.KIND_LABELS,
+        hospitals=request.app.state.region.hospitals() if viewer.role != "hospital" else [],
+        result=result,
+        error=error,
+        form={"format": fmt, "hospital_id": form.get("hospital_id") or ""},
+    )
