@@ -232,3 +232,44 @@ def test_every_call_audited_and_last_use_set(app, keys) -> None:
         assert [c.details["call"] for c in calls] == ["GET /api/v1/cases", "POST /api/v1/cases"]
         push = s.query(AuditEntry).filter_by(action="api.push").one()
         assert push.details["accepted"] == ["HIS-0020"]
+
+
+def test_qc_findings_and_flags_of_an_in_stay_case(app, keys) -> None:
+    complete = _case(
+        "HIS-0030",
+        patient_id="P0030",
+        doctor_id="H001-D01-01",
+        admission_route="1",
+        birth_date="1986-01-01",
+    )
+    partial = _case("HIS-0031")  # no patient id, doctor code, admission route
+    r = keys["A"].post("/api/v1/cases", json={"cases": [complete, partial]})
+    done, missing = (x["result"] for x in r.json()["results"])
+    # in stay: the fee breakdown is not known yet, its sum rule does not count
+    assert done["qc_blocking"] == 0 and "qc_blocking" not in done["flags"]
+    assert not [f for f in done["qc_findings"] if f["field"] == "total_cost"]
+    blocking = {f["field"] for f in missing["qc_findings"] if f["level"] == "error"}
+    assert blocking == {"patient_id", "doctor_id", "admission_route"}
+    assert "qc_blocking" in missing["flags"]
+    # cost 3000 yuan, 4 days: neither near the high threshold nor over the group's mean stay
+    assert done["flags"] == []
+    big = (
+        keys["A"]
+        .post("/api/v1/cases", json={"cases": [{**complete, "total_cost_yuan": "80000"}]})
+        .json()["results"][0]["result"]
+    )
+    assert big["flags"] == ["over_high"]
+    assert big["total_cost_fen"] > big["thresholds"]["high_fen"]
+    # the demo policy's monitoring.near_high_share is the default 0.8: 9,000 yuan is between
+    # 0.8 × the high threshold and the threshold; 1,000 yuan is under the low threshold
+    # 基层:A09.9 (score 14.8501 < 100): same-level (tertiary) mean 341,828 fen × the demo
+    # band's high multiple 3 = 1,025,484 fen and × low multiple 0.5 = 170,914 fen
+    assert big["thresholds"]["mean_fen"] == 341828
+    assert big["thresholds"]["high_fen"] == 1025484 and big["thresholds"]["low_fen"] == 170914
+    for cost, expected in (("8203.87", []), ("8203.88", ["near_high"]), ("1000", ["likely_low"])):
+        got = (
+            keys["A"]
+            .post("/api/v1/cases", json={"cases": [{**complete, "total_cost_yuan": cost}]})
+            .json()["results"][0]["result"]
+        )
+        assert got["flags"] == expected, cost
