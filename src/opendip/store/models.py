@@ -340,3 +340,50 @@ class ProposalComment(Base):
     replied_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     replied_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class ApiKey(Base):
+    """A key issued by the agency admin to one hospital's system (HIS / 病案系统) for the
+    system-to-system API (`/api/v1`). Only the SHA-256 of the secret is stored; `prefix`
+    (the first characters, not secret) identifies the key in lists and the audit log."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hospital_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class PushedCase(Base):
+    """A case pushed by a hospital system through `POST /api/v1/cases` (in stay or at
+    discharge), with the platform's latest answer. One row per case id: the case belongs to
+    the hospital that first submitted it (docs/data-contract.md, Identity); a re-push by
+    that hospital updates the row and bumps `version`."""
+
+    __tablename__ = "pushed_cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64), unique=True)
+    hospital_id: Mapped[str] = mapped_column(String(64), index=True)
+    #: "in_stay" (在院, partial) or "discharged" (已出院).
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    department: Mapped[str] = mapped_column(String(100), default="")
+    doctor: Mapped[str] = mapped_column(String(100), default="")
+    #: The case as pushed (normalised JSON) and the platform's answer (QC, group, score …).
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -32,6 +32,7 @@ from opendip.web.security import (
     LoginRequired,
     LoginThrottle,
     NotFound,
+    SecurityHeaders,
 )
 from opendip.web.settings import Settings
 from opendip.workflow import (
@@ -165,6 +166,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.templates = _templates()
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:
@@ -249,6 +251,12 @@ def create_app(settings: Settings) -> FastAPI:
     from opendip.web.routers import scenarios as scenarios_router
 
     app.include_router(scenarios_router.router)
+    from opendip.web.hospital_api import RateLimiter
+    from opendip.web.routers import hospital
+
+    app.state.api_rate_limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_window)
+    app.include_router(hospital.router)
+    app.add_exception_handler(hospital.ApiError, hospital.api_error)
     return app
 
 
