@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -22,6 +23,14 @@ from opendip.policy.sections.supervision import SupervisionPolicy
 class Region(Section):
     code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     name: str
+
+
+class MonitoringPolicy(Section):
+    """事中监控 (the hospital's in-stay monitor, 在院病例)."""
+
+    #: An in-stay case is flagged 接近高倍率 once its cost reaches this share of the group's
+    #: high-multiple threshold at the hospital's level.
+    near_high_share: Decimal = Field(default=Decimal("0.8"), gt=0, le=1)
 
 
 class Pool(Section):
@@ -52,6 +61,8 @@ class Policy(Section):
     budget: BudgetPolicy = BudgetPolicy()
     #: 信息公开: which documents of published runs the public page discloses.
     disclosure: DisclosurePolicy = DisclosurePolicy()
+    #: 事中监控 thresholds of the 在院病例 page.
+    monitoring: MonitoringPolicy = MonitoringPolicy()
 
     @property
     def pool_ids(self) -> list[str]:
