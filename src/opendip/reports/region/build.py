@@ -29,7 +29,7 @@ def provenance(f: RegionFacts) -> dict[str, str]:
     final = f.policy.periods()[-1][2]
     out = {
         "run_dir": str(f.src.run_dir),
-        "run_kind": f.kind,
+        "run_kind": {"annual": "年终清算", "monthly": "月度预结算"}.get(f.kind, f.kind),
         "manifest_sha256": f.src.manifest_sha256,
         "policy_file": f.src.policy_path.name,
         "policy_version": str(final.version),
