@@ -29,8 +29,8 @@ import pyarrow.compute as pc
 from opendip.contract.ids import id_reasons, normalise_id_array
 
 FORMATS = {
-    "opendip": "OpenDIP 逐例结果导出（列名 case_id、group_code、settled_score、dip_amount_fen）",
-    "agency_cn": "经办机构结算明细（列名 结算清单号、病种编码、结算分值、支付金额（元））",
+    "opendip": "OpenDIP 逐例结果导出格式",
+    "agency_cn": "经办机构结算明细（结算清单号、病种编码、结算分值、支付金额（元））",
 }
 MAPPINGS: dict[str, dict[str, str]] = {
     "opendip": {
@@ -105,7 +105,7 @@ def read_agency_file(data: bytes, filename: str, fmt: str) -> AgencyFile:
     set_aside = []
     bad_rows = pc.indices_nonzero(bad).to_pylist()
     if bad_rows:  # only the bad rows (few) are described one by one
-        header = {v: k for k, v in present.items()}
+        header = present  # contract name → the file's column name
         for i in bad_rows:
             why = []
             if ids.control[i].as_py():
