@@ -273,3 +273,20 @@ def test_qc_findings_and_flags_of_an_in_stay_case(app, keys) -> None:
             .json()["results"][0]["result"]
         )
         assert got["flags"] == expected, cost
+
+
+def test_instay_page_and_export_are_scoped_to_the_hospital(app, keys, clients) -> None:
+    keys["A"].post("/api/v1/cases", json={"cases": [_case("HIS-SECRET-A", department="骨科")]})
+    keys["B"].post("/api/v1/cases", json={"cases": [_case("HIS-B-1")]})
+    h1, h2 = clients("h1"), clients("h2")
+    assert "HIS-SECRET-A" in h1.get("/instay").text
+    page = h2.get("/instay")
+    assert page.status_code == 200 and "HIS-B-1" in page.text and "HIS-SECRET-A" not in page.text
+    assert h2.get("/instay?hospital_id=H001").status_code == 404
+    assert h2.get("/instay/export.xlsx?hospital_id=H001").status_code == 404
+    assert "骨科" not in h2.get("/instay?view=departments").text
+    x = h2.get("/instay/export.xlsx")
+    assert x.status_code == 200 and b"HIS-SECRET-A" not in x.content
+    # the agency chooses a hospital; experts have no access
+    assert "HIS-SECRET-A" in clients("agency").get("/instay?hospital_id=H001").text
+    assert clients("expert").get("/instay").status_code == 403
