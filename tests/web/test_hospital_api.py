@@ -290,3 +290,28 @@ def test_instay_page_and_export_are_scoped_to_the_hospital(app, keys, clients) -
     # the agency chooses a hospital; experts have no access
     assert "HIS-SECRET-A" in clients("agency").get("/instay?hospital_id=H001").text
     assert clients("expert").get("/instay").status_code == 403
+
+
+def test_concurrent_first_push_of_one_case_id_is_one_row(app, keys, monkeypatch) -> None:
+    """Two systems push the same new case id at once: the loser's insert hits the unique
+    case id, is retried and becomes a version (same hospital) — one row, never a 500."""
+    region = app.state.region
+    real = region.case_hospitals
+    calls = {"n": 0}
+
+    def racing(ids, uploads=()):
+        calls["n"] += 1
+        if calls["n"] == 1:  # another request stores the case between our read and write
+            with app.state.store.session() as other:
+                other.add(PushedCase(case_id="HIS-RACE", hospital_id="H001", status="in_stay",
+                                     department="", doctor="", payload={}, result={},
+                                     version=1))  # fmt: skip
+                other.commit()
+        return real(ids, uploads)
+
+    monkeypatch.setattr(region, "case_hospitals", racing)
+    r = keys["A"].post("/api/v1/cases", json={"cases": [_case("HIS-RACE")]})
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["version"] == 2 and calls["n"] == 2
+    with app.state.store.session() as s:
+        assert s.query(PushedCase).filter_by(case_id="HIS-RACE").count() == 1
