@@ -238,10 +238,10 @@ def create_app(settings: Settings) -> FastAPI:
         log.exception("unhandled error on %s", request.url.path)
         return error_response(request, 500, "服务器内部错误，已记录，请联系管理员")
 
-    from opendip.web.routers import admin, applications, auth, data, pages
+    from opendip.web.routers import admin, applications, auth, data, disclosure, pages
     from opendip.web.routers import runs as runs_router
 
-    for module in (auth, pages, data, runs_router, applications, admin):
+    for module in (auth, pages, data, runs_router, applications, admin, disclosure):
         app.include_router(module.router)
     from opendip.web.routers import analysis, reports
 
