@@ -273,3 +273,45 @@ def test_qc_findings_and_flags_of_an_in_stay_case(app, keys) -> None:
             .json()["results"][0]["result"]
         )
         assert got["flags"] == expected, cost
+
+
+def test_instay_page_and_export_are_scoped_to_the_hospital(app, keys, clients) -> None:
+    keys["A"].post("/api/v1/cases", json={"cases": [_case("HIS-SECRET-A", department="骨科")]})
+    keys["B"].post("/api/v1/cases", json={"cases": [_case("HIS-B-1")]})
+    h1, h2 = clients("h1"), clients("h2")
+    assert "HIS-SECRET-A" in h1.get("/instay").text
+    page = h2.get("/instay")
+    assert page.status_code == 200 and "HIS-B-1" in page.text and "HIS-SECRET-A" not in page.text
+    assert h2.get("/instay?hospital_id=H001").status_code == 404
+    assert h2.get("/instay/export.xlsx?hospital_id=H001").status_code == 404
+    assert "骨科" not in h2.get("/instay?view=departments").text
+    x = h2.get("/instay/export.xlsx")
+    assert x.status_code == 200 and b"HIS-SECRET-A" not in x.content
+    # the agency chooses a hospital; experts have no access
+    assert "HIS-SECRET-A" in clients("agency").get("/instay?hospital_id=H001").text
+    assert clients("expert").get("/instay").status_code == 403
+
+
+def test_concurrent_first_push_of_one_case_id_is_one_row(app, keys, monkeypatch) -> None:
+    """Two systems push the same new case id at once: the loser's insert hits the unique
+    case id, is retried and becomes a version (same hospital) — one row, never a 500."""
+    region = app.state.region
+    real = region.case_hospitals
+    calls = {"n": 0}
+
+    def racing(ids, uploads=()):
+        calls["n"] += 1
+        if calls["n"] == 1:  # another request stores the case between our read and write
+            with app.state.store.session() as other:
+                other.add(PushedCase(case_id="HIS-RACE", hospital_id="H001", status="in_stay",
+                                     department="", doctor="", payload={}, result={},
+                                     version=1))  # fmt: skip
+                other.commit()
+        return real(ids, uploads)
+
+    monkeypatch.setattr(region, "case_hospitals", racing)
+    r = keys["A"].post("/api/v1/cases", json={"cases": [_case("HIS-RACE")]})
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["version"] == 2 and calls["n"] == 2
+    with app.state.store.session() as s:
+        assert s.query(PushedCase).filter_by(case_id="HIS-RACE").count() == 1

@@ -100,3 +100,50 @@ def test_missing_column_and_other_hospital(world) -> None:
     assert r.status_code == 200
     assert _found(r.text) == {c[0]: "经办机构有、本平台无"}
     assert "本平台说明0" not in r.text
+
+
+def test_duplicate_ids_and_unreadable_files_are_4xx_never_500(world) -> None:
+    app, c = world
+    h1 = login(app, "h1")
+    lines = ["case_id,group_code,settled_score,dip_amount_fen"]
+    lines += [f"{c[i]},G{i},{100 + i}.5,{100_000 + i}" for i in range(6)]
+    lines.append(f"{c[0]},GX,1,1")  # the same case again: set aside, the first row counts
+    r = _post(h1, "\n".join(lines) + "\n", "opendip")
+    assert r.status_code == 200 and _found(r.text) == {}
+    assert "第 8 行：case_id：与前面的行重复" in r.text
+    for name, body in (
+        ("x.xlsx", b"not a zip"),
+        ("x.parquet", b"PAR1junk"),
+        ("x.csv", b"\xff\xfe\x00garbage\x81"),
+        ("x.txt", b"a,b"),
+        ("x.csv", b""),
+    ):
+        r = h1.post(
+            "/reconcile",
+            data={"format": "opendip"},
+            files={"file": (name, io.BytesIO(body), "application/octet-stream")},
+        )
+        assert r.status_code == 422, (name, r.status_code)
+        assert "alert error" in r.text
+    r = h1.post("/reconcile", data={"format": "nope"}, files={"file": ("a.csv", b"a\n1\n")})
+    assert r.status_code == 422 and "不支持的格式" in r.text
+
+
+def test_xlsx_in_the_chinese_mapping(world) -> None:
+    from openpyxl import Workbook
+
+    app, c = world
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["结算清单号", "病种编码", "结算分值", "支付金额（元）"])
+    for i in range(6):
+        ws.append([c[i], f"G{i}" if i != 2 else "GZ", float(f"{100 + i}.5"), (100_000 + i) / 100])
+    buf = io.BytesIO()
+    wb.save(buf)
+    r = login(app, "h1").post(
+        "/reconcile",
+        data={"format": "agency_cn"},
+        files={"file": ("结果.xlsx", io.BytesIO(buf.getvalue()), "application/octet-stream")},
+    )
+    assert r.status_code == 200, r.text
+    assert _found(r.text) == {c[2]: "病种不一致"}
