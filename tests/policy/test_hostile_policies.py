@@ -43,6 +43,7 @@ CASES = [
     ("year", _sub("year: 2026", "year: 2025"), "year", "年度 2025 与 effective_from 2026-01-01 不符"),
     ("huge", _sub("fund_budget_yuan: 420000000", "fund_budget_yuan: 1.0e+400"), "settlement.budget.employee.fund_budget_yuan", "数值过大"),
     ("alias-bomb", _bomb(), "(根)", "别名炸弹"),
+    ("score-bands", _sub("score_bands: [0, 100, 500, 1000, 2000]", "score_bands: [0, 500, 100]"), "reporting.score_bands", "严格递增"),
 ]  # fmt: skip
 
 

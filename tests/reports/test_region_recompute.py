@@ -224,6 +224,20 @@ def expected_structure(sql: Sql, where: str) -> dict[str, Any]:
     return out
 
 
+def expected_score_bands(sql: Sql) -> dict[str, Any]:
+    """DIP cases by settled score band: the demo policy's default edges 0/100/500/1000/2000."""
+    edges = [0, 100, 500, 1000, 2000]
+    total = sql.one("SELECT count(*) FROM s")[0]
+    out: dict[str, Any] = {}
+    for lo, hi in zip(edges, [*edges[1:], None], strict=True):
+        cond = f"settled_score >= {lo}" + (f" AND settled_score < {hi}" if hi else "")
+        n = sql.one(f"SELECT count(*) FROM s WHERE {cond}")[0]
+        name = f"{lo}-{hi}" if hi else f"{lo}+"
+        out[f"scoreband.{name}.cases"] = n
+        out[f"scoreband.{name}.share"] = q(n, total)
+    return out
+
+
 def actual(report: Any) -> dict[str, Any]:
     return {
         f.key: ((f.value, f.previous) if f.key.startswith("costs.") else f.value)
@@ -301,6 +315,7 @@ def test_annual_figures_recomputed(region: Path, annual: Any) -> None:
         **expected_reserve(run),
         **expected_costs(sql, region, "2026", None, "2025"),
         **expected_structure(sql, "settle_month LIKE '2026-%'"),
+        **expected_score_bands(sql),
         **expected_basic(sql),
         **expected_deviation(sql),
         **expected_supervision(region, "month LIKE '2026-%'"),
@@ -333,6 +348,7 @@ def test_monthly_figures_recomputed(region: Path) -> None:
         "monthly.advance_fen": month[2],
         **expected_costs(sql, region, MONTH, "2026-02", "2025-03"),
         **expected_structure(sql, f"settle_month = '{MONTH}'"),
+        **expected_score_bands(sql),
         **expected_basic(sql),
         **expected_deviation(sql),
         "reviews.accepted": 2,
@@ -576,3 +592,10 @@ def test_structure_figures_are_not_empty(annual: Any) -> None:
         assert 0 < got[f"structure.{key}"] < 1, key
     assert got["structure.copay_fen"] > 0 and got["structure.selfpay_fen"] > 0
     assert {"structure.public.cases", "structure.private.cases"} <= set(got), sorted(got)
+
+
+def test_score_bands_count_every_dip_case(annual: Any) -> None:
+    got = {k: v for k, v in actual(annual).items() if k.startswith("scoreband.")}
+    cases = {k: v for k, v in got.items() if k.endswith(".cases")}
+    assert sum(cases.values()) == actual(annual)["overview.dip_cases"]
+    assert sum(1 for v in cases.values() if v > 0) >= 2  # the demo spreads over bands

@@ -15,6 +15,7 @@ from opendip.policy.sections.directory import DirectoryPolicy
 from opendip.policy.sections.disclosure import DisclosurePolicy
 from opendip.policy.sections.grouping import GroupingPolicy
 from opendip.policy.sections.qc import QcPolicy
+from opendip.policy.sections.reporting import ReportingPolicy
 from opendip.policy.sections.scoring import ScoringPolicy
 from opendip.policy.sections.settlement import SettlementPolicy
 from opendip.policy.sections.supervision import SupervisionPolicy
@@ -61,6 +62,8 @@ class Policy(Section):
     budget: BudgetPolicy = BudgetPolicy()
     #: 信息公开: which documents of published runs the public page discloses.
     disclosure: DisclosurePolicy = DisclosurePolicy()
+    #: 报表口径: the score bands the regional report counts cases in.
+    reporting: ReportingPolicy = ReportingPolicy()
     #: 事中监控 thresholds of the 在院病例 page.
     monitoring: MonitoringPolicy = MonitoringPolicy()
 

@@ -19,7 +19,7 @@ from opendip.reports.region.forecast import forecast
 from opendip.reports.region.fund import fund, hospital_rows, hospitals
 from opendip.reports.region.overview import overview
 from opendip.reports.region.settlement import settlement
-from opendip.reports.region.structure import structure
+from opendip.reports.region.structure import score_bands, structure
 from opendip.reports.region.summary import summary
 from opendip.reports.region.supervision import supervision
 
@@ -69,6 +69,7 @@ def build_report(
         forecast(f),
         costs(f),
         structure(f),
+        score_bands(f),
         basic_groups(f),
         deviation(f),
         supervision(f),

@@ -130,3 +130,44 @@ def structure(f: RegionFacts) -> Section:
             ),
         ]
     return Section("structure", "费用结构与个人负担", [DEFINITIONS], figures)
+
+
+def _fmt_edge(d) -> str:
+    return format(d.normalize(), "f")
+
+
+def score_bands(f: RegionFacts) -> Section:
+    """DIP cases of the period by settled score band (policy reporting.score_bands)."""
+    edges = list(f.policy.periods()[-1][2].reporting.score_bands)
+    s = f.scored
+    band = ibis.literal(-1, "int64")
+    for i, e in enumerate(edges):
+        band = ibis.ifelse(s.settled_score.cast("decimal(38, 9)") >= e, i, band)
+    m = s.mutate(band=band)
+    counts = {int(r["band"]): int(r["n"]) for r in rows(m.group_by("band").aggregate(n=m.count()))}
+    total = sum(counts.values())
+    figures = []
+    for i, lo in enumerate(edges):
+        hi = edges[i + 1] if i + 1 < len(edges) else None
+        name = f"{_fmt_edge(lo)}-{_fmt_edge(hi)}" if hi is not None else f"{_fmt_edge(lo)}+"
+        label = (
+            f"结算分值 {_fmt_edge(lo)}～{_fmt_edge(hi)} 分（不含）病例数"
+            if hi is not None
+            else f"结算分值 {_fmt_edge(lo)} 分及以上病例数"
+        )
+        n = counts.get(i, 0)
+        figures += [
+            Figure(f"scoreband.{name}.cases", label, n, "count"),
+            Figure(
+                f"scoreband.{name}.share",
+                label.replace("病例数", "病例占比"),
+                rate(n, total),
+                "ratio",
+            ),
+        ]
+    if counts.get(-1):
+        figures.append(
+            Figure("scoreband.below.cases", "低于最低分值段的病例数", counts[-1], "count")
+        )
+    text = "DIP 结算病例按结算分值分段计数，分段下限由区域政策的报表口径给出，每段含下限不含上限。"
+    return Section("scoreband", "结算分值分段分布", [text], figures)
