@@ -14,10 +14,12 @@ from rich.table import Table
 
 from opendip.cli.common import console, fail
 from opendip.cli.inputs import (
-    connect,
+    Engine,
+    EngineOpt,
     diagnosis_codes,
     load_codes,
     load_policy_file,
+    open_engine,
     procedure_types,
     read_tables,
 )
@@ -44,11 +46,12 @@ def group(
         list[str] | None,
         typer.Option("--explain", help="逐条解释这些病例的入组过程（结算清单号，可重复）"),
     ] = None,
+    engine: EngineOpt = Engine.duckdb,
 ) -> None:
     """病例入组 / group cases into the directory."""
     _, pol = load_policy_file(policy)
     codes = load_codes(codes_dir)
-    con = connect()
+    con = open_engine(engine)
     for d in (directory, compare):
         if d is not None and not d.exists():
             fail(f"病种目录不存在：{d}")
