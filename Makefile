@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_DIR ?= demo-data
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean mutation
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,10 +36,17 @@ test: lint
 	bash scripts/report-deps.sh
 	bash scripts/test-services.sh
 	set -a; . ./.test-services.env; set +a; \
-	$(BIN)/python -m pytest; rc=$$?; \
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest; rc=$$?; \
 	bash scripts/test-services.sh stop; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$rc
 
+# Mutation testing (mutmut) of the money, QC, grouping and access modules, each group with its
+# own test subset (docs/testing.md: groups, figures, survivors). Slow: not part of `make test`.
+# One group or a few: make mutation GROUPS="money scoring"
+GROUPS ?=
+mutation: $(VENV)/.installed-dev
+	$(BIN)/python scripts/mutation.py $(GROUPS)
+
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache .mutation

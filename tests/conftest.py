@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+import tests.profiles  # noqa: F401  (registers and loads the hypothesis profile)
+
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies"
 

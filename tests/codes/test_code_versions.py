@@ -215,3 +215,23 @@ def test_cli_load_versions_and_check(tmp_path: Path) -> None:
         app, ["codes", "load", str(d1), str(p1), "--out", str(out), "--version", "x"]
     )
     assert run.exit_code != 0
+
+
+def test_cli_grey_procedures_give_the_ignore_list(tmp_path: Path) -> None:
+    d, p = _national(tmp_path, "g", [("K80.100", "a")])
+    grey = _write(
+        tmp_path / "grey.csv",
+        "代码,类型,限制\n51.2300,手术操作,灰码\nK80.100,诊断,不可作主要诊断\n",
+    )
+    out = tmp_path / "codes"
+    run = CliRunner().invoke(
+        app, ["codes", "load", str(d), str(p), "--out", str(out), "--grey", str(grey)]
+    )
+    assert run.exit_code == 0, run.output
+    assert "灰码手术操作" in run.output
+    text = (out / "grey_procedures.yaml").read_text(encoding="utf-8")
+    assert "ignore_procedure_prefixes" in text and "51.2300" in text
+    import pyarrow.parquet as pq
+
+    diagnoses = pq.read_table(out / "diagnoses.parquet").to_pylist()
+    assert diagnoses[0]["valid_as_main"] is False

@@ -75,3 +75,40 @@ def test_regrouping_history_gives_the_build_s_groups(region, overrides) -> None:
     assert differences == [], (
         f"{len(differences)} 例不一致（年度, 病例, 构建, 入组）: {differences[:20]}"
     )
+
+
+def test_batch_equals_single_case_on_a_generated_region(region) -> None:
+    """Every case of a generated year: the batch expression (arg_min tie-break, list
+    matching) gives exactly the single-case answer, the reference implementation."""
+    import pyarrow.parquet as pq
+
+    from opendip.grouping import GroupingIndex, group_case
+    from tests.conftest import policy_with
+
+    policy = policy_with({"directory.year_weights": {2023: 1, 2024: 2, 2025: 7}})
+    con = connect()
+    codes = demo_code_tables()
+    built = build_directory(
+        con.read_parquet([str(region / f"cases_{y}.parquet") for y in YEARS]),
+        con.read_parquet(str(region / "hospitals.parquet")),
+        procedure_types(con, codes),
+        policy,
+        diagnosis_codes=diagnosis_codes(con, codes),
+    )
+    directory = con.create_table("built_directory_2", built.table, overwrite=True)
+    path = region / "cases_2025.parquet"
+    grouped = group_cases(
+        con.read_parquet(str(path)), directory, procedure_types(con, codes), policy, None,
+        diagnosis_codes(con, codes),
+    ).to_pyarrow()  # fmt: skip
+    index = GroupingIndex.build(built.table, policy, codes)
+    expected = sorted(
+        (group_case(c, index).as_row() for c in pq.read_table(path).to_pylist()),
+        key=lambda r: (r["case_id"], r["group_code"] or "", r["reason"]),
+    )
+    got = sorted(
+        grouped.to_pylist(), key=lambda r: (r["case_id"], r["group_code"] or "", r["reason"])
+    )
+    assert len(got) == len(expected) == pq.read_metadata(path).num_rows
+    diff = [(a, b) for a, b in zip(got, expected, strict=True) if a != b]
+    assert diff == [], f"{len(diff)} 例批量与单病例结果不同：{diff[:5]}"

@@ -229,7 +229,10 @@ DX = [
     "R00.000",
     "J20.900",
 ]
-PROCS = ["47.0100", "51.2300", "51.2200", "88.0100", "13.4100", "99.9999", "99.1000", "36.0600"]
+PROCS = [
+    "47.0100", "51.2300", "51.2200", "88.0100", "13.4100", "99.9999", "99.1000", "36.0600",
+    "93.5100", "54.5100",
+]  # fmt: skip
 
 
 VARIANTS = [
@@ -241,10 +244,15 @@ VARIANTS = [
         "grouping.interventional_as": "therapeutic",
         "grouping.fallback": {"mode": "unmatched"},
     },
+    {
+        "grouping.counted_procedure_types": ["therapeutic", "surgery"],
+        "grouping.unlisted_surgery_to_comprehensive": False,
+        "grouping.tie_break": ["main_procedure_first", "most_procedures_matched"],
+    },
 ]
 
 
-@settings(max_examples=4, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(
     st.sampled_from(range(len(VARIANTS))),
     st.lists(
@@ -253,7 +261,10 @@ VARIANTS = [
             st.lists(st.sampled_from(PROCS), max_size=3),
             st.integers(1, 60_000),
             st.integers(0, 95),
-            st.lists(st.sampled_from(["E11.900", "I10.x00", "C78.000", "N18.900"]), max_size=3),
+            st.lists(
+                st.sampled_from(["E11.900", "I10.x00", "C78.000", "N18.900", "E11.999", "C78.999"]),
+                max_size=3,
+            ),
             st.integers(1, 10),
             st.sampled_from(["main", "no_main", "repeated"]),
         ),

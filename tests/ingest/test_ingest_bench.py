@@ -24,7 +24,7 @@ def test_bench_stage_builds_its_own_input_when_alone(tmp_path: Path) -> None:
     ]  # fmt: skip
     header = (upload / "diagnoses.csv").read_bytes().decode("gb18030").splitlines()[0]
     assert header.startswith("SETL_ID,DIAG_TYPE,MAINDIAG_FLAG,DIAG_CODE")
-    assert "接收" in result.note and "隔离" in result.note
+    assert "接收" in result.note and "隔离" in result.note and "子记录质控问题" in result.note
 
 
 def test_bench_stage_reads_the_synth_artifact(tmp_path: Path) -> None:

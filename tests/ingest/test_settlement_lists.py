@@ -460,3 +460,34 @@ def test_generated_records_pass_the_time_rules(region_cases: pa.Table) -> None:
         )
     )
     assert bad == set(outside["case_id"].to_pylist())
+
+
+def test_json_over_the_row_limit_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opendip.ingest import limits
+
+    monkeypatch.setattr(limits, "DEFAULT_LIMITS", limits.ImportLimits(max_rows=2))
+    payload = [{"setlinfo": {"setl_id": f"S{i}"}, "diseinfo": []} for i in range(3)]
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    with pytest.raises(SettlementImportError, match="setlinfo 共 3 条，超过单次导入上限 2 条"):
+        import_settlement_lists([path])
+
+
+def test_excel_record_types_beyond_a_sheet_continue_on_more_sheets(
+    region_cases: pa.Table, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openpyxl import load_workbook
+
+    from opendip.ingest import settlement_export
+
+    monkeypatch.setattr(settlement_export, "EXCEL_DATA_ROWS", 1000)
+    small = region_cases.slice(0, 100)
+    records = records_from_flat(small)
+    (path,) = write_records(records, tmp_path, ("xlsx",))
+    sheets = load_workbook(path, read_only=True).sheetnames
+    fees = records["fees"].num_rows  # 14 categories × 100 cases
+    assert fees > 1000 and "收费项目信息（iteminfo）2" in sheets
+    result = import_settlement_lists([path])
+    assert result.counts()["fees"] == (fees, fees, 0)

@@ -127,22 +127,22 @@ CASES = {
         {"other_diagnoses": ["I10.x00", "Z99.999", "Q00.000"], "other_procedures": ["99.9999"]},
         [
             (
-                "QC-DX-001",
+                "QC-DX-003",
                 "other_diagnoses",
                 "Q00.000",
-                "其他诊断代码 Q00.000 不在医保版疾病诊断代码表中",
+                "其他诊断代码 Q00.000 不在医保版疾病诊断代码表中（入组时忽略）",
             ),
             (
-                "QC-DX-001",
+                "QC-DX-003",
                 "other_diagnoses",
                 "Z99.999",
-                "其他诊断代码 Z99.999 不在医保版疾病诊断代码表中",
+                "其他诊断代码 Z99.999 不在医保版疾病诊断代码表中（入组时忽略）",
             ),
             (
-                "QC-OP-001",
+                "QC-OP-003",
                 "other_procedures",
                 "99.9999",
-                "其他手术及操作代码 99.9999 不在医保版手术操作代码表中",
+                "其他手术及操作代码 99.9999 不在医保版手术操作代码表中（入组时忽略）",
             ),
         ],
     ),
@@ -452,3 +452,17 @@ def test_importer_schema_with_not_null_keys(runner, default_rules):
     result = run_qc(t, runner.codes, default_rules, runner.policy)
     status = {r["case_id"]: r for r in result.case_status.to_pyarrow().to_pylist()}
     assert set(status) == {"N1", "N2"} and status["N1"]["passed"]
+
+
+def test_unknown_secondary_codes_warn_unknown_main_codes_block(runner, default_rules):
+    """Issue 14: a secondary code missing from the code table is a warning (grouping ignores
+    it); a missing main diagnosis or main procedure code is an error."""
+    from opendip.qc import check_case
+    from tests.qc.conftest import CODES
+
+    other = clean_case(other_diagnoses=["Z99.999"], other_procedures=["99.9999"])
+    levels = {(f.rule_id, f.level) for f in check_case(other, CODES, default_rules, runner.policy)}
+    assert levels == {("QC-DX-003", "warning"), ("QC-OP-003", "warning")}
+    main = clean_case(main_diagnosis="Z99.999")
+    found = check_case(main, CODES, default_rules, runner.policy)
+    assert ("QC-DX-001", "error") in {(f.rule_id, f.level) for f in found}

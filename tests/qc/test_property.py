@@ -9,10 +9,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opendip.qc import load_rule_set
+from tests.profiles import examples
 from tests.qc.conftest import clean_case, rules_from
 
-DATES = st.dates(dt.date(2025, 12, 1), dt.date(2027, 2, 1))
-MONEY = st.one_of(st.none(), st.integers(-20_000, 200_000), st.sampled_from([0, 100_000]))
+# Values at and one step past every limit of the default rules and the test policy
+# (run_date 2026-12-31, max_age_years 120, newborn_age_days 28, weights 200–20000 g,
+# max_los_days 365, max_total_cost_yuan 5000000, clean case admitted 03-01, out 03-06, 5 days),
+# drawn half of the time; the other half is anywhere in a wide range.
+EDGE_DATES = st.sampled_from(
+    [dt.date(2026, 2, 28), dt.date(2026, 3, 1), dt.date(2026, 3, 2), dt.date(2026, 3, 6),
+     dt.date(2026, 3, 7), dt.date(2026, 12, 31), dt.date(2027, 1, 1)]
+)  # fmt: skip
+DATES = st.one_of(EDGE_DATES, st.dates(dt.date(2025, 12, 1), dt.date(2027, 2, 1)))
+
+
+def edged(edges: list[int], lo: int, hi: int) -> st.SearchStrategy:
+    return st.one_of(st.none(), st.sampled_from(edges), st.integers(lo, hi))
+
+
+MONEY = edged([-1, 0, 1, 99_999, 100_000, 100_001, 500_000_000, 500_000_001], -20_000, 200_000)
 DX = st.sampled_from(
     ["K35.800", "I10.x00", "E11.900", "R50.900", "V89.200", "D25.900", "N40.x00", "P07.300",
      "O80.000", "Z99.999", "", " "]
@@ -23,16 +38,16 @@ TEXT = st.one_of(st.none(), st.sampled_from(["", " ", "1", "2", "3", "4", "5", "
 MUTATIONS = {
     "case_id": st.one_of(st.none(), st.sampled_from(["A", "B", "C", "D"])),
     "sex": TEXT,
-    "age": st.one_of(st.none(), st.integers(-1, 130)),
-    "age_days": st.one_of(st.none(), st.integers(-1, 400)),
-    "newborn_birth_weight_g": st.one_of(st.none(), st.integers(100, 30_000)),
-    "newborn_admit_weight_g": st.one_of(st.none(), st.integers(100, 30_000)),
+    "age": edged([-1, 0, 11, 12, 120, 121], -1, 130),
+    "age_days": edged([-1, 0, 27, 28, 29, 365, 366], -1, 400),
+    "newborn_birth_weight_g": edged([199, 200, 20_000, 20_001], 100, 30_000),
+    "newborn_admit_weight_g": edged([199, 200, 20_000, 20_001], 100, 30_000),
     "birth_date": st.one_of(st.none(), DATES),
     "admit_date": st.one_of(st.none(), DATES),
     "discharge_date": st.one_of(st.none(), DATES),
     "main_procedure_date": st.one_of(st.none(), DATES),
-    "los_days": st.one_of(st.none(), st.integers(-2, 400)),
-    "icu_days": st.one_of(st.none(), st.integers(0, 10)),
+    "los_days": edged([0, 1, 4, 5, 6, 365, 366], -2, 400),
+    "icu_days": edged([-1, 0, 4, 5, 6], 0, 10),
     "admission_route": TEXT,
     "discharge_method": TEXT,
     "insurance_type": st.one_of(TEXT, st.sampled_from(["employee", "resident"])),
@@ -42,10 +57,12 @@ MUTATIONS = {
     "main_procedure": st.one_of(st.none(), OP),
     "other_procedures": st.one_of(st.none(), st.lists(OP, max_size=3)),
     "total_cost": MONEY,
+    "fee_bed": MONEY,
     "fee_other": MONEY,
     "fund_paid": MONEY,
+    "personal_copay": edged([24_999, 25_000, 25_001], 0, 50_000),
     "personal_selfpay": MONEY,
-    "out_of_list_cost": MONEY,
+    "out_of_list_cost": edged([4_999, 5_000, 5_001], -1, 10_000),
     "settle_month": st.sampled_from(["2026-03", "2026-3", "2026-13", ""]),
 }
 
@@ -57,7 +74,12 @@ def case(draw):
 
 
 DEFAULT_RULES = load_rule_set()
-SETTINGS = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# one batch query per example: 8 locally, hundreds in CI (tests/profiles.py)
+SETTINGS = settings(
+    max_examples=examples(dev=8, ci=300),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @SETTINGS

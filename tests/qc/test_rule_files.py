@@ -186,8 +186,18 @@ def test_region_extends_default_replacing_and_adding_rules(tmp_path):
     ]
 
 
-def test_run_date_defaults_to_today_without_policy_value():
+def test_run_date_defaults_to_today_without_policy_value(monkeypatch):
+    import types
+
+    import opendip.qc.context as context
+
+    class Today(dt.date):
+        @classmethod
+        def today(cls):
+            return cls(2031, 5, 17)
+
+    monkeypatch.setattr(context, "dt", types.SimpleNamespace(**{**vars(dt), "date": Today}))
     pol = policy_with({"qc.run_date": None})
     ctx = QcContext(load_rule_set(), pol)
-    assert ctx.run_date == dt.date.today()
+    assert ctx.run_date == dt.date(2031, 5, 17)
     assert QcContext(load_rule_set(), pol, dt.date(2026, 1, 2)).run_date == dt.date(2026, 1, 2)

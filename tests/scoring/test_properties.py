@@ -9,6 +9,8 @@ import builders as b
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from tests.profiles import examples
+
 D = Decimal
 LEVELS = ("tertiary", "secondary", "primary", "unrated")
 VARIANTS = [
@@ -50,6 +52,8 @@ VARIANTS = [
     {"scoring": {"ratio_decimals": 2, "score_decimals": 2, "reference_mean": "regional"}},
 ]
 
+#: low 0.4 and 0.5, high 2 and 3 (score bands), extreme 4 (variants) and 5
+EDGE_MULTIPLES = [D("0.4"), D("0.5"), D(2), D(3), D(4), D(5)]
 group_kinds = st.sampled_from(["core", "core", "comprehensive", "basic", "bed_day", "fallback"])
 
 
@@ -59,7 +63,12 @@ def scenario(draw):
     groups, kinds = [], []
     for i in range(n_groups):
         kind = draw(group_kinds)
-        score = D(draw(st.integers(1, 5_000_000))).scaleb(-4)
+        score = draw(
+            st.one_of(
+                st.sampled_from([D("99.9999"), D(100)]),
+                st.integers(1, 5_000_000).map(lambda u: D(u).scaleb(-4)),
+            )
+        )
         mean = draw(st.integers(1, 50_000_000))
         levels = {
             f"mean_cost_{lv}_fen": draw(st.none() | st.integers(1, 50_000_000)) for lv in LEVELS
@@ -94,12 +103,19 @@ def scenario(draw):
         gi = draw(st.integers(0, n_groups - 1))
         kind = kinds[gi]
         cid = f"C{j:03d}"
+        # half of the costs sit on a threshold multiple of one of the group's means, ± 1 fen
+        means = [v for k, v in groups[gi].items() if k.startswith("mean_cost") and v]
+        if draw(st.booleans()):
+            at = draw(st.sampled_from(means)) * draw(st.sampled_from(EDGE_MULTIPLES))
+            cost = max(0, int(at) + draw(st.sampled_from([-1, 0, 1])))
+        else:
+            cost = draw(st.integers(0, 200_000_000))
         cases.append(
             b.case(
                 cid,
                 hospital_id=draw(st.sampled_from([h["hospital_id"] for h in hospitals])),
                 insurance_type=draw(st.sampled_from(["employee", "resident"])),
-                total_cost=draw(st.integers(0, 200_000_000)),
+                total_cost=cost,
                 personal_copay=draw(st.integers(0, 1_000_000)),
                 personal_selfpay=draw(st.integers(0, 1_000_000)),
                 los_days=draw(st.integers(1, 90)),
@@ -145,7 +161,8 @@ def scenario(draw):
 
 
 @settings(
-    max_examples=10,
+    # a whole batch run per example: 10 locally, 100 in CI (tests/profiles.py)
+    max_examples=examples(dev=10, ci=100),
     deadline=None,
     suppress_health_check=list(HealthCheck),
     # each example is a whole batch run: generate, do not spend minutes shrinking

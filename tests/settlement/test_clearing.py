@@ -122,6 +122,41 @@ def test_without_assessment_the_deposit_is_held_and_said(con):
     assert "未提供考核结果" in h[("H005",)]["assessment_status"]
 
 
+def test_without_assessment_the_policy_may_return_the_deposit(con):
+    """settlement.deposit_without_assessment: return_all returns H005's 910 yuan deposit."""
+    pf = b.policy(settlement={**BUDGET, "deposit_without_assessment": "return_all"})
+    h5 = rows(settle_year(region(con, pf), 2026).hospitals, "hospital_id")[("H005",)]
+    assert (h5["withheld_fen"], h5["returned_fen"], h5["deposit_deducted_fen"]) == (
+        91_000,
+        91_000,
+        0,
+    )
+    assert h5["assessment_status"] == "未提供考核结果，按政策全额返还质量保证金"
+
+
+def test_without_assessment_a_default_score_goes_through_the_bands(con):
+    """default_score 85 → band ≥80 returns 80%: H005 910 → 728, H010 290 → 232."""
+    pf = b.policy(
+        settlement={
+            **BUDGET,
+            "deposit_without_assessment": "default_score",
+            "default_assessment_score": 85,
+        }
+    )
+    h = rows(settle_year(region(con, pf), 2026).hospitals, "hospital_id")
+    assert (h[("H005",)]["returned_fen"], h[("H010",)]["returned_fen"]) == (72_800, 23_200)
+    assert h[("H005",)]["assessment_score"] == D(85)
+    assert "默认考核得分 85" in h[("H005",)]["assessment_status"]
+
+
+def test_default_score_needs_its_score():
+    from opendip.policy import PolicyError
+
+    pf = b.policy(settlement={**BUDGET, "deposit_without_assessment": "default_score"})
+    with pytest.raises(PolicyError, match="default_assessment_score"):
+        pf.at()
+
+
 def test_assessment_missing_a_hospital_is_refused(con):
     from opendip.scoring import InputDataError
 

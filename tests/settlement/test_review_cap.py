@@ -45,7 +45,7 @@ def test_clearing_refuses_reviews_beyond_the_cap_with_the_numbers(con) -> None:
         settle_year(inputs, 2026)
     text = str(exc.value)
     assert "医院 H005 2026 年出院 2 例，最多 1 例，特例单议通过 2 例" in text
-    assert "scoring.special_review_max_share = 50%" in text
+    assert "特例单议通过病例超出上限（出院病例的 50%）" in text
     assert [e.hospital_id for e in exc.value.excess] == ["H005"]
 
 
@@ -69,7 +69,7 @@ def test_submission_check_message() -> None:
     with pytest.raises(ReviewCapExceeded) as exc:
         check_submission("H001", 2026, 1240, 60, 3, Decimal("0.05"))
     assert str(exc.value) == (
-        "特例单议申报超出上限：医院 H001 2026 年出院 1,240 例，按政策"
-        "（scoring.special_review_max_share = 5%）最多可申报 62 例；已申报 60 例，本次 3 例，"
+        "特例单议申报超出上限：医院 H001 2026 年出院 1,240 例，按医保政策特例单议上限"
+        "（出院病例的 5%）最多可申报 62 例；已申报 60 例，本次 3 例，"
         "合计 63 例，超出 1 例"
     )

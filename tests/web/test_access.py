@@ -1,16 +1,37 @@
 """Access control for every route that takes an id: a hospital never reaches another
 hospital's cases, uploads, applications or attachments (404, not 403), an expert only
 its assigned reviews. The route table is checked against the app, so a new id-taking
-route without a test here fails."""
+route without a test here fails. Every test runs on SQLite and on PostgreSQL (the store
+behind the app), as the store tests do."""
 
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 from starlette.routing import Route
 
+from tests.store.conftest import _reset_postgres, postgres_url
 from tests.web.conftest import settlement_csv
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def app(request, make_app):
+    """The app on SQLite and on PostgreSQL (OPENDIP_TEST_PG_URL; required when CI=true)."""
+    if request.param == "sqlite":
+        yield make_app()
+        return
+    url = postgres_url()
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true 但没有 PostgreSQL 测试库：先运行 scripts/test-services.sh")
+        pytest.skip("没有 PostgreSQL 测试库（OPENDIP_TEST_PG_URL）")
+    _reset_postgres(url)
+    application = make_app(db_url=url)
+    yield application
+    application.state.store.dispose()
+
 
 # (method, path template) → the test below that covers it
 COVERED = {

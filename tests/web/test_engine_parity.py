@@ -1,5 +1,5 @@
 """A platform run is the engine run: an annual clearing started in 结算管理 and the CLI chain
-`opendip qc` → `opendip group --qc-status` → `opendip settle year` on the same region give the
+`opendip qc` → `opendip group --qc-status` → `opendip assess` → `opendip settle year` on the same region give the
 same per-case table, point values and per-hospital amounts, to the fen; a monthly run's QC
 counts are the month's settlement lists."""
 
@@ -40,6 +40,25 @@ def _engine_year(region: Path, out: Path) -> Path:
         str(out / "grouped.parquet"),
     )
     _cli(
+        "assess",
+        "--policy",
+        policy,
+        "--year",
+        "2026",
+        "--cases",
+        cases,
+        "--grouped",
+        str(out / "grouped.parquet"),
+        "--hospitals",
+        str(region / "hospitals.parquet"),
+        "--qc-status",
+        str(out / "qc" / "case_status.parquet"),
+        "--previous-cases",
+        str(region / "cases_2025.parquet"),
+        "--out",
+        str(out / "assessment"),
+    )
+    _cli(
         "settle",
         "year",
         "--policy",
@@ -54,6 +73,8 @@ def _engine_year(region: Path, out: Path) -> Path:
         directory,
         "--hospitals",
         str(region / "hospitals.parquet"),
+        "--assessment",
+        str(out / "assessment" / "assessment.parquet"),
         "--out",
         str(out / "settle"),
         "--no-excel",
@@ -61,7 +82,21 @@ def _engine_year(region: Path, out: Path) -> Path:
     return out / "settle"
 
 
+def _last_year(region: Path) -> None:
+    """Last year's settlement lists (the scorecard's cost growth needs them): this year's
+    cases a year earlier, with their own ids."""
+    t = pq.read_table(region / "cases_2026.parquet")
+    shifted = {
+        "case_id": pc.binary_join_element_wise("P", t["case_id"], ""),
+        "settle_month": pc.replace_substring(t["settle_month"], "2026-", "2025-"),
+    }
+    for name, col in shifted.items():
+        t = t.set_column(t.schema.get_field_index(name), name, col)
+    pq.write_table(t, region / "cases_2025.parquet")
+
+
 def test_platform_annual_run_is_the_engine_run(clients, region_dir: Path, tmp_path: Path) -> None:
+    _last_year(region_dir)
     agency = clients("agency")
     r = agency.post("/api/runs", json={"kind": "annual", "period": "2026"})
     assert r.status_code in (200, 201), r.text
@@ -89,6 +124,10 @@ def test_platform_annual_run_is_the_engine_run(clients, region_dir: Path, tmp_pa
     assert mine["point_values"] == theirs["point_values"]
     assert mine["pools"] == theirs["pools"]
     assert run["manifest"]["point_values"] == mine["point_values"]
+    # The deposit is returned by the same assessment scores (年度考核 as `opendip assess`).
+    assert pq.read_table(platform.parent / "assessment" / "assessment.parquet").equals(
+        pq.read_table(tmp_path / "engine" / "assessment" / "assessment.parquet")
+    )
     # QC-blocking cases are not paid by DIP.
     paid = set(pq.read_table(platform / "cases.parquet")["case_id"].to_pylist())
     blocked = set(qc_status.filter(qc_status["blocking"])["case_id"].to_pylist())

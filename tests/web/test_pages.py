@@ -3,6 +3,8 @@ a monthly run in the background with progress, approval and publication."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow.parquet as pq
 
 from tests.web.conftest import REGION
@@ -236,3 +238,26 @@ def test_annual_clearing_run(clients) -> None:
     assert r.status_code == 200 and body["status"] == "succeeded", body
     assert set(body["manifest"]["point_values"]) == {"employee", "resident"}
     assert body["manifest"]["steps"][-1] == "年终清算"
+
+
+def test_annual_clearing_shows_each_hospitals_ratio_and_band(clients) -> None:
+    """The run's per-hospital clearing table and the publication carry the DIP/FFS ratio
+    used and the band applied (Chinese label), as the clearing's hospital lines say."""
+    import pyarrow.parquet as pq
+
+    agency = clients("agency")
+    run = agency.post("/api/runs", json={"kind": "annual", "period": "2026"}).json()
+    assert run["status"] == "succeeded", run
+    page = agency.get(f"/runs/{run['id']}").text
+    assert "DIP/按项目比值" in page and "适用分段" in page
+    settlement = Path(run["manifest"]["outputs"]["settlement"])
+    lines = pq.read_table(settlement / "hospitals.parquet").to_pylist()
+    first = sorted(lines, key=lambda r: (r["hospital_id"], r["pool"]))[0]
+    assert str(first["dip_ffs_ratio"]) in page
+    assert first["ffs_band_label"] in page  # full label in the cell's title
+    agency.post(f"/api/runs/{run['id']}/approve")
+    agency.post(f"/api/runs/{run['id']}/publish")
+    published = agency.get("/publication").text
+    assert "DIP/按项目比值与适用分段" in published
+    assert f"{first['dip_ffs_ratio']} {first['ffs_band_label']}" in published
+    assert "比较口径：DIP 统筹应支付 ÷ 按项目统筹支付" in published

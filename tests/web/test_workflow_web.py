@@ -203,8 +203,8 @@ def test_special_review_share_cap_at_submission(clients, case_ids) -> None:
     r = submit(cases[2:3])
     assert r.status_code in (400, 409)
     assert r.json()["detail"] == (
-        "特例单议申报超出上限：医院 H001 2026 年出院 48 例，按政策"
-        "（scoring.special_review_max_share = 5%）最多可申报 2 例；已申报 2 例，本次 1 例，"
+        "特例单议申报超出上限：医院 H001 2026 年出院 48 例，按医保政策特例单议上限"
+        "（出院病例的 5%）最多可申报 2 例；已申报 2 例，本次 1 例，"
         "合计 3 例，超出 1 例"
     )
     # a case already nominated does not count twice; disputes have no such cap

@@ -158,6 +158,25 @@ def load(
         table.add_row("国临版→医保版映射", f"{mapping_table.num_rows:,}", str(mapping))
     if grey_table is not None:
         table.add_row("灰码及限制", f"{grey_table.num_rows:,}", "")
+        grey_procs = grey_table.filter(
+            pc.and_(
+                pc.equal(grey_table["kind"], "procedure"),
+                pc.equal(grey_table["restriction"], "grey"),
+            )
+        )["code"].to_pylist()
+        if grey_procs:
+            import yaml
+
+            snippet = out / "grey_procedures.yaml"
+            out.mkdir(parents=True, exist_ok=True)
+            snippet.write_text(
+                "# 医保灰码手术操作不参与分组：请并入政策文件的 grouping.ignore_procedure_prefixes\n"
+                + yaml.safe_dump(
+                    {"grouping": {"ignore_procedure_prefixes": grey_procs}}, allow_unicode=True
+                ),
+                encoding="utf-8",
+            )
+            table.add_row("灰码手术操作（不参与分组）", f"{len(grey_procs):,}", str(snippet))
     if version is not None:
         table.add_row("版本", version, f"自 {effective} 起生效")
     console.print(table)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,8 +12,9 @@ import pyarrow.parquet as pq
 import typer
 from rich.table import Table
 
-from opendip.bench import BenchContext, run_bench
+from opendip.bench import BenchContext, StageTiming, peak_rss_mb, run_bench
 from opendip.cli.common import console, ensure_dir, progress
+from opendip.web.demo_runs import INDEX, settle_demo_months
 
 
 def demo(
@@ -33,7 +35,22 @@ def demo(
     with progress() as bar:
         task = bar.add_task("示范区域", total=None)
         timings = run_bench(ctx, on_stage=lambda s: bar.update(task, description=s))
+        bar.update(task, description="各月月度预结算（平台结算管理）")
+        start = time.perf_counter()
+        months = settle_demo_months(ctx)
+        seconds = time.perf_counter() - start
         bar.update(task, total=1, completed=1, description="完成")
+    if months:
+        timings.append(
+            StageTiming(
+                "months",
+                "各月月度预结算",
+                len(months) - 1,
+                seconds,
+                peak_rss_mb(),
+                f"{len(months) - 1} 个月 + 年终清算登记为平台已公示运行（{INDEX}）",
+            )
+        )
 
     table = Table(title=f"示范区域全流程 · {out}")
     for col in ("步骤", "行数", "耗时(秒)", "说明"):

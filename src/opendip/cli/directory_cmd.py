@@ -91,18 +91,145 @@ def build(
     console.print(f"目录 → {out}；指标 → {metrics_path}" + (f"；Excel → {excel}" if excel else ""))
 
 
-@app.command("load", help="导入地区已发布的病种目录（CSV/Excel）/ load an official directory")
+@app.command(
+    "load",
+    help="导入地区已发布的病种目录（CSV/Excel）；--format national 导入国家分组方案并用本地历史"
+    "数据本地化 / load an official directory, or localise the national scheme",
+)
 def load(
     file: Annotated[Path, typer.Argument(help="病种目录 CSV 或 Excel")],
     out: Annotated[Path, typer.Option("--out", help="输出 directory.parquet")],
     codes_dir: CodesOpt = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="regional（地区目录，默认）或 national（国家分组方案）")
+    ] = "regional",
+    history: Annotated[
+        list[Path] | None, typer.Option("--history", help="本地历史病例（national 时必需）")
+    ] = None,
+    hospitals: Annotated[
+        Path | None, typer.Option("--hospitals", help="hospitals.parquet（national 时必需）")
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="政策文件（national 时必需）")
+    ] = None,
+    cases: Annotated[
+        list[Path] | None, typer.Option("--cases", help="当年病例：按本地目录入组，报告入组率")
+    ] = None,
+    exclusions: Annotated[
+        Path | None,
+        typer.Option(
+            "--exclusions", help="国家方案的手术操作除外表（代码、类型 灰码/非必选/中医必选）"
+        ),
+    ] = None,
 ) -> None:
+    if fmt not in ("regional", "national"):
+        fail(f"--format 应为 regional 或 national，收到 {fmt!r}")
+    codes = load_codes(codes_dir)
+    if fmt == "regional":
+        try:
+            table = load_official_directory(file, codes)
+        except DirectoryFileError as exc:
+            fail(str(exc))
+        pq.write_table(table, out)
+        console.print(f"已导入 {table.num_rows} 个病种 → {out}")
+        return
+    _load_national(file, out, codes, history, hospitals, policy, cases, exclusions)
+
+
+def _load_national(
+    file: Path,
+    out: Path,
+    codes: object,
+    history: list[Path] | None,
+    hospitals: Path | None,
+    policy: Path | None,
+    cases: list[Path] | None,
+    exclusions_file: Path | None = None,
+) -> None:
+    from opendip.directory.national import (
+        entry_rate,
+        load_exclusions,
+        load_national_scheme,
+        localise,
+        with_exclusions,
+    )
+
+    if not history or hospitals is None or policy is None:
+        fail("--format national 需要 --history、--hospitals 与 --policy（用本地历史数据本地化）")
+    _, pol = load_policy_file(policy)
     try:
-        table = load_official_directory(file, load_codes(codes_dir))
+        frame = load_national_scheme(file, codes)  # type: ignore[arg-type]
+        exclusions = load_exclusions(exclusions_file) if exclusions_file else None
     except DirectoryFileError as exc:
         fail(str(exc))
-    pq.write_table(table, out)
-    console.print(f"已导入 {table.num_rows} 个病种 → {out}")
+    con = connect()
+    pt, dc = procedure_types(con, codes), diagnosis_codes(con, codes)  # type: ignore[arg-type]
+    with progress() as bar:
+        task = bar.add_task("本地化国家分组方案", total=None)
+        result = localise(
+            frame, read_tables(con, history), con.read_parquet(str(hospitals)), pt, pol, dc,
+            exclusions,
+        )  # fmt: skip
+        bar.update(task, total=1, completed=1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(result.table, out)
+    frame_path = out.with_name(f"{out.stem}.national.parquet")
+    pq.write_table(result.frame, frame_path)
+    merged_path = out.with_name(f"{out.stem}.merged.csv")
+    with merged_path.open("w", encoding="utf-8-sig", newline="") as fh:
+        import csv
+
+        w = csv.writer(fh)
+        w.writerow(["病种编码", "病种名称", "本地病例数", "临界值", "并入综合病种", "原因"])
+        for r in result.merged.to_pylist():
+            w.writerow([r["group_code"], r["group_name"], r["cases"], r["threshold"],
+                        r["merged_into"], r["reason"]])  # fmt: skip
+    metrics = dict(result.metrics)
+    if cases:
+        grouped, total = entry_rate(
+            read_tables(con, cases), result.table, pt, with_exclusions(pol, exclusions), dc
+        )
+        metrics["entry_cases"], metrics["entry_total"] = grouped, total
+        metrics["entry_rate"] = round(grouped / total, 6) if total else None
+    if exclusions is not None and exclusions.num_rows:
+        import yaml
+
+        snippet = out.with_name(f"{out.stem}.exclusions.yaml")
+        ignore = with_exclusions(pol, exclusions).grouping.ignore_procedure_prefixes
+        snippet.write_text(
+            "# 国家方案除外的手术操作：请并入政策文件的 grouping.ignore_procedure_prefixes\n"
+            + yaml.safe_dump({"grouping": {"ignore_procedure_prefixes": ignore}},
+                             allow_unicode=True),
+            encoding="utf-8",
+        )  # fmt: skip
+        console.print(
+            f"[yellow]提示[/] 除外手术操作 {exclusions.num_rows} 个已用于本地化；入组时请把 "
+            f"{snippet} 中的 grouping.ignore_procedure_prefixes 并入政策文件"
+        )
+    metrics_path = out.with_name(f"{out.stem}.metrics.json")
+    metrics_path.write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
+    table = Table(title="国家分组方案本地化 / national scheme localised")
+    table.add_column("项目")
+    table.add_column("数量", justify="right")
+    labels = {
+        "frame_groups": "国家方案病种数", "frame_core_groups": "其中核心病种",
+        "threshold": "本地临界值（病例数）", "merged_core_groups": "低于临界值并入综合的核心病种",
+        "merged_with_cases": "其中有本地病例的", "added_comprehensive_groups": "新增综合病种",
+        "dropped_groups": "本地无病例而未列入的病种", "local_groups": "本地目录病种数",
+        "local_core_groups": "其中核心病种", "history_cases_in_groups": "入组的历史病例",
+    }  # fmt: skip
+    for key, label in labels.items():
+        table.add_row(label, f"{metrics[key]:,}")
+    if "entry_rate" in metrics:
+        table.add_row(
+            "当年入组率",
+            f"{metrics['entry_rate']:.2%}（{metrics['entry_cases']:,}/{metrics['entry_total']:,}）",
+        )
+    console.print(table)
+    console.print(
+        f"本地目录 → {out}；国家框架 → {frame_path}（对比：opendip directory diff {frame_path} "
+        f"{out}）；合并说明 → {merged_path}；指标 → {metrics_path}"
+    )
 
 
 @app.command("diff", help="对比两个目录版本 / compare two directory versions")

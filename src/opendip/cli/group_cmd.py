@@ -46,10 +46,27 @@ def group(
         list[str] | None,
         typer.Option("--explain", help="逐条解释这些病例的入组过程（结算清单号，可重复）"),
     ] = None,
+<<<<<<< HEAD
     engine: EngineOpt = Engine.duckdb,
+=======
+    auxiliary_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--auxiliary", help="辅助目录文件（合并症、严重程度、肿瘤、年龄；替代政策中的系数）"
+        ),
+    ] = None,
+>>>>>>> main
 ) -> None:
     """病例入组 / group cases into the directory."""
     _, pol = load_policy_file(policy)
+    auxiliary = None
+    if auxiliary_file is not None:
+        from opendip.directory.auxiliary import AuxiliaryError, load_auxiliary
+
+        try:
+            auxiliary = load_auxiliary(auxiliary_file)
+        except AuxiliaryError as exc:
+            fail(str(exc))
     codes = load_codes(codes_dir)
     con = open_engine(engine)
     for d in (directory, compare):
@@ -59,7 +76,7 @@ def group(
     status = con.read_parquet(str(case_status)) if case_status else None
     pt, dc = procedure_types(con, codes), diagnosis_codes(con, codes)
     grouped = group_cases(
-        case_table, con.read_parquet(str(directory)), pt, pol, status, dc
+        case_table, con.read_parquet(str(directory)), pt, pol, status, dc, auxiliary
     ).to_pyarrow()
     out.parent.mkdir(parents=True, exist_ok=True)
     grouped = GROUPED.conform(grouped)
@@ -88,10 +105,10 @@ def group(
         if status is not None:
             blocked = set(status.filter(status.blocking).case_id.to_pyarrow().to_pylist())
         directory_table = con.read_parquet(str(directory)).to_pyarrow()
-        _explain(case_table, explain, directory_table, pol, codes, blocked)
+        _explain(case_table, explain, directory_table, pol, codes, blocked, auxiliary)
     if compare:
         other = group_cases(
-            case_table, con.read_parquet(str(compare)), pt, pol, status, dc
+            case_table, con.read_parquet(str(compare)), pt, pol, status, dc, auxiliary
         ).to_pyarrow()
         diff = compare_groupings(grouped, other)
         path = out.with_name(out.stem + ".compare.parquet")
@@ -118,10 +135,11 @@ def _explain(
     pol: Policy,
     codes: CodeTables,
     blocked: set[str],
+    auxiliary: object | None = None,
 ) -> None:
     from opendip.grouping import GroupingIndex, group_case
 
-    index = GroupingIndex.build(directory, pol, codes)
+    index = GroupingIndex.build(directory, pol, codes, auxiliary)  # type: ignore[arg-type]
     found = case_table.filter(case_table.case_id.isin(case_ids)).to_pyarrow().to_pylist()
     for missing in sorted(set(case_ids) - {c["case_id"] for c in found}):
         console.print(f"[red]病例 {missing} 不在输入中[/red]")

@@ -222,3 +222,87 @@ def _record_qc(result: object, out: Path, codes_dir: Path | None, rules_path: Pa
         rule_id = row["rule_id"]
         table.add_row(rule_id, names.get(rule_id, ""), f"{row['case_id_count_distinct']:,}")
     console.print(table)
+
+
+@app.command(
+    "front-pages",
+    help="导入病案首页导出（HQMS/卫统4 格式）并转换为结算清单，列出无法从首页取得的字段 / "
+    "import front-page exports as settlement lists",
+)
+def front_pages(
+    files: Annotated[list[Path], typer.Argument(help="病案首页 CSV（UTF-8/GBK）或 Excel")],
+    out: Out,
+    hospital_id: Annotated[
+        str | None, typer.Option("--hospital-id", help="定点医疗机构编号（首页没有）")
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", help="国临版→医保版映射表（首页为国临版代码）")
+    ] = None,
+    encoding: Encoding = None,
+    codes_dir: Annotated[
+        Path | None, typer.Option("--codes-dir", help="代码表目录（默认示范代码表）")
+    ] = None,
+) -> None:
+    from opendip.codes import CodeTableError
+    from opendip.codes.versions import load_mapping_national
+    from opendip.ingest.frontpage import convert_front_pages, map_clinical_codes, write_converted
+    from opendip.ingest.settlement import import_settlement_lists, write_settlement_outputs
+
+    try:
+        conversion = convert_front_pages(files, hospital_id, encoding)
+    except (ValueError, OSError) as exc:
+        err_console.print(f"[bold red]错误[/]: {exc}")
+        raise typer.Exit(1) from exc
+    if mapping is not None:
+        try:
+            rows, _grey = load_mapping_national(mapping)
+        except CodeTableError as exc:
+            err_console.print(f"[bold red]错误[/]: {exc}")
+            raise typer.Exit(1) from exc
+        from opendip.cli.inputs import load_codes
+
+        unmapped = map_clinical_codes(conversion, rows, load_codes(codes_dir))
+        if unmapped.num_rows:
+            console.print(
+                f"[yellow]提示[/] 未映射的国临版代码 {unmapped.num_rows} 个（"
+                + "、".join(unmapped["clinical_code"].to_pylist()[:5])
+                + "），见 unmapped_codes.csv"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(unmapped, out / "unmapped_codes.csv")
+    converted = write_converted(conversion, out / "converted")
+    result = import_settlement_lists(converted)
+    write_settlement_outputs(result, out)
+    _record_qc(result, out, codes_dir, None)
+    table = Table(title="病案首页 → 结算清单 / front pages converted")
+    table.add_column("记录类型")
+    table.add_column("读入", justify="right")
+    table.add_column("接收", justify="right", style="green")
+    table.add_column("隔离", justify="right", style="yellow")
+    for r in result.records.values():
+        if r.read:
+            table.add_row(
+                r.contract.label, f"{r.read:,}", f"{r.accepted.num_rows:,}",
+                f"{r.quarantine.num_rows:,}",
+            )  # fmt: skip
+    console.print(table)
+    fields = Table(title="无法从首页取得的结算清单字段 / fields not derivable")
+    for col in ("字段", "名称", "原因", "清单数"):
+        fields.add_column(col)
+    import csv
+
+    with (out / "underivable.csv").open("w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["字段", "名称", "原因", "清单数"])
+        for r in conversion.underivable.to_pylist():
+            w.writerow([r["field"], r["label"], r["reason"], r["cases"]])
+            fields.add_row(r["field"], r["label"], r["reason"], f"{r['cases']:,}")
+    console.print(fields)
+    for w_ in conversion.warnings:
+        console.print(f"[yellow]提示[/] {w_}")
+    console.print(
+        f"转换后的结算清单 → {out / 'converted'}；扁平病例 → {out / 'cases.parquet'}；"
+        f"字段说明 → {out / 'underivable.csv'}"
+    )

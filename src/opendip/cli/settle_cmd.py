@@ -9,6 +9,7 @@ import typer
 
 from opendip.cli.common import console, fail
 from opendip.cli.inputs import Engine, EngineOpt
+from opendip.contract.tables import INSURANCE_TYPE_LABELS
 from opendip.policy import PolicyError
 from opendip.scoring import ScoringError
 from opendip.settlement.output import yuan
@@ -130,10 +131,12 @@ def year_cmd(
         fail(str(exc))
     for p in s["pools"]:
         console.print(
-            f"{p['pool']}：结算点值 {p['point_value']} 元/分，{p['cases']:,} 例，"
+            f"{INSURANCE_TYPE_LABELS.get(p['pool'], p['pool'])}：结算点值 {p['point_value']} 元/分，"
+            f"{p['cases']:,} 例，"
             f"DIP 金额 {yuan(p['dip_amount_cases_fen'])} 元，按项目 {yuan(p['ffs_fund_fen'])} 元，"
             f"结余 {p['hospitals_in_surplus']} 家 / 超支 {p['hospitals_in_deficit']} 家，"
             f"清算应拨付 {yuan(p['clearing_payment_fen'])} 元，"
+            f"调剂金期末 {yuan(p['reserve_closing_fen'])} 元，"
             f"对账{'一致' if p['cases_equal_hospitals'] and p['clearing_identity'] else '不一致'}"
         )
     console.print(f"输出 {out}（manifest.json、reconciliation.md、结算公示表）")

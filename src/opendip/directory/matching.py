@@ -195,22 +195,23 @@ def core_candidates(
     ).drop("used")
 
 
-def order_keys(c: ir.Table, policy: Policy) -> list:
-    """`tie_key` in Ibis: the window order of a case's matching rows."""
-    keys = [c.conservative.asc()]
-    for rule in policy.grouping.tie_break:
+def tie_key_expr(c: ir.Table, policy: Policy) -> ir.StructValue:
+    """`tie_key` in Ibis: a struct ordered like the Python tuple (smaller wins; descending
+    rules negated), so the winner is one `arg_min` per case — no window, no sort."""
+    fields: dict[str, ir.Value] = {"k0": c.conservative.cast("int8")}
+    for i, rule in enumerate(policy.grouping.tie_break, start=1):
         if rule == "most_procedures_matched":
-            keys.append(c.matched.desc())
+            fields[f"k{i}"] = -c.matched.cast("int64")
         elif rule == "closest_mean_cost":
-            keys.append((c.mean_cost_fen - c.total_cost).abs().asc())
+            fields[f"k{i}"] = (c.mean_cost_fen - c.total_cost).abs().cast("int64")
         elif rule == "highest_score":
-            keys.append(c.score.desc())
+            fields[f"k{i}"] = -c.score
         elif rule == "main_procedure_first":
-            keys.append(c.has_main.desc())
+            fields[f"k{i}"] = (~c.has_main).cast("int8")
         elif rule == "exact_match_first":
-            keys.append(c.exact.desc())
-    keys.append(c.group_code.asc())  # deterministic final order
-    return keys
+            fields[f"k{i}"] = (~c.exact).cast("int8")
+    fields["code"] = c.group_code  # deterministic final order
+    return ibis.struct(fields)
 
 
 def best_core(
@@ -219,6 +220,10 @@ def best_core(
     """row_key, core_code, core_type, core_score: the winning core row of each case that
     matches one (cases matching none are absent)."""
     cand = core_candidates(keyed, directory, policy, row_key)
-    w = ibis.window(group_by=cand[row_key], order_by=order_keys(cand, policy))
-    best = cand.mutate(_rn=ibis.row_number().over(w)).filter(lambda t: t._rn == 0)
-    return best.select(row_key, core_code="group_code", core_type="group_type", core_score="score")
+    cand = cand.mutate(_key=tie_key_expr(cand, policy))
+    best = cand.group_by(row_key).aggregate(core_code=cand.group_code.argmin(cand._key))
+    rows = directory.select(
+        _code=directory.group_code, core_type=directory.group_type, core_score=directory.score
+    )
+    best = best.join(rows, best.core_code == rows._code)
+    return best.select(row_key, "core_code", "core_type", "core_score")

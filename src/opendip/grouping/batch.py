@@ -17,6 +17,8 @@ import ibis.expr.types as ir
 
 from opendip.codes import category_table
 from opendip.contract import GROUPED
+from opendip.directory.auxiliary import EXTRA_COLUMNS as AUX_COLUMNS
+from opendip.directory.auxiliary import AuxiliaryDirectory, auxiliary_for_policy
 from opendip.directory.keys import special_condition, with_keys
 from opendip.directory.matching import best_core, core_candidates
 from opendip.policy import Policy
@@ -124,6 +126,7 @@ def group_cases(
     policy: Policy,
     case_status: ir.Table | None = None,
     diagnosis_codes: ir.Table | None = None,
+    auxiliary: AuxiliaryDirectory | None = None,
 ) -> ir.Table:
     """One row per case in the GROUPED contract.
 
@@ -131,9 +134,13 @@ def group_cases(
     `case_status`: case_id, blocking (QC; blocking cases are 'unmatched', step qc_excluded);
     `diagnosis_codes`: code, valid_as_main (the region's diagnosis table). When given, a main
     diagnosis missing from it, or not valid as main, is refused with a reason; the single-case
-    index always checks, so pass it wherever answers must agree.
+    index always checks, so pass it wherever answers must agree. `auxiliary`: an auxiliary
+    directory file (`opendip.directory.auxiliary`) that replaces the policy's coefficients
+    (default: the file the policy names in `directory.auxiliary.file`, if any).
     """
-    cases = cases.select(*CASE_COLUMNS)
+    if auxiliary is None:
+        auxiliary = auxiliary_for_policy(policy)  # directory.auxiliary.file, if named
+    cases = cases.select(*CASE_COLUMNS, *(AUX_COLUMNS if auxiliary is not None else ()))
     # A surrogate row key: duplicated case ids (a QC error) must not mix their rows. Its
     # values are arbitrary (scan order); a row's result never depends on them.
     cases = cases.mutate(_rid=ibis.row_number())
@@ -163,7 +170,8 @@ def group_cases(
     else:
         keyed = keyed.mutate(_dx_unknown=ibis.literal(False), _dx_invalid=ibis.literal(False))
     aux = policy.directory.auxiliary
-    if diagnosis_codes is not None and (aux.comorbidity_prefixes or aux.tumour_metastasis_prefixes):
+    uses_others = aux.comorbidity_prefixes or aux.tumour_metastasis_prefixes or auxiliary
+    if diagnosis_codes is not None and uses_others:
         # Other diagnoses missing from the code table are ignored (a QC warning), as in the
         # single-case path: they never raise the auxiliary coefficient.
         known = diagnosis_codes.select(_known=diagnosis_codes.code).distinct()
@@ -189,7 +197,9 @@ def group_cases(
         )
     keyed = keyed.mutate(
         _special=special_code,
-        _aux=aux_coefficient_expr(keyed, policy),
+        _aux=aux_coefficient_expr(keyed, policy)
+        if auxiliary is None
+        else auxiliary.coefficient_expr(keyed),
         _refused_dx=_any_prefix(keyed.main_diagnosis, nfg.main_diagnosis_prefixes),
         _refused_procs=refused_procs,
     )

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from opendip.codes import CodeTables, diagnosis_block, diagnosis_category, diagnosis_chapter
 from opendip.codes.hierarchy import diagnosis_subcategory
+from opendip.directory.auxiliary import AuxiliaryDirectory, auxiliary_for_policy
 from opendip.directory.keys import TYPE_LABEL, counted_types, surgical_types, type_of
 from opendip.directory.matching import CoreRow, Match, match_row, row_codes, tie_key
 from opendip.grouping.batch import LEVEL_LABEL, REASONS
@@ -55,8 +56,17 @@ class GroupResult:
 class GroupingIndex:
     """In-memory lookup tables for single-case grouping."""
 
-    def __init__(self, directory: pa.Table, policy: Policy, codes: CodeTables) -> None:
+    def __init__(
+        self,
+        directory: pa.Table,
+        policy: Policy,
+        codes: CodeTables,
+        auxiliary: AuxiliaryDirectory | None = None,
+    ) -> None:
         self.policy = policy
+        #: an auxiliary directory file replacing the policy's coefficients (default: the file
+        #: named by directory.auxiliary.file; None: the policy's coefficients)
+        self.auxiliary = auxiliary if auxiliary is not None else auxiliary_for_policy(policy)
         ranks = {name: i for i, name in enumerate(policy.grouping.procedure_type_order)}
         types = type_of(policy)
         surgical = surgical_types(policy)
@@ -108,8 +118,14 @@ class GroupingIndex:
                 self.special_score[r["group_code"]] = r["score"]
 
     @classmethod
-    def build(cls, directory: pa.Table, policy: Policy, codes: CodeTables) -> GroupingIndex:
-        return cls(directory, policy, codes)
+    def build(
+        cls,
+        directory: pa.Table,
+        policy: Policy,
+        codes: CodeTables,
+        auxiliary: AuxiliaryDirectory | None = None,
+    ) -> GroupingIndex:
+        return cls(directory, policy, codes, auxiliary)
 
     # -- keys ---------------------------------------------------------------------------
     def dx_key(self, code: str) -> str:
@@ -220,9 +236,14 @@ def group_case(case: dict[str, Any], index: GroupingIndex, blocked: bool = False
         aux = None
         if code is not None:
             core = group_type == "core"
-            aux = _aux(case, policy, index.valid_as_main) if core else Decimal("1.0000")
-            if group_type == "core" and aux != 1:
-                explain.append(f"辅助目录系数 {aux}（年龄、合并症、肿瘤转移）")
+            if core and index.auxiliary is not None:
+                aux, impacts = index.auxiliary.apply(case, index.valid_as_main)
+                explain.extend(f"辅助目录（{index.auxiliary.name}）：{line}" for line in impacts)
+                explain.append(f"辅助目录系数 {aux}")
+            else:
+                aux = _aux(case, policy, index.valid_as_main) if core else Decimal("1.0000")
+                if group_type == "core" and aux != 1:
+                    explain.append(f"辅助目录系数 {aux}（年龄、合并症、肿瘤转移）")
         explain.append(f"结论：{reason}" + (f"（{code}）" if code else ""))
         return GroupResult(case["case_id"], code, group_type, score, aux, step, reason, explain)
 

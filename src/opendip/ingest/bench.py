@@ -55,11 +55,20 @@ def run(ctx: BenchContext) -> StageResult:
         shutil.move(region_cases, generated)
         shutil.copyfile(paths["cases"], region_cases)
         ctx.artifacts["generated_cases"] = generated
+    from opendip.qc.records import check_records
+
+    codes = ctx.artifacts.get("codes") or demo_code_tables()
+    findings = check_records(
+        {t: r.accepted for t, r in result.records.items()}, procedures=codes.procedures
+    )
+    pq.write_table(findings, ctx.workdir / "imported" / "record_findings.parquet")
+    ctx.artifacts["record_findings"] = ctx.workdir / "imported" / "record_findings.parquet"
     header = result.records["settlement_lists"]
     rows = sum(r.read for r in result.records.values())
     rate = rows / seconds if seconds > 0 else 0.0
     return StageResult(
         header.read,
         f"多记录结构导入 {seconds:.1f} 秒（{rows:,} 条记录，{rate:,.0f} 条/秒，不含写 CSV）；"
-        f"清单接收 {header.accepted.num_rows:,}，隔离 {header.quarantine.num_rows:,}",
+        f"清单接收 {header.accepted.num_rows:,}，隔离 {header.quarantine.num_rows:,}；"
+        f"子记录质控问题 {findings.num_rows:,} 条",
     )

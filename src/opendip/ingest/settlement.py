@@ -138,7 +138,16 @@ def _read_sheet(path: Path, sheet: str) -> RawFile:
 
 
 def _json_records(path: Path) -> dict[str, list[dict[str, object]]]:
-    """record type → rows (dicts of text) of a nested JSON file; children carry SETL_ID."""
+    """record type → rows (dicts of text) of a nested JSON file; children carry SETL_ID.
+    The file is held within the import limits (size, rows per record type)."""
+    from opendip.ingest.limits import DEFAULT_LIMITS as limits
+    from opendip.ingest.limits import mib
+
+    size = path.stat().st_size
+    if size > limits.max_decompressed_bytes:
+        raise ReadError(
+            f"JSON 文件 {mib(size)} 超过上限 {mib(limits.max_decompressed_bytes)}，请拆分后导入"
+        )
     try:
         data = json.loads(path.read_bytes().decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -170,6 +179,12 @@ def _json_records(path: Path) -> dict[str, list[dict[str, object]]]:
                 if not any(normalise_header(k) == "setlid" for k in child):
                     child = {"setl_id": case_id, **child}
                 out[record_type].append(child)
+    for record_type, rows in out.items():
+        if len(rows) > limits.max_rows:
+            raise ReadError(
+                f"{JSON_NODES[record_type]} 共 {len(rows):,} 条，超过单次导入上限 "
+                f"{limits.max_rows:,} 条，请拆分后导入"
+            )
     return out
 
 

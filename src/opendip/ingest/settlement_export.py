@@ -30,6 +30,8 @@ from opendip.contract.settlement import (
 from opendip.ingest.settlement import JSON_NODES
 
 _TS = pa.timestamp("s")
+#: Data rows of one Excel sheet (1 048 576 rows less the header).
+EXCEL_DATA_ROWS = 1_048_575
 _STR = pa.string()
 #: TCM pair written for every 20th case of a TCM-capable department (demo codes).
 TCM_PAIR = (("A04.01.03", "胸痹心痛病（示范）"), ("B04.01.02", "气虚血瘀证（示范）"))
@@ -369,11 +371,15 @@ def write_records_excel(records: dict[str, pa.Table], path: str | Path) -> Path:
     book = Workbook(write_only=True)
     for record_type, table in records.items():
         contract = RECORD_TYPES[record_type]
-        sheet = book.create_sheet(contract.label.split("（")[0] + f"（{JSON_NODES[record_type]}）")
+        name = contract.label.split("（")[0] + f"（{JSON_NODES[record_type]}）"
         cells = _cell_texts(table, contract)
-        sheet.append([contract.column(c).label for c in contract.names])
-        for row in zip(*(cells[c] for c in contract.names), strict=True):
-            sheet.append(list(row))
+        rows = list(zip(*(cells[c] for c in contract.names), strict=True))
+        # A sheet holds EXCEL_DATA_ROWS rows: more continue on sheets named …（iteminfo）2, 3 …
+        for part, start in enumerate(range(0, max(len(rows), 1), EXCEL_DATA_ROWS), start=1):
+            sheet = book.create_sheet(name if part == 1 else f"{name}{part}")
+            sheet.append([contract.column(c).label for c in contract.names])
+            for row in rows[start : start + EXCEL_DATA_ROWS]:
+                sheet.append(list(row))
     path = Path(path)
     book.save(path)
     return path

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from opendip.policy.sections.assessment import AssessmentPolicy
 from opendip.policy.sections.base import Section
+from opendip.policy.sections.budget import BudgetPolicy
 from opendip.policy.sections.directory import DirectoryPolicy
 from opendip.policy.sections.grouping import GroupingPolicy
 from opendip.policy.sections.qc import QcPolicy
@@ -20,6 +22,14 @@ from opendip.policy.sections.supervision import SupervisionPolicy
 class Region(Section):
     code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     name: str
+
+
+class MonitoringPolicy(Section):
+    """事中监控 (the hospital's in-stay monitor, 在院病例)."""
+
+    #: An in-stay case is flagged 接近高倍率 once its cost reaches this share of the group's
+    #: high-multiple threshold at the hospital's level.
+    near_high_share: Decimal = Field(default=Decimal("0.8"), gt=0, le=1)
 
 
 class Pool(Section):
@@ -46,6 +56,10 @@ class Policy(Section):
     supervision: SupervisionPolicy = SupervisionPolicy()
     #: 年度考核评分表; absent: no assessment is computed (a score file may still be given).
     assessment: AssessmentPolicy | None = None
+    #: 以收定支 income plan and the point-value forecast's tolerance.
+    budget: BudgetPolicy = BudgetPolicy()
+    #: 事中监控 thresholds of the 在院病例 page.
+    monitoring: MonitoringPolicy = MonitoringPolicy()
 
     @property
     def pool_ids(self) -> list[str]:
@@ -63,6 +77,12 @@ class Policy(Section):
             raise ValueError(
                 f"settlement.budget 缺少统筹区 {sorted(missing)} 的预算 / "
                 f"settlement.budget has no budget for pools {sorted(missing)}"
+            )
+        stray = set(self.budget.plan) - pools
+        if stray:
+            raise ValueError(
+                f"budget.plan 含未声明的统筹区 {sorted(stray)} / "
+                f"budget.plan names undeclared pools {sorted(stray)}"
             )
         unknown = set(self.settlement.budget) - pools
         if unknown:

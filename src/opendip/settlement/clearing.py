@@ -519,7 +519,20 @@ def settle_year(
     # communities), the band of DIP ÷ FFS on the policy's basis, shared among members.
     h, units = _ffs_comparison(h, final)
 
-    # Assessment: return the withheld deposit by the policy's bands.
+    # Assessment: return the withheld deposit by the policy's bands; without scores, what
+    # the policy says (settlement.deposit_without_assessment).
+    no_scores = final.settlement.deposit_without_assessment
+    default_score = assessment is None and no_scores == "default_score"
+    if default_score:
+        ids = h.select("hospital_id").distinct().to_pyarrow().column(0)
+        assessment = pa.table(
+            {
+                "hospital_id": ids,
+                "assessment_score": pa.array(
+                    [final.settlement.default_assessment_score] * len(ids), pa.decimal128(10, 4)
+                ),
+            }
+        )
     a = _assessment(con, assessment, final)
     if a is not None:
         h = h.left_join(a, h.hospital_id == a.a_hospital_id).drop("a_hospital_id")
@@ -536,14 +549,25 @@ def settle_year(
             returned_fen=div_half_up(
                 big(h.withheld_fen) * big(h._rp.fill_null(0)), big(h._rq.fill_null(1))
             ),
-            assessment_status=ibis.literal("按考核得分返还"),
+            assessment_status=ibis.literal(
+                f"未提供考核结果，按政策默认考核得分 {final.settlement.default_assessment_score} 返还"
+                if default_score
+                else "按考核得分返还"
+            ),
         ).drop("_rp", "_rq")
+    elif no_scores == "return_all":
+        h = h.mutate(
+            assessment_score=ibis.null("decimal(10, 4)"),
+            return_share=ibis.literal(Decimal(1), type="decimal(10, 4)"),
+            returned_fen=h.withheld_fen,
+            assessment_status=ibis.literal("未提供考核结果，按政策全额返还质量保证金"),
+        )
     else:
         h = h.mutate(
             assessment_score=ibis.null("decimal(10, 4)"),
             return_share=ibis.null("decimal(10, 4)"),
             returned_fen=ibis.literal(0, type="int64"),
-            assessment_status=ibis.literal("未提供考核结果，质量保证金暂不返还"),
+            assessment_status=ibis.literal("未提供考核结果，按政策质量保证金暂不返还"),
         )
     h = h.mutate(
         adjusted_fen=h.fund_payable_fen + h.adjustment_fen,

@@ -9,8 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import shutil
 import subprocess
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -56,6 +60,35 @@ LABELS: dict[str, str] = {
     "clearing_payment_fen": "清算应拨付",
     "department": "科室",
     "total_cost_fen": "医疗总费用",
+    # reconciliation (对账) per pool
+    "budget_fen": "年度基金预算",
+    "reserve_fen": "区域调剂金",
+    "non_dip_cases": "非DIP病例数",
+    "non_dip_ffs_fen": "非DIP病例按项目统筹支付",
+    "non_dip_deducted_fen": "点值前扣除的非DIP支付",
+    "available_fen": "DIP可分配基金",
+    "point_value_formula": "点值公式",
+    "point_value_target_fen": "点值分子",
+    "dip_amount_cases_fen": "DIP金额（病例合计）",
+    "dip_amount_hospitals_fen": "DIP金额（医疗机构合计）",
+    "rounding_residual_fen": "舍入差",
+    "ffs_basis": "结余超支比较口径",
+    "reserve_used_fen": "调剂金使用（超支分担）",
+    "surplus_cap_fen": "结余留用收回",
+    "reserve_opening_fen": "调剂金期初",
+    "reserve_uses_fen": "调剂金使用",
+    "reserve_returns_fen": "收回至调剂金",
+    "reserve_closing_fen": "调剂金期末",
+    "reserve_balance_fen": "调剂金余额",
+    "kept_in_fund_fen": "收回留在统筹基金",
+    "hospitals_in_surplus": "结余医疗机构数",
+    "hospitals_in_deficit": "超支医疗机构数",
+    "hospitals_balanced": "持平医疗机构数",
+    "cases_equal_hospitals": "病例与医疗机构合计一致",
+    "clearing_identity": "清算恒等式成立",
+    "members": "成员数",
+    "unit_kind": "结算单元类型",
+    "unit_adjustment_fen": "结算单元调整",
 }
 
 ENUM_LABELS: dict[str, dict[str, str]] = {
@@ -70,6 +103,15 @@ ENUM_LABELS: dict[str, dict[str, str]] = {
         "special_review": "特例单议",
     },
     "level": {"tertiary": "三级", "secondary": "二级", "primary": "一级", "unrated": "未定级"},
+    "ffs_basis": FFS_BASIS_LABELS,
+    "point_value_formula": {
+        "fund_plus_personal": "（可分配基金 + 个人负担）÷ 总分值",
+        "fund_only": "可分配基金 ÷ 总分值",
+        "fund_over_ratio": "可分配基金 ÷ 报销比例 ÷ 总分值",
+    },
+    "unit_kind": {"hospital": "医疗机构", "community": "医共体"},
+    "cases_equal_hospitals": {True: "是", False: "否"},
+    "clearing_identity": {True: "是", False: "否"},
 }
 
 
@@ -239,6 +281,86 @@ def write_manifest(
     return write_json(data, out / "manifest.json")
 
 
+class OutputIntegrityError(ValueError):
+    """A run directory whose outputs do not match its manifest (Chinese message)."""
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def _cached_sha256(path: Path) -> str:
+    """sha256 of `path`, remembered per (path, size, mtime) so pages can verify often."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        if len(_HASHES) > 4096:
+            _HASHES.clear()
+        _HASHES[key] = sha256_file(path)
+    return _HASHES[key]
+
+
+def verify_outputs(run_dir: Path, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Check every output the manifest records against its SHA-256; the manifest, or
+    `OutputIntegrityError` naming the missing or changed files. Every reader of a settlement
+    run (reports, publication, the platform) calls this before using the run."""
+    run_dir = Path(run_dir)
+    if manifest is None:
+        path = run_dir / "manifest.json"
+        if not path.is_file():
+            raise OutputIntegrityError(
+                f"结算运行目录 {run_dir} 缺少 manifest.json：运行未完成或已损坏，不能使用其结果"
+            )
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise OutputIntegrityError(f"无法读取结算运行清单 {path}：{exc}") from exc
+    outputs = manifest.get("outputs") if isinstance(manifest, dict) else None
+    if not isinstance(outputs, dict) or not outputs:
+        raise OutputIntegrityError(f"结算运行清单 {run_dir / 'manifest.json'} 没有记录输出文件")
+    problems = []
+    for name, sha in sorted(outputs.items()):
+        target = run_dir / name
+        if Path(name).name != name or not target.is_file():
+            problems.append(f"{name}（缺失）")
+        elif _cached_sha256(target) != sha:
+            problems.append(f"{name}（内容与清单不符）")
+    if problems:
+        raise OutputIntegrityError(
+            f"结算运行目录 {run_dir} 的输出文件与运行清单不一致：{'、'.join(problems)}；"
+            "结果可能被改动，已拒绝使用（请重新运行结算）"
+        )
+    return manifest
+
+
+@contextmanager
+def staged_directory(out: Path) -> Iterator[Path]:
+    """Write a run's outputs into a fresh staging directory inside `out`; only when the
+    block completes are they moved into `out`, the manifest last. Before the first move the
+    old manifest is removed, so at every instant `out` is either a complete run (manifest
+    matching its outputs) or visibly incomplete (no manifest): a killed run never leaves an
+    old manifest beside new outputs. On an error the staging directory is removed and
+    `out` is untouched."""
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    manifest = out / "manifest.json"
+    manifest.unlink(missing_ok=True)
+    for item in sorted(stage.iterdir()):
+        if item.name == "manifest.json":
+            continue
+        target = out / item.name
+        if target.is_dir() and not item.is_dir():
+            shutil.rmtree(target)
+        os.replace(item, target)
+    if (stage / "manifest.json").exists():
+        os.replace(stage / "manifest.json", manifest)
+    shutil.rmtree(stage, ignore_errors=True)
+
+
 def yuan(fen: int) -> str:
     return f"{Decimal(int(fen)) / 100:,.2f}"
 
@@ -257,7 +379,7 @@ def reconciliation_markdown(pools: pa.Table, year: int | str) -> str:
             f"DIP 可分配基金 {yuan(r['available_fen'])} 元；非 DIP 病例 {r['non_dip_cases']} 例，"
             f"按项目统筹支付 {yuan(r['non_dip_ffs_fen'])} 元"
             f"{'' if r['non_dip_deducted_fen'] == r['non_dip_ffs_fen'] else '（未从 DIP 基金中扣除）'}",
-            f"- 点值公式 {r['point_value_formula']}：分子 {yuan(r['point_value_target_fen'])} 元 ÷ "
+            f"- 点值公式 {ENUM_LABELS['point_value_formula'].get(r['point_value_formula'])}：分子 {yuan(r['point_value_target_fen'])} 元 ÷ "
             f"总结算分值 {r['total_score']} = 结算点值 {r['point_value']} 元/分",
             f"- DIP 总金额：病例合计 {yuan(r['dip_amount_cases_fen'])} 元，医疗机构合计 "
             f"{yuan(r['dip_amount_hospitals_fen'])} 元（{ok}）；与点值分子的舍入差 "

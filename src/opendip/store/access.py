@@ -1,9 +1,13 @@
-"""Who may see which rows: the one place access to stored objects is filtered.
+"""Who may see which rows: the one place access to stored objects and case data is filtered.
 
 A hospital user sees its own hospital's rows only; an expert sees the applications
 assigned to it; the agency and administrators see the whole region. Callers that get
 `None` back for an id must answer 404 (never 403), so ids of other hospitals' objects
 cannot be probed.
+
+Used by the store's repositories (`application_filter`, `upload_filter`) and by every web
+route that reads case data, uploads or files an application (`case_scope`,
+`requested_hospital` through `opendip.web.services`, and `hospital_scope` for uploads).
 """
 
 from __future__ import annotations
@@ -50,3 +54,25 @@ def hospital_scope(actor: Actor) -> str | None:
     if actor.role == "hospital" and actor.hospital_id:
         return actor.hospital_id
     raise NoCaseAccess("无权查看病例数据")
+
+
+class OtherHospital(LookupError):
+    """A hospital user named another hospital: answered as "not found" (404)."""
+
+
+def case_scope(actor: Actor, requested: str | None) -> str | None:
+    """The hospital filter for case data: a hospital user is pinned to its own hospital
+    whatever it asks for; region roles get the hospital they ask for (None: whole region)."""
+    own = hospital_scope(actor)
+    return own if own is not None else (requested or None)
+
+
+def requested_hospital(actor: Actor, requested: str | None) -> str | None:
+    """Like `case_scope`, but a hospital user naming another hospital is refused
+    (`OtherHospital`) instead of being silently shown its own."""
+    own = hospital_scope(actor)
+    if own is None:
+        return requested or None
+    if requested and requested != own:
+        raise OtherHospital(requested)
+    return own

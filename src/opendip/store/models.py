@@ -43,8 +43,13 @@ RUN_STATUS_LABELS = {
     "approved": "已审核",
     "published": "已公示",
 }
-LEAD_STATUSES = ("open", "assigned", "closed")
-LEAD_STATUS_LABELS = {"open": "待分派", "assigned": "核查中", "closed": "已结案"}
+LEAD_STATUSES = ("open", "assigned", "closed", "confirmed")
+LEAD_STATUS_LABELS = {
+    "open": "待分派",
+    "assigned": "核查中",
+    "closed": "已结案",
+    "confirmed": "确认违规（清算时处理）",
+}
 
 
 def utcnow() -> dt.datetime:
@@ -165,6 +170,8 @@ class Application(Base):
     title: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text)
     case_ids: Mapped[list[Any]] = mapped_column(default=list)
+    #: What an application about no case (kind "policy") concerns (workflow.SUBJECTS).
+    subject: Mapped[str | None] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), index=True)
     outcome: Mapped[str | None] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -257,6 +264,9 @@ class SupervisionLead(Base):
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     conclusion: Mapped[str] = mapped_column(Text, default="")
+    #: A confirmed lead's adjustment applied at the year's clearing (settlement.findings):
+    #: {year, kind: regroup|merge|deduct, case_id, target_group_code, merge_into, amount_yuan}.
+    adjustment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
@@ -282,3 +292,113 @@ class AuditEntry(Base):
     object_id: Mapped[str] = mapped_column(String(64), default="")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ip: Mapped[str | None] = mapped_column(String(64))
+
+
+PROPOSAL_STATUSES = ("running", "ready", "failed", "published", "adopted", "withdrawn")
+PROPOSAL_STATUS_LABELS = {
+    "running": "测算中",
+    "ready": "测算完成",
+    "failed": "测算失败",
+    "published": "意见征集中",
+    "adopted": "已采纳",
+    "withdrawn": "已撤回",
+}
+
+
+class Proposal(Base):
+    """A policy/directory variant (方案测算) and, once published, its 意见征集."""
+
+    __tablename__ = "proposals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: The variant file as validated (YAML text: name, description, policy overlay).
+    variant_yaml: Mapped[str] = mapped_column(Text)
+    #: The annual clearing run the scenario re-runs (platform run id) and its directory.
+    base_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    status: Mapped[str] = mapped_column(String(16), default="running", index=True)
+    progress: Mapped[str] = mapped_column(String(200), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    #: Where the scenario output lies (DATA/scenarios/<id>).
+    result_dir: Mapped[str] = mapped_column(String(1000), default="")
+    #: The policy file written when the agency adopted the variant.
+    adopted_policy: Mapped[str] = mapped_column(String(1000), default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    adopted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    comments: Mapped[list[ProposalComment]] = relationship(
+        order_by="ProposalComment.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def status_label(self) -> str:
+        return PROPOSAL_STATUS_LABELS.get(self.status, self.status)
+
+
+class ProposalComment(Base):
+    """A hospital's comment on a published proposal, and the agency's reply."""
+
+    __tablename__ = "proposal_comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    proposal_id: Mapped[int] = mapped_column(
+        ForeignKey("proposals.id", ondelete="CASCADE"), index=True
+    )
+    hospital_id: Mapped[str] = mapped_column(String(64), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text)
+    reply: Mapped[str] = mapped_column(Text, default="")
+    replied_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    replied_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class ApiKey(Base):
+    """A key issued by the agency admin to one hospital's system (HIS / 病案系统) for the
+    system-to-system API (`/api/v1`). Only the SHA-256 of the secret is stored; `prefix`
+    (the first characters, not secret) identifies the key in lists and the audit log."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hospital_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class PushedCase(Base):
+    """A case pushed by a hospital system through `POST /api/v1/cases` (in stay or at
+    discharge), with the platform's latest answer. One row per case id: the case belongs to
+    the hospital that first submitted it (docs/data-contract.md, Identity); a re-push by
+    that hospital updates the row and bumps `version`."""
+
+    __tablename__ = "pushed_cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64), unique=True)
+    hospital_id: Mapped[str] = mapped_column(String(64), index=True)
+    #: "in_stay" (在院, partial) or "discharged" (已出院).
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    department: Mapped[str] = mapped_column(String(100), default="")
+    doctor: Mapped[str] = mapped_column(String(100), default="")
+    #: The case as pushed (normalised JSON) and the platform's answer (QC, group, score …).
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

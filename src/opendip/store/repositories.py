@@ -33,6 +33,7 @@ from opendip.store.passwords import dummy_verify, hash_password, verify_password
 from opendip.workflow import (
     ACTIONS,
     KINDS,
+    SUBJECTS,
     Actor,
     CaseDecision,
     Deadlines,
@@ -421,8 +422,11 @@ def create_application(
     hospital_id: str | None = None,
     today: dt.date | None = None,
     submit_token: str | None = None,
+    subject: str | None = None,
 ) -> Application:
-    """提出申请: a hospital files for its own cases (the agency may file for a hospital).
+    """提出申请: a hospital files for its own cases (the agency may file for a hospital);
+    a 政策异议 (kind "policy") concerns the budget, directory, a score or a coefficient and
+    may name no case.
 
     A repeated `submit_token` (double submission of one form) returns the first
     application instead of filing a second one."""
@@ -447,8 +451,13 @@ def create_application(
     if not reason:
         raise StoreRuleError("请填写申请理由")
     ids = list(dict.fromkeys(c.strip() for c in case_ids if c and c.strip()))
-    if not ids:
-        raise StoreRuleError("请至少填写一个结算清单号")
+    if kind == "policy":
+        if subject not in SUBJECTS:
+            raise StoreRuleError(f"请选择政策异议的事项：{'、'.join(SUBJECTS.values())}")
+    else:
+        subject = None
+        if not ids:
+            raise StoreRuleError("请至少填写一个结算清单号")
     if len(ids) > 500:
         raise StoreRuleError("一次申请最多 500 个病例")
     now = utcnow()
@@ -458,6 +467,7 @@ def create_application(
         title=title,
         reason=reason,
         case_ids=ids,
+        subject=subject,
         state="submitted",
         version=1,
         deadline=deadlines.deadline("submitted", today or now.date()),
@@ -719,8 +729,11 @@ def update_lead(
     expected_version: int,
     assignee_id: int | None = None,
     conclusion: str = "",
+    adjustment: dict[str, Any] | None = None,
 ) -> SupervisionLead:
-    """assign (open/assigned → assigned) or close (assigned → closed, with a conclusion)."""
+    """assign (open/assigned → assigned), close (assigned → closed, with a conclusion), or
+    confirm (assigned → confirmed: the decision recorded with the adjustment the year's
+    clearing applies, validated as a findings row)."""
     if action == "assign":
         if lead.status not in ("open", "assigned"):
             raise IllegalTransition("已结案的线索不能再分派")
@@ -734,6 +747,17 @@ def update_lead(
         if not conclusion.strip():
             raise IllegalTransition("结案须填写核查结论")
         values = {"status": "closed", "conclusion": conclusion.strip(), "closed_at": utcnow()}
+    elif action == "confirm":
+        if lead.status != "assigned":
+            raise IllegalTransition("线索须先分派核查，才能确认")
+        if not conclusion.strip():
+            raise IllegalTransition("确认违规须填写处理决定")
+        values = {
+            "status": "confirmed",
+            "conclusion": conclusion.strip(),
+            "adjustment": _checked_adjustment(lead, adjustment or {}, conclusion.strip()),
+            "closed_at": utcnow(),
+        }
     else:
         raise IllegalTransition(f"未知操作：{action}")
     values["version"] = lead.version + 1
@@ -749,6 +773,49 @@ def update_lead(
     s.flush()
     s.refresh(lead)
     return lead
+
+
+def _finding_row(lead: SupervisionLead, adj: dict[str, Any], decision: str) -> dict[str, Any]:
+    return {
+        "finding_id": f"L{lead.id}",
+        "lead_id": str((lead.evidence or {}).get("lead_id") or lead.id),
+        "hospital_id": lead.hospital_id,
+        "kind": adj.get("kind"),
+        "case_id": adj.get("case_id") or None,
+        "pool": adj.get("pool") or None,
+        "target_group_code": adj.get("target_group_code") or None,
+        "merge_into": adj.get("merge_into") or None,
+        "amount_yuan": adj.get("amount_yuan") or None,
+        "decision": decision,
+        "status": "confirmed",
+    }
+
+
+def _checked_adjustment(lead: SupervisionLead, adj: dict[str, Any], decision: str) -> dict:
+    import pyarrow as pa
+
+    from opendip.settlement.errors import InputDataError
+    from opendip.settlement.findings import normalise_findings
+
+    year = adj.get("year")
+    if not isinstance(year, int) or not 2000 <= year <= 2100:
+        raise IllegalTransition("请填写处理所属的清算年度")
+    clean = {k: (str(v).strip() if v is not None else None) for k, v in adj.items() if k != "year"}
+    try:
+        normalise_findings(pa.Table.from_pylist([_finding_row(lead, clean, decision)]), "监管线索")
+    except InputDataError as exc:
+        raise IllegalTransition(str(exc).replace("第 2 行 ", "")) from exc
+    return {**{k: v for k, v in clean.items() if v}, "year": year}
+
+
+def confirmed_findings(s: Session, year: int) -> list[dict[str, Any]]:
+    """Rows of the findings file (settlement.findings) for the confirmed leads of `year`."""
+    stmt = select(SupervisionLead).where(SupervisionLead.status == "confirmed")
+    return [
+        _finding_row(lead, lead.adjustment or {}, lead.conclusion)
+        for lead in s.scalars(stmt.order_by(SupervisionLead.id)).all()
+        if (lead.adjustment or {}).get("year") == year
+    ]
 
 
 __all__ = ["ACTIONS"]

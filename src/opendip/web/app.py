@@ -21,6 +21,7 @@ from opendip.reports.source import ReportInputError
 from opendip.store import Store, sqlite_url
 from opendip.store.models import LEAD_STATUS_LABELS, ROLE_LABELS, RUN_KIND_LABELS, RUN_STATUS_LABELS
 from opendip.store.repositories import StoreRuleError
+from opendip.web.demo_runs import load_demo_runs
 from opendip.web.region import RegionData, fmt_decimal, yuan
 from opendip.web.runs import RunService
 from opendip.web.security import (
@@ -30,13 +31,16 @@ from opendip.web.security import (
     LoginRequired,
     LoginThrottle,
     NotFound,
+    SecurityHeaders,
 )
 from opendip.web.settings import Settings
 from opendip.workflow import (
     DECISION_LABELS,
     KIND_LABELS,
     OUTCOME_LABELS,
+    OVERALL,
     STATE_LABELS,
+    SUBJECTS,
     WorkflowError,
 )
 
@@ -57,6 +61,9 @@ def _templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(HERE / "templates"))
     t.env.filters["yuan"] = yuan
     t.env.filters["dec"] = fmt_decimal
+    t.env.filters["thousands"] = lambda v: (
+        f"{v:,}" if isinstance(v, int) else ("—" if v is None else v)
+    )
     t.env.filters["pct"] = lambda v: "—" if v is None else f"{v:.2%}"
     t.env.filters["dt"] = lambda v: v.strftime("%Y-%m-%d %H:%M") if v else "—"
     t.env.globals.update(
@@ -72,6 +79,8 @@ def _templates() -> Jinja2Templates:
         DEVIATION_LABELS=DEVIATION_LABELS,
         GROUP_TYPE_LABELS=GROUP_TYPE_LABELS,
         POOL_LABELS=POOL_LABELS,
+        SUBJECTS=SUBJECTS,
+        OVERALL=OVERALL,
     )
     return t
 
@@ -123,6 +132,7 @@ def create_app(settings: Settings) -> FastAPI:
     region = RegionData(settings.data_dir)
     runs = RunService(store, settings, region)
     runs.recover()
+    load_demo_runs(store, settings.data_dir)
     runs.show_published()
     _load_supervision_leads(store, settings.data_dir)
 
@@ -139,9 +149,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.store = store
     app.state.region = region
     app.state.runs = runs
+    from opendip.web.scenarios import ScenarioService
+
+    app.state.scenarios = ScenarioService(
+        store, settings.data_dir, settings.platform_dir, settings.background_runs
+    )
+    app.state.scenarios.recover()
     app.state.templates = _templates()
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:
@@ -223,6 +240,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(analysis.router)
     app.add_exception_handler(analysis.AnalysisRefused, analysis.refused)
     app.include_router(reports.router)
+    from opendip.web.routers import scenarios as scenarios_router
+
+    app.include_router(scenarios_router.router)
+    from opendip.web.hospital_api import RateLimiter
+    from opendip.web.routers import hospital
+
+    app.state.api_rate_limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_window)
+    app.include_router(hospital.router)
+    app.add_exception_handler(hospital.ApiError, hospital.api_error)
     return app
 
 

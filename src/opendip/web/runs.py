@@ -263,13 +263,8 @@ class RunService:
         out, files, manifest = self._group_period(run_id, "monthly", period)
         self._progress(run_id, 60, "月度预结算（预算点值、质量保证金、预付）")
         summary = run_month(files, period, out / "settlement", excel=True)
-        manifest |= {
-            "scored_cases": summary["dip_cases"],
-            "point_values": {k: str(v) for k, v in dict(summary["point_values"]).items()},
-            "withholding_share": str(summary["withholding_share"]),
-            "totals_fen": dict(summary["totals"]),
-            "steps": ["质控", "入组", "计分", "月度预结算"],
-        }
+        manifest |= month_manifest(summary)
+        self._forecast(run_id, period, out, manifest)
         self._build_reports(run_id, out, manifest)
         return self._finish(out, manifest)
 
@@ -282,8 +277,24 @@ class RunService:
             run = s.get(Run, run_id)
             override = (run.params or {}).get("review_cap_override") if run else None
             creator = run.created_by if run else None
+            # Confirmed supervision leads of the year carry adjustments the clearing applies.
+            confirmed = repo.confirmed_findings(s, int(period))
+        findings = None
+        if confirmed:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            findings = out / "findings_input.parquet"
+            pq.write_table(pa.Table.from_pylist(confirmed), findings)
+            manifest["findings_applied"] = len(confirmed)
         summary = run_year(
-            files, int(period), out / "settlement", case_excel=False, review_cap_override=override
+            files,
+            int(period),
+            out / "settlement",
+            assessment=self._assess(out, files, int(period), manifest),
+            case_excel=False,
+            review_cap_override=override,
+            findings=findings,
         )
         if summary.get("review_cap_override"):
             with self.store.session() as s:
@@ -294,24 +305,40 @@ class RunService:
                 )  # fmt: skip
                 s.commit()
             manifest["review_cap_override"] = summary["review_cap_override"]
-        pools = list(summary["pools"])
-        manifest |= {
-            "scored_cases": sum(int(p["cases"]) for p in pools),
-            "point_values": {k: str(v) for k, v in dict(summary["point_values"]).items()},
-            "totals_fen": {
-                k: sum(int(p[k]) for p in pools)
-                for k in (
-                    "fund_payable_fen",
-                    "ffs_fund_fen",
-                    "clearing_total_fen",
-                    "advances_fen",
-                    "clearing_payment_fen",
-                )
-            },
-            "steps": ["质控", "入组", "计分", "年终清算"],
-        }
+        manifest |= year_manifest(summary)
         self._build_reports(run_id, out, manifest)
         return self._finish(out, manifest)
+
+    def _assess(self, out: Path, files: Any, year: int, manifest: dict[str, Any]) -> Path | None:
+        """The year's assessment (年度考核) as the engine runs it (`opendip assess`, the demo's
+        assessment stage) on the run's cases, grouping and QC status. None when the policy
+        has no scorecard, or when the assessment cannot be made (said in the run's notes):
+        then settlement.deposit_without_assessment decides the deposit."""
+        if not module_available("opendip.assessment"):
+            return None
+        from opendip.assessment.run import AssessFiles, AssessmentError, run_assess
+        from opendip.policy import PolicyFile
+
+        policy = PolicyFile.read(files.policy).periods()[-1][2]
+        if policy.assessment is None:
+            return None
+        previous = self.region.data_dir / f"cases_{year - 1}.parquet"
+        assess = AssessFiles(
+            policy=files.policy,
+            cases=files.cases,
+            grouped=files.grouped,
+            hospitals=files.hospitals,
+            case_status=out / "qc" / "case_status.parquet",
+            previous_cases=previous if previous.is_file() else None,
+        )
+        try:
+            run_assess(assess, year, out / "assessment")
+        except AssessmentError as exc:
+            manifest.setdefault("notes", []).append(
+                f"年度考核未能进行：{exc}；质量保证金按政策（settlement.deposit_without_assessment）处理"
+            )
+            return None
+        return out / "assessment" / "assessment.parquet"
 
     def _supervision(self, run_id: int, period: str) -> dict[str, Any]:
         """智能监管 of a year: the year's cases against earlier years, with the grouping and
@@ -395,6 +422,38 @@ class RunService:
             },
         )
 
+    def _forecast(self, run_id: int, period: str, out: Path, manifest: dict[str, Any]) -> None:
+        """年终点值预测 from this month and the year's earlier monthly runs (forecast.json
+        beside the run, read by the monthly report); never fatal."""
+        from opendip.forecast.run import FORECAST_FILE, forecast_from_months, write_forecast
+        from opendip.policy import demo_policy_path
+
+        year = period[:4]
+        history = sorted(
+            p for p in self.region.data_dir.glob("cases_*.parquet") if p.stem[-4:] < year
+        )
+        if not history:
+            return
+        with self.store.session() as s:
+            earlier = s.scalars(
+                select(Run)
+                .where(
+                    Run.kind == "monthly",
+                    Run.period.startswith(f"{year}-"),
+                    Run.period < period,
+                    Run.status.in_(("succeeded", "approved", "published")),
+                )
+                .order_by(Run.id)
+            ).all()
+            dirs = {r.period: self.settlement_dir(r) for r in earlier}
+        months = [d for d in dirs.values() if d is not None] + [out / "settlement"]
+        policy = self.settings.policy_path or self.region.policy_path() or demo_policy_path()
+        try:
+            rows = forecast_from_months(Path(policy), months, history)
+            write_forecast(rows, out / FORECAST_FILE)
+        except Exception as exc:  # the forecast must never fail a settled month
+            manifest.setdefault("notes", []).append(f"未能预测年终点值：{exc}")
+
     def _build_reports(self, run_id: int, out: Path, manifest: dict[str, Any]) -> None:
         """The run's report and publication, built now so their pages open at once; a
         failure is noted on the run (they are built again on first request), never fatal."""
@@ -416,7 +475,10 @@ class RunService:
         settled cases); without one, at the region directory's own results."""
         with self.store.session() as s:
             for run in repo.published_runs(s):
-                settlement = self.settlement_dir(run)
+                try:
+                    settlement = self.settlement_dir(run)
+                except ValueError:  # outputs do not match the manifest: not shown
+                    settlement = None
                 if settlement is None:
                     continue
                 self.region.use_results(
@@ -432,8 +494,46 @@ class RunService:
         """The run's settlement directory (None for runs made before settlement was wired)."""
         path = (run.manifest or {}).get("outputs", {}).get("settlement")
         if path and (Path(path) / "manifest.json").is_file():
+            from opendip.reports.source import ReportInputError
+            from opendip.settlement.output import OutputIntegrityError, verify_outputs
+
+            try:  # outputs changed after the run are never shown, published or reported
+                verify_outputs(Path(path))
+            except OutputIntegrityError as exc:
+                raise ReportInputError(str(exc)) from exc
             return Path(path)
         return None
+
+
+def month_manifest(summary: dict[str, Any]) -> dict[str, Any]:
+    """A run manifest's money part from `run_month`'s summary (or its summary.json)."""
+    return {
+        "scored_cases": int(summary["dip_cases"]),
+        "point_values": {k: str(v) for k, v in dict(summary["point_values"]).items()},
+        "withholding_share": str(summary["withholding_share"]),
+        "totals_fen": {k: int(v) for k, v in dict(summary["totals"]).items()},
+        "steps": ["质控", "入组", "计分", "月度预结算"],
+    }
+
+
+def year_manifest(summary: dict[str, Any]) -> dict[str, Any]:
+    """A run manifest's money part from `run_year`'s summary (or its summary.json)."""
+    pools = list(summary["pools"])
+    return {
+        "scored_cases": sum(int(p["cases"]) for p in pools),
+        "point_values": {k: str(v) for k, v in dict(summary["point_values"]).items()},
+        "totals_fen": {
+            k: sum(int(p[k]) for p in pools)
+            for k in (
+                "fund_payable_fen",
+                "ffs_fund_fen",
+                "clearing_total_fen",
+                "advances_fen",
+                "clearing_payment_fen",
+            )
+        },
+        "steps": ["质控", "入组", "计分", "年终清算"],
+    }
 
 
 def budget_point_values(policy, mean_fen: int | None, history_files: list | None = None) -> dict:

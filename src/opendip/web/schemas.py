@@ -165,10 +165,13 @@ class RunOut(BaseModel):
 
 
 class ApplicationIn(BaseModel):
-    kind: Literal["special_review", "dispute"]
+    kind: Literal["special_review", "dispute", "policy"]
     title: str = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1, max_length=5000)
-    case_ids: list[str] = Field(min_length=1, max_length=500)
+    #: At least one case, except for a 政策异议 (kind "policy"), which may name none.
+    case_ids: list[str] = Field(default_factory=list, max_length=500)
+    #: kind "policy": budget | directory | score | coefficient | other.
+    subject: str | None = Field(default=None, max_length=16)
     hospital_id: str | None = Field(default=None, max_length=64)
     submit_token: str | None = Field(default=None, max_length=64)
 
@@ -224,6 +227,7 @@ class ApplicationOut(BaseModel):
     title: str
     reason: str
     case_ids: list[str]
+    subject: str | None = None
     state: str
     state_label: str
     outcome: str | None
@@ -284,14 +288,29 @@ class LeadOut(BaseModel):
     status: str
     assignee_id: int | None
     conclusion: str
+    adjustment: dict[str, Any] | None = None
     version: int
 
 
+class LeadAdjustment(BaseModel):
+    """What a confirmed lead changes at the year's clearing (docs/money.md)."""
+
+    year: int = Field(ge=2000, le=2100)
+    kind: Literal["regroup", "merge", "deduct"]
+    case_id: str | None = Field(default=None, max_length=64)
+    pool: str | None = Field(default=None, max_length=16)
+    target_group_code: str | None = Field(default=None, max_length=64)
+    merge_into: str | None = Field(default=None, max_length=64)
+    amount_yuan: str | None = Field(default=None, max_length=20)
+
+
 class LeadAction(BaseModel):
-    action: Literal["assign", "close"]
+    action: Literal["assign", "close", "confirm"]
     version: int = Field(ge=1, le=2**31 - 1)
     assignee_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
     conclusion: str = Field(default="", max_length=5000)
+    #: action confirm: the adjustment the year's clearing applies.
+    adjustment: LeadAdjustment | None = None
 
 
 #: Path ids: bounded so a guessed huge id is a 422, never a database overflow.

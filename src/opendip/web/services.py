@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 
 from opendip.contract.ids import try_normalise_id
 from opendip.policy.cache import PolicyCache, file_identity
+from opendip.store import access
 from opendip.store import repositories as repo
 from opendip.web.region import CaseFilters, RegionData
-from opendip.web.security import NotFound, Viewer
+from opendip.web.security import Forbidden, NotFound, Viewer
 
 _INDEX_LOCK = threading.RLock()
 
@@ -25,10 +26,22 @@ def module_ready(name: str) -> bool:
 
 
 def case_scope(viewer: Viewer, requested: str | None) -> str | None:
-    """The hospital filter to apply: hospital users are always pinned to their own."""
-    if viewer.role == "hospital":
-        return viewer.user.hospital_id
-    return requested or None
+    """The hospital filter to apply (`opendip.store.access.case_scope`): hospital users are
+    always pinned to their own; roles without case access are refused."""
+    try:
+        return access.case_scope(viewer.actor, requested)
+    except access.NoCaseAccess as exc:
+        raise Forbidden(str(exc)) from exc
+
+
+def requested_hospital(viewer: Viewer, requested: str | None) -> str | None:
+    """The hospital a page is about: a hospital user's own; another one is 404."""
+    try:
+        return access.requested_hospital(viewer.actor, requested)
+    except access.OtherHospital as exc:
+        raise NotFound("未找到该医疗机构") from exc
+    except access.NoCaseAccess as exc:
+        raise Forbidden(str(exc)) from exc
 
 
 def scoped_filters(viewer: Viewer, filters: CaseFilters) -> CaseFilters:

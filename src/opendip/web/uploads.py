@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session
 
 from opendip.store import Upload, User
 from opendip.store import repositories as repo
+from opendip.store.access import hospital_scope
 from opendip.web.region import RegionData
 from opendip.web.settings import Settings
+from opendip.workflow import Actor
 
 ALLOWED_SUFFIXES = (".csv", ".txt", ".xlsx", ".xls", ".parquet")
 SAFE_NAME = re.compile(r"[^0-9A-Za-z\u4e00-\u9fff._-]+")
@@ -86,7 +88,7 @@ def import_upload(
 
     name = check_file(filename, data, settings)
     digest = hashlib.sha256(data).hexdigest()
-    hospital_id = user.hospital_id if user.role == "hospital" else None
+    hospital_id = hospital_scope(Actor(user.id, user.role, user.hospital_id))
     previous = s.scalar(
         select(Upload).where(
             Upload.sha256 == digest,
@@ -121,9 +123,11 @@ def import_upload(
     s.add(upload)
     s.flush()
     folder = settings.platform_dir / "uploads" / str(upload.id)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / name
     path.write_bytes(data)
+    path.chmod(0o600)
     upload.stored_path = str(path)
     try:
         result = read_cases([path], limits=settings.import_limits)

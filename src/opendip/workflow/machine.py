@@ -14,8 +14,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-KINDS = ("special_review", "dispute")
-KIND_LABELS = {"special_review": "特例单议", "dispute": "争议处理"}
+KINDS = ("special_review", "dispute", "policy")
+KIND_LABELS = {"special_review": "特例单议", "dispute": "争议处理", "policy": "政策异议"}
+#: Applications about no case (政策异议): what they concern.
+SUBJECTS = {
+    "budget": "预算",
+    "directory": "病种目录",
+    "score": "病种分值",
+    "coefficient": "医疗机构系数",
+    "other": "其他",
+}
+#: The decision row of an application about no case (the whole application).
+OVERALL = "申请事项"
 
 #: States in flow order.
 STATES = ("submitted", "accepted", "reviewing", "feedback", "archived")
@@ -188,6 +198,8 @@ def validate_decisions(
     """Every case of the application decided exactly once; an accepted special-review
     case needs a reviewed score, a rejected case has none."""
     wanted = list(dict.fromkeys(case_ids))
+    if kind == "policy" and not wanted:
+        wanted = [OVERALL]
     seen: dict[str, CaseDecision] = {}
     for item in items:
         if item.case_id not in wanted:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
+#: The policy key (users see the rule in Chinese; docs/policy.md names the key).
 KEY = "scoring.special_review_max_share"
 
 
@@ -49,7 +50,7 @@ def check_submission(
     if already + new > allowed:
         raise ReviewCapExceeded(
             f"特例单议申报超出上限：医院 {hospital_id} {year} 年出院 {discharged:,} 例，"
-            f"按政策（{KEY} = {share_text(share)}）最多可申报 {allowed:,} 例；"
+            f"按医保政策特例单议上限（出院病例的 {share_text(share)}）最多可申报 {allowed:,} 例；"
             f"已申报 {already:,} 例，本次 {new:,} 例，合计 {already + new:,} 例，"
             f"超出 {already + new - allowed:,} 例"
         )
@@ -63,7 +64,7 @@ def excess_text(excess: list[CapExcess], share: Decimal) -> str:
         for e in excess
     ]
     return (
-        f"特例单议通过病例超出上限（{KEY} = {share_text(share)}）："
+        f"特例单议通过病例超出上限（出院病例的 {share_text(share)}）："
         + "；".join(lines)
         + "。经办机构确认后可明确放行（记入审计日志），否则不予清算"
     )

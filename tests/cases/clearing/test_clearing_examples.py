@@ -172,7 +172,7 @@ def _settled(pol: Policy, c: dict[str, Any], level: str) -> Decimal:
     return _round(c["score"] * _coefficient(pol, level), pol.scoring.score_decimals)
 
 
-def _band_adjustment(pol: Policy, d: int, f: int) -> tuple[str, int]:
+def band_adjustment(pol: Policy, d: int, f: int) -> tuple[str, int]:
     for band in pol.settlement.ffs_bands:
         if band.ratio_min is not None and Decimal(d) < band.ratio_min * f:
             continue
@@ -232,7 +232,7 @@ def recompute(doc: dict[str, Any]) -> tuple[dict[str, Decimal], dict, dict]:
         ffs = sum(c["fund"] for c in mine)
         cost = sum(c["cost"] for c in mine)
         d, f = (dip_fen, cost) if s.ffs_basis == "total" else (fund_payable, ffs)
-        rule, adjustment = _band_adjustment(final, d, f)
+        rule, adjustment = band_adjustment(final, d, f)
         # monthly advances at the budget point value, withholding share in force that month
         withheld = advances = 0
         bpv = Decimal(start.settlement.budget[key[1]].budget_point_value)

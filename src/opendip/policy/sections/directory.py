@@ -135,6 +135,9 @@ class Auxiliary(Section):
     comorbidity_levels: list[ComorbidityLevel] = []
     tumour_metastasis_prefixes: list[str] = []
     tumour_metastasis_coefficient: Positive | None = None
+    #: An auxiliary directory file (opendip.directory.auxiliary) that replaces the coefficients
+    #: above: "demo" for the shipped demo file, or a YAML path (relative to the policy file).
+    file: str | None = None
 
 
 class DirectoryPolicy(Section):

@@ -106,22 +106,20 @@ class FfsBand(Section):
         return Decimal(1) if self.share is None else self.share
 
     def label(self) -> str:
-        """The band as a hospital reads it, e.g. "结余留用（比值≥1.00；留用结余的50%，
-        不超过按项目的10%）"."""
+        """The band as a hospital reads it, e.g. "结余留用（比值≥1.00；留用50%，封顶按项目10%）",
+        "按DIP支付（比值≥0.85且<1.00）", "超支分担（比值<0.85；分担50%）"."""
         lo = "" if self.ratio_min is None else f"≥{self.ratio_min:.2f}"
         hi = "" if self.ratio_max is None else f"<{self.ratio_max:.2f}"
-        where = "且".join(x for x in (lo, hi) if x) or "全部"
+        where = "比值" + ("且".join(x for x in (lo, hi) if x) or "不限")
         name = FFS_RULE_LABELS[self.rule]
         if self.rule == "keep_surplus":
-            parts = [f"留用结余的{_pct(self.kept_share)}"]
+            detail = f"留用{_pct(self.kept_share)}"
             if self.cap_share is not None:
-                parts.append(f"不超过按项目的{_pct(self.cap_share)}")
-            detail = "，".join(parts)
-        elif self.rule == "share_loss":
-            detail = f"分担超支的{_pct(self.share or Decimal(0))}"
-        else:
-            detail = "按DIP金额支付"
-        return f"{name}（比值{where}；{detail}）"
+                detail += f"，封顶按项目{_pct(self.cap_share)}"
+            return f"{name}（{where}；{detail}）"
+        if self.rule == "share_loss":
+            return f"{name}（{where}；分担{_pct(self.share or Decimal(0))}）"
+        return f"{name}（{where}）"
 
 
 def _pct(share: Decimal) -> str:
@@ -152,6 +150,11 @@ class SettlementPolicy(Section):
     surplus_clawback_to: Literal["fund", "reserve"] = "fund"
     #: Where a withheld deposit not returned (assessment) goes: reserve or fund.
     deducted_deposit_to: Literal["fund", "reserve"] = "fund"
+    #: The deposit when the annual clearing is given no assessment scores: `withhold` (none
+    #: returned), `return_all`, or `default_score` (every hospital as if it scored
+    #: `default_assessment_score`, through assessment_bands).
+    deposit_without_assessment: Literal["withhold", "return_all", "default_score"] = "withhold"
+    default_assessment_score: NonNegative | None = None
     #: 医共体: members' results are netted inside the community.
     community_netting: bool = False
     rounding: Literal["half_up"] = "half_up"
@@ -167,6 +170,32 @@ class SettlementPolicy(Section):
                 "assessment_bands 须按 min_score 从高到低排列且互不相同（相同的分数线后一条永不"
                 "生效） / assessment_bands must be ordered by min_score, highest first, "
                 "without repeats (a repeated score line would never apply)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _default_assessment(self) -> SettlementPolicy:
+        if self.deposit_without_assessment != "default_score":
+            if self.default_assessment_score is not None:
+                raise key_error(
+                    "default_assessment_score",
+                    "默认考核得分只用于 deposit_without_assessment = default_score，当前为 "
+                    f"{self.deposit_without_assessment}，请删除",
+                    "default_assessment_score only applies to deposit_without_assessment "
+                    f"default_score (not {self.deposit_without_assessment}); remove it",
+                )
+            return self
+        if self.default_assessment_score is None:
+            raise key_error(
+                "default_assessment_score",
+                "deposit_without_assessment 为 default_score 时须给出默认考核得分",
+                "deposit_without_assessment default_score needs default_assessment_score",
+            )
+        if not self.assessment_bands:
+            raise key_error(
+                "assessment_bands",
+                "deposit_without_assessment 为 default_score 时须有考核得分分段",
+                "deposit_without_assessment default_score needs assessment_bands",
             )
         return self
 

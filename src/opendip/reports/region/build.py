@@ -15,6 +15,7 @@ from opendip.reports.region.assessment import assessment
 from opendip.reports.region.cases import basic_groups, deviation
 from opendip.reports.region.costs import costs
 from opendip.reports.region.facts import Extras, RegionFacts, load
+from opendip.reports.region.forecast import forecast
 from opendip.reports.region.fund import fund, hospital_rows, hospitals
 from opendip.reports.region.overview import overview
 from opendip.reports.region.settlement import settlement
@@ -64,6 +65,7 @@ def build_report(
         hospitals(f, by_hospital),
         settlement(f),
         assessment(f),
+        forecast(f),
         costs(f),
         basic_groups(f),
         deviation(f),

@@ -41,12 +41,9 @@ HOSPITAL_CLEARING_COLUMNS = [
     ColumnSpec("pool_label", "统筹区"),
     ColumnSpec("compare_dip_fen", "DIP 侧", "fen"),
     ColumnSpec("compare_ffs_fen", "按项目侧", "fen"),
-    ColumnSpec("dip_ffs_ratio", "比值（所用）", "ratio"),
+    ColumnSpec("dip_ffs_ratio", "比值（所用）", "coefficient"),
     ColumnSpec("ffs_band_label", "适用分段"),
     ColumnSpec("adjustment_fen", "结余超支调整", "fen"),
-    ColumnSpec("deposit_deducted_fen", "扣减保证金", "fen"),
-    ColumnSpec("clearing_total_fen", "清算应付总额", "fen"),
-    ColumnSpec("advances_fen", "已预付金额", "fen"),
     ColumnSpec("clearing_payment_fen", "清算应拨付", "fen"),
 ]
 MONTHLY_COLUMNS = [

@@ -15,6 +15,7 @@ from opendip.web.schemas import (
     AuditOut,
     Id,
     LeadAction,
+    LeadAdjustment,
     LeadOut,
     Message,
     UserIn,
@@ -229,6 +230,7 @@ def leads_page(
         staff=[u for u in repo.list_users(s) if u.role in ("admin", "agency") and u.active],
         ready=module_ready("opendip.supervision.bench") or bool(repo.list_leads(s)),
         names=request.app.state.region.hospital_names(),
+        year=request.app.state.region.current_year(),
     )
 
 
@@ -237,7 +239,14 @@ def _lead_action(s: Session, viewer: Viewer, lead_id: Id, body: LeadAction):
     if lead is None:
         raise NotFound("未找到该线索")
     lead = repo.update_lead(
-        s, viewer.user, lead, body.action, body.version, body.assignee_id, body.conclusion
+        s,
+        viewer.user,
+        lead,
+        body.action,
+        body.version,
+        body.assignee_id,
+        body.conclusion,
+        body.adjustment.model_dump() if body.adjustment else None,
     )
     s.commit()
     return lead
@@ -251,16 +260,35 @@ def leads_update(
     version: int = Form(ge=1, le=2**31 - 1),
     assignee_id: str = Form("", max_length=12),
     conclusion: str = Form("", max_length=5000),
+    kind: str = Form("", max_length=16),
+    year: str = Form("", max_length=4),
+    case_id: str = Form("", max_length=64),
+    target_group_code: str = Form("", max_length=64),
+    merge_into: str = Form("", max_length=64),
+    amount_yuan: str = Form("", max_length=20),
     viewer: Viewer = Depends(require("leads")),
     s: Session = Depends(db),
 ) -> Response:
-    if action not in ("assign", "close"):
+    if action not in ("assign", "close", "confirm"):
         return error_response(request, 400, "未知操作")
+    adjustment = None
+    if action == "confirm":
+        if kind not in ("regroup", "merge", "deduct") or not year.isdigit():
+            return error_response(request, 400, "请选择处理方式并填写清算年度")
+        adjustment = LeadAdjustment(
+            year=int(year),
+            kind=kind,  # type: ignore[arg-type]
+            case_id=case_id or None,
+            target_group_code=target_group_code or None,
+            merge_into=merge_into or None,
+            amount_yuan=amount_yuan or None,
+        )
     body = LeadAction(
         action=action,
         version=version,
         assignee_id=int(assignee_id) if assignee_id.isdigit() else None,
         conclusion=conclusion,
+        adjustment=adjustment,
     )  # type: ignore[arg-type]
     _lead_action(s, viewer, lead_id, body)
     return RedirectResponse("/leads", status_code=303)

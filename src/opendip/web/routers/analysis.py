@@ -35,6 +35,7 @@ from opendip.web.app import error_response, render
 from opendip.web.runs import RunService
 from opendip.web.schemas import Message
 from opendip.web.security import NotFound, Viewer, db, require
+from opendip.web.services import requested_hospital
 
 router = APIRouter()
 NO_RESULTS = "尚无结算结果：请先完成一次年终清算或月度预结算"
@@ -100,12 +101,7 @@ def _band(value: str | None) -> Decimal:
 
 def _hospital(viewer: Viewer, requested: str | None) -> str | None:
     """The hospital to analyse: a hospital user's own (another one is 404)."""
-    if viewer.role == "hospital":
-        own = viewer.user.hospital_id
-        if requested and requested != own:
-            raise NotFound("未找到该医疗机构")
-        return own
-    return requested
+    return requested_hospital(viewer, requested)
 
 
 _cache: dict[tuple[Any, ...], Report] = {}

@@ -28,6 +28,7 @@ from opendip.web.schemas import (
     TransitionIn,
 )
 from opendip.web.security import NotFound, Viewer, db, require
+from opendip.web.services import case_scope
 from opendip.web.uploads import safe_filename
 from opendip.workflow import (
     KINDS,
@@ -72,6 +73,7 @@ def _out(app: Application, viewer: Viewer) -> ApplicationOut:
         title=app.title,
         reason=app.reason,
         case_ids=list(app.case_ids),
+        subject=app.subject,
         state=app.state,
         state_label=STATE_LABELS[app.state],
         outcome=app.outcome,
@@ -117,7 +119,7 @@ def _check_cases(
     """Cases must exist and belong to the applying hospital (no probing other hospitals)."""
     region = request.app.state.region
     found = region.case_hospitals(case_ids, repo.accepted_upload_files(s))
-    target = viewer.user.hospital_id if viewer.role == "hospital" else hospital_id
+    target = case_scope(viewer, hospital_id)
     bad = [c for c in case_ids if found.get(c) != target]
     if bad:
         raise InvalidDecision(f"以下结算清单号不存在或不属于申请医院：{'、'.join(bad[:10])}")
@@ -144,7 +146,7 @@ def _check_review_cap(
     applications count, withdrawn or refused ones do not)."""
     from opendip.web.services import _policy_file as policy_file
 
-    hospital = viewer.user.hospital_id if viewer.role == "hospital" else hospital_id
+    hospital = case_scope(viewer, hospital_id)
     if not hospital:
         return
     share = policy_file(request).periods()[-1][2].scoring.special_review_max_share
@@ -166,7 +168,8 @@ def _check_review_cap(
 
 def _create(request: Request, s: Session, viewer: Viewer, body: ApplicationIn) -> Application:
     ids = _normal_case_ids(body.case_ids)
-    _check_cases(request, s, viewer, body.hospital_id, ids)
+    if ids:
+        _check_cases(request, s, viewer, body.hospital_id, ids)
     if body.kind == "special_review":
         try:
             _check_review_cap(request, s, viewer, body.hospital_id, ids)
@@ -182,6 +185,7 @@ def _create(request: Request, s: Session, viewer: Viewer, body: ApplicationIn) -
         request.app.state.settings.deadlines,
         hospital_id=body.hospital_id,
         submit_token=body.submit_token,
+        subject=body.subject,
     )
     s.commit()
     return app
@@ -232,10 +236,17 @@ async def application_submit(
     viewer: Viewer = Depends(require("applications.create")),
     s: Session = Depends(db),
 ) -> Response:
+    """File an application with its attachments in one transaction: the attachments are
+    read and checked first, so a bad one refuses the whole form (nothing is filed)."""
     form = await request.form()
     raw = {k: v for k, v in form.items() if isinstance(v, str)}
     ids = [c for c in raw.get("case_ids", "").replace("，", " ").replace(",", " ").split() if c]
     try:
+        attachments = [
+            await _read_attachment(request, f)
+            for f in form.getlist("attachments")
+            if isinstance(f, UploadFile) and f.filename
+        ]
         body = ApplicationIn(
             kind=raw.get("kind", "special_review"),  # type: ignore[arg-type]
             title=raw.get("title", "").strip() or "（无标题）",
@@ -243,14 +254,18 @@ async def application_submit(
             case_ids=ids,
             hospital_id=raw.get("hospital_id") or None,
             submit_token=raw.get("submit_token") or None,
+            subject=raw.get("subject") or None,
         )
         app = _create(request, s, viewer, body)
+        for name, data in attachments:
+            _store_attachment(request, s, viewer, app, name, data)
+        s.commit()
     except Exception as exc:
         s.rollback()
         from pydantic import ValidationError
 
         if isinstance(exc, ValidationError):
-            message = "请填写标题、理由和至少一个结算清单号"
+            message = "请填写标题、理由和结算清单号（政策异议可不填病例）"
         elif isinstance(exc, repo.StoreRuleError | InvalidDecision):
             message = str(exc)
         else:
@@ -266,16 +281,25 @@ async def application_submit(
             form=raw,
             hospitals=request.app.state.region.hospitals() if viewer.role != "hospital" else [],
         )
-    for f in form.getlist("attachments"):
-        if isinstance(f, UploadFile) and f.filename:
-            await _save_attachment(request, s, viewer, app, f)
-    s.commit()
     return RedirectResponse(f"/applications/{app.id}", status_code=303)
 
 
-async def _save_attachment(
-    request: Request, s: Session, viewer: Viewer, app: Application, f: UploadFile
-):
+#: Attachment types served with their own content type; everything else is served as
+#: application/octet-stream (a download), whatever the uploader claimed.
+SERVED_TYPES = {
+    ".pdf": "application/pdf",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+}
+
+
+def attachment_type(name: str) -> str:
+    return SERVED_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
+
+
+async def _read_attachment(request: Request, f: UploadFile) -> tuple[str, bytes]:
+    """(safe name, content) of one attachment, or `InvalidDecision` (type, size, empty)."""
     settings = request.app.state.settings
     name = safe_filename(f.filename or "attachment")
     if not name.lower().endswith(ATTACHMENT_TYPES):
@@ -287,19 +311,27 @@ async def _save_attachment(
         )
     if not data:
         raise InvalidDecision(f"附件 {name} 为空")
-    folder = settings.platform_dir / "attachments" / str(app.id)
-    folder.mkdir(parents=True, exist_ok=True)
+    return name, data
+
+
+def _store_attachment(
+    request: Request, s: Session, viewer: Viewer, app: Application, name: str, data: bytes
+):
+    folder = request.app.state.settings.platform_dir / "attachments" / str(app.id)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"{secrets.token_hex(6)}_{name}"
     path.write_bytes(data)
+    path.chmod(0o600)
     return repo.add_attachment(
-        s,
-        viewer.user,
-        app,
-        name,
-        str(path),
-        len(data),
-        f.content_type or "application/octet-stream",
+        s, viewer.user, app, name, str(path), len(data), attachment_type(name)
     )
+
+
+async def _save_attachment(
+    request: Request, s: Session, viewer: Viewer, app: Application, f: UploadFile
+):
+    name, data = await _read_attachment(request, f)
+    return _store_attachment(request, s, viewer, app, name, data)
 
 
 @router.post(
@@ -518,7 +550,12 @@ def application_attachment(
     att = repo.get_attachment(s, viewer.actor, app_id, att_id)
     if att is None or not Path(att.stored_path).exists():
         raise NotFound("未找到该附件")
-    return FileResponse(att.stored_path, media_type=att.content_type, filename=att.filename)
+    return FileResponse(
+        att.stored_path,
+        media_type=attachment_type(att.filename),  # never the uploader's claim
+        filename=att.filename,
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
+    )
 
 
 @router.get(

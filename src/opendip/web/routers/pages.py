@@ -50,10 +50,16 @@ def home(
     if viewer.role != "expert":
         stats = region.dashboard(hospital, repo.accepted_upload_files(s))
     pending = repo.list_applications(s, viewer.actor, archived=False)
+    forecast = []
+    if viewer.can("runs"):
+        from opendip.web.forecast import home_forecast
+
+        forecast = home_forecast(s, request.app.state.runs, request.app.state.settings.data_dir)
     return render(
         request,
         "home.html",
         stats=stats,
+        forecast=forecast,
         hospital=region.hospital(hospital) if hospital else None,
         pending=pending[:10],
         grouping_ready=module_ready("opendip.grouping"),
@@ -441,8 +447,41 @@ def _publication(request: Request, s: Session, viewer: Viewer) -> list[dict[str,
             rows = _per_hospital(cases, own)
         for r in rows:
             r["name"] = names.get(r["hospital_id"], "")
-        out.append({"run": run, "rows": rows})
+        bands, basis = _clearing_bands(request, run, own)
+        out.append({"run": run, "rows": rows, "bands": bands, "basis": basis})
     return out
+
+
+def _clearing_bands(
+    request: Request, run: Any, own: str | None
+) -> tuple[dict[str, list[str]], str]:
+    """An annual run's ratio used and band applied per hospital and pool (from the clearing's
+    hospital lines), and the comparison basis in Chinese; empty for other runs."""
+    from opendip.contract.tables import INSURANCE_TYPE_LABELS
+    from opendip.policy.sections.settlement import FFS_BASIS_LABELS
+
+    if run.kind != "annual":
+        return {}, ""
+    settlement = request.app.state.runs.settlement_dir(run)
+    if settlement is None or not (settlement / "hospitals.parquet").is_file():
+        return {}, ""
+    table = pq.read_table(settlement / "hospitals.parquet")
+    if "ffs_band_label" not in table.column_names:
+        return {}, ""
+    bands: dict[str, list[str]] = {}
+    for r in table.select(["hospital_id", "pool", "dip_ffs_ratio", "ffs_band_label"]).to_pylist():
+        if own is not None and r["hospital_id"] != own:
+            continue
+        ratio = "—" if r["dip_ffs_ratio"] is None else str(r["dip_ffs_ratio"])
+        pool = INSURANCE_TYPE_LABELS.get(r["pool"], r["pool"])
+        bands.setdefault(str(r["hospital_id"]), []).append(f"{pool} {ratio} {r['ffs_band_label']}")
+    basis = ""
+    recon = settlement / "reconciliation.parquet"
+    if recon.is_file():
+        pools = pq.read_table(recon)
+        if "ffs_basis" in pools.column_names and pools.num_rows:
+            basis = FFS_BASIS_LABELS.get(pools.column("ffs_basis")[0].as_py(), "")
+    return bands, basis
 
 
 def _per_hospital(t, own: str | None) -> list[dict[str, Any]]:

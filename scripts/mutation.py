@@ -1,0 +1,201 @@
+"""Mutation testing (mutmut) on the modules where a wrong operator costs money or leaks data.
+
+    make mutation                      # every group below, one after the other
+    make mutation GROUPS="money qc"    # some groups
+    python scripts/mutation.py --list  # the groups, their modules and test subsets
+
+Each group mutates only its modules and runs only its targeted tests (mutmut runs, for each
+mutant, the tests of that subset that executed the mutated function). A group is built in
+.mutation/<group>/ (a copy of src, tests, policies, docs and pyproject.toml with the group's
+[tool.mutmut] section), so groups never share state and the work tree is untouched.
+Results: .mutation/<group>/result.json (counts by status) and survivors.txt (every mutant not
+killed; `cd .mutation/<group> && python -m mutmut show NAME` prints its diff); the figures and
+the explanation of every survivor are in docs/testing.md. Not part of `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / ".mutation"
+COPY = ["src", "tests", "policies", "docs"]
+
+#: group → (modules to mutate, pytest arguments selecting its tests, mutant-name globs).
+#: Globs (mutmut names: module.x_function__mutmut_N) limit a group to the functions that
+#: decide money or access in a large module; an empty list mutates every function.
+GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
+    "money": (["src/opendip/money.py"], ["tests/money"], []),
+    "access": (
+        ["src/opendip/store/access.py"],
+        ["tests/store/test_access_rules.py", "-m", "not postgres"],
+        [],
+    ),
+    "scoring": (
+        [
+            "src/opendip/scoring/formulas.py",
+            "src/opendip/scoring/exact.py",
+            "src/opendip/scoring/rules.py",
+            "src/opendip/scoring/single.py",
+        ],
+        [
+            "tests/scoring/test_oracle.py",
+            "tests/scoring/test_formulas.py",
+            "tests/cases/test_worked_examples.py",
+        ],
+        [],
+    ),
+    "settlement": (
+        [
+            "src/opendip/settlement/pointvalue.py",
+            "src/opendip/settlement/clearing.py",
+            "src/opendip/workflow/review_cap.py",
+        ],
+        [
+            "tests/settlement/test_pointvalue.py",
+            "tests/settlement/test_review_cap.py",
+            "tests/settlement/test_clearing.py",
+        ],
+        [
+            "opendip.settlement.pointvalue.*",
+            "opendip.workflow.review_cap.*",
+            "opendip.settlement.clearing.x__withhold__*",
+            "opendip.settlement.clearing.x__compare_sides__*",
+            "opendip.settlement.clearing.x__ratio_column__*",
+            "opendip.settlement.clearing.x__ffs_band__*",
+            "opendip.settlement.clearing.x__allocate__*",
+            "opendip.settlement.clearing.x__advances_from_months__*",
+        ],
+    ),
+    "qc": (
+        ["src/opendip/qc/single.py", "src/opendip/qc/context.py", "src/opendip/qc/batch.py"],
+        ["tests/qc/test_limits.py"],
+        [
+            "opendip.qc.single.*",
+            "opendip.qc.context.*",
+            "opendip.qc.batch.xǁ*ǁoperand__*",
+            "opendip.qc.batch.xǁ*ǁcompare__*",
+            "opendip.qc.batch.xǁ*ǁ_hits__*",
+            "opendip.qc.batch.xǁ*ǁ_scalar_bad__*",
+            "opendip.qc.batch.xǁ*ǁ_code_flag__*",
+            "opendip.qc.batch.x__any__*",
+            "opendip.qc.batch.x__sum__*",
+        ],
+    ),
+    "security": (
+        ["src/opendip/web/security.py"],
+        ["tests/web/test_auth.py", "tests/web/test_access.py", "-m", "not postgres"],
+        [],
+    ),
+    "grouping": (
+        ["src/opendip/grouping/single.py"],
+        ["tests/grouping/test_grouping.py"],
+        ["opendip.grouping.single.x__core__*"],
+    ),
+    "scoring-batch": (
+        ["src/opendip/scoring/batch.py"],
+        ["tests/cases/test_worked_examples.py", "-k", "batch"],
+        [
+            "opendip.scoring.batch.x__hospital_k4__*",
+            "opendip.scoring.batch.x__band_value__*",
+            "opendip.scoring.batch.x_with_money__*",
+            "opendip.scoring.batch.x_score_period__*",
+        ],
+    ),
+}
+
+STATUSES = ["killed", "survived", "no tests", "timeout", "suspicious", "skipped", "not checked"]
+
+
+def _toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def build(group: str) -> Path:
+    modules, tests, _ = GROUPS[group]
+    where = BUILD / group
+    if where.exists():
+        shutil.rmtree(where)
+    where.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    for name in COPY:
+        shutil.copytree(ROOT / name, where / name, ignore=ignore)
+    config = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    config += f"""
+[tool.mutmut]
+source_paths = ["src"]
+only_mutate = {_toml_list(modules)}
+pytest_add_cli_args_test_selection = {_toml_list(tests)}
+pytest_add_cli_args = ["-p", "no:cacheprovider"]
+also_copy = {_toml_list(COPY[1:])}
+use_git_change_detection = false
+"""
+    (where / "pyproject.toml").write_text(config, encoding="utf-8")
+    return where
+
+
+def run(group: str, children: int) -> dict:
+    where = build(group)
+    globs = GROUPS[group][2]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["HYPOTHESIS_PROFILE"] = "mutation"
+    mutmut = [sys.executable, "-m", "mutmut"]
+    start = time.monotonic()
+    with open(where / "mutmut.log", "w", encoding="utf-8") as log:
+        subprocess.run(
+            [*mutmut, "run", "--max-children", str(children), *globs],
+            cwd=where, env=env, stdout=log, stderr=subprocess.STDOUT, check=False,
+        )  # fmt: skip
+        listing = subprocess.run(
+            [*mutmut, "results", "--all", "true"],
+            cwd=where, env=env, capture_output=True, text=True, check=False,
+        ).stdout  # fmt: skip
+    results = {}
+    for line in listing.splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if name and (not globs or any(fnmatch.fnmatch(name, g) for g in globs)):
+            results[name] = status
+    survivors = sorted(n for n, st in results.items() if st != "killed")
+    (where / "survivors.txt").write_text("\n".join(f"{n}: {results[n]}" for n in survivors))
+    row: dict = {"group": group, "mutants": len(results)}
+    for status in STATUSES:
+        row[status] = sum(1 for st in results.values() if st == status)
+    row["seconds"] = round(time.monotonic() - start)
+    (where / "result.json").write_text(json.dumps(row, indent=1), encoding="utf-8")
+    print("\t".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("groups", nargs="*", help="groups to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="show the groups and exit")
+    parser.add_argument("--children", type=int, default=2, help="parallel mutants (default 2)")
+    args = parser.parse_args()
+    if args.list:
+        for name, (modules, tests, globs) in GROUPS.items():
+            print(f"{name}: {' '.join(modules)}\n    tests: {' '.join(tests)}")
+            if globs:
+                print(f"    only: {' '.join(globs)}")
+        return 0
+    unknown = [g for g in args.groups if g not in GROUPS]
+    if unknown:
+        parser.error(f"unknown group(s): {', '.join(unknown)}")
+    rows = [run(g, args.children) for g in (args.groups or list(GROUPS))]
+    keys = ["group", "mutants", *STATUSES, "seconds"]
+    print("| " + " | ".join(keys) + " |")
+    for row in rows:
+        print("| " + " | ".join(str(row.get(k, "")) for k in keys) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
