@@ -46,16 +46,13 @@ def group(
         list[str] | None,
         typer.Option("--explain", help="逐条解释这些病例的入组过程（结算清单号，可重复）"),
     ] = None,
-<<<<<<< HEAD
-    engine: EngineOpt = Engine.duckdb,
-=======
     auxiliary_file: Annotated[
         Path | None,
         typer.Option(
             "--auxiliary", help="辅助目录文件（合并症、严重程度、肿瘤、年龄；替代政策中的系数）"
         ),
     ] = None,
->>>>>>> main
+    engine: EngineOpt = Engine.duckdb,
 ) -> None:
     """病例入组 / group cases into the directory."""
     _, pol = load_policy_file(policy)
