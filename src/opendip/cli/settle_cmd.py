@@ -51,11 +51,12 @@ def month_cmd(
     reviews: Reviews = None,
     history: History = None,
     excel: Excel = True,
+    engine: EngineOpt = Engine.duckdb,
 ) -> None:
     """月度预结算：按预算点值计算，并按当月比例预留质量保证金。"""
     files = InputFiles(policy, cases, grouped, directory, hospitals, reviews, history)
     try:
-        s = run_month(files, month, out, excel=excel)
+        s = run_month(files, month, out, excel=excel, engine=engine.value)
     except (ScoringError, PolicyError) as exc:
         fail(str(exc))
     t = s["totals"]
