@@ -19,6 +19,7 @@ from opendip.reports.region.forecast import forecast
 from opendip.reports.region.fund import fund, hospital_rows, hospitals
 from opendip.reports.region.overview import overview
 from opendip.reports.region.settlement import settlement
+from opendip.reports.region.structure import structure
 from opendip.reports.region.summary import summary
 from opendip.reports.region.supervision import supervision
 
@@ -67,6 +68,7 @@ def build_report(
         assessment(f),
         forecast(f),
         costs(f),
+        structure(f),
         basic_groups(f),
         deviation(f),
         supervision(f),
