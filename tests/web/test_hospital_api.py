@@ -232,3 +232,86 @@ def test_every_call_audited_and_last_use_set(app, keys) -> None:
         assert [c.details["call"] for c in calls] == ["GET /api/v1/cases", "POST /api/v1/cases"]
         push = s.query(AuditEntry).filter_by(action="api.push").one()
         assert push.details["accepted"] == ["HIS-0020"]
+
+
+def test_qc_findings_and_flags_of_an_in_stay_case(app, keys) -> None:
+    complete = _case(
+        "HIS-0030",
+        patient_id="P0030",
+        doctor_id="H001-D01-01",
+        admission_route="1",
+        birth_date="1986-01-01",
+    )
+    partial = _case("HIS-0031")  # no patient id, doctor code, admission route
+    r = keys["A"].post("/api/v1/cases", json={"cases": [complete, partial]})
+    done, missing = (x["result"] for x in r.json()["results"])
+    # in stay: the fee breakdown is not known yet, its sum rule does not count
+    assert done["qc_blocking"] == 0 and "qc_blocking" not in done["flags"]
+    assert not [f for f in done["qc_findings"] if f["field"] == "total_cost"]
+    blocking = {f["field"] for f in missing["qc_findings"] if f["level"] == "error"}
+    assert blocking == {"patient_id", "doctor_id", "admission_route"}
+    assert "qc_blocking" in missing["flags"]
+    # cost 3000 yuan, 4 days: neither near the high threshold nor over the group's mean stay
+    assert done["flags"] == []
+    big = (
+        keys["A"]
+        .post("/api/v1/cases", json={"cases": [{**complete, "total_cost_yuan": "80000"}]})
+        .json()["results"][0]["result"]
+    )
+    assert big["flags"] == ["over_high"]
+    assert big["total_cost_fen"] > big["thresholds"]["high_fen"]
+    # the demo policy's monitoring.near_high_share is the default 0.8: 9,000 yuan is between
+    # 0.8 × the high threshold and the threshold; 1,000 yuan is under the low threshold
+    # 基层:A09.9 (score 14.8501 < 100): same-level (tertiary) mean 341,828 fen × the demo
+    # band's high multiple 3 = 1,025,484 fen and × low multiple 0.5 = 170,914 fen
+    assert big["thresholds"]["mean_fen"] == 341828
+    assert big["thresholds"]["high_fen"] == 1025484 and big["thresholds"]["low_fen"] == 170914
+    for cost, expected in (("8203.87", []), ("8203.88", ["near_high"]), ("1000", ["likely_low"])):
+        got = (
+            keys["A"]
+            .post("/api/v1/cases", json={"cases": [{**complete, "total_cost_yuan": cost}]})
+            .json()["results"][0]["result"]
+        )
+        assert got["flags"] == expected, cost
+
+
+def test_instay_page_and_export_are_scoped_to_the_hospital(app, keys, clients) -> None:
+    keys["A"].post("/api/v1/cases", json={"cases": [_case("HIS-SECRET-A", department="骨科")]})
+    keys["B"].post("/api/v1/cases", json={"cases": [_case("HIS-B-1")]})
+    h1, h2 = clients("h1"), clients("h2")
+    assert "HIS-SECRET-A" in h1.get("/instay").text
+    page = h2.get("/instay")
+    assert page.status_code == 200 and "HIS-B-1" in page.text and "HIS-SECRET-A" not in page.text
+    assert h2.get("/instay?hospital_id=H001").status_code == 404
+    assert h2.get("/instay/export.xlsx?hospital_id=H001").status_code == 404
+    assert "骨科" not in h2.get("/instay?view=departments").text
+    x = h2.get("/instay/export.xlsx")
+    assert x.status_code == 200 and b"HIS-SECRET-A" not in x.content
+    # the agency chooses a hospital; experts have no access
+    assert "HIS-SECRET-A" in clients("agency").get("/instay?hospital_id=H001").text
+    assert clients("expert").get("/instay").status_code == 403
+
+
+def test_concurrent_first_push_of_one_case_id_is_one_row(app, keys, monkeypatch) -> None:
+    """Two systems push the same new case id at once: the loser's insert hits the unique
+    case id, is retried and becomes a version (same hospital) — one row, never a 500."""
+    region = app.state.region
+    real = region.case_hospitals
+    calls = {"n": 0}
+
+    def racing(ids, uploads=()):
+        calls["n"] += 1
+        if calls["n"] == 1:  # another request stores the case between our read and write
+            with app.state.store.session() as other:
+                other.add(PushedCase(case_id="HIS-RACE", hospital_id="H001", status="in_stay",
+                                     department="", doctor="", payload={}, result={},
+                                     version=1))  # fmt: skip
+                other.commit()
+        return real(ids, uploads)
+
+    monkeypatch.setattr(region, "case_hospitals", racing)
+    r = keys["A"].post("/api/v1/cases", json={"cases": [_case("HIS-RACE")]})
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["version"] == 2 and calls["n"] == 2
+    with app.state.store.session() as s:
+        assert s.query(PushedCase).filter_by(case_id="HIS-RACE").count() == 1

@@ -33,6 +33,7 @@ from opendip.directory.io import (
     load_official_directory,
     read_directory,
 )
+from opendip.directory.names import name_groups
 from opendip.money import fen_to_yuan
 
 app = typer.Typer(
@@ -75,7 +76,7 @@ def build(
             fail(str(exc))
         bar.update(task, total=1, completed=1)
     out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(built.table, out)
+    pq.write_table(name_groups(built.table, codes), out)
     metrics_path = out.with_suffix(".metrics.json")
     metrics_path.write_text(
         json.dumps(built.metrics, ensure_ascii=False, indent=2), encoding="utf-8"

@@ -12,6 +12,7 @@ from opendip.policy.sections.assessment import AssessmentPolicy
 from opendip.policy.sections.base import Section
 from opendip.policy.sections.budget import BudgetPolicy
 from opendip.policy.sections.directory import DirectoryPolicy
+from opendip.policy.sections.disclosure import DisclosurePolicy
 from opendip.policy.sections.grouping import GroupingPolicy
 from opendip.policy.sections.qc import QcPolicy
 from opendip.policy.sections.scoring import ScoringPolicy
@@ -58,6 +59,8 @@ class Policy(Section):
     assessment: AssessmentPolicy | None = None
     #: 以收定支 income plan and the point-value forecast's tolerance.
     budget: BudgetPolicy = BudgetPolicy()
+    #: 信息公开: which documents of published runs the public page discloses.
+    disclosure: DisclosurePolicy = DisclosurePolicy()
     #: 事中监控 thresholds of the 在院病例 page.
     monitoring: MonitoringPolicy = MonitoringPolicy()
 

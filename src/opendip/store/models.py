@@ -24,32 +24,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from opendip.contract.labels import LABELS
+
 #: Roles: 医保局管理员, 医保局经办, 医院用户, 评审专家.
 ROLES = ("admin", "agency", "hospital", "expert")
-ROLE_LABELS = {
-    "admin": "医保局管理员",
-    "agency": "医保局经办",
-    "hospital": "医院用户",
-    "expert": "评审专家",
-}
+ROLE_LABELS = LABELS["role"]
 RUN_KINDS = ("monthly", "annual")
-RUN_KIND_LABELS = {"monthly": "月度预结算", "annual": "年终清算", "supervision": "智能监管"}
+RUN_KIND_LABELS = LABELS["run_kind"]
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "approved", "published")
-RUN_STATUS_LABELS = {
-    "queued": "排队中",
-    "running": "运行中",
-    "succeeded": "已完成（待审核）",
-    "failed": "失败",
-    "approved": "已审核",
-    "published": "已公示",
-}
+RUN_STATUS_LABELS = LABELS["run_status"]
 LEAD_STATUSES = ("open", "assigned", "closed", "confirmed")
-LEAD_STATUS_LABELS = {
-    "open": "待分派",
-    "assigned": "核查中",
-    "closed": "已结案",
-    "confirmed": "确认违规（清算时处理）",
-}
+LEAD_STATUS_LABELS = LABELS["lead_status"]
 
 
 def utcnow() -> dt.datetime:

@@ -117,7 +117,11 @@ class ApiCaseIn(BaseModel):
     sex: Literal["1", "2", "0", "9"] = Field(default="1", description="性别代码")
     age: int = Field(default=50, ge=0, le=150, description="年龄（岁）")
     department: str = Field(default="", max_length=100, description="科室")
-    doctor: str = Field(default="", max_length=100, description="主治医师")
+    doctor: str = Field(default="", max_length=100, description="主治医师（姓名，用于筛选）")
+    doctor_id: str | None = Field(default=None, max_length=64, description="主诊医师代码")
+    patient_id: str | None = Field(default=None, max_length=64, description="人员编号")
+    birth_date: dt.date | None = Field(default=None, description="出生日期")
+    admission_route: str | None = Field(default=None, max_length=8, description="入院途径代码")
     main_diagnosis: str | None = Field(
         default=None, max_length=32, description="主要诊断编码（出院病例必填）"
     )
@@ -152,6 +156,10 @@ FIELD_LABELS = {
     "age": "年龄",
     "department": "科室",
     "doctor": "主治医师",
+    "doctor_id": "主诊医师代码",
+    "patient_id": "人员编号",
+    "birth_date": "出生日期",
+    "admission_route": "入院途径",
     "main_diagnosis": "主要诊断",
     "other_diagnoses": "其他诊断",
     "main_procedure": "主要手术操作",
@@ -250,6 +258,10 @@ def _contract_case(case: ApiCaseIn, hospital_id: str, today: dt.date) -> dict[st
         los_days=(end - case.admit_date).days if end else None,
         discharge_method=case.discharge_method if end else None,
         department=case.department or None,
+        doctor_id=case.doctor_id or None,
+        patient_id=case.patient_id or None,
+        birth_date=case.birth_date,
+        admission_route=case.admission_route or None,
         main_diagnosis=case.main_diagnosis or None,
         other_diagnoses=case.other_diagnoses,
         main_procedure=case.main_procedure,
@@ -282,13 +294,18 @@ def _checker(request: Any):
 def evaluate(request: Any, case: ApiCaseIn, hospital: dict[str, Any]) -> dict[str, Any]:
     """QC findings, group, score, deviation, estimated payment and explanation of one pushed
     case (JSON-ready), plus the in-stay measures (thresholds, mean stay, flags)."""
+    from opendip.qc.rules import SumEquals
     from opendip.web.services import _directory_rows, _policy_file, pregroup
 
     today = dt.date.today()
     findings = []
     try:
-        for f in _checker(request).check(_contract_case(case, hospital["hospital_id"], today)):
-            if case.status == "in_stay" and f.field in IN_STAY_NOT_YET:
+        checker = _checker(request)
+        # While in stay the fee breakdown and discharge fields are not known yet: their
+        # findings (sum rules, discharge-only fields) do not count.
+        sums = {r.id for r in checker.rules.rules if isinstance(r.check, SumEquals)}
+        for f in checker.check(_contract_case(case, hospital["hospital_id"], today)):
+            if case.status == "in_stay" and (f.field in IN_STAY_NOT_YET or f.rule_id in sums):
                 continue
             findings.append(
                 {

@@ -29,8 +29,8 @@ import pyarrow.compute as pc
 from opendip.contract.ids import id_reasons, normalise_id_array
 
 FORMATS = {
-    "opendip": "OpenDIP 逐例结果导出（列名 case_id、group_code、settled_score、dip_amount_fen）",
-    "agency_cn": "经办机构结算明细（列名 结算清单号、病种编码、结算分值、支付金额（元））",
+    "opendip": "OpenDIP 逐例结果导出格式",
+    "agency_cn": "经办机构结算明细（结算清单号、病种编码、结算分值、支付金额（元））",
 }
 MAPPINGS: dict[str, dict[str, str]] = {
     "opendip": {
@@ -101,11 +101,16 @@ def read_agency_file(data: bytes, filename: str, fmt: str) -> AgencyFile:
             pc.fill_null(pc.match_substring_regex(amount_txt, r"^\s*-?[0-9]+\s*$"), False),
         )
     id_missing = pc.is_null(ids.values)
-    bad = pc.or_(pc.or_(id_missing, pc.invert(score_ok)), pc.invert(amount_ok))
+    # A case id listed twice: the first row counts, the later ones are set aside.
+    pos = pa.table({"id": ids.values, "row": pa.array(range(n), pa.int64())})
+    first = pos.filter(pc.is_valid(pos["id"])).group_by("id").aggregate([("row", "min")])
+    dup = pc.invert(pc.is_in(pos["row"], first["row_min"]))
+    dup = pc.and_(dup, pc.invert(id_missing))
+    bad = pc.or_(pc.or_(pc.or_(id_missing, pc.invert(score_ok)), pc.invert(amount_ok)), dup)
     set_aside = []
     bad_rows = pc.indices_nonzero(bad).to_pylist()
     if bad_rows:  # only the bad rows (few) are described one by one
-        header = {v: k for k, v in present.items()}
+        header = present  # contract name → the file's column name
         for i in bad_rows:
             why = []
             if ids.control[i].as_py():
@@ -116,6 +121,8 @@ def read_agency_file(data: bytes, filename: str, fmt: str) -> AgencyFile:
                 why.append(f"{header['case_id']}：{reasons['charset']}")
             elif id_missing[i].as_py():
                 why.append(f"{header['case_id']}：不能为空")
+            if dup[i].as_py():
+                why.append(f"{header['case_id']}：与前面的行重复（以第一次出现的行为准）")
             if not score_ok[i].as_py():
                 why.append(f"{header['settled_score']}：须为数字")
             if not amount_ok[i].as_py():

@@ -489,10 +489,16 @@ class RegionData:
                         .to_pylist()
                     )
                     out["point_values"] = {r["pool"]: r["pv"] for r in pv}
-                if hospital_id is None and "dip_amount_fen" in cols and "ffs_fund_fen" in cols:
+                if hospital_id is None and "fund_payable_fen" in cols and "ffs_fund_fen" in cols:
+                    # Like with like: the fund's payment under DIP vs the fund's payment by
+                    # item (not the DIP total, which includes the patients' share).
                     per = (
                         sc.group_by("hospital_id")
-                        .aggregate(dip=sc.dip_amount_fen.sum(), ffs=sc.ffs_fund_fen.sum())
+                        .aggregate(
+                            dip=sc.dip_amount_fen.sum(),
+                            fund=sc.fund_payable_fen.sum(),
+                            ffs=sc.ffs_fund_fen.sum(),
+                        )
                         .order_by("hospital_id")
                         .to_pyarrow()
                         .to_pylist()

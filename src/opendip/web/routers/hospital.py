@@ -162,7 +162,16 @@ async def api_push(
     request: Request, body: ApiPushIn, key: ApiKey = Depends(api_key), s: Session = Depends(db)
 ) -> Response:
     def work() -> list[dict[str, Any]]:
-        answers = api.push_cases(request, s, key, body.cases)
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            answers = api.push_cases(request, s, key, body.cases)
+            s.flush()
+        except IntegrityError:
+            # A concurrent push stored one of these case ids first (pushed_cases.case_id is
+            # unique): once more, now seeing that row (a version, or another hospital's id).
+            s.rollback()
+            answers = api.push_cases(request, s, key, body.cases)
         accepted = sum(1 for a in answers if a["accepted"])
         repo.audit(
             s,
