@@ -72,6 +72,16 @@ def test_planted_differences_found_exactly(world) -> None:
     assert "本平台说明1" in r.text and "经办入组 GX" in r.text
     assert f"/applications/new?kind=dispute&amp;case_id={c[1]}" in r.text
     assert "/applications/new?kind=dispute&amp;case_id=NOT-OURS-1" not in r.text
+    # one dispute on every differing case OpenDIP has: the form comes prefilled
+    import html
+    import re
+
+    link = html.unescape(re.search(r'id="dispute-all" href="([^"]+)"', r.text).group(1))
+    form = login(app, "h1").get(link)
+    assert form.status_code == 200
+    box = re.search(r'<textarea name="case_ids"[^>]*>([^<]*)<', form.text).group(1)
+    assert box.split() == [c[1], c[2], c[3], c[4]]
+    assert "结算对账差异 结果.csv" in form.text
     assert "<td>-0.04</td>" in r.text  # amount difference agency − ours: 999.99 − 1,000.03
 
 

@@ -216,8 +216,11 @@ def application_new(
     request: Request,
     kind: str = "special_review",
     case_id: str = "",
+    case_ids: str = "",
+    title: str = "",
     viewer: Viewer = Depends(require("applications.create")),
 ) -> Response:
+    # case_ids/title: prefilled by 结算对账 (a dispute on every differing case).
     return render(
         request,
         "application_new.html",
@@ -225,7 +228,7 @@ def application_new(
         case_id=case_id[:64],
         submit_token=secrets.token_urlsafe(16),
         error="",
-        form={},
+        form={"case_ids": case_ids[:4000], "title": title[:200]},
         hospitals=request.app.state.region.hospitals() if viewer.role != "hospital" else [],
     )
 
