@@ -4,7 +4,8 @@
 #     dir, a test database, and its URL written to .test-services.env
 #     (OPENDIP_TEST_PG_URL=...), which the store tests read (env var first, then the file);
 #   - Debian's chromium (+ CJK fonts) for the Playwright browser test (never
-#     `playwright install`).
+#     `playwright install`);
+#   - Debian's Java 17 for the Spark engine tests (docs/scale.md).
 #
 #   scripts/test-services.sh          # install if missing, start, write .test-services.env
 #   scripts/test-services.sh stop     # stop the cluster started here and remove its dir
@@ -38,6 +39,8 @@ ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # Chinese glyphs for the browser screenshots
 [[ -d /usr/share/fonts/opentype/noto ]] || missing+=(fonts-noto-cjk)
+# Java 17 for the Spark engine tests (pyspark comes from the [spark] extra)
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 if ((${#missing[@]})); then
   echo "安装 / installing: ${missing[*]}"
   apt-get update -qq

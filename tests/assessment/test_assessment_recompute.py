@@ -181,3 +181,47 @@ def test_demo_clearing_uses_the_assessment_and_reconciles(region: Path):
     manifest = json.loads((region / "settlement" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["parameters"]["assessment"] is True
     assert manifest["inputs"]["assessment"]["file"] == "assessment.parquet"
+
+
+def test_clearing_coefficient_from_the_assessment(region: Path, tmp_path: Path):
+    """assessment.clearing_coefficient_bands: ≥ 90 → 1.02, else 0.98; each hospital's
+    clearing total moves by round_half_up(fund payable × (k − 1)), reconciled per pool."""
+    import json
+
+    from opendip.scenario import Variant
+    from opendip.scenario.variant import dump_policy
+    from opendip.settlement.run import InputFiles, run_year
+
+    v = Variant.parse(
+        "name: 考核系数\npolicy:\n  assessment.clearing_coefficient_bands:\n"
+        "    - {min_score: 90, coefficient: 1.02}\n    - {min_score: 0, coefficient: 0.98}\n"
+    )
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(dump_policy(v.apply(PolicyFile.read(region / "policy.yaml")).tree), "utf-8")
+    mean = json.loads((region / "directory.metrics.json").read_text())["all_case_mean_fen"]
+    files = InputFiles(policy, region / "cases_2026.parquet", region / "grouped.parquet",
+                       region / "directory.parquet", region / "hospitals.parquet",
+                       all_case_mean_fen=mean)  # fmt: skip
+    assessment = region / "assessment" / "assessment.parquet"
+    run_year(files, 2026, tmp_path / "run", assessment=assessment, excel=False, case_excel=False)
+    base = {
+        (r["hospital_id"], r["pool"]): r
+        for r in pq.read_table(region / "settlement" / "hospitals.parquet").to_pylist()
+    }
+    got = pq.read_table(tmp_path / "run" / "hospitals.parquet").to_pylist()
+    up = down = 0
+    for r in got:
+        b = base[(r["hospital_id"], r["pool"])]
+        k = Decimal("1.02") if r["assessment_score"] >= 90 else Decimal("0.98")
+        expected = (Decimal(b["fund_payable_fen"]) * (k - 1)).quantize(Decimal(1), ROUND_HALF_UP)
+        assert r["assessment_coefficient"] == k
+        assert r["assessment_adjustment_fen"] == expected
+        assert r["clearing_total_fen"] == b["clearing_total_fen"] + expected
+        up += expected > 0
+        down += expected < 0
+    assert up and down
+    for p in pq.read_table(tmp_path / "run" / "reconciliation.parquet").to_pylist():
+        rows = [r for r in got if r["pool"] == p["pool"]]
+        assert p["clearing_identity"]
+        assert p["assessment_adjustment_fen"] == sum(r["assessment_adjustment_fen"] for r in rows)
+        assert p["clearing_total_fen"] == sum(r["clearing_total_fen"] for r in rows)

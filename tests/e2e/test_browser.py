@@ -7,6 +7,7 @@ expert decides; the hospital sees the decision. Screenshots go to test-artifacts
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -26,6 +27,9 @@ ARTIFACTS = (
     )
     / "playwright"
 )
+
+#: Screenshots of the second journey (kept apart: the first test counts its own).
+JOURNEY = ARTIFACTS.parent / "playwright-journey"
 
 pytestmark = pytest.mark.browser
 
@@ -178,3 +182,100 @@ def test_agency_hospital_expert_journey(server) -> None:
     shots = sorted(p.name for p in ARTIFACTS.glob("*.png"))
     assert len(shots) == 9, shots
     assert all(p.stat().st_size > 10_000 for p in ARTIFACTS.glob("*.png"))  # not blank
+
+
+def test_pregroup_payment_special_review_annual_clearing_and_hospital_view(server) -> None:
+    """A hospital pre-groups a case and sees a payment (and a refusal on bad input); a special
+    review goes from submission to archive; the agency runs, approves and publishes the annual
+    clearing; the hospital sees the region's published table and its analysis."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, _tmp = server
+    expect.set_options(timeout=30_000)
+    JOURNEY.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu"],
+        )
+
+        def login(name: str):
+            ctx = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
+            page = ctx.new_page()
+            page.goto(f"{base}/login")
+            page.fill("input[name=username]", name)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            expect(page.locator("nav.side")).to_be_visible()
+            return page
+
+        # -- hospital: pre-grouping with a payment; a refusal is shown on the page --------
+        hosp = login("h1")
+        hosp.goto(f"{base}/pregroup")
+        hosp.fill("input[name=main_diagnosis]", "a09.900x001")  # code tables: A09.900x001
+        hosp.fill("input[name=total_cost_yuan]", "abc")
+        hosp.click("form button[type=submit]")
+        expect(hosp.locator("#pregroup-result [role=alert]")).to_contain_text("总费用格式不正确")
+        hosp.fill("input[name=total_cost_yuan]", "3000")
+        hosp.click("form button[type=submit]")
+        expect(hosp.locator("#pg-diagnosis")).to_contain_text("A09.900x001")
+        expect(hosp.locator("#pg-amount")).to_have_text(re.compile(r"^\d[\d,]*\.\d\d$"))
+        expect(hosp.locator("#pg-point-value")).to_contain_text("预算点值")
+        expect(hosp.locator("table.candidates")).to_contain_text("基层:A09.9")
+        hosp.screenshot(path=JOURNEY / "11-hospital-pregroup-payment.png", full_page=True)
+
+        # -- special review: submitted → accepted → reviewing → feedback → archived -------
+        hosp.goto(f"{base}/cases")
+        case_id = hosp.locator("#case-table tbody a").first.inner_text()
+        hosp.goto(f"{base}/applications/new?kind=special_review&case_id={case_id}")
+        hosp.fill("input[name=title]", "高值耗材病例申请特例单议")
+        hosp.fill("textarea[name=reason]", "使用人工关节，费用远高于病种次均费用。")
+        hosp.click("form button[type=submit]")
+        expect(hosp.locator("#app-state")).to_contain_text("提出申请")
+        app_url = hosp.url
+        agency = login("agency")
+        agency.goto(app_url)
+        expect(agency.locator("button[value=accept]")).to_have_text("受理")
+        agency.click("button[value=accept]")
+        expect(agency.locator("#app-state")).to_contain_text("已受理")
+        agency.select_option("select[name=expert_id]", label="expert（expert）")
+        agency.click("button[value=assign]")
+        expect(agency.locator("#app-state")).to_contain_text("专家评审中")
+        expert = login("expert")
+        expert.goto(app_url)
+        expert.select_option(f"select[name='decision__{case_id}']", "accept")
+        expert.fill(f"input[name='score__{case_id}']", "120")
+        expert.fill(f"input[name='opinion__{case_id}']", "同意按特例单议计分")
+        expert.click("button[value=decide]")
+        expect(expert.locator("#app-state")).to_contain_text("处理意见反馈")
+        agency.goto(app_url)
+        agency.click("button[value=archive]")
+        expect(agency.locator("#app-state")).to_contain_text("已结案归档")
+        expect(agency.locator("main")).to_contain_text("结案归档")  # the history, in Chinese
+        agency.screenshot(path=JOURNEY / "12-agency-special-review-archived.png", full_page=True)
+        hosp.goto(f"{base}/applications?kind=special_review&archived=1")
+        expect(hosp.locator("main table")).to_contain_text("结案")
+
+        # -- agency: annual clearing, approval, publication ---------------------------------
+        agency.goto(f"{base}/runs")
+        agency.fill("form:has(input[value=annual]) input[name=period]", "2026")
+        agency.click("form:has(input[value=annual]) button[type=submit]")
+        expect(agency.locator("#run-progress")).to_contain_text("已完成", timeout=180_000)
+        expect(agency.locator("main")).to_contain_text("职工结算点值")
+        agency.click("text=审核通过")
+        expect(agency.locator("#run-progress")).to_contain_text("已审核")
+        agency.click("button:has-text('公示')")
+        expect(agency.locator("#run-progress")).to_contain_text("已公示")
+        agency.screenshot(path=JOURNEY / "13-agency-annual-published.png", full_page=True)
+
+        # -- hospital: the region's published table and its own analysis --------------------
+        hosp.goto(f"{base}/publication")
+        expect(hosp.locator("main")).to_contain_text("年终清算 2026")
+        expect(hosp.locator("table.publication tr.own").first).to_contain_text("本院")
+        expect(hosp.locator("table.publication")).to_contain_text("H002")
+        hosp.screenshot(path=JOURNEY / "14-hospital-publication.png", full_page=True)
+        hosp.goto(f"{base}/analysis")
+        expect(hosp.locator("main")).to_contain_text("H001")
+        expect(hosp.locator("main")).not_to_contain_text("尚无经办机构审核或公示的结算结果")
+        hosp.screenshot(path=JOURNEY / "15-hospital-analysis.png", full_page=True)
+        browser.close()

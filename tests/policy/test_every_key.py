@@ -224,6 +224,13 @@ def _band(i: int, **kw: Any) -> dict:
     return {"settlement": {"ffs_bands": bands}}
 
 
+#: A probe's baseline run without the assessment file (keys for that case).
+NO_ASSESSMENT = "_no_assessment_file"
+DEFAULT_SCORE = {
+    NO_ASSESSMENT: True,
+    "settlement": {"deposit_without_assessment": "default_score", "default_assessment_score": 95},
+}
+
 BOUNDARY_MOVED = {
     "settlement": {
         "ffs_bands": [
@@ -287,6 +294,14 @@ SETTLEMENT_PROBES: dict[str, tuple[dict, dict]] = {
     "settlement.surplus_clawback_to": ({}, {"settlement": {"surplus_clawback_to": "reserve"}}),
     "settlement.deducted_deposit_to": ({}, {"settlement": {"deducted_deposit_to": "reserve"}}),
     "settlement.community_netting": ({}, {"settlement": {"community_netting": True}}),
+    "settlement.deposit_without_assessment": (
+        {NO_ASSESSMENT: True},
+        {"settlement": {"deposit_without_assessment": "return_all"}},
+    ),
+    "settlement.default_assessment_score": (
+        DEFAULT_SCORE,
+        {"settlement": {"default_assessment_score": 85}},
+    ),
     "settlement.deduct_non_dip_ffs": ({}, {"settlement": {"deduct_non_dip_ffs": False}}),
 }
 #: Keys with a single legal value: any other value is refused (so none can be ignored).
@@ -368,6 +383,8 @@ def _clearing(con: Any, overrides: dict, tag: str) -> dict[str, Any]:
     from opendip.settlement import settle_year
     from opendip.settlement.clearing import Inputs
 
+    overrides = dict(overrides)
+    with_assessment = not overrides.pop(NO_ASSESSMENT, False)
     pf = b.policy(**b.merge(BASE, overrides))
     inputs = Inputs(
         con.create_table(f"c_{tag}", b.cases_table(CASES), overwrite=True),
@@ -377,7 +394,7 @@ def _clearing(con: Any, overrides: dict, tag: str) -> dict[str, Any]:
         pf,
         reviews=b.reviews_table(REVIEWS),
     )
-    r = settle_year(inputs, 2026, assessment=ASSESSMENT)
+    r = settle_year(inputs, 2026, assessment=ASSESSMENT if with_assessment else None)
     return {
         "point_values": r.point_values,
         "hospitals": r.hospitals.to_pylist(),

@@ -149,3 +149,10 @@ def test_keys_that_cannot_apply_elsewhere_are_refused(sections, path):
 )
 def test_the_same_keys_are_accepted_where_they_apply(sections):
     assert _issues(**sections) == []
+
+
+def test_default_assessment_score_only_with_its_mode():
+    found = issues(default_assessment_score=90)
+    assert any(p == "settlement.default_assessment_score" and "只用于" in zh for p, zh in found)
+    ok = issues(deposit_without_assessment="default_score", default_assessment_score=90)
+    assert ok == [], ok

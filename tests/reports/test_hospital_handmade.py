@@ -489,6 +489,9 @@ def test_run_without_point_value_is_refused(run: Path, tmp_path: Path) -> None:
     i = t.schema.get_field_index("dip_amount_fen")
     t = t.set_column(i, t.schema.field(i), pa.nulls(t.num_rows, pa.int64()))
     pq.write_table(t, path)
+    with pytest.raises(HospitalAnalysisError, match="与运行清单不一致"):  # changed output
+        build_hospital_report(root / "settlement", "HA")
+    _remanifest(root)  # a run that really wrote no amounts
     with pytest.raises(HospitalAnalysisError, match="没有 DIP 金额"):
         build_hospital_report(root / "settlement", "HA")
 

@@ -190,6 +190,54 @@ def expected_supervision(root: Path, where: str) -> dict[str, Any]:
     }
 
 
+def expected_structure(sql: Sql, where: str) -> dict[str, Any]:
+    """费用结构与个人负担, straight from the settlement list's columns (issue 22 item 7)."""
+    cost, copay, selfpay, fund, drugs, tcm, items = sql.one(
+        f"""SELECT sum(total_cost), sum(coalesce(personal_copay, 0)),
+                   sum(coalesce(personal_selfpay, 0)), sum(coalesce(fund_paid, 0)),
+                   sum(fee_western_medicine + fee_herbal_pieces + fee_chinese_patent_medicine
+                       + fee_materials),
+                   sum(fee_herbal_pieces + fee_chinese_patent_medicine),
+                   sum(fee_consultation + fee_examination + fee_laboratory + fee_treatment
+                       + fee_surgery + fee_nursing + fee_general_treatment)
+            FROM raw WHERE {where}"""
+    )
+    out: dict[str, Any] = {
+        "structure.copay_fen": copay,
+        "structure.selfpay_fen": selfpay,
+        "structure.burden_fen": copay + selfpay,
+        "structure.burden_ratio": q(copay + selfpay, cost),
+        "structure.fund_paid_fen": fund,
+        "structure.reimbursement_ratio": q(fund, cost),
+        "structure.drug_material_share": q(drugs, cost),
+        "structure.tcm_share": q(tcm, cost),
+        "structure.items_share": q(items, cost),
+    }
+    for own, n, c, fpaid in sql.all(
+        f"""SELECT coalesce(h.ownership, 'unknown'), count(*), sum(raw.total_cost),
+                   sum(coalesce(raw.fund_paid, 0))
+            FROM raw LEFT JOIN h USING (hospital_id) WHERE {where} GROUP BY 1"""
+    ):
+        out[f"structure.{own}.cases"] = n
+        out[f"structure.{own}.cost_share"] = q(c, cost)
+        out[f"structure.{own}.reimbursement_ratio"] = q(fpaid, c)
+    return out
+
+
+def expected_score_bands(sql: Sql) -> dict[str, Any]:
+    """DIP cases by settled score band: the demo policy's default edges 0/100/500/1000/2000."""
+    edges = [0, 100, 500, 1000, 2000]
+    total = sql.one("SELECT count(*) FROM s")[0]
+    out: dict[str, Any] = {}
+    for lo, hi in zip(edges, [*edges[1:], None], strict=True):
+        cond = f"settled_score >= {lo}" + (f" AND settled_score < {hi}" if hi else "")
+        n = sql.one(f"SELECT count(*) FROM s WHERE {cond}")[0]
+        name = f"{lo}-{hi}" if hi else f"{lo}+"
+        out[f"scoreband.{name}.cases"] = n
+        out[f"scoreband.{name}.share"] = q(n, total)
+    return out
+
+
 def actual(report: Any) -> dict[str, Any]:
     return {
         f.key: ((f.value, f.previous) if f.key.startswith("costs.") else f.value)
@@ -266,6 +314,8 @@ def test_annual_figures_recomputed(region: Path, annual: Any) -> None:
         "clearing.clearing_payment_fen": sums[3],
         **expected_reserve(run),
         **expected_costs(sql, region, "2026", None, "2025"),
+        **expected_structure(sql, "settle_month LIKE '2026-%'"),
+        **expected_score_bands(sql),
         **expected_basic(sql),
         **expected_deviation(sql),
         **expected_supervision(region, "month LIKE '2026-%'"),
@@ -297,6 +347,8 @@ def test_monthly_figures_recomputed(region: Path) -> None:
         "monthly.withheld_fen": month[1],
         "monthly.advance_fen": month[2],
         **expected_costs(sql, region, MONTH, "2026-02", "2025-03"),
+        **expected_structure(sql, f"settle_month = '{MONTH}'"),
+        **expected_score_bands(sql),
         **expected_basic(sql),
         **expected_deviation(sql),
         "reviews.accepted": 2,
@@ -492,8 +544,7 @@ def test_ratio_bins_by_hand() -> None:
 
 
 def test_text_for_readers_is_chinese(annual: Any) -> None:
-    """Titles, paragraphs, labels: Chinese; the only Latin words are DIP, CMI and the policy
-    keys a reader may look up."""
+    """Titles, paragraphs, labels: Chinese; the only Latin words are DIP and CMI."""
     import re
 
     texts = [annual.title]
@@ -502,7 +553,7 @@ def test_text_for_readers_is_chinese(annual: Any) -> None:
         texts += [t.title for t in s.tables] + [c.label for t in s.tables for c in t.columns]
         texts += [c.title for c in s.charts] + [f.label for f in s.figures]
     words = {w for t in texts for w in re.findall(r"[A-Za-z_][A-Za-z_.]{2,}", t)}
-    assert words <= {"DIP", "CMI", "directory.base_score", "point_value_formula"}, words
+    assert words <= {"DIP", "CMI"}, words
 
 
 def test_assessment_tables_recomputed(region: Path, annual: Any) -> None:
@@ -530,3 +581,21 @@ def test_assessment_tables_recomputed(region: Path, annual: Any) -> None:
     got = annual.table("assessment.indicators").rows
     assert {r["indicator"]: (r["hospitals"], r["full_marks"]) for r in got} == lines
     assert [r["indicator"] for r in got][:2] == ["qc_pass", "grouping"]  # the card's order
+
+
+def test_structure_figures_are_not_empty(annual: Any) -> None:
+    """The demo list carries every column the section reads: no figure is 0 or missing, the
+    shares lie in (0, 1), both ownerships appear, and 个人负担 = 自付 + 自费."""
+    got = {k: v for k, v in actual(annual).items() if k.startswith("structure.")}
+    assert got["structure.burden_fen"] == got["structure.copay_fen"] + got["structure.selfpay_fen"]
+    for key in ("reimbursement_ratio", "drug_material_share", "tcm_share", "items_share"):
+        assert 0 < got[f"structure.{key}"] < 1, key
+    assert got["structure.copay_fen"] > 0 and got["structure.selfpay_fen"] > 0
+    assert {"structure.public.cases", "structure.private.cases"} <= set(got), sorted(got)
+
+
+def test_score_bands_count_every_dip_case(annual: Any) -> None:
+    got = {k: v for k, v in actual(annual).items() if k.startswith("scoreband.")}
+    cases = {k: v for k, v in got.items() if k.endswith(".cases")}
+    assert sum(cases.values()) == actual(annual)["overview.dip_cases"]
+    assert sum(1 for v in cases.values() if v > 0) >= 2  # the demo spreads over bands

@@ -145,3 +145,14 @@ def test_directory_variant_regroups_and_counts_moved_cases(
             WHERE a.base_score <> b.base_score"""
     ).fetchone()[0]
     assert changed_scores == 1
+
+
+def test_scenario_report_and_pdf(scenario_out: Path):
+    from opendip.scenario.report import build_scenario_report, write_scenario_pdf
+
+    report = build_scenario_report(scenario_out, "示范市")
+    h = pq.read_table(scenario_out / "hospitals.parquet").to_pylist()
+    rows = report.table("scenario.hospitals").rows
+    assert len(rows) == sum(r["variant"] != "base" for r in h)
+    assert "逐分一致" in report.sections[0].paragraphs[0]
+    assert write_scenario_pdf(scenario_out).read_bytes()[:4] == b"%PDF"

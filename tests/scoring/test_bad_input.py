@@ -116,7 +116,8 @@ def test_band_gap_names_the_parameter(con):
             "deviation_bands": [{"score_min": 200, "high_multiple": 2, "low_multiple": D("0.5")}]
         }
     )
-    with pytest.raises(MissingParameterError, match=r"scoring\.deviation_bands"):
+    # The policy itself is refused now (issue 20): scores 0–200 are in no band.
+    with pytest.raises(PolicyError, match=r"scoring\.deviation_bands\[0\].*空缺"):
         run(con, [b.case("C1")], pf=pf)
 
 

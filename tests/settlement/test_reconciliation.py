@@ -306,3 +306,22 @@ def test_cli_runs_are_byte_identical_with_manifest(tmp_path):
     assert "2026-03 月度预结算" in res.output
     res = runner.invoke(app, ["settle", "month", "--month", "2026-05", *_args(files, month)])
     assert res.exit_code != 0 and "没有病例" in res.output
+
+
+def test_cli_case_excel_is_opt_in_and_engine_is_chosen(tmp_path):
+    from opendip.cli.main import app
+
+    files = _write_inputs(tmp_path)
+    runner = CliRunner()
+    plain, with_excel = tmp_path / "plain", tmp_path / "excel"
+    override = ["--review-cap-override", "专家组确认"]  # the inputs exceed the review cap
+    res = runner.invoke(app, ["settle", "year", "--year", "2026", *_args(files, plain), *override])
+    assert res.exit_code == 0, res.output
+    assert not list(plain.glob("病例明细_*.xlsx"))
+    assert "--case-excel" in res.output  # says how to get it
+    args = [*_args(files, with_excel), *override, "--case-excel", "--engine", "duckdb"]
+    res = runner.invoke(app, ["settle", "year", "--year", "2026", *args])
+    assert res.exit_code == 0, res.output
+    assert [p.name for p in with_excel.glob("病例明细_*.xlsx")] == ["病例明细_2026.xlsx"]
+    bad = runner.invoke(app, ["settle", "year", "--year", "2026", *args[:-1], "oracle"])
+    assert bad.exit_code != 0

@@ -4,7 +4,9 @@ what the home page, 结算公示 and 院端分析 show, and the deposit return i
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -102,3 +104,122 @@ def test_demo_months_are_the_platform_monthly_run(demo) -> None:
     theirs = root / "settlement-months" / "2026-05"
     for name in ("cases.parquet", "hospitals.parquet"):
         assert pq.read_table(mine / name).equals(pq.read_table(theirs / name)), name
+
+
+# -- Screens in Chinese ---------------------------------------------------------------------
+#: Latin words a page may show: names of things (file formats, the product), abbreviations a
+#: reader knows. Upper-case tokens and tokens with digits are codes (ICD, ids, chapters).
+ALLOWED = {"OpenDIP", "Excel", "Parquet", "xlsx", "csv", "pdf"}
+_TAGS = re.compile(r"<(script|style)[^>]*>.*?</\1>", re.S)
+_PATH = re.compile(
+    r"(?:[A-Za-z]:)?(?:/[\w.@~-]+)+/?|[\w.-]+\.(?:yaml|yml|parquet|csv|xlsx|json|pdf)\b"
+)
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def english_words(page: str, allowed: set[str]) -> set[str]:
+    """Words of a page's visible text that are English or identifiers (snake_case,
+    lower-case words), outside the allow-list; file paths and codes are not words."""
+    text = html.unescape(re.sub(r"<[^>]+>", " ", _TAGS.sub(" ", page)))
+    text = _PATH.sub(" ", text)
+    found = set()
+    for word in _WORD.findall(text):
+        word = word.strip(".")
+        if word in allowed or not word or any(c.isdigit() for c in word):
+            continue  # codes and ids carry digits
+        if "_" in word or any(c.islower() for c in word):
+            found.add(word)
+    return found
+
+
+def test_english_words_are_found() -> None:
+    page = "<p>结算 cost_shifting · fund_plus_personal · annual · K35.800x001 · OpenDIP</p>"
+    assert english_words(page, ALLOWED) == {"cost_shifting", "fund_plus_personal", "annual"}
+    assert (
+        english_words("<p>运行目录 /tmp/demo-data/settlement 代码 XIV BD-F20</p>", ALLOWED) == set()
+    )
+
+
+def test_every_page_and_report_is_chinese(demo) -> None:
+    root, _app, clients = demo
+    agency, h1 = clients("agency"), clients("h1")
+    # A special review from submission to archive, so its pages have history to show.
+    settled = pq.read_table(root / "settlement" / "cases.parquet")
+    case_id = settled.filter(pc.equal(settled["hospital_id"], "H001"))["case_id"][0].as_py()
+    created = h1.post(
+        "/api/applications",
+        json={
+            "kind": "special_review",
+            "title": "高费用病例",
+            "reason": "使用高值耗材",
+            "case_ids": [case_id],
+        },
+    ).json()
+    app_id = created["id"]
+    experts = [u for u in clients("admin").get("/api/users").json() if u["role"] == "expert"]
+    steps = [
+        (agency, {"action": "accept"}),
+        (agency, {"action": "assign", "expert_id": experts[0]["id"]}),
+        (
+            clients("expert"),
+            {
+                "action": "decide",
+                "decisions": [{"case_id": case_id, "decision": "accept", "reviewed_score": "120"}],
+            },
+        ),
+        (agency, {"action": "archive"}),
+    ]
+    for client, body in steps:
+        version = client.get(f"/api/applications/{app_id}").json()["version"]
+        r = client.post(f"/api/applications/{app_id}/transition", json={**body, "version": version})
+        assert r.status_code == 200, r.text
+    runs = agency.get("/api/runs").json()
+    annual = next(r for r in runs if r["kind"] == "annual")
+    month = next(r for r in runs if r["kind"] == "monthly")
+    common = ["/", "/directory", "/directory?q=阑尾", "/applications?kind=special_review",
+              "/applications?kind=dispute", "/applications?kind=special_review&archived=1",
+              f"/applications/{app_id}"]  # fmt: skip
+    region = ["/cases", f"/cases/{case_id}", "/pregroup", "/publication", "/analysis",
+              "/uploads", "/runs", f"/runs/{annual['id']}", f"/runs/{month['id']}",
+              f"/runs/{annual['id']}/report", f"/runs/{month['id']}/report", "/leads",
+              "/leads?sort=amount&severity=high", "/analysis?hospital_id=H002"]  # fmt: skip
+    pages = {
+        "admin": [*common, *region, "/admin/users", "/admin/audit"],
+        "agency": [*common, *region],
+        "h1": [
+            *common,
+            "/cases",
+            f"/cases/{case_id}",
+            "/pregroup",
+            "/publication",
+            "/analysis",
+            "/uploads",
+            "/applications/new",
+        ],
+        "expert": common,
+    }
+    allowed = ALLOWED | set(USERS)  # user names are data
+    problems = {}
+    for user, urls in pages.items():
+        for url in urls:
+            r = clients(user).get(url)
+            assert r.status_code == 200, (user, url, r.text[:300])
+            words = english_words(r.text, allowed)
+            if words:
+                problems[f"{user} {url}"] = sorted(words)
+    assert not problems, "\n".join(f"{k}: {v}" for k, v in sorted(problems.items()))
+    # Pre-grouping's result, and the directory search by a Chinese name.
+    body = {"hospital_id": "H001", "main_diagnosis": "k35.800x001", "total_cost_yuan": "9000"}
+    r = h1.post("/pregroup", data={**body, "csrf_token": h1.headers["X-CSRF-Token"]},
+                headers={"HX-Request": "true"})  # fmt: skip
+    assert r.status_code == 200 and not english_words(r.text, allowed), english_words(
+        r.text, allowed
+    )
+    # The directory reads like a region's: every group has a Chinese name, searchable.
+    names = pq.read_table(root / "directory.parquet")["group_name"].to_pylist()
+    assert all(re.search(r"[\u4e00-\u9fff]", n) for n in names), [
+        n for n in names if not re.search(r"[\u4e00-\u9fff]", n)
+    ]
+    word = next(n for n in names if "（" in n and not n.startswith("综合"))[:2]
+    found = agency.get("/directory", params={"q": word}).text.split("<tbody>")[-1]
+    assert word in found and "<td>" in found

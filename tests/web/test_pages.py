@@ -161,8 +161,14 @@ def test_monthly_run_approve_publish(clients) -> None:
     assert agency.post(f"/api/runs/{run['id']}/publish").json()["status"] == "published"
     pub = agency.get("/api/publication").json()
     assert pub[0]["run_id"] == run["id"] and len(pub[0]["hospitals"]) > 1
-    own = clients("h1").get("/api/publication").json()
-    assert {h["hospital_id"] for h in own[0]["hospitals"]} == {"H001"}
+    # Hospitals see the region's published table, as posted publicly, their rows marked.
+    seen = clients("h1").get("/api/publication").json()
+    assert seen[0]["hospitals"] == [
+        {**h, "own": h["hospital_id"] == "H001"} for h in pub[0]["hospitals"]
+    ]
+    assert any(h["own"] for h in seen[0]["hospitals"])
+    page = clients("h1").get("/publication").text
+    assert 'class="own"' in page and "本院" in page
 
 
 def test_run_input_errors(clients) -> None:

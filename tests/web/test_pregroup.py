@@ -51,7 +51,7 @@ def test_pregroup_estimates_a_payment_at_the_budget_point_value(clients) -> None
     assert out["group_code"] == "基层:A09.9"
     # The demo policy's budget point value for employees in March 2026.
     assert out["point_value_basis"] == "budget"
-    assert "2026-03 预算点值" in out["point_value_source"]
+    assert out["point_value_source"] == "2026-03 职工预算点值（政策规定）"
     assert Decimal(out["point_value"]) == Decimal("225")
     # Basic group: no hospital coefficient; amount = settled score × point value, half up.
     settled = Decimal(out["settled_score"])

@@ -47,6 +47,8 @@ def test_proposal_comment_reply_adopt(app, clients, annual, region_dir: Path):
     detail = agency.get(url)
     assert "测算完成" in detail.text and "区域汇总" in detail.text
     assert agency.get(url + "/export.xlsx").content[:2] == b"PK"
+    pdf = agency.get(url + "/export.pdf")
+    assert pdf.status_code == 200 and pdf.content[:4] == b"%PDF"
 
     h1, h2 = clients("h1"), clients("h2")
     assert h1.get(url).status_code == 404  # not published yet

@@ -12,10 +12,13 @@ from rich.table import Table
 
 from opendip.cli.common import console, fail, progress
 from opendip.cli.inputs import (
+    Engine,
+    EngineOpt,
     connect,
     diagnosis_codes,
     load_codes,
     load_policy_file,
+    open_engine,
     procedure_types,
     read_tables,
 )
@@ -30,6 +33,7 @@ from opendip.directory.io import (
     load_official_directory,
     read_directory,
 )
+from opendip.directory.names import name_groups
 from opendip.money import fen_to_yuan
 
 app = typer.Typer(
@@ -51,10 +55,11 @@ def build(
     case_status: Annotated[
         Path | None, typer.Option("--qc-status", help="质控 case_status.parquet（阻断病例不参与）")
     ] = None,
+    engine: EngineOpt = Engine.duckdb,
 ) -> None:
     _, pol = load_policy_file(policy)
     codes = load_codes(codes_dir)
-    con = connect()
+    con = open_engine(engine)
     status = con.read_parquet(str(case_status)) if case_status else None
     with progress() as bar:
         task = bar.add_task("构建病种目录", total=None)
@@ -71,7 +76,7 @@ def build(
             fail(str(exc))
         bar.update(task, total=1, completed=1)
     out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(built.table, out)
+    pq.write_table(name_groups(built.table, codes), out)
     metrics_path = out.with_suffix(".metrics.json")
     metrics_path.write_text(
         json.dumps(built.metrics, ensure_ascii=False, indent=2), encoding="utf-8"

@@ -14,10 +14,12 @@ from rich.table import Table
 
 from opendip.cli.common import console, fail
 from opendip.cli.inputs import (
-    connect,
+    Engine,
+    EngineOpt,
     diagnosis_codes,
     load_codes,
     load_policy_file,
+    open_engine,
     procedure_types,
     read_tables,
 )
@@ -50,6 +52,7 @@ def group(
             "--auxiliary", help="辅助目录文件（合并症、严重程度、肿瘤、年龄；替代政策中的系数）"
         ),
     ] = None,
+    engine: EngineOpt = Engine.duckdb,
 ) -> None:
     """病例入组 / group cases into the directory."""
     _, pol = load_policy_file(policy)
@@ -62,7 +65,7 @@ def group(
         except AuxiliaryError as exc:
             fail(str(exc))
     codes = load_codes(codes_dir)
-    con = connect()
+    con = open_engine(engine)
     for d in (directory, compare):
         if d is not None and not d.exists():
             fail(f"病种目录不存在：{d}")

@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str, str | None]] = {
         "性能基准：逐阶段计时 / benchmark each pipeline stage",
     ),
     "serve": ("opendip.cli.serve_cmd", "serve", "启动网页平台 / start the web platform"),
+    "users": ("opendip.cli.users_cmd", "app", "平台账户：创建管理员 / platform accounts"),
 }
 
 

@@ -10,7 +10,14 @@ import typer
 from rich.table import Table
 
 from opendip.cli.common import console, fail
-from opendip.cli.inputs import connect, load_codes, load_policy_file, read_tables
+from opendip.cli.inputs import (
+    Engine,
+    EngineOpt,
+    load_codes,
+    load_policy_file,
+    open_engine,
+    read_tables,
+)
 from opendip.qc import RuleSetError, codes_to_ibis, load_rule_set, rules_for_policy, run_qc
 from opendip.qc.export import write_outputs
 from opendip.qc.summary import evaluate_labels
@@ -38,6 +45,7 @@ def qc(
         Path | None, typer.Option("--labels", help="合成数据 labels.parquet：报告查全率与查准率")
     ] = None,
     excel: Annotated[bool, typer.Option("--excel/--no-excel", help="是否导出 Excel")] = True,
+    engine: EngineOpt = Engine.duckdb,
 ) -> None:
     """结算清单质控 / settlement-list quality control."""
     pf, pol = load_policy_file(policy)
@@ -52,7 +60,7 @@ def qc(
     except RuleSetError as exc:
         fail(str(exc))
     code_tables = load_codes(codes_dir)
-    con = connect()
+    con = open_engine(engine)
     case_table = read_tables(con, cases)
     try:
         result = run_qc(case_table, codes_to_ibis(con, code_tables), rule_set, pol, when)

@@ -30,6 +30,7 @@ def run_cmd(
         list[Path] | None, typer.Option("--search", help="查找基准运行输入文件的其他目录")
     ] = None,
     codes_dir: Annotated[Path | None, typer.Option("--codes-dir", help="代码表目录")] = None,
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="另输出 方案测算.pdf")] = False,
 ) -> None:
     """在一个已清算年度上按各方案重新入组、计算分值并清算，逐院对比基准。"""
     from opendip.scenario.run import run_scenario
@@ -66,6 +67,14 @@ def run_cmd(
             f"{r['hospitals_gaining']}/{r['hospitals_losing']}",
         )
     console.print(table)
+    if pdf:
+        from opendip.reports.render.errors import ReportRenderError
+        from opendip.scenario.report import write_scenario_pdf
+
+        try:
+            console.print(f"PDF → {write_scenario_pdf(out)}")
+        except ReportRenderError as exc:
+            fail(str(exc))
     ok = "一致（逐分相符）" if result["base_reproduced"] else "不一致！"
     console.print(f"基准重算与原清算结果：{ok}；输出 {out}（manifest.json、方案测算.xlsx）")
     if not result["base_reproduced"]:

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from opendip.cli.common import console, fail
-from opendip.engine import connect, read_parquet
+from opendip.cli.inputs import Engine, EngineOpt, open_engine
+from opendip.engine import read_parquet
 from opendip.policy import PolicyError, PolicyFile
 from opendip.scoring import ScoringError, score_cases
 from opendip.settlement.output import write_manifest, write_parquet
@@ -43,11 +44,12 @@ def score(
     point_value: Annotated[
         list[str], typer.Option("--point-value", help="按点值计算金额：险种=点值，可重复")
     ] = [],  # noqa: B006
+    engine: EngineOpt = Engine.duckdb,
 ) -> None:
     """计算每个病例的分值（可选按给定点值计算金额）/ score every case."""
     try:
         pf = PolicyFile.read(policy)
-        con = connect()
+        con = open_engine(engine)
         result = score_cases(
             read_parquet(con, cases, "cases"),
             read_parquet(con, grouped, "grouped"),

@@ -29,24 +29,61 @@ def serve(
         Path | None, typer.Option("--policy", help="政策文件（默认示范区域）")
     ] = None,
     demo_accounts: Annotated[
+        bool | None,
+        typer.Option(
+            "--demo-accounts/--no-demo-accounts",
+            help="首次启动时创建各角色示范账户（默认：仅示范区域，即 opendip demo 的输出）",
+        ),
+    ] = None,
+    secure_cookies: Annotated[
         bool,
-        typer.Option("--demo-accounts/--no-demo-accounts", help="首次启动时创建各角色示范账户"),
-    ] = True,
+        typer.Option(
+            "--secure-cookies/--no-secure-cookies",
+            help="Cookie 加 Secure 标志并启用 HSTS（经 HTTPS 反向代理对外服务时必须开启）",
+            envvar="OPENDIP_SECURE_COOKIES",
+        ),
+    ] = False,
+    proxy_headers: Annotated[
+        bool,
+        typer.Option(
+            "--proxy-headers/--no-proxy-headers",
+            help="信任反向代理的 X-Forwarded-For/-Proto（仅来自 --forwarded-allow-ips 的代理）",
+            envvar="OPENDIP_PROXY_HEADERS",
+        ),
+    ] = False,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="可信反向代理地址（逗号分隔）",
+            envvar="OPENDIP_FORWARDED_ALLOW_IPS",
+        ),
+    ] = "127.0.0.1",
 ) -> None:
-    """启动网页平台 / start the web platform."""
+    """启动网页平台 / start the web platform.
+
+    A demo region (written by `opendip demo`) gets demo accounts with random passwords; a
+    real region gets none: create the first administrator with `opendip users create-admin`.
+    Production (TLS proxy, cookies, backups): docs/platform.md, "Running in production".
+    """
     import uvicorn
 
     from opendip.store import StoreError
+    from opendip.store import repositories as repo
     from opendip.web import Settings, create_app
-    from opendip.web.demo_accounts import ensure_demo_accounts
+    from opendip.web.demo_accounts import ensure_demo_accounts, is_demo_region
 
     if not data.is_dir():
         fail(f"区域数据目录不存在：{data}（先运行 opendip demo --out {data}）")
-    settings = Settings(data_dir=data, db_url=db_url, policy_path=policy)
+    settings = Settings(
+        data_dir=data, db_url=db_url, policy_path=policy, secure_cookies=secure_cookies
+    )
     try:
         app = create_app(settings)
     except StoreError as exc:
         fail(str(exc))
+    if demo_accounts is None:
+        demo_accounts = is_demo_region(data)
     if demo_accounts:
         hospitals = [h["hospital_id"] for h in app.state.region.hospitals()]
         accounts = ensure_demo_accounts(app.state.store, settings.platform_dir, hospitals)
@@ -63,5 +100,22 @@ def serve(
             for a in accounts:
                 table.add_row(labels[a["role"]], a["username"], a["password"], a["hospital_id"])
             console.print(table)
-    console.print(f"OpenDIP 平台：http://{host}:{port}/  （API 文档 http://{host}:{port}/docs）")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    else:
+        with app.state.store.session() as s:
+            if not repo.list_users(s):
+                console.print(
+                    "[yellow]尚无任何用户：先运行 opendip users create-admin --data "
+                    f"{data} 创建管理员，再由管理员在“用户管理”中创建其他账户[/]"
+                )
+    scheme = "https" if secure_cookies else "http"
+    console.print(
+        f"OpenDIP 平台：{scheme}://{host}:{port}/  （API 文档 {scheme}://{host}:{port}/docs）"
+    )
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips if proxy_headers else None,
+    )

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from opendip.cli.common import console, fail
+from opendip.cli.inputs import Engine, EngineOpt
 from opendip.contract.tables import INSURANCE_TYPE_LABELS
 from opendip.policy import PolicyError
 from opendip.scoring import ScoringError
@@ -50,11 +51,12 @@ def month_cmd(
     reviews: Reviews = None,
     history: History = None,
     excel: Excel = True,
+    engine: EngineOpt = Engine.duckdb,
 ) -> None:
     """月度预结算：按预算点值计算，并按当月比例预留质量保证金。"""
     files = InputFiles(policy, cases, grouped, directory, hospitals, reviews, history)
     try:
-        s = run_month(files, month, out, excel=excel)
+        s = run_month(files, month, out, excel=excel, engine=engine.value)
     except (ScoringError, PolicyError) as exc:
         fail(str(exc))
     t = s["totals"]
@@ -96,8 +98,12 @@ def year_cmd(
     ] = None,
     excel: Excel = True,
     case_excel: Annotated[
-        bool, typer.Option("--case-excel/--no-case-excel", help="输出病例明细 Excel")
-    ] = True,
+        bool,
+        typer.Option(
+            "--case-excel/--no-case-excel",
+            help="另外输出病例明细 Excel（默认不输出：病例明细在 cases.parquet；百万例时写 Excel 很慢）",
+        ),
+    ] = False,
     review_cap_override: Annotated[
         str | None,
         typer.Option(
@@ -105,6 +111,7 @@ def year_cmd(
             help="经办机构放行超出特例单议上限的通过病例，须填写理由（记入 manifest）",
         ),
     ] = None,
+    engine: EngineOpt = Engine.duckdb,
 ) -> None:
     """年终清算：结算点值、结余留用/超支分担、考核返还、医共体、减去预付 = 清算拨付。"""
     files = InputFiles(policy, cases, grouped, directory, hospitals, reviews, history)
@@ -119,6 +126,7 @@ def year_cmd(
             case_excel=case_excel,
             findings=findings,
             review_cap_override=review_cap_override,
+            engine=engine.value,
         )
     except (ScoringError, PolicyError) as exc:
         fail(str(exc))
@@ -133,3 +141,8 @@ def year_cmd(
             f"对账{'一致' if p['cases_equal_hospitals'] and p['clearing_identity'] else '不一致'}"
         )
     console.print(f"输出 {out}（manifest.json、reconciliation.md、结算公示表）")
+    if not case_excel:
+        console.print(
+            f"病例明细在 {out / 'cases.parquet'}；需要病例明细 Excel 时加 --case-excel"
+            "（单表上限 1,048,575 行，百万例以上请用 Parquet）"
+        )

@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from opendip.cli.common import console, ensure_dir, err_console, fail
-from opendip.cli.inputs import connect, load_policy_file, parquet_files
+from opendip.cli.inputs import Engine, EngineOpt, load_policy_file, open_engine, parquet_files
+from opendip.engine import read_parquet
 from opendip.money import format_yuan
 from opendip.supervision import LEAD_TYPES, SupervisionError, SupervisionInputs, supervise
 from opendip.supervision.excel import write_workbook
@@ -43,10 +44,11 @@ def supervise_command(
         Path | None, typer.Option("--hospitals", help="医疗机构表 hospitals.parquet（同级比较）")
     ] = None,
     excel: Annotated[bool, typer.Option("--excel/--no-excel", help="是否输出 Excel")] = True,
+    engine: EngineOpt = Engine.duckdb,
 ) -> None:
     """智能监管：分解住院、高套分值、低标准入院、超长住院、费用转嫁线索与月度指标。"""
     _, pol = load_policy_file(policy)
-    con = connect()
+    con = open_engine(engine)
     current_files = parquet_files(cases)
     history_files = parquet_files(history) if history else []
     overlap = sorted(set(current_files) & set(history_files))
@@ -54,8 +56,8 @@ def supervise_command(
         fail(f"同一文件既是本期又是历史期：{overlap[0]}")
     try:
         inputs = SupervisionInputs(
-            cases=con.read_parquet(current_files),
-            history=con.read_parquet(history_files) if history_files else None,
+            cases=read_parquet(con, current_files),
+            history=read_parquet(con, history_files) if history_files else None,
             hospitals=con.read_parquet(p) if (p := _optional(hospitals, "医疗机构表")) else None,
             grouped=con.read_parquet(p) if (p := _optional(grouped, "入组结果")) else None,
             scored=con.read_parquet(p) if (p := _optional(scored, "分值结果")) else None,

@@ -54,7 +54,16 @@ def _dated_items(node: dict[str, Any], path: tuple[str | int, ...]) -> list[tupl
             (*path, "values"),
             "values 必须是非空的 日期: 值 映射 / values must be a non-empty date: value mapping",
         )
-    return sorted((_as_date(k, (*path, "values")), v) for k, v in values.items())
+    items = [(_as_date(k, (*path, "values")), v) for k, v in values.items()]
+    dates = [d for d, _ in items]
+    for d in dates:
+        if dates.count(d) > 1:
+            raise DatedValueError(
+                (*path, "values"),
+                f"日期 {d.isoformat()} 出现多次（写法不同但是同一天），只能保留一个"
+                f" / date {d.isoformat()} appears more than once",
+            )
+    return sorted(items, key=lambda dv: dv[0])
 
 
 def value_at(node: dict[str, Any], at: dt.date, path: tuple[str | int, ...] = ()) -> Any:

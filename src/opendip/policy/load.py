@@ -43,14 +43,131 @@ class PolicyError(ValueError):
 
 
 class _DecimalLoader(yaml.SafeLoader):
-    """YAML loader that reads floats as exact Decimals (0.85 stays 0.85)."""
+    """YAML loader that reads floats as exact Decimals (0.85 stays 0.85); `.nan`/`.inf`
+    become Decimal NaN/Infinity (refused afterwards with their key path), and a date that
+    does not exist (2026-02-30) stays text (refused by validation with its key path)."""
 
 
 def _decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
-    return Decimal(loader.construct_scalar(node).replace("_", ""))  # type: ignore[arg-type]
+    text = str(loader.construct_scalar(node)).replace("_", "")  # type: ignore[arg-type]
+    special = {".nan": "NaN", ".inf": "Infinity", "+.inf": "Infinity", "-.inf": "-Infinity"}
+    try:
+        return Decimal(special.get(text.lower(), text))
+    except ArithmeticError:
+        return Decimal("NaN")
+
+
+def _timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)  # type: ignore[arg-type]
+    except ValueError:
+        return str(loader.construct_scalar(node))  # type: ignore[arg-type]
 
 
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
+_DecimalLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+#: Bounds of what a policy file may hold: nodes after expanding YAML aliases (an "alias
+#: bomb" of 20 KB expands to billions), and the magnitude of any number (money is int64 fen
+#: inside the system; no regional parameter comes near 10^15).
+MAX_POLICY_NODES = 200_000
+MAX_NUMBER = Decimal(10) ** 15
+
+
+def _node_path(path: tuple[str | int, ...]) -> str:
+    return format_path(path)
+
+
+def _key_text(node: yaml.Node) -> str:
+    return str(node.value) if isinstance(node, yaml.ScalarNode) else "<复合键>"
+
+
+def _structure_issues(root: yaml.Node) -> list[PolicyIssue]:
+    """Alias bombs and duplicate keys, found on the node graph before anything is built
+    (each shared node is visited once)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:  # expanded size per node, bottom-up, without expanding
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = (
+            [c for kv in node.value for c in kv]
+            if isinstance(node, yaml.MappingNode)
+            else list(node.value)
+            if isinstance(node, yaml.SequenceNode)
+            else []
+        )
+        if done:
+            sizes[id(node)] = min(1 + sum(sizes[id(c)] for c in children), 1 << 62)
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+    if sizes[id(root)] > MAX_POLICY_NODES:
+        return [
+            PolicyIssue(
+                "",
+                f"YAML 别名（&/*）展开后超过 {MAX_POLICY_NODES:,} 项（疑似“别名炸弹”），已拒绝",
+                f"YAML aliases expand to more than {MAX_POLICY_NODES:,} nodes (alias bomb)",
+            )
+        ]
+    issues: list[PolicyIssue] = []
+    seen: set[int] = set()
+    walk: list[tuple[yaml.Node, tuple[str | int, ...]]] = [(root, ())]
+    while walk:
+        node, path = walk.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key, value in node.value:
+                text = _key_text(key)
+                if text in first:
+                    where = _node_path((*path, text))
+                    issues.append(
+                        PolicyIssue(
+                            where,
+                            f"键 {text} 重复（第 {first[text]} 行与第 {key.start_mark.line + 1} "
+                            "行），后一个会悄悄覆盖前一个：请只保留一个",
+                            f"duplicate key {text} (lines {first[text]} and "
+                            f"{key.start_mark.line + 1}); the later one would silently win",
+                        )
+                    )
+                else:
+                    first[text] = key.start_mark.line + 1
+                walk.append((value, (*path, text)))
+        elif isinstance(node, yaml.SequenceNode):
+            walk.extend((c, (*path, i)) for i, c in enumerate(node.value))
+    return issues
+
+
+def _number_issues(tree: Any, path: tuple[str | int, ...] = ()) -> list[PolicyIssue]:
+    """Numbers that are not finite or absurdly large, with their key paths."""
+    if isinstance(tree, dict):
+        return [i for k, v in tree.items() for i in _number_issues(v, (*path, str(k)))]
+    if isinstance(tree, list):
+        return [i for n, v in enumerate(tree) for i in _number_issues(v, (*path, n))]
+    if isinstance(tree, bool) or not isinstance(tree, int | float | Decimal):
+        return []
+    value = Decimal(tree) if not isinstance(tree, Decimal) else tree
+    if not value.is_finite():
+        return [
+            PolicyIssue(
+                format_path(path),
+                f"必须是有限的数字（当前值: {tree}）",
+                f"must be a finite number (got {tree})",
+            )
+        ]
+    if abs(value) >= MAX_NUMBER:
+        return [
+            PolicyIssue(
+                format_path(path),
+                f"数值过大（当前值: {tree}，上限 10^15）",
+                f"number too large (got {tree}, limit 10^15)",
+            )
+        ]
+    return []
 
 
 def format_path(loc: tuple[str | int, ...]) -> str:
@@ -133,26 +250,54 @@ class PolicyFile:
             raise PolicyError(
                 str(path), [PolicyIssue("", f"无法读取文件: {exc}", str(exc))]
             ) from exc
-        parsed = cls.parse(raw.decode("utf-8"), str(path), hashlib.sha256(raw).hexdigest())
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise PolicyError(
+                str(path),
+                [
+                    PolicyIssue(
+                        "",
+                        f"文件不是 UTF-8 编码（第 {line} 行附近），可能是 GBK：请用 UTF-8 另存",
+                        f"the file is not UTF-8 (near line {line}); save it as UTF-8",
+                    )
+                ],
+            ) from exc
+        parsed = cls.parse(text, str(path), hashlib.sha256(raw).hexdigest())
         _resolve_files(parsed.tree, path.resolve().parent)
         return parsed
 
     @classmethod
     def parse(cls, text: str, source: str = "<policy>", digest: str = "") -> PolicyFile:
+        """Parse and check the file's structure: YAML syntax, alias bombs, duplicate keys,
+        non-finite or huge numbers (each with its key path or line)."""
+        loader = _DecimalLoader(text)  # SafeLoader subclass: no arbitrary objects
         try:
-            tree = yaml.load(
-                text, Loader=_DecimalLoader
-            )  # SafeLoader subclass: no arbitrary objects
+            node = loader.get_single_node()
+            issues = _structure_issues(node) if node is not None else []
+            if issues:
+                raise PolicyError(source, issues)
+            tree = loader.construct_document(node) if node is not None else None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"第 {mark.line + 1} 行第 {mark.column + 1} 列" if mark else ""
             raise PolicyError(
                 source, [PolicyIssue("", f"YAML 语法错误 {where}: {exc}", f"YAML syntax: {exc}")]
             ) from exc
+        except RecursionError as exc:
+            raise PolicyError(
+                source, [PolicyIssue("", "YAML 嵌套过深", "YAML nesting too deep")]
+            ) from exc
+        finally:
+            loader.dispose()
         if not isinstance(tree, dict):
             raise PolicyError(
                 source, [PolicyIssue("", "文件顶层必须是映射", "top level must be a mapping")]
             )
+        numbers = _number_issues(tree)
+        if numbers:
+            raise PolicyError(source, numbers)
         return cls(tree, source, digest or hashlib.sha256(text.encode()).hexdigest())
 
     @cached_property
@@ -184,13 +329,41 @@ class PolicyFile:
     def _find_issues(self) -> list[PolicyIssue]:
         found: list[PolicyIssue] = []
         seen: set[tuple[str, str]] = set()
-        for at in self.versions():
+        try:
+            versions = self.versions()
+        except DatedValueError as exc:
+            zh, _, en = str(exc).partition(" / ")
+            return [PolicyIssue(format_path(exc.path), zh, en or zh), *self._year_issues()]
+        for at in versions:
             for issue in self._issues_at(at):
                 if (issue.path, issue.message_en) not in seen:
                     seen.add((issue.path, issue.message_en))
                     found.append(issue)
         found.extend(self._date_range_issues())
+        found.extend(self._year_issues())
         return found
+
+    def _year_issues(self) -> list[PolicyIssue]:
+        """`year` must agree with the effective period it names."""
+        year = self.tree.get("year")
+        if not isinstance(year, int) or isinstance(year, bool):
+            return []
+        out = []
+        for key in ("effective_from", "effective_to"):
+            value = self.tree.get(key)
+            try:
+                day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+            except ValueError:
+                continue
+            if day.year != year:
+                out.append(
+                    PolicyIssue(
+                        "year",
+                        f"年度 {year} 与 {key} {day.isoformat()} 不符",
+                        f"year {year} contradicts {key} {day.isoformat()}",
+                    )
+                )
+        return out
 
     def _issues_at(self, at: dt.date) -> list[PolicyIssue]:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -11,8 +12,10 @@ from opendip.policy.sections.assessment import AssessmentPolicy
 from opendip.policy.sections.base import Section
 from opendip.policy.sections.budget import BudgetPolicy
 from opendip.policy.sections.directory import DirectoryPolicy
+from opendip.policy.sections.disclosure import DisclosurePolicy
 from opendip.policy.sections.grouping import GroupingPolicy
 from opendip.policy.sections.qc import QcPolicy
+from opendip.policy.sections.reporting import ReportingPolicy
 from opendip.policy.sections.scoring import ScoringPolicy
 from opendip.policy.sections.settlement import SettlementPolicy
 from opendip.policy.sections.supervision import SupervisionPolicy
@@ -21,6 +24,14 @@ from opendip.policy.sections.supervision import SupervisionPolicy
 class Region(Section):
     code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     name: str
+
+
+class MonitoringPolicy(Section):
+    """事中监控 (the hospital's in-stay monitor, 在院病例)."""
+
+    #: An in-stay case is flagged 接近高倍率 once its cost reaches this share of the group's
+    #: high-multiple threshold at the hospital's level.
+    near_high_share: Decimal = Field(default=Decimal("0.8"), gt=0, le=1)
 
 
 class Pool(Section):
@@ -49,6 +60,12 @@ class Policy(Section):
     assessment: AssessmentPolicy | None = None
     #: 以收定支 income plan and the point-value forecast's tolerance.
     budget: BudgetPolicy = BudgetPolicy()
+    #: 信息公开: which documents of published runs the public page discloses.
+    disclosure: DisclosurePolicy = DisclosurePolicy()
+    #: 报表口径: the score bands the regional report counts cases in.
+    reporting: ReportingPolicy = ReportingPolicy()
+    #: 事中监控 thresholds of the 在院病例 page.
+    monitoring: MonitoringPolicy = MonitoringPolicy()
 
     @property
     def pool_ids(self) -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from opendip.policy import SHIPPED_POLICIES, PolicyError, PolicyFile
-from opendip.settlement.output import sha256_file
+from opendip.settlement.output import OutputIntegrityError, sha256_file, verify_outputs
 
 
 class ReportInputError(ValueError):
@@ -78,6 +78,10 @@ def read_manifest(run_dir: Path) -> tuple[dict[str, Any], str]:
         raise ReportInputError(f"结算运行清单 {path} 缺少 inputs 或 policy 项")
     if not (run_dir / "cases.parquet").is_file():
         raise ReportInputError(f"结算运行目录 {run_dir} 缺少病例结果 cases.parquet")
+    try:
+        verify_outputs(run_dir, manifest)  # never report on outputs changed after the run
+    except OutputIntegrityError as exc:
+        raise ReportInputError(str(exc)) from exc
     return manifest, sha256_file(path)
 
 

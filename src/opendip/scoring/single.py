@@ -4,7 +4,7 @@ batch path (`batch.score_period`), for explanation screens and what-if questions
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from opendip.policy import Policy, PolicyFile
@@ -80,6 +80,34 @@ AMOUNT_LABELS = {
 }
 
 
+def _reference_mean(
+    p: Any, row: dict[str, Any], case: dict[str, Any], b4: int | None, level: str
+) -> tuple[int | None, int, str]:
+    """The group's reference mean cost as a fraction (numerator fen, denominator) and its
+    Chinese source, per `scoring.reference_mean` (shared by `score_case` and
+    `cost_thresholds`)."""
+    mean_src = ""
+    m_num: int | None
+    m_den = 1
+    if p.reference_mean == "score_times_factor":
+        fpp = p.fen_per_point.get(case["insurance_type"])
+        m_num = b4 * fpp[0] if (b4 is not None and fpp) else None
+        m_den = fpp[1] * 10**4 if fpp else 1
+        mean_src = ex.MEAN_SOURCES["score_times_factor"]
+    elif p.reference_mean == "regional":
+        m_num = row.get("mean_cost_fen")
+        mean_src = ex.MEAN_SOURCES["regional"]
+    else:
+        m_num = row.get(f"mean_cost_{level}_fen")
+        mean_src = ex.MEAN_SOURCES["same_level"]
+        if m_num is None and p.level_mean_missing == "regional":
+            m_num = row.get("mean_cost_fen")
+            mean_src = ex.MEAN_SOURCES["regional_fallback"]
+    if m_num is not None and m_num <= 0:
+        m_num = None
+    return m_num, m_den, mean_src
+
+
 def score_case(
     case: dict[str, Any],
     grouped: dict[str, Any],
@@ -127,25 +155,7 @@ def score_case(
     fallback = gtype == "fallback"
     bed_day = gtype == "special" and per_day is not None
 
-    mean_src = ""
-    m_num: int | None
-    m_den = 1
-    if p.reference_mean == "score_times_factor":
-        fpp = p.fen_per_point.get(case["insurance_type"])
-        m_num = b4 * fpp[0] if (b4 is not None and fpp) else None
-        m_den = fpp[1] * 10**4 if fpp else 1
-        mean_src = ex.MEAN_SOURCES["score_times_factor"]
-    elif p.reference_mean == "regional":
-        m_num = row.get("mean_cost_fen")
-        mean_src = ex.MEAN_SOURCES["regional"]
-    else:
-        m_num = row.get(f"mean_cost_{level}_fen")
-        mean_src = ex.MEAN_SOURCES["same_level"]
-        if m_num is None and p.level_mean_missing == "regional":
-            m_num = row.get("mean_cost_fen")
-            mean_src = ex.MEAN_SOURCES["regional_fallback"]
-    if m_num is not None and m_num <= 0:
-        m_num = None
+    m_num, m_den, mean_src = _reference_mean(p, row, case, b4, level)
     r_num, r_den = cost * m_den, m_num
     if p.ratio_decimals is not None and r_den is not None:
         r_num, r_den = f.rounded_ratio(r_num, r_den, p.ratio_decimals, div)
@@ -306,4 +316,47 @@ def score_case(
         "fund_payable_fen": fund,
         "ffs_fund_fen": int(case["fund_paid"]),
         "explanation": explanation,
+    }
+
+
+def cost_thresholds(
+    case: dict[str, Any],
+    grouped: dict[str, Any],
+    directory_row: dict[str, Any] | None,
+    hospital: dict[str, Any],
+    policy: PolicyFile | Policy,
+    *,
+    all_case_mean_fen: int | None = None,
+) -> dict[str, Any] | None:
+    """The cost a case of this group at this hospital's level is compared with: the
+    reference mean and the low/high multiple thresholds (fen, half up), with the policy's
+    multiples, from the same rules `score_case` uses (事中监控). None when the group has no
+    band (unmatched, fallback, bed-day, no score or no mean)."""
+    pol = policy_for(policy, case["discharge_date"])
+    p = scoring_params(pol, all_case_mean_fen)
+    if grouped.get("group_type") in (None, "unmatched", "fallback"):
+        return None
+    row = directory_row or {}
+    if grouped.get("group_type") == "special" and row.get("score_per_day") is not None:
+        return None
+    b4 = _units4(grouped.get("base_score"))
+    if b4 is None:
+        return None
+    m_num, m_den, mean_src = _reference_mean(p, row, case, b4, hospital["level"])
+    if m_num is None:
+        return None
+    band = _band(p, b4)
+    hp, hq = band.high
+    lp, lq = band.low
+
+    def fen(n: int, d: int) -> int:
+        return int((Decimal(n) / Decimal(d)).quantize(Decimal(1), ROUND_HALF_UP))
+
+    return {
+        "mean_fen": fen(m_num, m_den),
+        "high_fen": fen(m_num * hp, m_den * hq),
+        "low_fen": fen(m_num * lp, m_den * lq),
+        "high_multiple": Decimal(hp) / Decimal(hq),
+        "low_multiple": Decimal(lp) / Decimal(lq),
+        "mean_source": mean_src,
     }

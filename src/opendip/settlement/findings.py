@@ -299,17 +299,15 @@ def deductions(hospitals: pa.Table, pools: pa.Table, findings: pa.Table, con: An
 
         deducted = hsum("findings_deducted_fen")
         p = dict(p)
+        before = p["clearing_total_fen"]
         p["findings_deducted_fen"] = deducted
         p["clearing_total_fen"] = hsum("clearing_total_fen")
         p["clearing_payment_fen"] = hsum("clearing_payment_fen")
         if "kept_in_fund_fen" in p:
             p["kept_in_fund_fen"] += deducted
-        p["clearing_identity"] = bool(p["clearing_identity"]) and p["clearing_total_fen"] == (
-            p["fund_payable_fen"]
-            + p["reserve_used_fen"]
-            - p["surplus_cap_fen"]
-            - p["deposit_deducted_fen"]
-            - deducted
+        # The identity held before this step; it still holds with the deduction taken off.
+        p["clearing_identity"] = bool(p["clearing_identity"]) and (
+            p["clearing_total_fen"] == before - deducted
         )
         rows.append(p)
     return new_h, pa.Table.from_pylist(rows)

@@ -9,8 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import shutil
 import subprocess
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -275,6 +279,86 @@ def write_manifest(
         "rounding": "金额以分为单位，四舍五入（half up）到分；分值按政策小数位四舍五入",
     }
     return write_json(data, out / "manifest.json")
+
+
+class OutputIntegrityError(ValueError):
+    """A run directory whose outputs do not match its manifest (Chinese message)."""
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def _cached_sha256(path: Path) -> str:
+    """sha256 of `path`, remembered per (path, size, mtime) so pages can verify often."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        if len(_HASHES) > 4096:
+            _HASHES.clear()
+        _HASHES[key] = sha256_file(path)
+    return _HASHES[key]
+
+
+def verify_outputs(run_dir: Path, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Check every output the manifest records against its SHA-256; the manifest, or
+    `OutputIntegrityError` naming the missing or changed files. Every reader of a settlement
+    run (reports, publication, the platform) calls this before using the run."""
+    run_dir = Path(run_dir)
+    if manifest is None:
+        path = run_dir / "manifest.json"
+        if not path.is_file():
+            raise OutputIntegrityError(
+                f"结算运行目录 {run_dir} 缺少 manifest.json：运行未完成或已损坏，不能使用其结果"
+            )
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise OutputIntegrityError(f"无法读取结算运行清单 {path}：{exc}") from exc
+    outputs = manifest.get("outputs") if isinstance(manifest, dict) else None
+    if not isinstance(outputs, dict) or not outputs:
+        raise OutputIntegrityError(f"结算运行清单 {run_dir / 'manifest.json'} 没有记录输出文件")
+    problems = []
+    for name, sha in sorted(outputs.items()):
+        target = run_dir / name
+        if Path(name).name != name or not target.is_file():
+            problems.append(f"{name}（缺失）")
+        elif _cached_sha256(target) != sha:
+            problems.append(f"{name}（内容与清单不符）")
+    if problems:
+        raise OutputIntegrityError(
+            f"结算运行目录 {run_dir} 的输出文件与运行清单不一致：{'、'.join(problems)}；"
+            "结果可能被改动，已拒绝使用（请重新运行结算）"
+        )
+    return manifest
+
+
+@contextmanager
+def staged_directory(out: Path) -> Iterator[Path]:
+    """Write a run's outputs into a fresh staging directory inside `out`; only when the
+    block completes are they moved into `out`, the manifest last. Before the first move the
+    old manifest is removed, so at every instant `out` is either a complete run (manifest
+    matching its outputs) or visibly incomplete (no manifest): a killed run never leaves an
+    old manifest beside new outputs. On an error the staging directory is removed and
+    `out` is untouched."""
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    manifest = out / "manifest.json"
+    manifest.unlink(missing_ok=True)
+    for item in sorted(stage.iterdir()):
+        if item.name == "manifest.json":
+            continue
+        target = out / item.name
+        if target.is_dir() and not item.is_dir():
+            shutil.rmtree(target)
+        os.replace(item, target)
+    if (stage / "manifest.json").exists():
+        os.replace(stage / "manifest.json", manifest)
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 def yuan(fen: int) -> str:

@@ -20,6 +20,7 @@ from opendip.settlement.errors import InputDataError
 from opendip.settlement.output import (
     EXCEL_MAX_ROWS,
     reconciliation_markdown,
+    staged_directory,
     write_case_table,
     write_excel,
     write_json,
@@ -111,57 +112,58 @@ def run_month(
 ) -> dict[str, object]:
     inputs = _inputs(files, engine)
     r = settle_month(inputs, month)
-    out.mkdir(parents=True, exist_ok=True)
-    notes: list[str] = []
-    outputs = [
-        write_parquet(r.hospitals, out / "hospitals.parquet"),
-        write_parquet(r.cases, out / "cases.parquet"),
-        write_parquet(r.not_dip, out / "not_dip.parquet"),
-    ]
-    if excel:
-        day = dt.date.fromisoformat(f"{month}-01")
-        outputs.append(
-            write_excel([("月度预结算", r.hospitals)], out / f"月度预结算_{month}.xlsx", day)
-        )
-        if r.cases.num_rows > EXCEL_MAX_ROWS:
-            notes.append(_too_many_rows(r.cases.num_rows))
-        else:
+    final = out
+    with staged_directory(final) as out:  # moved into place only when complete
+        notes: list[str] = []
+        outputs = [
+            write_parquet(r.hospitals, out / "hospitals.parquet"),
+            write_parquet(r.cases, out / "cases.parquet"),
+            write_parquet(r.not_dip, out / "not_dip.parquet"),
+        ]
+        if excel:
+            day = dt.date.fromisoformat(f"{month}-01")
             outputs.append(
-                write_excel([("病例明细", r.cases)], out / f"病例明细_{month}.xlsx", day)
+                write_excel([("月度预结算", r.hospitals)], out / f"月度预结算_{month}.xlsx", day)
             )
-    summary = {
-        "month": month,
-        "notes": notes,
-        "point_values": r.point_values,
-        "withholding_share": r.withholding_share,
-        "cases": r.counts["cases"],
-        "dip_cases": r.cases.num_rows,
-        "not_dip_cases": r.not_dip.num_rows,
-        "totals": {
-            c: int(pa.compute.sum(r.hospitals.column(c)).as_py() or 0)
-            for c in ("dip_amount_fen", "fund_payable_fen", "withheld_fen", "advance_fen")
-        },
-    }
-    outputs.append(write_json(summary, out / "summary.json"))
-    write_manifest(
-        out,
-        command=f"settle month {month}",
-        inputs=_input_map(files),
-        policy=inputs.policy,
-        parameters={
+            if r.cases.num_rows > EXCEL_MAX_ROWS:
+                notes.append(_too_many_rows(r.cases.num_rows))
+            else:
+                outputs.append(
+                    write_excel([("病例明细", r.cases)], out / f"病例明细_{month}.xlsx", day)
+                )
+        summary = {
             "month": month,
-            "engine": engine,
-            "excel": excel,
-            "all_case_mean_fen": files.all_case_mean_fen,
-        },
-        row_counts={
+            "notes": notes,
+            "point_values": r.point_values,
+            "withholding_share": r.withholding_share,
             "cases": r.counts["cases"],
             "dip_cases": r.cases.num_rows,
             "not_dip_cases": r.not_dip.num_rows,
-            "hospital_rows": r.hospitals.num_rows,
-        },
-        outputs=outputs,
-    )
+            "totals": {
+                c: int(pa.compute.sum(r.hospitals.column(c)).as_py() or 0)
+                for c in ("dip_amount_fen", "fund_payable_fen", "withheld_fen", "advance_fen")
+            },
+        }
+        outputs.append(write_json(summary, out / "summary.json"))
+        write_manifest(
+            out,
+            command=f"settle month {month}",
+            inputs=_input_map(files),
+            policy=inputs.policy,
+            parameters={
+                "month": month,
+                "engine": engine,
+                "excel": excel,
+                "all_case_mean_fen": files.all_case_mean_fen,
+            },
+            row_counts={
+                "cases": r.counts["cases"],
+                "dip_cases": r.cases.num_rows,
+                "not_dip_cases": r.not_dip.num_rows,
+                "hospital_rows": r.hospitals.num_rows,
+            },
+            outputs=outputs,
+        )
     return summary
 
 
@@ -194,6 +196,14 @@ def run_year(
         advances=read_table(advances, "advances") if advances else None,
         review_cap_override=review_cap_override,
     )
+    if assessment is not None:
+        # Rule step "assessment clearing coefficient" (where the policy has bands).
+        from opendip.settlement import assessment_coefficient
+
+        final = inputs.policy.periods()[-1][2]
+        r.hospitals, r.pools = assessment_coefficient.apply(
+            r.hospitals, r.pools, final, inputs.cases._find_backend()
+        )
     listed = None
     if found is not None:
         con = inputs.cases._find_backend()
@@ -201,75 +211,80 @@ def run_year(
         r.hospitals, r.pools = hospitals, pools
         r.counts["merged_cases"] = applied.merged_away
         listed = fnd.listing(found, con, original_cases, r.case_table)
-    out.mkdir(parents=True, exist_ok=True)
-    case_path, case_rows = write_case_table(r.case_table, out / "cases.parquet")
-    outputs = [
-        write_parquet(r.hospitals, out / "hospitals.parquet"),
-        write_parquet(r.departments, out / "departments.parquet"),
-        write_parquet(r.communities, out / "settlement_units.parquet"),
-        write_parquet(r.pools, out / "reconciliation.parquet"),
-        case_path,
-        write_parquet(r.not_dip, out / "not_dip.parquet"),
-    ]
-    notes = []
-    report = out / "reconciliation.md"
-    text = reconciliation_markdown(r.pools, year)
-    if listed is not None:
-        text += "\n" + fnd.reconciliation_lines(r.pools, listed)
-        outputs.append(write_parquet(listed, out / "findings.parquet"))
-    report.write_text(text, encoding="utf-8")
-    outputs.append(report)
-    if excel:
-        day = dt.date(year, 12, 31)
-        outputs.append(
-            write_excel(
-                [
-                    ("结算公示表", r.hospitals),
-                    ("科室对比", r.departments),
-                    ("对账", r.pools),
-                    *([("监管结果应用", listed)] if listed is not None else []),
-                ],
-                out / f"结算公示表_{year}.xlsx",
-                day,
+    final = out
+    with staged_directory(final) as out:  # moved into place only when complete
+        case_path, case_rows = write_case_table(r.case_table, out / "cases.parquet")
+        outputs = [
+            write_parquet(r.hospitals, out / "hospitals.parquet"),
+            write_parquet(r.departments, out / "departments.parquet"),
+            write_parquet(r.communities, out / "settlement_units.parquet"),
+            write_parquet(r.pools, out / "reconciliation.parquet"),
+            case_path,
+            write_parquet(r.not_dip, out / "not_dip.parquet"),
+        ]
+        notes = []
+        report = out / "reconciliation.md"
+        text = reconciliation_markdown(r.pools, year)
+        if listed is not None:
+            text += "\n" + fnd.reconciliation_lines(r.pools, listed)
+            outputs.append(write_parquet(listed, out / "findings.parquet"))
+        report.write_text(text, encoding="utf-8")
+        outputs.append(report)
+        if excel:
+            day = dt.date(year, 12, 31)
+            outputs.append(
+                write_excel(
+                    [
+                        ("结算公示表", r.hospitals),
+                        ("科室对比", r.departments),
+                        ("对账", r.pools),
+                        *([("监管结果应用", listed)] if listed is not None else []),
+                    ],
+                    out / f"结算公示表_{year}.xlsx",
+                    day,
+                )
             )
-        )
-        if case_excel and case_rows > EXCEL_MAX_ROWS:
-            notes.append(_too_many_rows(case_rows))
-        elif case_excel:
-            outputs.append(write_excel([("病例明细", r.cases)], out / f"病例明细_{year}.xlsx", day))
-    summary = {
-        "year": year,
-        "point_values": {k: Decimal(v) for k, v in r.point_values.items()},
-        "cases": r.counts,
-        "pools": r.pools.to_pylist(),
-        "notes": notes,
-    }
-    if r.review_cap_excess:
-        summary["review_cap_override"] = {
-            "reason": review_cap_override,
-            "hospitals": [e.__dict__ for e in r.review_cap_excess],
-        }
-        notes.append(
-            "特例单议通过病例超出上限，经办机构已明确放行："
-            + "；".join(f"{e.hospital_id} {e.count}/{e.allowed} 例" for e in r.review_cap_excess)
-        )
-    outputs.append(write_json(summary, out / "summary.json"))
-    write_manifest(
-        out,
-        command=f"settle year {year}",
-        inputs=_input_map(files, assessment=assessment, advances=advances, findings=findings),
-        policy=inputs.policy,
-        parameters={
+            if case_excel and case_rows > EXCEL_MAX_ROWS:
+                notes.append(_too_many_rows(case_rows))
+            elif case_excel:
+                outputs.append(
+                    write_excel([("病例明细", r.cases)], out / f"病例明细_{year}.xlsx", day)
+                )
+        summary = {
             "year": year,
-            "engine": engine,
-            "advances": "file" if advances else "recomputed_from_months",
-            "assessment": bool(assessment),
-            "findings": bool(findings),
-            "excel": excel,
-            "all_case_mean_fen": files.all_case_mean_fen,
-            "review_cap_override": review_cap_override,
-        },
-        row_counts={**r.counts, "hospital_rows": r.hospitals.num_rows},
-        outputs=outputs,
-    )
+            "point_values": {k: Decimal(v) for k, v in r.point_values.items()},
+            "cases": r.counts,
+            "pools": r.pools.to_pylist(),
+            "notes": notes,
+        }
+        if r.review_cap_excess:
+            summary["review_cap_override"] = {
+                "reason": review_cap_override,
+                "hospitals": [e.__dict__ for e in r.review_cap_excess],
+            }
+            notes.append(
+                "特例单议通过病例超出上限，经办机构已明确放行："
+                + "；".join(
+                    f"{e.hospital_id} {e.count}/{e.allowed} 例" for e in r.review_cap_excess
+                )
+            )
+        outputs.append(write_json(summary, out / "summary.json"))
+        write_manifest(
+            out,
+            command=f"settle year {year}",
+            inputs=_input_map(files, assessment=assessment, advances=advances, findings=findings),
+            policy=inputs.policy,
+            parameters={
+                "year": year,
+                "engine": engine,
+                "advances": "file" if advances else "recomputed_from_months",
+                "assessment": bool(assessment),
+                "findings": bool(findings),
+                "excel": excel,
+                "all_case_mean_fen": files.all_case_mean_fen,
+                "review_cap_override": review_cap_override,
+            },
+            row_counts={**r.counts, "hospital_rows": r.hospitals.num_rows},
+            outputs=outputs,
+        )
     return summary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,8 +22,17 @@ class StoreError(RuntimeError):
 def sqlite_url(data_dir: str | Path) -> str:
     """The default store: `<data_dir>/platform/opendip.db`."""
     path = Path(data_dir) / "platform" / "opendip.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_file(path)
     return f"sqlite:///{path}"
+
+
+def private_file(path: Path) -> None:
+    """Create `path` (if missing) readable by its owner only (0600); SQLite gives its WAL
+    and shared-memory files the database file's permissions."""
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)
 
 
 def make_engine(url: str) -> Engine:

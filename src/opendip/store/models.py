@@ -24,32 +24,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from opendip.contract.labels import LABELS
+
 #: Roles: 医保局管理员, 医保局经办, 医院用户, 评审专家.
 ROLES = ("admin", "agency", "hospital", "expert")
-ROLE_LABELS = {
-    "admin": "医保局管理员",
-    "agency": "医保局经办",
-    "hospital": "医院用户",
-    "expert": "评审专家",
-}
+ROLE_LABELS = LABELS["role"]
 RUN_KINDS = ("monthly", "annual")
-RUN_KIND_LABELS = {"monthly": "月度预结算", "annual": "年终清算", "supervision": "智能监管"}
+RUN_KIND_LABELS = LABELS["run_kind"]
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "approved", "published")
-RUN_STATUS_LABELS = {
-    "queued": "排队中",
-    "running": "运行中",
-    "succeeded": "已完成（待审核）",
-    "failed": "失败",
-    "approved": "已审核",
-    "published": "已公示",
-}
+RUN_STATUS_LABELS = LABELS["run_status"]
 LEAD_STATUSES = ("open", "assigned", "closed", "confirmed")
-LEAD_STATUS_LABELS = {
-    "open": "待分派",
-    "assigned": "核查中",
-    "closed": "已结案",
-    "confirmed": "确认违规（清算时处理）",
-}
+LEAD_STATUS_LABELS = LABELS["lead_status"]
 
 
 def utcnow() -> dt.datetime:
@@ -355,3 +340,50 @@ class ProposalComment(Base):
     replied_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     replied_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class ApiKey(Base):
+    """A key issued by the agency admin to one hospital's system (HIS / 病案系统) for the
+    system-to-system API (`/api/v1`). Only the SHA-256 of the secret is stored; `prefix`
+    (the first characters, not secret) identifies the key in lists and the audit log."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hospital_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class PushedCase(Base):
+    """A case pushed by a hospital system through `POST /api/v1/cases` (in stay or at
+    discharge), with the platform's latest answer. One row per case id: the case belongs to
+    the hospital that first submitted it (docs/data-contract.md, Identity); a re-push by
+    that hospital updates the row and bumps `version`."""
+
+    __tablename__ = "pushed_cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64), unique=True)
+    hospital_id: Mapped[str] = mapped_column(String(64), index=True)
+    #: "in_stay" (在院, partial) or "discharged" (已出院).
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    department: Mapped[str] = mapped_column(String(100), default="")
+    doctor: Mapped[str] = mapped_column(String(100), default="")
+    #: The case as pushed (normalised JSON) and the platform's answer (QC, group, score …).
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

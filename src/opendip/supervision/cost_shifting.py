@@ -19,6 +19,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from opendip.engine import ordered_collect
 from opendip.policy import Policy
 from opendip.supervision.text import concat, num, pct, s, yuan
 
@@ -90,7 +91,7 @@ def cost_shifting_leads(stays: ir.Table, policy: Policy) -> ir.Table:
     w = ibis.window(group_by="hospital_id", order_by=[ibis.desc(c.own), c.case_id])
     c = c.mutate(_rn=ibis.row_number().over(w))
     c = c.filter(c._rn < sv.lead_max_cases)
-    listed = c.group_by("hospital_id").aggregate(case_ids=c.case_id.collect(order_by=c._rn))
+    listed = c.group_by("hospital_id").aggregate(case_ids=ordered_collect(c.case_id, c._rn))
     j = j.join(listed, "hospital_id")
     reasons = concat(
         ibis.ifelse(j.f_absolute, concat("目录外费用占比 ≥ ", pct(ibis.literal(float(sv.out_of_list_share_alert)), 0), "；"), ""),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from opendip.engine import ordered_collect
 from opendip.policy import Policy
 from opendip.supervision.text import concat, num, pct, s, yuan
 
@@ -63,8 +64,8 @@ def high_multiple_cluster_leads(stays: ir.Table, policy: Policy) -> ir.Table:
             n=src.count(),
             n_high=src.high.sum(),
             high_cost=(src.total_cost * src.high).sum(),
-            case_ids=src.case_id.collect(
-                order_by=[ibis.desc(src.total_cost), src.case_id], where=src.high == 1
+            case_ids=ordered_collect(
+                src.case_id, -src.total_cost, src.case_id, where=src.high == 1
             ),
         )
         g = g.join(ref, ["level", "department"])

@@ -70,7 +70,9 @@ def detect(
     ]
     if inputs.scored is not None:
         found.append(high_multiple_cluster_leads(stays, policy))
-    return rank_leads(found, period)
+    # Each detector's (small) lead table is computed once before they are ranked together:
+    # Spark does not share common subplans, and a union of six deep plans grows too large.
+    return rank_leads([f.cache() for f in found], period)
 
 
 def supervise(inputs: SupervisionInputs, policy: Policy) -> SupervisionResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from opendip.contract.columns import Column, TableContract
+from opendip.contract.labels import LABELS
 
 S = pa.string()
 I32 = pa.int32()
@@ -13,14 +14,7 @@ F64 = pa.float64()
 VALUE = pa.decimal128(24, 6)
 
 #: Lead types in the order they are described (docs/supervision.md), with Chinese labels.
-LEAD_TYPES: dict[str, str] = {
-    "readmission": "分解住院/二次入院",
-    "upcoding": "高套分值",
-    "low_standard_admission": "低标准入院",
-    "overlong_stay": "超长住院",
-    "high_multiple_cluster": "高倍率病例聚集",
-    "cost_shifting": "费用转嫁",
-}
+LEAD_TYPES: dict[str, str] = LABELS["lead_type"]
 #: Short prefix of each type's lead ids.
 LEAD_PREFIX: dict[str, str] = {
     "readmission": "RA",
@@ -31,7 +25,7 @@ LEAD_PREFIX: dict[str, str] = {
     "cost_shifting": "CS",
 }
 SEVERITIES = ("high", "medium", "low")
-SEVERITY_LABELS = {"high": "高", "medium": "中", "low": "低"}
+SEVERITY_LABELS = LABELS["severity"]
 
 LEADS = TableContract(
     name="leads",

@@ -27,6 +27,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from opendip.engine import ordered_collect
 from opendip.policy import Policy
 from opendip.supervision.text import concat, num, pct, s, yuan
 
@@ -60,7 +61,7 @@ def _rank_cases(cases: ir.Table, group: list[str], order: list, limit: ir.Numeri
     ranked = cases.mutate(_rn=ibis.row_number().over(w))
     ranked = ranked.filter(ranked._rn < limit)
     return ranked.group_by(group).aggregate(
-        case_ids=ranked.case_id.collect(order_by=ranked._rn),
+        case_ids=ordered_collect(ranked.case_id, ranked._rn),
         listed_cost=ranked.total_cost.sum(),
     )
 
@@ -293,7 +294,7 @@ def unbilled_procedure_leads(stays: ir.Table, policy: Policy) -> ir.Table:
     g = cases.group_by("hospital_id").aggregate(
         n=cases.count(),
         missing=cases.missing.sum(),
-        case_ids=cases.case_id.collect(order_by=[ibis.desc(cases.missing), cases.case_id]),
+        case_ids=ordered_collect(cases.case_id, -cases.missing, cases.case_id),
     )
     g = g.filter(g.n >= sv.cluster_min_cases)
     evidence = concat(

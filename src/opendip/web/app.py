@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opendip import __version__
+from opendip.contract.labels import LABELS, label
 from opendip.contract.tables import GROUP_TYPE_LABELS
 from opendip.reports.source import ReportInputError
 from opendip.store import Store, sqlite_url
@@ -31,6 +32,7 @@ from opendip.web.security import (
     LoginRequired,
     LoginThrottle,
     NotFound,
+    SecurityHeaders,
 )
 from opendip.web.settings import Settings
 from opendip.workflow import (
@@ -46,14 +48,17 @@ from opendip.workflow import (
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("opendip.web")
 
-DEVIATION_LABELS = {
-    "normal": "正常",
-    "high": "高倍率",
-    "low": "低倍率",
-    "extreme": "极端值",
-    "special_review": "特例单议",
-}
-POOL_LABELS = {"employee": "职工", "resident": "居民"}
+DEVIATION_LABELS = LABELS["deviation"]
+POOL_LABELS = LABELS["pool"]
+
+
+def audit_text(value: Any) -> str:
+    """An audit entry's detail value in words: labelled values, lists and maps spelled out."""
+    if isinstance(value, dict):
+        return "；".join(f"{k} {audit_text(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return "、".join(audit_text(v) for v in value if v is not None)
+    return label("audit_value", value)
 
 
 def _templates() -> Jinja2Templates:
@@ -65,8 +70,12 @@ def _templates() -> Jinja2Templates:
     )
     t.env.filters["pct"] = lambda v: "—" if v is None else f"{v:.2%}"
     t.env.filters["dt"] = lambda v: v.strftime("%Y-%m-%d %H:%M") if v else "—"
+    t.env.filters["label"] = lambda value, kind: label(kind, value)
+    t.env.filters["audit_text"] = audit_text
     t.env.globals.update(
         version=__version__,
+        opendip_version=__version__,
+        LABELS=LABELS,
         ROLE_LABELS=ROLE_LABELS,
         RUN_KIND_LABELS=RUN_KIND_LABELS,
         RUN_STATUS_LABELS=RUN_STATUS_LABELS,
@@ -157,6 +166,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.templates = _templates()
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:
@@ -228,10 +238,10 @@ def create_app(settings: Settings) -> FastAPI:
         log.exception("unhandled error on %s", request.url.path)
         return error_response(request, 500, "服务器内部错误，已记录，请联系管理员")
 
-    from opendip.web.routers import admin, applications, auth, data, pages
+    from opendip.web.routers import admin, applications, auth, data, disclosure, pages
     from opendip.web.routers import runs as runs_router
 
-    for module in (auth, pages, data, runs_router, applications, admin):
+    for module in (auth, pages, data, runs_router, applications, admin, disclosure):
         app.include_router(module.router)
     from opendip.web.routers import analysis, reports
 
@@ -241,6 +251,12 @@ def create_app(settings: Settings) -> FastAPI:
     from opendip.web.routers import scenarios as scenarios_router
 
     app.include_router(scenarios_router.router)
+    from opendip.web.hospital_api import RateLimiter
+    from opendip.web.routers import hospital
+
+    app.state.api_rate_limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_window)
+    app.include_router(hospital.router)
+    app.add_exception_handler(hospital.ApiError, hospital.api_error)
     return app
 
 

@@ -46,3 +46,8 @@ def ensure_demo_accounts(
     path.write_text(json.dumps(accounts, ensure_ascii=False, indent=2), encoding="utf-8")
     os.chmod(path, 0o600)
     return accounts
+
+
+def is_demo_region(data_dir: Path) -> bool:
+    """A region written by `opendip demo` (it leaves demo-summary.json)."""
+    return (Path(data_dir) / "demo-summary.json").is_file()

@@ -78,7 +78,7 @@ def _manifest(data_dir: Path, entry: dict[str, str]) -> dict[str, Any] | None:
         "policy": policy.get("file", ""),
         "policy_version": policy.get("version", ""),
         "cases": int(cases),
-        "results_from": "示范区域全流程（opendip demo）",
+        "results_from": "示范区域全流程（示范数据一键运行）",
         "outputs": {
             "cases": str(data_dir.resolve() / f"cases_{entry['period'][:4]}.parquet"),
             "grouped": str(data_dir.resolve() / "grouped.parquet"),
@@ -87,7 +87,7 @@ def _manifest(data_dir: Path, entry: dict[str, str]) -> dict[str, Any] | None:
         },
         "outputs_scored": str(settlement / "cases.parquet"),
         **money,
-        "notes": ["示范区域：由 opendip demo 用引擎流水线结算，平台启动时登记为已公示运行"],
+        "notes": ["示范区域：一键示范运行用引擎流水线结算，平台启动时登记为已公示运行"],
     }
 
 

@@ -14,7 +14,7 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +137,35 @@ class RegionData:
         if key not in self._small:
             self._small[key] = json.loads(path.read_text(encoding="utf-8"))
         return self._small[key].get("all_case_mean_fen")
+
+    def group_mean_los(self) -> dict[str, Decimal]:
+        """Group code → mean length of stay (days, 1 decimal, half up) of the region's base
+        cases in the current grouping results (事中监控: days against the group's mean stay);
+        computed relationally, cached per file version."""
+        base = self.base_case_file()
+        grouped = self.results.grouped
+        if base is None or grouped is None or not Path(grouped).exists():
+            return {}
+        key = ("mean_los", str(base), _mtime(base), str(grouped), _mtime(Path(grouped)))
+        if key not in self._small:
+            with self._lock:
+                cases = self._view([base]).select("case_id", "los_days")
+                g = self._view([grouped]).select("case_id", "group_code")
+                j = cases.join(g, "case_id")
+                j = j.filter(j.group_code.notnull() & j.los_days.notnull())
+                t = (
+                    j.group_by("group_code")
+                    .aggregate(total=j.los_days.sum(), n=j.count())
+                    .to_pyarrow()
+                )
+            self._small[key] = {
+                r["group_code"]: (Decimal(int(r["total"])) / Decimal(int(r["n"]))).quantize(
+                    Decimal("0.1"), ROUND_HALF_UP
+                )
+                for r in t.to_pylist()
+                if r["n"]
+            }
+        return self._small[key]
 
     def _view(self, paths: Sequence[Path | str]) -> ir.Table:
         key = tuple((str(p), _mtime(Path(p))) for p in paths)
@@ -460,10 +489,16 @@ class RegionData:
                         .to_pylist()
                     )
                     out["point_values"] = {r["pool"]: r["pv"] for r in pv}
-                if hospital_id is None and "dip_amount_fen" in cols and "ffs_fund_fen" in cols:
+                if hospital_id is None and "fund_payable_fen" in cols and "ffs_fund_fen" in cols:
+                    # Like with like: the fund's payment under DIP vs the fund's payment by
+                    # item (not the DIP total, which includes the patients' share).
                     per = (
                         sc.group_by("hospital_id")
-                        .aggregate(dip=sc.dip_amount_fen.sum(), ffs=sc.ffs_fund_fen.sum())
+                        .aggregate(
+                            dip=sc.dip_amount_fen.sum(),
+                            fund=sc.fund_payable_fen.sum(),
+                            ffs=sc.ffs_fund_fen.sum(),
+                        )
                         .order_by("hospital_id")
                         .to_pyarrow()
                         .to_pylist()

@@ -475,7 +475,10 @@ class RunService:
         settled cases); without one, at the region directory's own results."""
         with self.store.session() as s:
             for run in repo.published_runs(s):
-                settlement = self.settlement_dir(run)
+                try:
+                    settlement = self.settlement_dir(run)
+                except ValueError:  # outputs do not match the manifest: not shown
+                    settlement = None
                 if settlement is None:
                     continue
                 self.region.use_results(
@@ -491,6 +494,13 @@ class RunService:
         """The run's settlement directory (None for runs made before settlement was wired)."""
         path = (run.manifest or {}).get("outputs", {}).get("settlement")
         if path and (Path(path) / "manifest.json").is_file():
+            from opendip.reports.source import ReportInputError
+            from opendip.settlement.output import OutputIntegrityError, verify_outputs
+
+            try:  # outputs changed after the run are never shown, published or reported
+                verify_outputs(Path(path))
+            except OutputIntegrityError as exc:
+                raise ReportInputError(str(exc)) from exc
             return Path(path)
         return None
 

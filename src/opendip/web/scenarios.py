@@ -322,3 +322,42 @@ def adopt(s: Session, user: User, p: Proposal, base_policy: Path, data_dir: Path
     )  # fmt: skip
     s.commit()
     return path
+
+
+#: DIP ÷ FFS ratio bins of the distribution chart (upper bounds; the last is open).
+RATIO_BINS = (
+    (Decimal("0.8"), "<0.8"),
+    (Decimal("0.9"), "0.8–0.9"),
+    (Decimal("1.0"), "0.9–1.0"),
+    (Decimal("1.1"), "1.0–1.1"),
+    (Decimal("1.2"), "1.1–1.2"),
+    (None, "≥1.2"),
+)
+
+
+def chart_data(p: Proposal) -> dict[str, Any]:
+    """Per-hospital × pool clearing change and the ratio distribution (base vs variant)."""
+    path = Path(p.result_dir) / "hospitals.parquet"
+    if p.status in ("running", "failed") or not path.is_file():
+        return {}
+    rows = pq.read_table(path).to_pylist()
+
+    def bin_of(v: Decimal | None) -> str | None:
+        if v is None:
+            return None
+        return next(label for hi, label in RATIO_BINS if hi is None or v < hi)
+
+    counts = {label: {"bin": label, "base": 0, "variant": 0} for _, label in RATIO_BINS}
+    for r in rows:
+        b = bin_of(r["dip_ffs_ratio"])
+        if b is not None:
+            counts[b]["base" if r["variant"] == "base" else "variant"] += 1
+    change = [
+        {"label": f"{r['hospital_id']}·{'职工' if r['pool'] == 'employee' else '居民'}",
+         "change": r["clearing_change_fen"]}
+        for r in sorted(
+            (r for r in rows if r["variant"] != "base"),
+            key=lambda r: (r["clearing_change_fen"], r["hospital_id"], r["pool"]),
+        )
+    ]  # fmt: skip
+    return {"change": change, "bins": list(counts.values())}

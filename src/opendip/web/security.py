@@ -46,6 +46,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "scenarios": REGION,
     "proposals": DATA,
     "users": frozenset({"admin"}),
+    "api_keys": frozenset({"admin"}),
+    "instay": DATA,
     "audit": frozenset({"admin"}),
 }
 
@@ -300,3 +302,60 @@ class LoginThrottle:
             self._recent(key or "", now).append(now)
             if len(self._failures) > 100_000:  # bound memory under address spraying
                 self._failures = {k: v for k, v in self._failures.items() if v}
+
+
+#: Content-Security-Policy of every page: scripts only from the platform's own /static
+#: (no inline script, no eval), no framing, forms and requests to the platform only. Inline
+#: styles stay allowed (htmx indicators, chart sizes), they cannot run code.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+#: The interactive API documentation (Swagger UI, ReDoc) loads its own assets and inline
+#: script; it holds no patient data and gets a policy of its own.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
+    "https://fastapi.tiangolo.com https://cdn.redoc.ly; worker-src blob:; frame-ancestors 'none'"
+)
+DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
+
+
+class SecurityHeaders:
+    """ASGI middleware adding the security headers to every response: CSP (above),
+    X-Frame-Options DENY, nosniff, Referrer-Policy same-origin, and ``Cache-Control:
+    no-store`` on everything except /static (pages and API answers hold patient data and
+    must not stay in browser or proxy caches); HSTS when `hsts` (served over HTTPS)."""
+
+    def __init__(self, app, hsts: bool = False) -> None:
+        self.app = app
+        self.hsts = hsts
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])]
+                have = {k.lower() for k, _ in headers}
+                add = {
+                    b"content-security-policy": (DOCS_CSP if path in DOCS_PATHS else CSP),
+                    b"x-frame-options": "DENY",
+                    b"x-content-type-options": "nosniff",
+                    b"referrer-policy": "same-origin",
+                }
+                if not path.startswith("/static/"):
+                    add[b"cache-control"] = "no-store"
+                if self.hsts:
+                    add[b"strict-transport-security"] = "max-age=31536000"
+                for k, v in add.items():
+                    if k not in have:
+                        headers.append((k, v.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

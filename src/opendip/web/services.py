@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from opendip.contract.ids import try_normalise_id
+from opendip.contract.labels import label
 from opendip.policy.cache import PolicyCache, file_identity
 from opendip.store import access
 from opendip.store import repositories as repo
@@ -213,7 +214,8 @@ def pregroup_point_value(
             value = budget_point_value(pol, pool, None)
         except (ScoringError, ValueError):
             return None
-        return value, f"{when:%Y-%m} 预算点值（政策 settlement.budget.{pool}.budget_point_value）"
+        pool_label = label("pool", pool)
+        return value, f"{when:%Y-%m} {pool_label}预算点值（政策规定）"
 
     def published() -> tuple[Decimal, str] | None:
         with request.app.state.store.session() as s:

@@ -51,6 +51,10 @@ class Settings:
     #: Run pipeline jobs in a background thread (tests may run them inline).
     background_runs: bool = True
     page_size: int = 50
+    #: System-to-system API (`/api/v1`): calls allowed per API key within the window
+    #: (seconds, sliding, per process); more are answered 429 with Retry-After.
+    api_rate_limit: int = 120
+    api_rate_window: float = 60.0
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -58,5 +62,6 @@ class Settings:
     @property
     def platform_dir(self) -> Path:
         path = self.data_dir / "platform"
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.chmod(0o700)  # the store, uploads and attachments: owner only
         return path

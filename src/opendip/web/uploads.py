@@ -123,9 +123,11 @@ def import_upload(
     s.add(upload)
     s.flush()
     folder = settings.platform_dir / "uploads" / str(upload.id)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / name
     path.write_bytes(data)
+    path.chmod(0o600)
     upload.stored_path = str(path)
     try:
         result = read_cases([path], limits=settings.import_limits)

@@ -14,6 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from opendip.contract.labels import (
+    APPLICATION_OUTCOMES,
+    APPLICATION_STATES,
+    REVIEW_DECISIONS,
+    WORKFLOW_ACTIONS,
+)
+
 KINDS = ("special_review", "dispute", "policy")
 KIND_LABELS = {"special_review": "特例单议", "dispute": "争议处理", "policy": "政策异议"}
 #: Applications about no case (政策异议): what they concern.
@@ -29,23 +36,11 @@ OVERALL = "申请事项"
 
 #: States in flow order.
 STATES = ("submitted", "accepted", "reviewing", "feedback", "archived")
-STATE_LABELS = {
-    "submitted": "提出申请（待受理）",
-    "accepted": "已受理（待组织评审）",
-    "reviewing": "专家评审中",
-    "feedback": "处理意见反馈",
-    "archived": "已结案归档",
-}
+STATE_LABELS = APPLICATION_STATES
 OUTCOMES = ("refused", "withdrawn", "upheld", "partly_upheld", "rejected")
-OUTCOME_LABELS = {
-    "refused": "不予受理",
-    "withdrawn": "申请人撤回",
-    "upheld": "全部支持",
-    "partly_upheld": "部分支持",
-    "rejected": "不予支持",
-}
+OUTCOME_LABELS = APPLICATION_OUTCOMES
 DECISIONS = ("accept", "reject")
-DECISION_LABELS = {"accept": "通过", "reject": "不通过"}
+DECISION_LABELS = REVIEW_DECISIONS
 
 AGENCY = frozenset({"admin", "agency"})
 
@@ -72,14 +67,23 @@ class Action:
 ACTIONS: dict[str, Action] = {
     a.name: a
     for a in (
-        Action("accept", "受理申诉", ("submitted",), "accepted", "agency"),
-        Action("refuse", "不予受理", ("submitted",), "archived", "agency", needs_comment=True),
-        Action("withdraw", "撤回申请", ("submitted", "accepted"), "archived", "owner"),
-        Action("assign", "组织专家评审", ("accepted",), "reviewing", "agency"),
-        Action("reassign", "更换评审专家", ("reviewing",), "reviewing", "agency"),
-        Action("decide", "提交评审意见", ("reviewing",), "feedback", "expert"),
-        Action("object", "对评审意见提出异议", ("feedback",), "reviewing", "owner", True),
-        Action("archive", "结案归档", ("feedback",), "archived", "agency"),
+        Action("accept", WORKFLOW_ACTIONS["accept"], ("submitted",), "accepted", "agency"),
+        Action(
+            "refuse",
+            WORKFLOW_ACTIONS["refuse"],
+            ("submitted",),
+            "archived",
+            "agency",
+            needs_comment=True,
+        ),
+        Action(
+            "withdraw", WORKFLOW_ACTIONS["withdraw"], ("submitted", "accepted"), "archived", "owner"
+        ),
+        Action("assign", WORKFLOW_ACTIONS["assign"], ("accepted",), "reviewing", "agency"),
+        Action("reassign", WORKFLOW_ACTIONS["reassign"], ("reviewing",), "reviewing", "agency"),
+        Action("decide", WORKFLOW_ACTIONS["decide"], ("reviewing",), "feedback", "expert"),
+        Action("object", WORKFLOW_ACTIONS["object"], ("feedback",), "reviewing", "owner", True),
+        Action("archive", WORKFLOW_ACTIONS["archive"], ("feedback",), "archived", "agency"),
     )
 }
 

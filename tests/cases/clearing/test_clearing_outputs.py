@@ -74,7 +74,7 @@ def test_publication_carries_ratio_band_and_basis(total_run: Path) -> None:
     rows = _by_hospital(table.rows)
     assert rows["H11"]["dip_ffs_ratio"] == Decimal("1.3636")
     assert rows["H11"]["dip_minus_ffs_fen"] == 800_000
-    assert rows["H14"]["ffs_band_label"] == "按DIP支付（比值≥0.82且<1.00；按DIP金额支付）"
+    assert rows["H14"]["ffs_band_label"] == "按DIP支付（比值≥0.82且<1.00）"
     assert "DIP 总金额 ÷ 按项目医疗总费用" in pub.sections[0].paragraphs[0]
 
 
@@ -84,9 +84,7 @@ def test_annual_report_clearing_lists_each_hospitals_band(total_run: Path) -> No
     report = build_report(total_run)
     clearing = next(s for s in report.sections if s.key == "clearing")
     lines = _by_hospital(next(t for t in clearing.tables if t.key == "clearing.hospitals").rows)
-    assert (
-        lines["H11"]["ffs_band_label"] == "结余留用（比值≥1.00；留用结余的50%，不超过按项目的10%）"
-    )
+    assert lines["H11"]["ffs_band_label"] == "结余留用（比值≥1.00；留用50%，封顶按项目10%）"
     assert (lines["H11"]["compare_dip_fen"], lines["H11"]["compare_ffs_fen"]) == (
         3_000_000,
         2_200_000,

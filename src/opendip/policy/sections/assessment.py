@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from opendip.policy.sections.base import Positive, Section
+from opendip.policy.sections.base import NonNegative, Positive, Section
 
 #: Measures the assessment engine computes (opendip.assessment.measures), with their
 #: Chinese names; each is a ratio of two integer counts per hospital.
@@ -64,6 +64,13 @@ class Indicator(Section):
         return self.name or MEASURES[self.measure]
 
 
+class CoefficientBand(Section):
+    """Assessment total ≥ min_score → clearing coefficient (考核清算系数)."""
+
+    min_score: NonNegative
+    coefficient: Decimal = Field(gt=0, le=2)
+
+
 class AssessmentPolicy(Section):
     indicators: list[Indicator] = Field(min_length=1)
     #: The full mark of the assessment (满分).
@@ -75,6 +82,9 @@ class AssessmentPolicy(Section):
     readmission_days: int = Field(default=15, ge=1, le=365)
     #: Readmissions whose main diagnosis starts with these (planned cycles) are not counted.
     readmission_exclude_prefixes: list[str] = []
+    #: Optional 考核清算系数 (highest min_score first): the hospital's clearing total changes
+    #: by fund payable × (coefficient − 1); empty: the assessment only returns the deposit.
+    clearing_coefficient_bands: list[CoefficientBand] = []
 
     @model_validator(mode="after")
     def _unique_and_ordered(self) -> AssessmentPolicy:
@@ -82,4 +92,10 @@ class AssessmentPolicy(Section):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
             raise ValueError(f"indicators 的 id 重复：{dup} / duplicate indicator ids {dup}")
+        scores = [b.min_score for b in self.clearing_coefficient_bands]
+        if scores != sorted(set(scores), reverse=True):
+            raise ValueError(
+                "clearing_coefficient_bands 须按 min_score 从高到低排列且互不相同 / "
+                "clearing_coefficient_bands must be ordered by min_score, highest first"
+            )
         return self

@@ -110,6 +110,46 @@ class ScoringPolicy(Section):
     reviewed_score_is: Literal["settled_score", "case_score"] = "settled_score"
 
     @model_validator(mode="after")
+    def _bands_cover_scores_once(self) -> ScoringPolicy:
+        """deviation_bands split the base scores [0, ∞) into consecutive ranges: each score
+        falls in exactly one band (no overlap, no gap)."""
+        bands = sorted(
+            enumerate(self.deviation_bands),
+            key=lambda ib: Decimal(0) if ib[1].score_min is None else ib[1].score_min,
+        )
+        expected: Decimal | None = Decimal(0)
+        for n, (i, b) in enumerate(bands):
+            start = Decimal(0) if b.score_min is None else b.score_min
+            if expected is None or start < expected:
+                raise key_error(
+                    f"deviation_bands[{i}]",
+                    "与另一分段重叠（同一分值只能落在一个分段）",
+                    "overlaps another band (a score must fall in exactly one band)",
+                )
+            if start > expected:
+                raise key_error(
+                    f"deviation_bands[{i}]",
+                    f"与前一分段之间有空缺（分值 {expected}～{start} 不在任何分段内）",
+                    f"leaves a gap before it (scores {expected}..{start} are in no band)",
+                )
+            if b.score_max is not None and b.score_max <= start:
+                raise key_error(
+                    f"deviation_bands[{i}]",
+                    "score_max 必须大于 score_min",
+                    "score_max must be above score_min",
+                )
+            expected = b.score_max
+            if expected is None and n < len(bands) - 1:
+                continue  # the next band overlaps: reported on the next round
+        if expected is not None:
+            raise key_error(
+                f"deviation_bands[{bands[-1][0]}]",
+                f"分值 {expected} 及以上不在任何分段内（最后一段应不写 score_max）",
+                f"scores from {expected} up are in no band (leave score_max out of the last)",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _keys_apply_to_reference_mean(self) -> ScoringPolicy:
         if self.yuan_per_point and self.reference_mean != "score_times_factor":
             raise key_error(

@@ -106,22 +106,20 @@ class FfsBand(Section):
         return Decimal(1) if self.share is None else self.share
 
     def label(self) -> str:
-        """The band as a hospital reads it, e.g. "结余留用（比值≥1.00；留用结余的50%，
-        不超过按项目的10%）"."""
+        """The band as a hospital reads it, e.g. "结余留用（比值≥1.00；留用50%，封顶按项目10%）",
+        "按DIP支付（比值≥0.85且<1.00）", "超支分担（比值<0.85；分担50%）"."""
         lo = "" if self.ratio_min is None else f"≥{self.ratio_min:.2f}"
         hi = "" if self.ratio_max is None else f"<{self.ratio_max:.2f}"
-        where = "且".join(x for x in (lo, hi) if x) or "全部"
+        where = "比值" + ("且".join(x for x in (lo, hi) if x) or "不限")
         name = FFS_RULE_LABELS[self.rule]
         if self.rule == "keep_surplus":
-            parts = [f"留用结余的{_pct(self.kept_share)}"]
+            detail = f"留用{_pct(self.kept_share)}"
             if self.cap_share is not None:
-                parts.append(f"不超过按项目的{_pct(self.cap_share)}")
-            detail = "，".join(parts)
-        elif self.rule == "share_loss":
-            detail = f"分担超支的{_pct(self.share or Decimal(0))}"
-        else:
-            detail = "按DIP金额支付"
-        return f"{name}（比值{where}；{detail}）"
+                detail += f"，封顶按项目{_pct(self.cap_share)}"
+            return f"{name}（{where}；{detail}）"
+        if self.rule == "share_loss":
+            return f"{name}（{where}；分担{_pct(self.share or Decimal(0))}）"
+        return f"{name}（{where}）"
 
 
 def _pct(share: Decimal) -> str:
@@ -178,6 +176,14 @@ class SettlementPolicy(Section):
     @model_validator(mode="after")
     def _default_assessment(self) -> SettlementPolicy:
         if self.deposit_without_assessment != "default_score":
+            if self.default_assessment_score is not None:
+                raise key_error(
+                    "default_assessment_score",
+                    "默认考核得分只用于 deposit_without_assessment = default_score，当前为 "
+                    f"{self.deposit_without_assessment}，请删除",
+                    "default_assessment_score only applies to deposit_without_assessment "
+                    f"default_score (not {self.deposit_without_assessment}); remove it",
+                )
             return self
         if self.default_assessment_score is None:
             raise key_error(

@@ -19,6 +19,7 @@ from opendip.reports.region.forecast import forecast
 from opendip.reports.region.fund import fund, hospital_rows, hospitals
 from opendip.reports.region.overview import overview
 from opendip.reports.region.settlement import settlement
+from opendip.reports.region.structure import score_bands, structure
 from opendip.reports.region.summary import summary
 from opendip.reports.region.supervision import supervision
 
@@ -29,7 +30,7 @@ def provenance(f: RegionFacts) -> dict[str, str]:
     final = f.policy.periods()[-1][2]
     out = {
         "run_dir": str(f.src.run_dir),
-        "run_kind": f.kind,
+        "run_kind": {"annual": "年终清算", "monthly": "月度预结算"}.get(f.kind, f.kind),
         "manifest_sha256": f.src.manifest_sha256,
         "policy_file": f.src.policy_path.name,
         "policy_version": str(final.version),
@@ -67,6 +68,8 @@ def build_report(
         assessment(f),
         forecast(f),
         costs(f),
+        structure(f),
+        score_bands(f),
         basic_groups(f),
         deviation(f),
         supervision(f),

@@ -172,7 +172,7 @@ def hospitals(f: RegionFacts, by_hospital: list[dict[str, Any]]) -> Section:
         "hospitals",
         "医疗机构病例组合指数（CMI）与费用",
         [
-            "CMI = 医疗机构 DIP 病例分值合计 ÷ 病例数 ÷ 基准分值（政策 directory.base_score，"
+            "CMI = 医疗机构 DIP 病例分值合计 ÷ 病例数 ÷ 基准分值（政策规定的基准分值，"
             f"本期 {f.base_score}）；次均费用按 DIP 病例的医疗总费用计。"
         ],
         [],

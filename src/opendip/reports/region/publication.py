@@ -50,7 +50,7 @@ def result_columns(basis: str = "fund") -> list[ColumnSpec]:
         *compared,
         ColumnSpec("dip_minus_ffs_fen", "差额", "fen"),
         ColumnSpec("result_label", "结余/超支"),
-        ColumnSpec("dip_ffs_ratio", "DIP/按项目比值", "ratio"),
+        ColumnSpec("dip_ffs_ratio", "DIP/按项目比值", "coefficient"),
         ColumnSpec("ffs_band_label", "适用分段"),
     ]
 

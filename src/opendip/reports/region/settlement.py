@@ -41,12 +41,9 @@ HOSPITAL_CLEARING_COLUMNS = [
     ColumnSpec("pool_label", "统筹区"),
     ColumnSpec("compare_dip_fen", "DIP 侧", "fen"),
     ColumnSpec("compare_ffs_fen", "按项目侧", "fen"),
-    ColumnSpec("dip_ffs_ratio", "比值（所用）", "ratio"),
+    ColumnSpec("dip_ffs_ratio", "比值（所用）", "coefficient"),
     ColumnSpec("ffs_band_label", "适用分段"),
     ColumnSpec("adjustment_fen", "结余超支调整", "fen"),
-    ColumnSpec("deposit_deducted_fen", "扣减保证金", "fen"),
-    ColumnSpec("clearing_total_fen", "清算应付总额", "fen"),
-    ColumnSpec("advances_fen", "已预付金额", "fen"),
     ColumnSpec("clearing_payment_fen", "清算应拨付", "fen"),
 ]
 MONTHLY_COLUMNS = [
@@ -133,7 +130,7 @@ def _clearing(f: RegionFacts) -> Section:
         "clearing",
         "年终清算",
         [
-            "结算点值 =（可分配基金 + DIP 病例个人负担）÷ 总结算分值（按政策 point_value_formula）；"
+            "结算点值 =（可分配基金 + DIP 病例个人负担）÷ 总结算分值（按政策规定的点值计算口径）；"
             "清算应拨付 = 清算应付总额 − 已预付金额。各医疗机构明细见结算公示表。",
             f"结余留用/超支分担的比较口径：{FFS_BASIS_LABELS[basis]}；"
             "比值四舍五入到 4 位小数显示，分段按精确比值判断。区域调剂金期末 = 期初 − 使用 + 收回"

@@ -151,6 +151,7 @@ PROVENANCE_LABELS = {
     "scope": "分析范围",
     "empty": "无病例",
     "generated_at": "生成时间",
+    "settlement_code_commit": "结算程序提交",
 }
 
 
@@ -158,5 +159,20 @@ def kind_label(kind: str) -> str:
     return KIND_LABELS.get(kind, kind)
 
 
+#: Side inputs whose hashes the provenance lists (`<key>_sha256`).
+SIDE_INPUT_LABELS = {
+    "previous_cases": "上年度结算清单",
+    "qc_case_status": "质控结果",
+    "supervision_leads": "监管线索",
+    "supervision_indicators": "监管指标",
+    "reviews": "特例单议结论",
+}
+
+
 def provenance_label(key: str) -> str:
-    return PROVENANCE_LABELS.get(key, key)
+    if key in PROVENANCE_LABELS:
+        return PROVENANCE_LABELS[key]
+    if key.endswith("_sha256"):
+        base = key.removesuffix("_sha256")
+        return f"{SIDE_INPUT_LABELS.get(base, base)}哈希（SHA-256）"
+    return key

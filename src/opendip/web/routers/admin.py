@@ -215,20 +215,62 @@ def api_audit(
 # -- supervision leads -------------------------------------------------------------------------------
 
 
+LEAD_SORTS = {"risk": "按风险（综合排名）", "amount": "按涉及金额", "newest": "按编号（新的在前）"}
+LEADS_PER_PAGE = 50
+
+
 @router.get("/leads", include_in_schema=False)
 def leads_page(
     request: Request,
     status: str = Query("", max_length=16),
+    type: str = Query("", max_length=32),
+    hospital_id: str = Query("", max_length=64),
+    severity: str = Query("", max_length=16),
+    sort: str = Query("risk", max_length=16),
+    page: int = Query(1, ge=1, le=100_000),
     viewer: Viewer = Depends(require("leads")),
     s: Session = Depends(db),
 ) -> Response:
+    """监管线索: filtered by type, hospital, risk and status, sorted by risk or amount at
+    stake, a page at a time; each lead links to its cases."""
+    every = repo.list_leads(s, None)
+    leads = [
+        lead
+        for lead in every
+        if (not status or lead.status == status)
+        and (not type or lead.rule == type)
+        and (not hospital_id or lead.hospital_id == hospital_id)
+        and (not severity or (lead.evidence or {}).get("severity") == severity)
+    ]
+    sort = sort if sort in LEAD_SORTS else "risk"
+    if sort == "amount":
+        leads.sort(key=lambda x: (-int((x.evidence or {}).get("impact_fen") or 0), x.id))
+    elif sort == "risk":
+        leads.sort(key=lambda x: ((x.evidence or {}).get("rank_overall") or 10**9, x.id))
+    pages = max(1, -(-len(leads) // LEADS_PER_PAGE))
+    page = min(page, pages)
+    shown = leads[(page - 1) * LEADS_PER_PAGE : page * LEADS_PER_PAGE]
+    query = {
+        "status": status,
+        "type": type,
+        "hospital_id": hospital_id,
+        "severity": severity,
+        "sort": sort,
+    }
     return render(
         request,
         "leads.html",
-        leads=repo.list_leads(s, status or None),
-        status=status,
+        leads=shown,
+        total=len(leads),
+        all_total=len(every),
+        page=page,
+        pages=pages,
+        query=query,
+        query_string="&".join(f"{k}={v}" for k, v in query.items() if v),
+        sorts=LEAD_SORTS,
+        hospitals=sorted({x.hospital_id for x in every}),
         staff=[u for u in repo.list_users(s) if u.role in ("admin", "agency") and u.active],
-        ready=module_ready("opendip.supervision.bench") or bool(repo.list_leads(s)),
+        ready=module_ready("opendip.supervision.bench") or bool(every),
         names=request.app.state.region.hospital_names(),
         year=request.app.state.region.current_year(),
     )

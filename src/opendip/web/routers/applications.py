@@ -216,8 +216,11 @@ def application_new(
     request: Request,
     kind: str = "special_review",
     case_id: str = "",
+    case_ids: str = "",
+    title: str = "",
     viewer: Viewer = Depends(require("applications.create")),
 ) -> Response:
+    # case_ids/title: prefilled by 结算对账 (a dispute on every differing case).
     return render(
         request,
         "application_new.html",
@@ -225,7 +228,7 @@ def application_new(
         case_id=case_id[:64],
         submit_token=secrets.token_urlsafe(16),
         error="",
-        form={},
+        form={"case_ids": case_ids[:4000], "title": title[:200]},
         hospitals=request.app.state.region.hospitals() if viewer.role != "hospital" else [],
     )
 
@@ -236,10 +239,17 @@ async def application_submit(
     viewer: Viewer = Depends(require("applications.create")),
     s: Session = Depends(db),
 ) -> Response:
+    """File an application with its attachments in one transaction: the attachments are
+    read and checked first, so a bad one refuses the whole form (nothing is filed)."""
     form = await request.form()
     raw = {k: v for k, v in form.items() if isinstance(v, str)}
     ids = [c for c in raw.get("case_ids", "").replace("，", " ").replace(",", " ").split() if c]
     try:
+        attachments = [
+            await _read_attachment(request, f)
+            for f in form.getlist("attachments")
+            if isinstance(f, UploadFile) and f.filename
+        ]
         body = ApplicationIn(
             kind=raw.get("kind", "special_review"),  # type: ignore[arg-type]
             title=raw.get("title", "").strip() or "（无标题）",
@@ -250,6 +260,9 @@ async def application_submit(
             subject=raw.get("subject") or None,
         )
         app = _create(request, s, viewer, body)
+        for name, data in attachments:
+            _store_attachment(request, s, viewer, app, name, data)
+        s.commit()
     except Exception as exc:
         s.rollback()
         from pydantic import ValidationError
@@ -271,16 +284,25 @@ async def application_submit(
             form=raw,
             hospitals=request.app.state.region.hospitals() if viewer.role != "hospital" else [],
         )
-    for f in form.getlist("attachments"):
-        if isinstance(f, UploadFile) and f.filename:
-            await _save_attachment(request, s, viewer, app, f)
-    s.commit()
     return RedirectResponse(f"/applications/{app.id}", status_code=303)
 
 
-async def _save_attachment(
-    request: Request, s: Session, viewer: Viewer, app: Application, f: UploadFile
-):
+#: Attachment types served with their own content type; everything else is served as
+#: application/octet-stream (a download), whatever the uploader claimed.
+SERVED_TYPES = {
+    ".pdf": "application/pdf",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+}
+
+
+def attachment_type(name: str) -> str:
+    return SERVED_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
+
+
+async def _read_attachment(request: Request, f: UploadFile) -> tuple[str, bytes]:
+    """(safe name, content) of one attachment, or `InvalidDecision` (type, size, empty)."""
     settings = request.app.state.settings
     name = safe_filename(f.filename or "attachment")
     if not name.lower().endswith(ATTACHMENT_TYPES):
@@ -292,19 +314,27 @@ async def _save_attachment(
         )
     if not data:
         raise InvalidDecision(f"附件 {name} 为空")
-    folder = settings.platform_dir / "attachments" / str(app.id)
-    folder.mkdir(parents=True, exist_ok=True)
+    return name, data
+
+
+def _store_attachment(
+    request: Request, s: Session, viewer: Viewer, app: Application, name: str, data: bytes
+):
+    folder = request.app.state.settings.platform_dir / "attachments" / str(app.id)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"{secrets.token_hex(6)}_{name}"
     path.write_bytes(data)
+    path.chmod(0o600)
     return repo.add_attachment(
-        s,
-        viewer.user,
-        app,
-        name,
-        str(path),
-        len(data),
-        f.content_type or "application/octet-stream",
+        s, viewer.user, app, name, str(path), len(data), attachment_type(name)
     )
+
+
+async def _save_attachment(
+    request: Request, s: Session, viewer: Viewer, app: Application, f: UploadFile
+):
+    name, data = await _read_attachment(request, f)
+    return _store_attachment(request, s, viewer, app, name, data)
 
 
 @router.post(
@@ -523,7 +553,12 @@ def application_attachment(
     att = repo.get_attachment(s, viewer.actor, app_id, att_id)
     if att is None or not Path(att.stored_path).exists():
         raise NotFound("未找到该附件")
-    return FileResponse(att.stored_path, media_type=att.content_type, filename=att.filename)
+    return FileResponse(
+        att.stored_path,
+        media_type=attachment_type(att.filename),  # never the uploader's claim
+        filename=att.filename,
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
+    )
 
 
 @router.get(

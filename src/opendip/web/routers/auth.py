@@ -91,7 +91,14 @@ def login_page(request: Request, next: str = "/", expired: int = 0) -> Response:
         next=_safe_next(next),
         message="会话已过期，请重新登录" if expired else "",
     )
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax", path="/login")
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        path="/login",
+        secure=request.app.state.settings.secure_cookies,
+    )
     return response
 
 
@@ -116,7 +123,14 @@ def login_submit(
             next=_safe_next(next),
             message="安全校验失败（CSRF），请重新登录",
         )
-        response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax", path="/login")
+        response.set_cookie(
+            LOGIN_CSRF_COOKIE,
+            token,
+            httponly=True,
+            samesite="lax",
+            path="/login",
+            secure=request.app.state.settings.secure_cookies,
+        )
         return response
     try:
         _, token, _ = _login(request, s, username, password)

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from opendip.store import repositories as repo
 from opendip.web.app import render
 from opendip.web.region import CaseFilters, RegionData, valid_month
+from opendip.web.runs import RunService
 from opendip.web.schemas import CaseDetail, CaseList, CaseRow, Message, PregroupIn, PregroupOut
 from opendip.web.security import NotFound, Viewer, db, require, require_cached
 from opendip.web.services import (
@@ -428,78 +429,69 @@ def api_directory_diff(
 # -- 结算公示 ---------------------------------------------------------------------------------
 
 
+#: The columns of the published table (结算公示表), as agencies post it publicly.
+PUBLIC_COLUMNS = {
+    "monthly": (
+        "cases",
+        "total_score",
+        "point_value",
+        "dip_amount_fen",
+        "fund_payable_fen",
+        "withheld_fen",
+        "advance_fen",
+    ),
+    "annual": (
+        "cases",
+        "total_score",
+        "point_value",
+        "dip_amount_fen",
+        "fund_payable_fen",
+        "ffs_fund_fen",
+        "dip_ffs_ratio",
+        "ffs_band_label",
+        "result",
+        "returned_fen",
+        "clearing_total_fen",
+        "clearing_payment_fen",
+    ),
+}
+
+
 def _publication(request: Request, s: Session, viewer: Viewer) -> list[dict[str, Any]]:
-    """Published runs with per-hospital totals (a hospital sees its own row only)."""
+    """Published runs with the region's published table (per hospital and pool, from the
+    settlement's hospital table): every viewer sees the whole table, as posted publicly; a
+    hospital's own rows are marked."""
     own = case_scope(viewer, None)
     names = _region(request).hospital_names()
+    runs: RunService = request.app.state.runs
     out = []
     for run in repo.published_runs(s):
-        scored_path = run.manifest.get("outputs_scored")
-        grouped_path = run.manifest.get("outputs", {}).get("grouped")
+        settlement = runs.settlement_dir(run)
+        path = settlement / "hospitals.parquet" if settlement is not None else None
         rows: list[dict[str, Any]] = []
-        if scored_path:
-            t = pq.read_table(scored_path)
-            rows = _per_hospital(t, own)
-        elif grouped_path:
-            cases = pq.read_table(
-                run.manifest["outputs"]["cases"], columns=["case_id", "hospital_id"]
-            )
-            rows = _per_hospital(cases, own)
+        if path is not None and path.is_file():
+            cols = ["hospital_id", "pool", *PUBLIC_COLUMNS.get(run.kind, ())]
+            t = pq.read_table(path)
+            rows = t.select([c for c in cols if c in t.column_names]).to_pylist()
         for r in rows:
             r["name"] = names.get(r["hospital_id"], "")
-        bands, basis = _clearing_bands(request, run, own)
-        out.append({"run": run, "rows": rows, "bands": bands, "basis": basis})
+            r["own"] = r["hospital_id"] == own
+        out.append({"run": run, "rows": rows, "own": own, "basis": _clearing_basis(runs, run)})
     return out
 
 
-def _clearing_bands(
-    request: Request, run: Any, own: str | None
-) -> tuple[dict[str, list[str]], str]:
-    """An annual run's ratio used and band applied per hospital and pool (from the clearing's
-    hospital lines), and the comparison basis in Chinese; empty for other runs."""
-    from opendip.contract.tables import INSURANCE_TYPE_LABELS
+def _clearing_basis(runs: RunService, run: Any) -> str:
+    """An annual run's FFS comparison basis in Chinese (empty for other runs)."""
     from opendip.policy.sections.settlement import FFS_BASIS_LABELS
 
-    if run.kind != "annual":
-        return {}, ""
-    settlement = request.app.state.runs.settlement_dir(run)
-    if settlement is None or not (settlement / "hospitals.parquet").is_file():
-        return {}, ""
-    table = pq.read_table(settlement / "hospitals.parquet")
-    if "ffs_band_label" not in table.column_names:
-        return {}, ""
-    bands: dict[str, list[str]] = {}
-    for r in table.select(["hospital_id", "pool", "dip_ffs_ratio", "ffs_band_label"]).to_pylist():
-        if own is not None and r["hospital_id"] != own:
-            continue
-        ratio = "—" if r["dip_ffs_ratio"] is None else str(r["dip_ffs_ratio"])
-        pool = INSURANCE_TYPE_LABELS.get(r["pool"], r["pool"])
-        bands.setdefault(str(r["hospital_id"]), []).append(f"{pool} {ratio} {r['ffs_band_label']}")
-    basis = ""
-    recon = settlement / "reconciliation.parquet"
-    if recon.is_file():
-        pools = pq.read_table(recon)
-        if "ffs_basis" in pools.column_names and pools.num_rows:
-            basis = FFS_BASIS_LABELS.get(pools.column("ffs_basis")[0].as_py(), "")
-    return bands, basis
-
-
-def _per_hospital(t, own: str | None) -> list[dict[str, Any]]:
-    import pyarrow.compute as pc
-
-    if own is not None:
-        t = t.filter(pc.equal(t["hospital_id"], own))
-    aggs = [("case_id", "count")]
-    for c in ("settled_score", "dip_amount_fen", "fund_payable_fen", "ffs_fund_fen"):
-        if c in t.column_names:
-            aggs.append((c, "sum"))
-    g = t.group_by("hospital_id").aggregate(aggs).sort_by("hospital_id")
-    rows = []
-    for r in g.to_pylist():
-        rows.append(
-            {k.replace("_sum", "").replace("case_id_count", "cases"): v for k, v in r.items()}
-        )
-    return rows
+    settlement = runs.settlement_dir(run) if run.kind == "annual" else None
+    recon = settlement / "reconciliation.parquet" if settlement is not None else None
+    if recon is None or not recon.is_file():
+        return ""
+    pools = pq.read_table(recon)
+    if "ffs_basis" in pools.column_names and pools.num_rows:
+        return FFS_BASIS_LABELS.get(pools.column("ffs_basis")[0].as_py(), "")
+    return ""
 
 
 @router.get("/publication", include_in_schema=False)

@@ -108,6 +108,7 @@ def _detail_context(request: Request, s: Session, viewer: Viewer, p: Proposal) -
         "p": p,
         "changes": changes,
         "summary": sc.summary_rows(p) if viewer.can("scenarios") else [],
+        "charts": sc.chart_data(p) if viewer.can("scenarios") else {},
         "rows": sc.hospital_rows(p, own),
         "comments": comments,
         "names": request.app.state.region.hospital_names(),
@@ -176,6 +177,25 @@ def scenario_export(
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         filename=f"方案测算_{p.id}.xlsx",
     )
+
+
+@router.get("/scenarios/{proposal_id}/export.pdf", include_in_schema=False)
+def scenario_export_pdf(
+    request: Request,
+    proposal_id: Id,
+    viewer: Viewer = Depends(require("scenarios")),
+    s: Session = Depends(db),
+) -> Response:
+    p = _visible(s, viewer, proposal_id)
+    out = Path(p.result_dir)
+    if p.status in ("running", "failed") or not (out / "summary.json").is_file():
+        raise NotFound("该方案还没有测算结果")
+    path = out / "方案测算.pdf"
+    if not path.is_file():
+        from opendip.scenario.report import write_scenario_pdf
+
+        write_scenario_pdf(out)
+    return FileResponse(path, media_type="application/pdf", filename=f"方案测算_{p.id}.pdf")
 
 
 @router.post("/scenarios/{proposal_id}", include_in_schema=False)

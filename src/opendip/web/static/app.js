@@ -21,12 +21,12 @@
     var hs = JSON.parse(ffs.dataset.rows || "[]");
     echarts.init(ffs).setOption({
       tooltip: { trigger: "axis" },
-      legend: { data: ["DIP 总金额（元）", "按项目统筹支付（元）"] },
+      legend: { data: ["DIP 统筹基金应支付（元）", "按项目统筹基金支付（元）"] },
       xAxis: { type: "category", data: hs.map(function (r) { return r.hospital_id; }) },
       yAxis: { type: "value" },
       series: [
-        { name: "DIP 总金额（元）", type: "bar", data: hs.map(function (r) { return fen(r.dip); }) },
-        { name: "按项目统筹支付（元）", type: "bar", data: hs.map(function (r) { return fen(r.ffs); }) }
+        { name: "DIP 统筹基金应支付（元）", type: "bar", data: hs.map(function (r) { return fen(r.fund); }) },
+        { name: "按项目统筹基金支付（元）", type: "bar", data: hs.map(function (r) { return fen(r.ffs); }) }
       ]
     });
   }
