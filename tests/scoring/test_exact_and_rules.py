@@ -79,6 +79,15 @@ def test_hospital_coefficient_sums_and_rounds_half_up_to_four_decimals():
     assert rules.hospital_coefficient(pol, "H005", "secondary", D("0.00004")) == D("0.8800")
 
 
+def test_a_band_gap_is_refused_by_the_policy():
+    """So `single._band`'s own refusal (a score in no band) is defensive, unreachable."""
+    from opendip.policy.load import PolicyError
+
+    bands = [{"score_max": 100, "high_multiple": 3, "low_multiple": D("0.5")}]
+    with pytest.raises(PolicyError, match=r"scoring\.deviation_bands"):
+        b.policy(scoring={"deviation_bands": bands}).periods()
+
+
 def test_band_contains_its_lower_edge_not_its_upper():
     low = rules.Band(None, D(100), D(3), D("0.5"))
     high = rules.Band(D(100), None, D(2), D("0.5"))
@@ -158,24 +167,3 @@ def test_single_case_refusals_name_table_field_and_case(name):
             point_value=D(10),
         )
     assert str(exc.value) == message
-
-
-def test_score_outside_every_band_is_refused_with_the_score():
-    from opendip.scoring.errors import MissingParameterError
-
-    pf = b.policy(
-        scoring={
-            "deviation_bands": [{"score_max": 100, "high_multiple": 3, "low_multiple": D("0.5")}]
-        }
-    )
-    with pytest.raises(MissingParameterError) as exc:
-        b.score_single(
-            b.case("C1", hospital_id="H005"),
-            b.grouped("C1", base_score=D(150)),
-            [b.group("G1", score=D(150), mean_cost_tertiary_fen=1_000_000)],
-            [b.hospital("H005")],
-            pf,
-            point_value=D(10),
-        )
-    assert "分段未覆盖分值 150.0000" in str(exc.value)
-    assert "scoring.deviation_bands" in str(exc.value)
