@@ -67,10 +67,18 @@ def _open(request: Request) -> DisclosurePolicy:
 
 
 def _run_dir(run: Run) -> Path | None:
+    """The run's settlement directory, only when its outputs match its manifest: outputs
+    changed after the run are never disclosed (as for every other reader of a run)."""
+    from opendip.settlement.output import OutputIntegrityError, verify_outputs
+
     path = (run.manifest or {}).get("outputs", {}).get("settlement")
-    if path and (Path(path) / "manifest.json").is_file():
-        return Path(path)
-    return None
+    if not path or not (Path(path) / "manifest.json").is_file():
+        return None
+    try:
+        verify_outputs(Path(path))
+    except OutputIntegrityError:
+        return None
+    return Path(path)
 
 
 def _qc_rows(run: Run, names: dict[str, str]) -> list[dict[str, Any]]:
