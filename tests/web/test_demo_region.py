@@ -79,6 +79,17 @@ def test_demo_runs_are_published_in_the_platform(demo) -> None:
     assert "职工结算点值（元/分）" in page.text and "预算点值" not in page.text
     month = next(r for r in runs if r["kind"] == "monthly")
     assert "职工预算点值（元/分）" in clients("agency").get(f"/runs/{month['id']}").text
+    # 信息公开: the demo's published runs are on the public page, without login.
+    public = TestClient(app).get("/public")
+    assert public.status_code == 200
+    for doc in ("publication.pdf", "qc.csv", "surplus.csv"):
+        assert f'href="/public/runs/{annual["id"]}/{doc}"' in public.text, doc
+    assert f'href="/public/runs/{month["id"]}/publication.pdf"' in public.text
+    # A month's QC evaluation counts that month's cases only (the demo shares one QC run).
+    rows = TestClient(app).get(f"/public/runs/{month['id']}/qc.csv").text.splitlines()[1:]
+    in_month = pq.read_table(root / "cases_2026.parquet", columns=["settle_month"])
+    n = sum(1 for m in in_month["settle_month"].to_pylist() if m == month["period"])
+    assert sum(int(r.split(",")[2]) for r in rows) == n
 
 
 def test_demo_returns_the_deposit_by_assessment_score(demo) -> None:
@@ -178,7 +189,7 @@ def test_every_page_and_report_is_chinese(demo) -> None:
     month = next(r for r in runs if r["kind"] == "monthly")
     common = ["/", "/directory", "/directory?q=阑尾", "/applications?kind=special_review",
               "/applications?kind=dispute", "/applications?kind=special_review&archived=1",
-              f"/applications/{app_id}"]  # fmt: skip
+              f"/applications/{app_id}", "/public"]  # fmt: skip
     region = ["/cases", f"/cases/{case_id}", "/pregroup", "/publication", "/analysis",
               "/uploads", "/runs", f"/runs/{annual['id']}", f"/runs/{month['id']}",
               f"/runs/{annual['id']}/report", f"/runs/{month['id']}/report", "/leads",

@@ -136,3 +136,27 @@ def test_policy_chooses_what_is_disclosed(app, clients, region_dir) -> None:
     )
     assert anon.get("/public").status_code == 404
     assert anon.get(f"/public/runs/{run['id']}/publication.pdf").status_code == 404
+
+
+def test_changed_outputs_are_never_disclosed(app, clients) -> None:
+    """A published run whose settlement outputs were changed after the run (a hospital's
+    clearing line edited in hospitals.parquet) is not disclosed: its manifest no longer
+    matches, as for every other reader of a run."""
+    agency = clients("agency")
+    annual = _run(agency, "annual", "2026")
+    _publish(agency, annual["id"])
+    anon = TestClient(app, follow_redirects=False)
+    assert anon.get(f"/public/runs/{annual['id']}/surplus.csv").status_code == 200
+
+    path = app.state.settings.platform_dir / "runs" / str(annual["id"]) / "settlement"
+    table = pq.read_table(path / "hospitals.parquet")
+    column = table.column("compare_dip_fen").to_pylist()
+    column[0] += 100_000_000  # ¥1,000,000 more on the first line
+    table = table.set_column(
+        table.column_names.index("compare_dip_fen"), "compare_dip_fen", [column]
+    )
+    pq.write_table(table, path / "hospitals.parquet")
+
+    assert anon.get(f"/public/runs/{annual['id']}/surplus.csv").status_code == 404
+    page = anon.get("/public")
+    assert f'href="/public/runs/{annual["id"]}/surplus.csv"' not in page.text

@@ -67,32 +67,54 @@ def _open(request: Request) -> DisclosurePolicy:
 
 
 def _run_dir(run: Run) -> Path | None:
+    """The run's settlement directory, only when its outputs match its manifest: outputs
+    changed after the run are never disclosed (as for every other reader of a run)."""
+    from opendip.settlement.output import OutputIntegrityError, verify_outputs
+
     path = (run.manifest or {}).get("outputs", {}).get("settlement")
-    if path and (Path(path) / "manifest.json").is_file():
-        return Path(path)
-    return None
+    if not path or not (Path(path) / "manifest.json").is_file():
+        return None
+    try:
+        verify_outputs(Path(path))
+    except OutputIntegrityError:
+        return None
+    return Path(path)
 
 
 def _qc_rows(run: Run, names: dict[str, str]) -> list[dict[str, Any]]:
-    qc = (run.manifest or {}).get("outputs", {}).get("qc")
-    path = Path(qc) / "summary_by_hospital.parquet" if qc else None
-    if path is None or not path.is_file():
+    """QC evaluation by hospital over the run's period: the QC status of the cases settled in
+    the period (a demo run shares the year's QC directory with the other months)."""
+    import duckdb
+
+    outputs = (run.manifest or {}).get("outputs", {})
+    qc, cases = outputs.get("qc"), outputs.get("cases")
+    status = Path(qc) / "case_status.parquet" if qc else None
+    if status is None or not status.is_file() or not cases or not Path(cases).is_file():
         return []
-    rows = pq.read_table(path, columns=["hospital_id", "cases", "passed"]).to_pylist()
+    month = "settle_month = ?" if len(run.period) == 7 else "settle_month LIKE ? || '-%'"
+    found = (
+        duckdb.connect()
+        .execute(
+            f"""SELECT CAST(hospital_id AS VARCHAR), count(*), sum(CAST(passed AS INT))
+                FROM read_parquet(?) WHERE CAST(case_id AS VARCHAR) IN (
+                    SELECT CAST(case_id AS VARCHAR) FROM read_parquet(?) WHERE {month})
+                GROUP BY 1 ORDER BY 1""",
+            [str(status), str(cases), run.period],
+        )
+        .fetchall()
+    )
     return [
         {
-            "hospital_id": str(r["hospital_id"]),
-            "name": names.get(str(r["hospital_id"]), ""),
-            "cases": int(r["cases"]),
-            "passed": int(r["passed"] or 0),
+            "hospital_id": h,
+            "name": names.get(h, ""),
+            "cases": int(n),
+            "passed": int(p or 0),
             # Rounded half up to 4 places, shown as a percentage with 2 decimals.
-            "pass_rate": None
-            if not r["cases"]
-            else (Decimal(int(r["passed"] or 0)) / Decimal(int(r["cases"]))).quantize(
+            "pass_rate": (Decimal(int(p or 0)) / Decimal(int(n))).quantize(
                 Decimal("0.0001"), rounding=ROUND_HALF_UP
             ),
         }
-        for r in rows
+        for h, n, p in found
     ]
 
 
