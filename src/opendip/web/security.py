@@ -49,6 +49,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "api_keys": frozenset({"admin"}),
     "instay": DATA,
     "audit": frozenset({"admin"}),
+    "credit": DATA,
+    "credit.manage": REGION,
 }
 
 
