@@ -188,6 +188,40 @@ def test_platform_bounds_refuse_with_a_message(make_app, tmp_path) -> None:
     assert body["status"] == "rejected" and "3 行的上限" in body["message"]
 
 
+def test_refused_upload_keeps_no_progress_count(make_app, tmp_path, monkeypatch) -> None:
+    """Item 5: progress notes write the rows scanned so far; a file refused by a bound must
+    end with 0 rows read (it showed the last progress count, 1,000,000, as 读入)."""
+    import opendip.ingest.limits as limits
+    import opendip.ingest.readers as readers
+    import opendip.web.uploads as uploads
+    from opendip.ingest.limits import ImportLimits
+    from tests.ingest.test_hostile_files import _rows, _xlsx
+    from tests.web.conftest import login
+
+    notes: list[tuple[str, int]] = []
+    real_note = uploads.UploadService._progress
+
+    def counting(service, upload_id: int):
+        inner = real_note(service, upload_id)
+
+        def note(step: str, rows: int) -> None:
+            notes.append((step, rows))
+            inner(step, rows)
+
+        return note
+
+    monkeypatch.setattr(uploads.UploadService, "_progress", counting)
+    monkeypatch.setattr(uploads, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(limits, "PROGRESS_EVERY", 1)
+    monkeypatch.setattr(readers, "PROGRESS_EVERY", 1)
+    app = make_app(import_limits=ImportLimits(max_rows=3))
+    path = _xlsx(tmp_path / "five.xlsx", _rows(5))
+    body = _up(login(app, "h1"), "five.xlsx", path.read_bytes()).json()
+    assert ("检查文件结构", 4) in notes
+    assert body["status"] == "rejected" and "3 行的上限" in body["message"]
+    assert body["rows_read"] == 0
+
+
 def test_huge_field_then_upload_pages_still_work(clients, tmp_path) -> None:
     """Item 10: a quarantined field over 128 KB made POST /uploads and GET /uploads/{id} 500."""
     text = settlement_csv(tmp_path, {"H001": 3}).decode("gb18030").splitlines()

@@ -64,7 +64,10 @@ def check_xlsx_archive(path: Path, limits: ImportLimits) -> None:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, OSError) as exc:
-        raise LimitExceeded(f"无法打开 Excel 文件：不是有效的 .xlsx（{exc}）") from exc
+        raise LimitExceeded(
+            "无法打开 Excel 文件：不是有效的 .xlsx（文件不是 xlsx 压缩包或已损坏）；"
+            "请在 Excel 中另存为新的 .xlsx 或 CSV 后重新上传"
+        ) from exc
     total = sum(i.file_size for i in infos)
     if total > limits.max_decompressed_bytes:
         raise LimitExceeded(

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from opendip.ingest.limits import Progress
 from opendip.store import Store, Upload, User
@@ -298,6 +299,9 @@ class UploadService:
                     # sessions) never wait for this transaction's row lock
                     with s.no_autoflush:
                         process_upload(s, self.settings, user, upload, self.region, note)
+                    # the notes changed the row behind this session's back: write the
+                    # final count even when it equals the value loaded (e.g. 0 when refused)
+                    flag_modified(upload, "rows_read")
             except Exception as exc:  # never leave an upload "importing" forever
                 with self.store.session() as s:
                     s.execute(
