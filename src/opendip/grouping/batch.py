@@ -37,6 +37,20 @@ def _any_list_prefix(arr: ir.ArrayValue, prefixes: list[str]) -> ir.BooleanValue
     return arr.filter(lambda p: _any_prefix(p, prefixes)).length() > 0
 
 
+def other_diagnosis_prefixes(policy: Policy, auxiliary: AuxiliaryDirectory | None) -> list[str]:
+    """The prefixes through which the auxiliary coefficient reads other diagnoses (the
+    auxiliary file's, else the policy's); a code under none of them never changes it."""
+    if auxiliary is not None:
+        return auxiliary.other_diagnosis_prefixes()
+    aux = policy.directory.auxiliary
+    out: list[str] = []
+    if aux.comorbidity_levels:
+        out += aux.comorbidity_prefixes
+    if aux.tumour_metastasis_coefficient:
+        out += aux.tumour_metastasis_prefixes
+    return out
+
+
 def aux_coefficient_expr(t: ir.Table, policy: Policy) -> ir.NumericValue:
     """Product of auxiliary coefficients (age band × comorbidity level × metastasis)."""
     aux = policy.directory.auxiliary
@@ -235,21 +249,22 @@ def group_cases(
         t = t.mutate(_blocked=t._blocked.fill_null(False))
     else:
         t = t.mutate(_blocked=ibis.literal(False))
-    aux = policy.directory.auxiliary
-    uses_others = aux.comorbidity_prefixes or aux.tumour_metastasis_prefixes or auxiliary
-    if diagnosis_codes is not None and uses_others:
+    prefixes = other_diagnosis_prefixes(policy, auxiliary)
+    if diagnosis_codes is not None and prefixes:
         # Other diagnoses missing from the code table are ignored (a QC warning), as in the
-        # single-case path: they never raise the auxiliary coefficient. Filtered once per
-        # distinct list of other diagnoses.
-        known = diagnosis_codes.select(_known=diagnosis_codes.code).distinct()
-        lists = cases.select("other_diagnoses").distinct()
-        others = lists.select(_od=lists.other_diagnoses, _d=lists.other_diagnoses.unnest())
-        others = others.semi_join(known, others._d == known._known)
-        per_list = others.group_by("_od").aggregate(_others=others._d.collect())
-        t = t.left_join(per_list, t.other_diagnoses.identical_to(per_list._od)).drop("_od")
+        # single-case path: they never raise the auxiliary coefficient. The coefficient reads
+        # other diagnoses only through these prefixes, so only codes under them need the
+        # code table: the known ones (about a hundred) ride along as one array per case.
+        code = diagnosis_codes.code
+        known = diagnosis_codes.filter(_any_prefix(code, prefixes)).aggregate(_known=code.collect())
+        t = t.cross_join(known)
+        empty = ibis.literal([], type="array<string>")
+        known_codes = t._known.fill_null(empty)
         t = t.mutate(
-            other_diagnoses=t._others.fill_null(ibis.literal([], type="array<string>"))
-        ).drop("_others")
+            other_diagnoses=t.other_diagnoses.filter(
+                lambda d: _any_prefix(d, prefixes) & known_codes.contains(d)
+            ).fill_null(empty)
+        ).drop("_known")
     special_code = ibis.null("string")
     for sg in reversed(policy.directory.special_groups):
         special_code = ibis.ifelse(special_condition(t, sg), ibis.literal(sg.code), special_code)
@@ -345,13 +360,23 @@ def group_cases(
             *[(t._step == i, vals[name]) for i, (_, vals) in enumerate(steps)], else_=last[name]
         )
     t = t.mutate(**out)
-    spec = directory.filter(directory.group_type == "special").select(
-        scode="group_code", sscore="score"
-    )
-    t = t.left_join(spec, t.group_code == spec.scode)
-    base_score = ibis.ifelse(
-        t.group_type == "special", t.sscore.cast(SCORE), t.base_score.cast(SCORE)
-    )
+    # Special groups are few: their directory scores ride along as one row of columns.
+    specials = policy.directory.special_groups
+    special_score = ibis.null(SCORE)
+    if specials:
+        is_special = directory.group_type == "special"
+        scores = directory.aggregate(
+            **{
+                f"_ss{i}": directory.score.max(where=is_special & (directory.group_code == sg.code))
+                for i, sg in enumerate(specials)
+            }
+        )
+        t = t.cross_join(scores)
+        special_score = ibis.cases(
+            *[(t.group_code == sg.code, t[f"_ss{i}"].cast(SCORE)) for i, sg in enumerate(specials)],
+            else_=ibis.null(SCORE),
+        )
+    base_score = ibis.ifelse(t.group_type == "special", special_score, t.base_score.cast(SCORE))
     aux = ibis.ifelse(t.group_type == "core", t._aux, ibis.literal(Decimal(1), type=COEFFICIENT))
     result = t.select(
         case_id=t.case_id,
