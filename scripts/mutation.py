@@ -83,8 +83,9 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
         [
             "tests/qc/test_limits.py",
             "tests/qc/test_default_rules.py",
+            "tests/qc/test_rule_files.py",
             "-k",
-            "in_one_batch or tolerance or operators or single_case or all_examples",
+            "in_one_batch or tolerance or operators or single_case or all_examples or wrong_kind",
         ],
         [
             "opendip.qc.single.xǁCaseCheckerǁ_operand__*",
