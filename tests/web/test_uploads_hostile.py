@@ -93,11 +93,11 @@ def test_upload_page_shows_progress_then_the_result(make_app, tmp_path, monkeypa
     assert f'hx-get="/uploads/{upload_id}/progress"' in r.text
     assert gate.reading.wait(60)
     page = h1.get(f"/uploads/{upload_id}/progress")
-    assert "读取数据行：已处理 7 行" in page.text and "已读入 <b>7</b> 行" in page.text
+    assert "正在导入</b> · 读取数据行" in page.text and "已处理 <b>7</b> 行" in page.text
     assert 'hx-trigger="every 1s"' in page.text
     assert h1.get(f"/api/uploads/{upload_id}").json()["status"] == "importing"
     listing = h1.get("/uploads").text
-    assert "正在导入（已读入 7 行）" in listing
+    assert "正在导入（已处理 7 行）" in listing
     gate.release.set()
     app.state.uploads.wait(upload_id)
     page = h1.get(f"/uploads/{upload_id}/progress")

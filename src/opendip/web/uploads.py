@@ -280,7 +280,7 @@ class UploadService:
                 s.execute(
                     update(Upload)
                     .where(Upload.id == upload_id, Upload.status == "importing")
-                    .values(rows_read=rows, message=f"{step}：已处理 {rows:,} 行")
+                    .values(rows_read=rows, message=step)
                 )
 
         return note
