@@ -97,7 +97,17 @@ def import_upload(
     upload, duplicate = receive_upload(s, settings, user, filename, data)
     if not duplicate:
         process_upload(s, settings, user, upload, region)
+        owner_only(Path(upload.stored_path).parent)
     return upload, duplicate
+
+
+def owner_only(folder: Path) -> None:
+    """An upload's folder and every file the import wrote into it (accepted rows,
+    quarantine, errors, QC results) readable by the service's user only."""
+    folder.chmod(0o700)
+    for path in folder.iterdir():
+        if path.is_file():
+            path.chmod(0o600)
 
 
 def receive_upload(
@@ -302,6 +312,7 @@ class UploadService:
                     # the notes changed the row behind this session's back: write the
                     # final count even when it equals the value loaded (e.g. 0 when refused)
                     flag_modified(upload, "rows_read")
+                    owner_only(Path(upload.stored_path).parent)
             except Exception as exc:  # never leave an upload "importing" forever
                 with self.store.session() as s:
                     s.execute(
