@@ -22,6 +22,8 @@ class Me(BaseModel):
     role: str
     role_label: str
     hospital_id: str | None
+    #: The role with its scope, e.g. 县区经办（城关区）, 科主任（骨科）, 医师（H001-D24-01）.
+    scope_label: str = ""
     csrf_token: str
 
 
