@@ -72,6 +72,7 @@ def serve(
     from opendip.store import repositories as repo
     from opendip.web import Settings, create_app
     from opendip.web.demo_accounts import demo_scopes, ensure_demo_accounts, is_demo_region
+    from opendip.web.demo_instay import ensure_demo_instay
 
     if not data.is_dir():
         fail(f"区域数据目录不存在：{data}（先运行 opendip demo --out {data}）")
@@ -88,6 +89,9 @@ def serve(
         hospitals = [h["hospital_id"] for h in app.state.region.hospitals()]
         scopes = demo_scopes(app.state.region, hospitals[0]) if hospitals else {}
         accounts = ensure_demo_accounts(app.state.store, settings.platform_dir, hospitals, scopes)
+        pushed = ensure_demo_instay(app, hospitals[:2])
+        if pushed:
+            console.print(f"示范在院病例：已由院内系统接口推送 {pushed} 例（在院病例页面）")
         if accounts:
             from opendip.store.models import ROLE_LABELS
 

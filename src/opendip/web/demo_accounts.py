@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import secrets
 from pathlib import Path
 from typing import Any
 
-import ibis
 
 from opendip.store import Store
 from opendip.store import repositories as repo
@@ -16,40 +16,34 @@ from opendip.store import repositories as repo
 
 def demo_scopes(region: Any, hospital_id: str) -> dict[str, str | None]:
     """The scopes of the demo's scoped accounts, from the region's data: the first
-    hospital's county (县区经办), its busiest discharge department (科主任) and that
-    department's busiest attending doctor (医师)."""
+    hospital's county (县区经办); the department most represented among the discharges the
+    demo's in-stay patients are modelled on (`opendip.web.demo_instay`), so that 科主任 has
+    in-stay patients as well as settled cases; that department's most represented
+    attending doctor (医师)."""
+    from collections import Counter
+
+    from opendip.web.demo_instay import instay_demo_cases
+
     hospital = region.hospital(hospital_id) or {}
     out: dict[str, str | None] = {
         "county": hospital.get("county"),
         "department": None,
         "doctor_id": None,
     }
-    with region._lock:
-        cases = region.cases_expr()
-        if cases is None:
-            return out
-        t = cases.filter(cases.hospital_id == hospital_id)
-        t = t.filter(t.department.notnull() & t.doctor_id.notnull())
-        top = (
-            t.group_by(["department", "doctor_id"])
-            .aggregate(n=t.count())
-            .order_by([ibis.desc("n"), "department", "doctor_id"])
-            .limit(1)
-            .to_pyarrow()
-            .to_pylist()
-        )
-        if top:
-            out["department"] = top[0]["department"]
-            dept = t.filter(t.department == top[0]["department"])
-            busiest = (
-                dept.group_by("doctor_id")
-                .aggregate(n=dept.count())
-                .order_by([ibis.desc("n"), "doctor_id"])
-                .limit(1)
-                .to_pyarrow()
-                .to_pylist()
-            )
-            out["doctor_id"] = busiest[0]["doctor_id"] if busiest else None
+    cases_file = region.base_case_file()
+    if cases_file is None or not cases_file.exists():
+        return out
+    rows = [
+        r
+        for r in instay_demo_cases(cases_file, hospital_id, dt.date.today())
+        if r["department"] and r["doctor_id"]
+    ]
+    if rows:
+        departments = Counter(r["department"] for r in rows)
+        department = min(departments, key=lambda d: (-departments[d], d))
+        doctors = Counter(r["doctor_id"] for r in rows if r["department"] == department)
+        out["department"] = department
+        out["doctor_id"] = min(doctors, key=lambda d: (-doctors[d], d))
     return out
 
 
