@@ -9,7 +9,6 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-
 from opendip.store import Store
 from opendip.store import repositories as repo
 
