@@ -11,6 +11,7 @@ from typing import Any
 
 from opendip.store import Store
 from opendip.store import repositories as repo
+from opendip.web.demo_instay import doctor_name
 
 
 def demo_scopes(region: Any, hospital_id: str) -> dict[str, str | None]:
@@ -75,21 +76,19 @@ def ensure_demo_accounts(
         ("agency", "agency", "医保局经办", None, {}),
     ]
     if county:
-        specs.append(("agency", "county", f"县区经办（{county}）", None, {"county": county}))
+        specs.append(("agency", "county", f"{county}医保分局", None, {"county": county}))
     specs += [
         ("hospital", f"hosp-{h1.lower()}", f"医院医保办 {h1}", h1, {}),
         ("hospital", f"hosp-{h2.lower()}", f"医院医保办 {h2}", h2, {}),
     ]
     if department:
-        specs.append(
-            ("hospital", "dept-head", f"科主任 {h1} {department}", h1, {"department": department})
-        )
+        specs.append(("hospital", "dept-head", f"{department}主任", h1, {"department": department}))
     if doctor:
-        specs.append(("hospital", "doctor", f"医师 {doctor}", h1, {"doctor_id": doctor}))
+        specs.append(("hospital", "doctor", doctor_name(doctor), h1, {"doctor_id": doctor}))
     specs += [
         ("expert", "expert", "评审专家", None, {}),
-        ("health", "health", "卫健委（只读）", None, {}),
-        ("finance", "finance", "财政局（只读）", None, {}),
+        ("health", "health", "市卫生健康委员会", None, {}),
+        ("finance", "finance", "市财政局", None, {}),
     ]
     accounts = []
     with store.session() as s:
