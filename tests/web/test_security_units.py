@@ -9,6 +9,7 @@ Time is passed in or replaced (`now=`, a patched `time.monotonic`): no test wait
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 from types import SimpleNamespace
 
@@ -159,10 +160,14 @@ def test_session_cache_expires_and_drops_on_any_auth_change(monkeypatch):
 
 def test_session_cache_off_and_bounded(monkeypatch):
     monkeypatch.setattr(repo, "auth_generation", lambda: 1)
+    monkeypatch.setattr(sec.time, "monotonic", lambda: 50.0)  # the clock stands still
     v = viewer()
     off = ViewerCache(0)
     off.put("tok", 1, v)
-    assert off.get("tok") is None
+    assert off.get("tok") is None  # 0 s: nothing is stored, even within the same instant
+    short = ViewerCache(0.5)
+    short.put("tok", 1, v)
+    assert short.get("tok") is v  # any positive trust time caches
     small = ViewerCache(60.0)
     monkeypatch.setattr(ViewerCache, "MAX_ENTRIES", 2)
     small.put("a", 1, v)
@@ -279,6 +284,38 @@ def test_concurrent_lookups_of_one_cookie_ask_the_store_once(monkeypatch):
     assert cache.get("gone") is None and cache._pending == {}
 
 
+def test_a_cache_miss_asks_the_store_with_the_cookie_and_the_request(monkeypatch):
+    v = viewer()
+    asked = []
+
+    def looked_up(req):
+        asked.append((req.cookies[SESSION_COOKIE], req.method))
+        return v
+
+    monkeypatch.setattr(sec, "_looked_up_viewer", looked_up)
+    state = SimpleNamespace(viewer_cache=ViewerCache(60.0), settings=SimpleNamespace())
+    dep = sec.require_cached("pregroup")
+    req = request(state, cookie="fresh")
+    assert run(dep(req)) is v and req.state.viewer is v
+    assert asked == [("fresh", "GET")]
+    assert run(dep(request(state, cookie="fresh"))) is v
+    assert asked == [("fresh", "GET")]  # the second request was answered from the cache
+    assert state.viewer_cache.get("fresh") is v
+
+
+def test_login_throttle_memory_is_bounded_at_100000_addresses():
+    t = LoginThrottle(3, dt.timedelta(seconds=100))
+    # 99,999 addresses whose failures have all left the window (empty queues)
+    t._failures = {f"k{i}": collections.deque() for i in range(99_999)}
+    t.failed("a", 0.0)  # 100,000 addresses: not above the bound, nothing dropped
+    assert len(t._failures) == 100_000
+    t.failed("b", 0.0)  # 100,001: the empty ones are dropped, the live ones kept
+    assert {k: list(q) for k, q in t._failures.items()} == {"a": [0.0], "b": [0.0]}
+    t.failed("a", 1.0)
+    t.failed("a", 2.0)
+    assert t.blocked_for("a", 2.0) == 99
+
+
 def test_the_app_gets_one_session_cache_sized_by_its_settings():
     state = SimpleNamespace(settings=SimpleNamespace(session_check_seconds=2.5))
     req = request(state)
@@ -289,3 +326,6 @@ def test_the_app_gets_one_session_cache_sized_by_its_settings():
     no_client = request(state)
     no_client.scope["client"] = None
     assert sec.client_ip(no_client) is None
+    # settings without the key (defensive): no caching
+    bare = SimpleNamespace(settings=SimpleNamespace())
+    assert sec._viewer_cache(request(bare)).seconds == 0.0
