@@ -49,7 +49,9 @@ def instay_demo_cases(
     rows = table.take(order[:n]).to_pylist()
     out = []
     for i, row in enumerate(rows):
-        days_in = 1 + i % max(row["los_days"] - 1, 1)
+        # most patients are well into their stay (60%-100% of it), with costs so far in
+        # proportion
+        days_in = max(1, round(row["los_days"] * (0.6 + 0.1 * (i % 5))))
         share = min(days_in / row["los_days"], 1.0)
         cost_fen = int(row["total_cost"] * share)
         if i < OVER_HIGH:

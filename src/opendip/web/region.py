@@ -588,8 +588,10 @@ class RegionData:
             )
         return rows, total
 
-    def directory_table(self, version: str | None) -> pa.Table | None:
-        path = self.directory_path(version)
+    def directory_table(self, version: str | None, path: Path | None = None) -> pa.Table | None:
+        """A directory version as Arrow (cached per file version); `path`: the file, when
+        the caller already looked it up (`directory_path`)."""
+        path = path or self.directory_path(version)
         return self._small_table(path) if path else None
 
     def policy_path(self) -> Path | None:

@@ -99,12 +99,35 @@ def get_case(request: Any, s: Session, viewer: Viewer, case_id: str) -> dict[str
     return row
 
 
+def _request_memo(request: Any, name: str, compute: Any) -> Any:
+    """A value looked up once per request (kept in the ASGI scope): the region's files are
+    checked on every request — so an agency's new policy or directory is seen on the next
+    one — but not several times within one (issue 16 §4)."""
+    scope = getattr(request, "scope", None)
+    if not isinstance(scope, dict):
+        return compute()
+    key = f"opendip.{name}"
+    if key not in scope:
+        scope[key] = compute()
+    return scope[key]
+
+
 def _policy_path(request: Any) -> Path:
     from opendip.policy import demo_policy_path
 
-    settings = request.app.state.settings
-    region: RegionData = request.app.state.region
-    return Path(settings.policy_path or region.policy_path() or demo_policy_path())
+    def find() -> Path:
+        settings = request.app.state.settings
+        region: RegionData = request.app.state.region
+        return Path(settings.policy_path or region.policy_path() or demo_policy_path())
+
+    return _request_memo(request, "policy_path", find)
+
+
+def _directory_path(request: Any) -> Path | None:
+    """The region's current directory file (once per request)."""
+    return _request_memo(
+        request, "directory_path", lambda: request.app.state.region.directory_path(None)
+    )
 
 
 def _policies(request: Any) -> PolicyCache:
@@ -124,13 +147,21 @@ def _policy_file(request: Any):
 
 
 def _grouping_key(request: Any, directory: Path) -> tuple[Any, ...]:
-    return (file_identity(directory), file_identity(_policy_path(request)), platform_today(request))
+    return _request_memo(
+        request,
+        f"grouping_key:{directory}",
+        lambda: (
+            file_identity(directory),
+            file_identity(_policy_path(request)),
+            platform_today(request),
+        ),
+    )
 
 
 def pregroup_is_quick(request: Any) -> bool:
     """True when pre-grouping needs no file read or index build (all cached), so the
     handler may answer on the event loop instead of a worker thread."""
-    path = request.app.state.region.directory_path(None)
+    path = _directory_path(request)
     cached = getattr(request.app.state, "grouping_index", None)
     try:
         return path is not None and cached is not None and cached[0] == _grouping_key(request, path)
@@ -145,7 +176,7 @@ def grouping_index(request: Any):
     from opendip.grouping import GroupingIndex
 
     region: RegionData = request.app.state.region
-    path = region.directory_path(None)
+    path = _directory_path(request)
     if path is None:
         return None
     state = request.app.state
@@ -158,7 +189,7 @@ def grouping_index(request: Any):
         if cached is not None and cached[0] == key:
             return cached[1]
         policy = _policies(request).at(_policy_path(request), key[2])
-        index = GroupingIndex.build(region.directory_table(None), policy, demo_code_tables())
+        index = GroupingIndex.build(region.directory_table(None, path), policy, demo_code_tables())
         state.grouping_index = (key, index)
         return index
 
@@ -271,7 +302,8 @@ def pregroup_point_value(
 
 def _directory_rows(request: Any) -> dict[str, dict[str, Any]]:
     region: RegionData = request.app.state.region
-    table = region.directory_table(None)
+    path = _directory_path(request)
+    table = region.directory_table(None, path) if path is not None else None
     if table is None:
         return {}
     state = request.app.state

@@ -21,7 +21,9 @@ from opendip.web.runs import RunService
 from opendip.web.schemas import CaseDetail, CaseList, CaseRow, Message, PregroupIn, PregroupOut
 from opendip.web.security import NotFound, Viewer, db, require, require_cached
 from opendip.web.services import (
+    _directory_rows,
     case_scope,
+    code_names,
     dashboard_scope,
     explain_case,
     get_case,
@@ -143,6 +145,8 @@ def cases_page(
         hospitals=hospital_choices(request, viewer),
         months=region.months(),
         names=region.hospital_names(),
+        group_rows=_directory_rows(request),
+        code_names=code_names(request),
     )
 
 
