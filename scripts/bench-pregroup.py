@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import shutil
@@ -147,6 +148,7 @@ async def run_rate(
     idle: list[Conn] = [await open_conn(port) for _ in range(8)]
     latencies: list[float] = []
     errors = 0
+    kinds: collections.Counter[str] = collections.Counter()
 
     async def one(i: int) -> None:
         nonlocal errors
@@ -154,12 +156,14 @@ async def run_rate(
         start = time.perf_counter()
         try:
             status, _ = await conn.request(raws[i % len(raws)])
-        except (OSError, asyncio.IncompleteReadError):
+        except (OSError, asyncio.IncompleteReadError) as exc:
             errors += 1
+            kinds[type(exc).__name__] += 1
             return
         latencies.append(time.perf_counter() - start)
         if status != 200:
             errors += 1
+            kinds[f"HTTP {status}"] += 1
         idle.append(conn)
 
     cpu0 = cpu_seconds(pid)
@@ -185,11 +189,12 @@ async def run_rate(
         "p99_ms": q[98] * 1000,
         "max_ms": lat[-1] * 1000,
         "errors": errors,
+        "error_kinds": dict(kinds),
         "server_cpu_ms": cpu * 1000 / max(len(lat), 1),
     }
 
 
-def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 180) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -208,6 +213,7 @@ def main() -> None:
     ap.add_argument("--rates", default="100,250,500")
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--warmup", type=float, default=3, help="seconds at 50 req/s first")
+    ap.add_argument("--profile", type=Path, help="run the server under cProfile, stats to FILE")
     args = ap.parse_args()
     seconds = min(args.seconds, 60.0)
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -218,7 +224,8 @@ def main() -> None:
         cases = bodies(data)
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-        cmd = [sys.executable, "-m", "opendip", "serve", "--data", str(data), "--port", str(port)]
+        prof = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
+        cmd = [sys.executable, *prof, "-m", "opendip", "serve", "--data", str(data), "--port", str(port)]
         cmd += ["--no-demo-accounts"]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
         try:
@@ -232,6 +239,12 @@ def main() -> None:
                     out.append(await run_rate(port, headers, cases, rate, seconds, proc.pid))
                 return out
 
+            try:  # the load generator shares the machine: the faster event loop if there
+                import uvloop
+
+                asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+            except ImportError:
+                pass
             results = asyncio.run(go())
         finally:
             proc.terminate()
