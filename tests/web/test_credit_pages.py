@@ -152,3 +152,37 @@ def test_rating_a_year_without_a_published_clearing_is_refused(app) -> None:
     agency = login(app, "agency")
     r = agency.post("/credit/rate", data={"year": "2026"})
     assert r.status_code == 409 and "没有已公示的年终清算" in r.text
+
+
+def test_county_users_see_their_county_and_sub_roles_nothing(app) -> None:
+    """A county user (县区经办) sees the grades of its county's hospitals only and cannot
+    rate or repair; a hospital's department head and doctors have no credit page; the
+    read-only departments neither."""
+    import pyarrow.parquet as pq
+
+    from opendip.store import repositories as repo
+    from tests.web.conftest import PASSWORD, REGION
+
+    county = {
+        h["hospital_id"]: h["county"]
+        for h in pq.read_table(REGION / "hospitals.parquet").to_pylist()
+    }
+    assert county["H001"] != county["H002"]
+    _seed(app)
+    with app.state.store.session() as s:
+        repo.create_user(s, "c1", PASSWORD, "agency", "县区经办", county=county["H001"])
+        repo.create_user(s, "doc", PASSWORD, "hospital", "医师", "H001", doctor_id="D1")
+        repo.create_user(s, "wj", PASSWORD, "health", "卫健")
+        s.commit()
+    c1 = login(app, "c1")
+    page = c1.get("/credit")
+    assert page.status_code == 200
+    assert "93.50" in page.text and "61.25" not in page.text
+    assert c1.get("/credit/H001").status_code == 200
+    assert c1.get("/credit/H002").status_code == 404
+    assert "按平台数据重新评价" not in page.text
+    with app.state.store.session() as s:
+        own = store_credit.ratings(s, "2025", "H001")[0]
+    assert c1.post(f"/credit/ratings/{own.id}/repair", data={"remediation": "x"}).status_code == 403
+    for name in ("doc", "wj"):
+        assert login(app, name).get("/credit/H001").status_code == 403

@@ -14,12 +14,18 @@ from sqlalchemy.orm import Session
 from opendip.credit.engine import SUBJECT_LABELS, CreditError, repaired_grade
 from opendip.policy.sections.credit import PRIORITY_LABELS
 from opendip.store import credit as store_credit
-from opendip.store.access import is_region
+from opendip.store.access import CaseScope, case_scope
 from opendip.web.app import error_response, render
 from opendip.web.credit import policy_for, rate_year
 from opendip.web.security import Forbidden, NotFound, Viewer, db, require
 
 router = APIRouter()
+
+
+def _scope(viewer: Viewer) -> CaseScope:
+    """Whose ratings the viewer sees: the region (region roles), a county's hospitals
+    (county users), or the viewer's own hospital (hospital users)."""
+    return case_scope(viewer.actor, None)
 
 
 def _credit_policy(request: Request):  # type: ignore[no-untyped-def]
@@ -52,14 +58,17 @@ def credit_page(
     viewer: Viewer = Depends(require("credit")),
     s: Session = Depends(db),
 ) -> Response:
-    if not is_region(viewer.actor):
-        return RedirectResponse(f"/credit/{viewer.hospital_id}", status_code=303)
+    scope = _scope(viewer)
+    if scope.hospital_id is not None:
+        return RedirectResponse(f"/credit/{scope.hospital_id}", status_code=303)
     periods = store_credit.periods(s)
     period = period if period in periods else (periods[0] if periods else "")
-    rows = store_credit.ratings(s, period) if period else []
+    seen = lambda r: scope.allows({"hospital_id": r.hospital_id})  # noqa: E731
+    rows = [r for r in store_credit.ratings(s, period) if seen(r)] if period else []
     history: dict[str, dict[str, str]] = {}
     for r in store_credit.ratings(s, None):
-        history.setdefault(r.hospital_id, {})[r.period] = r.grade_in_force
+        if seen(r):
+            history.setdefault(r.hospital_id, {})[r.period] = r.grade_in_force
     pol = _credit_policy(request)
     counts: dict[str, int] = {}
     for r in rows:
@@ -74,8 +83,12 @@ def credit_page(
         counts=counts,
         effects=_effects(pol),
         configured=pol.credit is not None,
-        complaints=store_credit.complaints(s)[:50],
-        names=request.app.state.region.hospital_names(),
+        complaints=[c for c in store_credit.complaints(s) if seen(c)][:50],
+        names={
+            h: n
+            for h, n in request.app.state.region.hospital_names().items()
+            if scope.allows({"hospital_id": h})
+        },
         year=request.app.state.region.current_year(),
     )
 
@@ -87,17 +100,18 @@ def credit_hospital(
     viewer: Viewer = Depends(require("credit")),
     s: Session = Depends(db),
 ) -> Response:
-    own = viewer.hospital_id if not is_region(viewer.actor) else None
-    if own is not None and hospital_id != own:
+    if not _scope(viewer).allows({"hospital_id": hospital_id}):
         raise NotFound("未找到该医疗机构的信用评价")
     history = store_credit.ratings(s, None, hospital_id)
-    if not history and own is None and hospital_id not in request.app.state.region.hospital_names():
+    if not history and hospital_id not in request.app.state.region.hospital_names():
         raise NotFound("未找到该医疗机构的信用评价")
     repairs = store_credit.repairs(s, [r.id for r in history])
     latest = history[0] if history else None
     doctors = (
         sorted(
-            store_credit.ratings(s, latest.period, hospital_id, subject="doctor"),
+            store_credit.ratings(s, latest.period, hospital_id, subject="doctor")
+            if _scope(viewer).doctor_id is None and _scope(viewer).department is None
+            else [],
             key=lambda r: (r.score, r.doctor_id),
         )
         if latest
@@ -120,8 +134,8 @@ def credit_hospital(
         doctors=doctors,
         effects=_effects(pol),
         repaired_to=repaired_to,
-        can_manage=is_region(viewer.actor),
-        complaints=store_credit.complaints(s, hospital_id) if is_region(viewer.actor) else [],
+        can_manage=viewer.can("credit.manage"),
+        complaints=store_credit.complaints(s, hospital_id) if viewer.can("credit.manage") else [],
         subject_labels=SUBJECT_LABELS,
     )
 

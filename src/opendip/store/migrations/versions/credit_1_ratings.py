@@ -1,7 +1,7 @@
 """credit_ratings, credit_repairs, complaints: 信用评价, 信用修复, 投诉举报
 
 Revision ID: credit_1
-Revises: hospital_1
+Revises: roles_1
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "credit_1"
-down_revision = "hospital_1"
+down_revision = "roles_1"
 branch_labels = None
 depends_on = None
 
