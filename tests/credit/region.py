@@ -39,8 +39,11 @@ CREDIT = {
 }  # fmt: skip
 
 
-def policy(**credit: Any):
-    return b.policy(credit=b.merge(CREDIT, credit))
+def policy(prepayment: dict | None = None, **credit: Any):
+    """The test policy with CREDIT (keys overridden by `credit`) and an optional prepayment
+    section."""
+    extra = {"prepayment": prepayment} if prepayment is not None else {}
+    return b.policy(credit=b.merge(CREDIT, credit), **extra)
 
 
 def region(con) -> CreditInputs:

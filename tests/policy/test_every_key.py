@@ -589,3 +589,42 @@ def test_each_credit_key_changes_the_rating(con, credit_base, key: str) -> None:
     after = _credit_outputs(con, CREDIT_PROBES[key])
     changed = [part for part in credit_base if credit_base[part] != after[part]]
     assert changed, f"{key}: changing it changed no output of the rating"
+
+
+# ---------------------------------------------------------------------------------------------
+# 预付金: each prepayment key changes the prepayment, its monthly recovery or the clearing, on
+# the worked example of tests/credit/test_prepayment.py.
+
+PREPAYMENT_PROBES: dict[str, dict] = {
+    "prepayment.months": {"months": 2},
+    "prepayment.min_assessment_score": {"min_assessment_score": 90},
+    "prepayment.recovery": {
+        "recovery": "clearing",
+        "recovery_months": None,
+        "recovery_start_month": None,
+    },
+    "prepayment.recovery_months": {"recovery_months": 2},
+    "prepayment.recovery_start_month": {"recovery_start_month": 1},
+}
+
+
+def _prepayment_outputs(con, change: dict) -> dict[str, Any]:
+    from opendip.settlement.clearing import settle_month, settle_year
+    from tests.credit.test_prepayment import _inputs
+
+    inp = _inputs(con, "A", **change)
+    return {
+        "march": settle_month(inp, "2026-03").hospitals.to_pylist(),
+        "year": settle_year(inp, 2026).hospitals.to_pylist(),
+    }
+
+
+def test_every_prepayment_key_has_a_probe() -> None:
+    assert set(SECTIONS["prepayment"]) == set(PREPAYMENT_PROBES)
+
+
+@pytest.mark.parametrize("key", sorted(PREPAYMENT_PROBES))
+def test_each_prepayment_key_changes_the_money(con, key: str) -> None:
+    before = _prepayment_outputs(con, {})
+    after = _prepayment_outputs(con, PREPAYMENT_PROBES[key])
+    assert before != after, f"{key}: changing it changed no prepayment output"

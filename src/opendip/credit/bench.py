@@ -73,7 +73,50 @@ def run_previous(ctx: BenchContext) -> StageResult:
     )
     summary = run_credit(inputs_from_files(files, year, ctx.engine), pf, year, out, files.__dict__)
     ctx.artifacts["credit_previous"] = out / "ratings.parquet"
-    return StageResult(int(summary["hospitals"]), _note(summary))
+    note = _note(summary)
+    if policy.prepayment is not None:
+        note += "；" + _previous_year_for_prepayment(ctx, con, cases, qc, policy, out)
+    return StageResult(int(summary["hospitals"]), note)
+
+
+def _previous_year_for_prepayment(ctx, con, cases, qc, policy, out: Path) -> str:  # type: ignore[no-untyped-def]
+    """预付金 inputs of the current year from last year: its fund payment by hospital × pool
+    (the demo's history was not cleared by DIP: Σ fund_paid of its settlement lists) and its
+    assessment (the engine's scorecard on last year's lists, grouped with the directory)."""
+    from opendip.assessment.engine import AssessmentInputs, assess
+    from opendip.codes import demo_code_tables
+    from opendip.engine import table_from_arrow
+    from opendip.pipeline import group_checked
+    from opendip.settlement.prepayment import base_from_cases
+
+    base = base_from_cases(con, cases)
+    pq.write_table(base, out / "prepayment_base.parquet")
+    ctx.artifacts["prepayment_base"] = out / "prepayment_base.parquet"
+    if policy.assessment is None or "directory" not in ctx.artifacts:
+        return f"上年统筹支付 {base.num_rows} 行（预付金基数）"
+    status = qc.case_status
+    grouped = group_checked(
+        con,
+        cases,
+        con.read_parquet(str(ctx.artifacts["directory"])),
+        ctx.artifacts.get("codes") or demo_code_tables(),
+        policy,
+        status,
+    )
+    history = list(ctx.artifacts.get("history") or [])
+    scores = assess(
+        AssessmentInputs(
+            cases=cases,
+            grouped=table_from_arrow(con, grouped, "cr_prev_grouped"),
+            hospitals=con.read_parquet(str(ctx.artifacts["hospitals"])),
+            case_status=status,
+            previous_cases=con.read_parquet(str(history[-2])) if len(history) > 1 else None,
+        ),
+        policy,
+    ).scores
+    pq.write_table(scores, out / "assessment.parquet")
+    ctx.artifacts["previous_assessment"] = out / "assessment.parquet"
+    return f"上年统筹支付 {base.num_rows} 行、上年考核 {scores.num_rows} 家（预付金资格）"
 
 
 def run(ctx: BenchContext) -> StageResult:

@@ -15,6 +15,7 @@ from opendip.policy.sections.credit import CreditPolicy
 from opendip.policy.sections.directory import DirectoryPolicy
 from opendip.policy.sections.disclosure import DisclosurePolicy
 from opendip.policy.sections.grouping import GroupingPolicy
+from opendip.policy.sections.prepayment import PrepaymentPolicy
 from opendip.policy.sections.qc import QcPolicy
 from opendip.policy.sections.reporting import ReportingPolicy
 from opendip.policy.sections.scoring import ScoringPolicy
@@ -69,6 +70,8 @@ class Policy(Section):
     monitoring: MonitoringPolicy = MonitoringPolicy()
     #: 信用评价 scorecard, grades and their effects; absent: no credit rating.
     credit: CreditPolicy | None = None
+    #: 预付金: absent: no prepayment. Needs `credit` (eligibility by grade).
+    prepayment: PrepaymentPolicy | None = None
 
     @property
     def pool_ids(self) -> list[str]:
@@ -98,6 +101,11 @@ class Policy(Section):
             raise ValueError(
                 f"settlement.budget 含未声明的统筹区 {sorted(unknown)} / "
                 f"settlement.budget names undeclared pools {sorted(unknown)}"
+            )
+        if self.prepayment is not None and self.credit is None:
+            raise ValueError(
+                "@key:prepayment@ 预付金按信用等级确定资格，须同时设置 credit 信用评价 / "
+                "prepayment eligibility is by credit grade: it needs the credit section"
             )
         if self.scoring.reference_mean == "score_times_factor":
             lacking = pools - set(self.scoring.yuan_per_point)

@@ -68,7 +68,15 @@ class BaseRun:
             side = (*search_dirs, *assessment_dirs(Path(run_dir)), *credit_dirs(Path(run_dir)))
             optional = {
                 k: find_optional_input(src, k, side)
-                for k in ("reviews", "history", "assessment", "advances", "credit")
+                for k in (
+                    "reviews",
+                    "history",
+                    "assessment",
+                    "advances",
+                    "credit",
+                    "prepayment_base",
+                    "previous_assessment",
+                )
             }
         except ReportInputError as exc:
             raise VariantError(str(exc)) from exc
@@ -83,6 +91,8 @@ class BaseRun:
             history=optional["history"],
             all_case_mean_fen=params.get("all_case_mean_fen"),
             credit=optional["credit"],
+            prepayment_base=optional["prepayment_base"],
+            previous_assessment=optional["previous_assessment"],
         )
         return cls(
             run_dir=Path(run_dir),

@@ -24,6 +24,8 @@ def run(ctx: BenchContext) -> StageResult:
         all_case_mean_fen=all_case_mean(ctx),
         # last year's credit grades set this year's withholding share (policy `credit`)
         credit=ctx.artifacts.get("credit_previous"),
+        prepayment_base=ctx.artifacts.get("prepayment_base"),
+        previous_assessment=ctx.artifacts.get("previous_assessment"),
     )
     out = ctx.workdir / "settlement"
     # Per-case Excel is for a hospital's own download, not for a region of millions of rows.

@@ -58,6 +58,12 @@ class Inputs:
     #: settlement's policy maps a grade to its withholding share (credit.grades) and to
     #: prepayment eligibility; hospitals without a grade get settlement.withholding_share.
     credit: pa.Table | None = None
+    #: 预付金 base: the previous year's DIP payment per hospital × pool (hospital_id, pool,
+    #: paid_fen, months); with policy `prepayment`, eligible hospitals are prepaid from it.
+    prepayment_base: pa.Table | None = None
+    #: The previous year's assessment scores (hospital_id, assessment_score), for
+    #: `prepayment.min_assessment_score`.
+    previous_assessment: pa.Table | None = None
 
 
 @dataclass
@@ -176,6 +182,57 @@ def _with_grade(t: ir.Table, inputs: Inputs) -> ir.Table:
     return t.left_join(gt, t.hospital_id == gt.g_hospital_id).drop("g_hospital_id")
 
 
+def prepayments(t: ir.Table, inputs: Inputs, pol: Policy) -> ir.Table | None:
+    """Rule step "prepayment" (预付金): per hospital × pool of the base, the amount disbursed at
+    the start of the year (None: the policy has no prepayment or no base was given)."""
+    from opendip.settlement import prepayment as pre
+
+    if pol.prepayment is None or pol.credit is None:
+        return None
+    base = inputs.prepayment_base
+    if base is None:  # nobody prepaid; the lines say why (prepayment_reason)
+        base = pa.table(
+            {
+                "hospital_id": pa.array([], pa.string()),
+                "pool": pa.array([], pa.string()),
+                "paid_fen": pa.array([], pa.int64()),
+                "months": pa.array([], pa.int64()),
+            }
+        )
+    con = t._find_backend()
+    base_ids = pa.table({"hospital_id": base.column("hospital_id").cast(pa.string())})
+    ids = table_from_arrow(con, base_ids, "opendip_prepay_ids").distinct()
+    grades = _with_grade(ids, inputs)
+    grades = grades.select(g_hospital_id=grades.hospital_id, credit_grade=grades.credit_grade)
+    return pre.prepayment_table(con, base, grades, inputs.previous_assessment, pol)
+
+
+def _with_recovery(m: ir.Table, prepaid: ir.Table | None, months: dict[str, Policy]) -> ir.Table:
+    """Rule step "recovery": the month's instalment, at most the month's advance (never a
+    negative payment); what the months do not recover is recovered at the clearing."""
+    from opendip.settlement import prepayment as pre
+
+    if prepaid is None:
+        return m.mutate(
+            prepaid_fen=ibis.literal(0, type="int64"),
+            prepayment_recovery_fen=ibis.literal(0, type="int64"),
+        )
+    p = prepaid.select(
+        r_hospital_id=prepaid.hospital_id, r_pool=prepaid.pool, prepaid_fen=prepaid.prepaid_fen
+    )
+    m = m.left_join(p, (m.hospital_id == p.r_hospital_id) & (m.pool == p.r_pool)).drop(
+        "r_hospital_id", "r_pool"
+    )
+    m = m.mutate(prepaid_fen=m.prepaid_fen.fill_null(0))
+    due = ibis.cases(
+        *[(m.settle_month == mo, pre.instalment(m.prepaid_fen, int(mo[5:7]), pol))
+          for mo, pol in months.items()],
+        else_=ibis.literal(0, type="int64"),
+    )  # fmt: skip
+    room = ibis.ifelse(m.advance_fen > 0, m.advance_fen, 0)
+    return m.mutate(prepayment_recovery_fen=ibis.ifelse(due < room, due, room).cast("int64"))
+
+
 def withholding_shares(pol: Policy) -> list[tuple[str | None, Decimal]]:
     """(grade, share) pairs of the policy: each credit grade's withholding share (its own,
     else settlement.withholding_share), then (None, the default) for ungraded hospitals."""
@@ -227,8 +284,10 @@ def settle_month(inputs: Inputs, month: str) -> MonthlyResult:
     withheld, grade_share = _withheld_by_grade(h, pol)
     h = h.mutate(withheld_fen=withheld, withholding_share=grade_share)
     h = h.mutate(advance_fen=h.fund_payable_fen - h.withheld_fen)
+    h = h.mutate(settle_month=ibis.literal(month))
+    h = _with_recovery(h, prepayments(h, inputs, pol), {month: pol})
+    h = h.mutate(advance_paid_fen=h.advance_fen - h.prepayment_recovery_fen)
     h = h.mutate(
-        settle_month=ibis.literal(month),
         point_value=ibis.cases(
             *[(h.pool == p, ibis.literal(v, type="decimal(18, 6)")) for p, v in pvs.items()],
             else_=None,
@@ -248,6 +307,9 @@ def settle_month(inputs: Inputs, month: str) -> MonthlyResult:
         "withholding_share",
         "withheld_fen",
         "advance_fen",
+        "prepaid_fen",
+        "prepayment_recovery_fen",
+        "advance_paid_fen",
         "ffs_fund_fen",
     ).order_by(["hospital_id", "pool"])
     return MonthlyResult(
@@ -278,7 +340,11 @@ def _contract(scored: ir.Table) -> ir.Table:
 
 
 def _advances_from_months(
-    inputs: Inputs, scored: ir.Table, year: int, pvs_budget: dict[str, Decimal]
+    inputs: Inputs,
+    scored: ir.Table,
+    year: int,
+    pvs_budget: dict[str, Decimal],
+    prepaid: ir.Table | None = None,
 ) -> ir.Table:
     """Monthly advances recomputed from this year's cases: each month at the budget point
     value with the withholding share in force that month."""
@@ -292,9 +358,11 @@ def _advances_from_months(
     )
     m = m.mutate(withheld_fen=withheld)
     m = m.mutate(advance_fen=m.fund_payable_fen - m.withheld_fen)
+    m = _with_recovery(m, prepaid, policies)
     return m.group_by(["hospital_id", "pool"]).aggregate(
         withheld_fen=m.withheld_fen.sum().cast("int64"),
         advances_fen=m.advance_fen.sum().cast("int64"),
+        prepayment_recovered_fen=m.prepayment_recovery_fen.sum().cast("int64"),
     )
 
 
@@ -303,10 +371,19 @@ def _advances_from_file(con: Any, advances: pa.Table) -> ir.Table:
     missing = [c for c in need if c not in advances.column_names]
     if missing:
         raise InputDataError("advances", "、".join(missing), "月度预付表缺少列")
-    a = table_from_arrow(con, advances.select(list(need)), "opendip_advances")
+    extra = (
+        ["prepayment_recovery_fen"] if "prepayment_recovery_fen" in advances.column_names else []
+    )
+    a = table_from_arrow(con, advances.select([*need, *extra]), "opendip_advances")
+    recovered = (
+        a.prepayment_recovery_fen.cast("int64").fill_null(0).sum().cast("int64")
+        if extra
+        else ibis.literal(0, type="int64").sum().cast("int64")
+    )
     return a.group_by(["hospital_id", "pool"]).aggregate(
         withheld_fen=a.withheld_fen.cast("int64").sum().cast("int64"),
         advances_fen=a.advance_fen.cast("int64").sum().cast("int64"),
+        prepayment_recovered_fen=recovered,
     )
 
 
@@ -557,14 +634,17 @@ def settle_year(
     h = _hospital_totals(money, ["hospital_id", "pool"])
     hinfo = scored.select("hospital_id", "level", "community_id").distinct()
     h = _with_grade(h.join(hinfo, "hospital_id"), inputs)
+    # Rule step "prepayment": disbursed at the start of the year by the policy in force on
+    # 1 January (eligibility by last year's credit grade and assessment).
+    first = _policy_on(pf, dt.date(year, 1, 1))
+    prepaid = prepayments(h, inputs, first)
+    from opendip.settlement.prepayment import REASONS as pre_reasons
+
     if advances is not None:
         adv = _advances_from_file(con, advances)
     else:
-        budget = {
-            p: budget_point_value(_policy_on(pf, dt.date(year, 1, 1)), p, inputs.history)
-            for p in pvs
-        }
-        adv = _advances_from_months(inputs, scored, year, budget)
+        budget = {p: budget_point_value(first, p, inputs.history) for p in pvs}
+        adv = _advances_from_months(inputs, scored, year, budget, prepaid)
     unknown_adv = adv.anti_join(h, ["hospital_id", "pool"])
     n_unknown = unknown_adv.count().to_pyarrow().as_py()
     if n_unknown:
@@ -573,7 +653,42 @@ def settle_year(
             "advances", "hospital_id", f"{n_unknown} 个医疗机构有月度预付但本年度无 DIP 病例", ex
         )
     h = h.left_join(adv, ["hospital_id", "pool"]).drop("hospital_id_right", "pool_right")
-    h = h.mutate(withheld_fen=h.withheld_fen.fill_null(0), advances_fen=h.advances_fen.fill_null(0))
+    h = h.mutate(
+        withheld_fen=h.withheld_fen.fill_null(0),
+        advances_fen=h.advances_fen.fill_null(0),
+        prepayment_recovered_fen=h.prepayment_recovered_fen.fill_null(0),
+    )
+    if prepaid is not None:
+        pp = prepaid.select(
+            p_hospital_id=prepaid.hospital_id,
+            p_pool=prepaid.pool,
+            prepaid_fen=prepaid.prepaid_fen,
+            prepayment_reason=prepaid.prepayment_reason,
+        )
+        h = h.left_join(pp, (h.hospital_id == pp.p_hospital_id) & (h.pool == pp.p_pool))
+        h = h.drop("p_hospital_id", "p_pool")
+        h = h.mutate(
+            prepaid_fen=h.prepaid_fen.fill_null(0),
+            prepayment_reason=h.prepayment_reason.fill_null(
+                pre_reasons["no_base" if inputs.prepayment_base is not None else "no_base_file"]
+            ),
+        )
+        # Prepaid hospitals × pools without a DIP line this year: nothing to recover from;
+        # reported per pool (reconciliation) so that no prepayment goes unaccounted.
+        lost = prepaid.filter(prepaid.prepaid_fen > 0).anti_join(h, ["hospital_id", "pool"])
+        without_line = {
+            r["pool"]: int(r["f"])
+            for r in lost.group_by("pool")
+            .aggregate(f=lost.prepaid_fen.sum().cast("int64"))
+            .to_pyarrow()
+            .to_pylist()
+        }
+    else:
+        without_line = {}
+        h = h.mutate(
+            prepaid_fen=ibis.literal(0, type="int64"),
+            prepayment_reason=ibis.literal("政策未设预付金"),
+        )
 
     # Rule step "FFS comparison": per unit (hospital, or 医共体 when the policy nets
     # communities), the band of DIP ÷ FFS on the policy's basis, shared among members.
@@ -642,7 +757,11 @@ def settle_year(
             else_="balanced",
         ),
     )
-    h = h.mutate(clearing_payment_fen=h.clearing_total_fen - h.advances_fen)
+    # 预付金 not recovered from the monthly advances is recovered at the clearing.
+    h = h.mutate(prepayment_outstanding_fen=h.prepaid_fen - h.prepayment_recovered_fen)
+    h = h.mutate(
+        clearing_payment_fen=h.clearing_total_fen - h.advances_fen - h.prepayment_outstanding_fen
+    )
     h = h.mutate(
         point_value=ibis.cases(
             *[(h.pool == p, ibis.literal(v, type="decimal(18, 6)")) for p, v in pvs.items()],
@@ -674,7 +793,7 @@ def settle_year(
         .to_pylist()
     }
     dip_cases = sum(int(r["cases"]) for r in case_totals.values())
-    pools = _pool_table(hospitals, case_totals, funds, pvs, targets, non_dip, final)
+    pools = _pool_table(hospitals, case_totals, funds, pvs, targets, non_dip, final, without_line)
     return AnnualResult(
         year=year,
         point_values=pvs,
@@ -726,6 +845,10 @@ HOSPITAL_COLUMNS = (
     "assessment_status",
     "clearing_total_fen",
     "advances_fen",
+    "prepaid_fen",
+    "prepayment_reason",
+    "prepayment_recovered_fen",
+    "prepayment_outstanding_fen",
     "clearing_payment_fen",
 )
 
@@ -760,6 +883,7 @@ def _pool_table(
     targets: dict[str, Decimal],
     non_dip: dict[str, tuple[int, int]],
     pol: Policy,
+    prepaid_without_line: dict[str, int] | None = None,
 ) -> pa.Table:
     """One row per pool: budget identity and the sums that must agree (Arrow compute over
     the already-aggregated hospital table and the case table)."""
@@ -815,11 +939,22 @@ def _pool_table(
                 "deposit_deducted_fen": hsum("deposit_deducted_fen"),
                 "clearing_total_fen": hsum("clearing_total_fen"),
                 "advances_fen": hsum("advances_fen"),
+                "prepaid_fen": hsum("prepaid_fen"),
+                "prepayment_recovered_fen": hsum("prepayment_recovered_fen"),
+                "prepayment_outstanding_fen": hsum("prepayment_outstanding_fen"),
+                "prepaid_without_line_fen": (prepaid_without_line or {}).get(pool, 0),
                 "clearing_payment_fen": hsum("clearing_payment_fen"),
                 "hospitals_in_surplus": results.count("surplus"),
                 "hospitals_in_deficit": results.count("deficit"),
                 "hospitals_balanced": results.count("balanced"),
                 "cases_equal_hospitals": case_dip == hosp_dip,
+                # what the hospitals received over the year is what they are owed: prepaid
+                # + monthly advances − instalments recovered + clearing payment
+                "cash_identity": hsum("prepaid_fen")
+                + hsum("advances_fen")
+                - hsum("prepayment_recovered_fen")
+                + hsum("clearing_payment_fen")
+                == hsum("clearing_total_fen"),
                 "clearing_identity": hsum("clearing_total_fen")
                 == hsum("fund_payable_fen")
                 + reserve_used

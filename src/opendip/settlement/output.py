@@ -37,6 +37,14 @@ LABELS: dict[str, str] = {
     "total_score": "总结算分值",
     "withholding_share": "质量保证金比例",
     "credit_grade": "信用等级",
+    "prepaid_fen": "年初预付金",
+    "prepayment_reason": "预付金资格",
+    "prepayment_recovery_fen": "本月扣回预付金",
+    "advance_paid_fen": "本月实际拨付",
+    "prepayment_recovered_fen": "月度已扣回预付金",
+    "prepayment_outstanding_fen": "清算扣回预付金",
+    "prepaid_without_line_fen": "本年无DIP病例的预付金",
+    "cash_identity": "拨付恒等式成立",
     "withheld_fen": "质量保证金",
     "advance_fen": "月度预付金额",
     "level": "医院等级",
@@ -366,6 +374,31 @@ def yuan(fen: int) -> str:
     return f"{Decimal(int(fen)) / 100:,.2f}"
 
 
+def _prepayment_lines(r: dict, ok: str) -> list[str]:
+    """The clearing payment line, with the prepayment (预付金) when there is one."""
+    if not r.get("prepaid_fen") and not r.get("prepaid_without_line_fen"):
+        return [
+            f"- 清算应付总额 {yuan(r['clearing_total_fen'])} 元 − 已预付 {yuan(r['advances_fen'])} 元 = "
+            f"清算应拨付 {yuan(r['clearing_payment_fen'])} 元（各医疗机构合计，逐分相符：{ok}）"
+        ]
+    cash = "成立" if r.get("cash_identity") else "不成立！"
+    lines = [
+        f"- 预付金：年初预付 {yuan(r['prepaid_fen'])} 元，月度预付中扣回 "
+        f"{yuan(r['prepayment_recovered_fen'])} 元，清算时扣回 "
+        f"{yuan(r['prepayment_outstanding_fen'])} 元",
+        f"- 清算应付总额 {yuan(r['clearing_total_fen'])} 元 − 已预付 {yuan(r['advances_fen'])} 元 − "
+        f"清算扣回预付金 {yuan(r['prepayment_outstanding_fen'])} 元 = 清算应拨付 "
+        f"{yuan(r['clearing_payment_fen'])} 元（各医疗机构合计，逐分相符：{ok}）",
+        f"- 全年拨付：年初预付金 + 月度预付 − 扣回 + 清算应拨付 = 清算应付总额（{cash}）",
+    ]
+    if r.get("prepaid_without_line_fen"):
+        lines.append(
+            f"- 另有本年无 DIP 病例的医疗机构年初预付金 {yuan(r['prepaid_without_line_fen'])} 元，"
+            "无月度预付可扣，须另行收回"
+        )
+    return lines
+
+
 def reconciliation_markdown(pools: pa.Table, year: int | str) -> str:
     """The reconciliation report (对账报告) in Chinese."""
     lines = [f"# {year} DIP 清算对账报告", ""]
@@ -398,8 +431,7 @@ def reconciliation_markdown(pools: pa.Table, year: int | str) -> str:
             f"留在统筹基金 {yuan(r['kept_in_fund_fen'])} 元",
             f"- 质量保证金 {yuan(r['withheld_fen'])} 元，返还 {yuan(r['returned_fen'])} 元，扣减 "
             f"{yuan(r['deposit_deducted_fen'])} 元",
-            f"- 清算应付总额 {yuan(r['clearing_total_fen'])} 元 − 已预付 {yuan(r['advances_fen'])} 元 = "
-            f"清算应拨付 {yuan(r['clearing_payment_fen'])} 元（各医疗机构合计，逐分相符：{ok}）",
+            *_prepayment_lines(r, ok),
             "",
         ]
     return "\n".join(lines)

@@ -46,6 +46,11 @@ class InputFiles:
     #: Credit grades in force (hospital_id, grade): the previous year's 信用评价, whose
     #: grades set the withholding share and prepayment eligibility (policy `credit`).
     credit: Path | None = None
+    #: 预付金 base (hospital_id, pool, paid_fen, months): the previous year's DIP payment
+    #: (`opendip.settlement.prepayment.base_from_clearing` / `base_from_cases`).
+    prepayment_base: Path | None = None
+    #: The previous year's assessment scores (prepayment.min_assessment_score).
+    previous_assessment: Path | None = None
 
     def __post_init__(self) -> None:
         if self.all_case_mean_fen is None:
@@ -89,6 +94,14 @@ def _inputs(files: InputFiles, engine: str = "duckdb") -> Inputs:
         history=read_table(files.history, "history") if files.history else None,
         all_case_mean_fen=files.all_case_mean_fen,
         credit=read_table(files.credit, "credit") if files.credit else None,
+        prepayment_base=(
+            read_table(files.prepayment_base, "prepayment_base") if files.prepayment_base else None
+        ),
+        previous_assessment=(
+            read_table(files.previous_assessment, "previous_assessment")
+            if files.previous_assessment
+            else None
+        ),
     )
 
 
@@ -101,6 +114,8 @@ def _input_map(files: InputFiles, **extra: Path | None) -> dict[str, Path | None
         "reviews": files.reviews,
         "history": files.history,
         "credit": files.credit,
+        "prepayment_base": files.prepayment_base,
+        "previous_assessment": files.previous_assessment,
         **extra,
     }
 
@@ -146,7 +161,14 @@ def run_month(
             "not_dip_cases": r.not_dip.num_rows,
             "totals": {
                 c: int(pa.compute.sum(r.hospitals.column(c)).as_py() or 0)
-                for c in ("dip_amount_fen", "fund_payable_fen", "withheld_fen", "advance_fen")
+                for c in (
+                    "dip_amount_fen",
+                    "fund_payable_fen",
+                    "withheld_fen",
+                    "advance_fen",
+                    "prepayment_recovery_fen",
+                    "advance_paid_fen",
+                )
             },
         }
         outputs.append(write_json(summary, out / "summary.json"))

@@ -44,6 +44,8 @@ def settle_demo_months(ctx: Any) -> list[dict[str, str]]:
         hospitals=ctx.artifacts["hospitals"],
         all_case_mean_fen=all_case_mean(ctx),
         credit=ctx.artifacts.get("credit_previous"),
+        prepayment_base=ctx.artifacts.get("prepayment_base"),
+        previous_assessment=ctx.artifacts.get("previous_assessment"),
     )
     months = pc.unique(pq.read_table(files.cases, columns=["settle_month"])["settle_month"])
     root = Path(ctx.workdir)
