@@ -375,11 +375,9 @@ def _advances_from_file(con: Any, advances: pa.Table) -> ir.Table:
         ["prepayment_recovery_fen"] if "prepayment_recovery_fen" in advances.column_names else []
     )
     a = table_from_arrow(con, advances.select([*need, *extra]), "opendip_advances")
-    recovered = (
-        a.prepayment_recovery_fen.cast("int64").fill_null(0).sum().cast("int64")
-        if extra
-        else ibis.literal(0, type="int64").sum().cast("int64")
-    )
+    if not extra:  # an advances file without instalments: all recovered at the clearing
+        a = a.mutate(prepayment_recovery_fen=ibis.literal(0, type="int64"))
+    recovered = a.prepayment_recovery_fen.cast("int64").fill_null(0).sum().cast("int64")
     return a.group_by(["hospital_id", "pool"]).aggregate(
         withheld_fen=a.withheld_fen.cast("int64").sum().cast("int64"),
         advances_fen=a.advance_fen.cast("int64").sum().cast("int64"),
