@@ -19,7 +19,11 @@ from opendip.codes import category_table
 from opendip.contract import GROUPED
 from opendip.directory.auxiliary import EXTRA_COLUMNS as AUX_COLUMNS
 from opendip.directory.auxiliary import AuxiliaryDirectory, auxiliary_for_policy
-from opendip.directory.keys import special_condition, with_keys
+from opendip.directory.keys import (
+    special_profile_condition,
+    special_stay_condition,
+    with_keys,
+)
 from opendip.directory.matching import core_candidates, core_choices, pick_core
 from opendip.policy import Policy
 
@@ -182,9 +186,31 @@ def group_cases(
         if nfg.procedure_prefixes
         else ibis.literal([], type="array<string>")
     )
+    dx = keyed.main_diagnosis
+    # The first refusal that applies (1 unknown, 2 not valid as main, 3 refused diagnosis,
+    # 4 refused procedures) and its reason, decided per profile.
+    refusal = ibis.cases(
+        (keyed._dx_unknown, 1),
+        (keyed._dx_invalid, 2),
+        (_any_prefix(dx, nfg.main_diagnosis_prefixes), 3),
+        (refused_procs.length() > 0, 4),
+        else_=ibis.null("int8"),
+    ).cast("int8")
+    refusal_reason = ibis.cases(
+        (refusal == 1, _text(REASONS["unknown_diagnosis"], code=dx)),
+        (refusal == 2, _text(REASONS["invalid_main"], code=dx)),
+        (refusal == 3, _text(REASONS["nfg_diagnosis"], code=dx)),
+        (
+            refusal == 4,
+            _text(REASONS["nfg_procedures"], codes=ibis.literal("、").join(refused_procs)),
+        ),
+        else_=ibis.null("string"),
+    )
+    specials = policy.directory.special_groups
     keyed = keyed.mutate(
-        _refused_dx=_any_prefix(keyed.main_diagnosis, nfg.main_diagnosis_prefixes),
-        _refused_procs=refused_procs,
+        _refusal=refusal,
+        _refusal_reason=refusal_reason,
+        **{f"_sp{i}": special_profile_condition(keyed, sg) for i, sg in enumerate(specials)},
     )
     choices = core_choices(keyed, directory, policy, key="_pid")
     keyed = keyed.left_join(choices, "_pid")
@@ -208,24 +234,28 @@ def group_cases(
         )
     comp_code = ibis.null("string")
     comp_score = ibis.null(SCORE)
-    comp_reason = ibis.null("string")
-    for level in reversed(levels):
+    comp_level = ibis.null("int8")
+    for i, level in reversed(list(enumerate(levels))):
         hit = keyed[f"{level}_code"].notnull()
         comp_code = ibis.ifelse(hit, keyed[f"{level}_code"], comp_code)
         comp_score = ibis.ifelse(hit, keyed[f"{level}_score"].cast(SCORE), comp_score)
-        reason = REASONS["comprehensive"].format(level=LEVEL_LABEL[level])
-        comp_reason = ibis.ifelse(hit, ibis.literal(reason), comp_reason)
+        comp_level = ibis.ifelse(hit, ibis.literal(i, type="int8"), comp_level)
+    # Only scalars cross the join back to cases (lists cost more to carry): the winning core
+    # row when one is left, the candidate array only when closest_mean_cost must decide.
+    n_cands = keyed._cands.length()
+    first = keyed._cands[0]
     keyed = keyed.select(
         *profile_columns,
-        "procedures",
-        "_dx_unknown",
-        "_dx_invalid",
-        "_refused_dx",
-        "_refused_procs",
-        "_cands",
+        "_refusal",
+        "_refusal_reason",
+        *[f"_sp{i}" for i in range(len(specials))],
+        _core_code=first["group_code"],
+        _core_type=first["group_type"],
+        _core_score=first["score"],
+        _cands=ibis.ifelse(n_cands > 1, keyed._cands, ibis.null(keyed._cands.type())),
         _ccode=comp_code,
         _cscore=comp_score,
-        _creason=comp_reason,
+        _clevel=comp_level,
     ).rename(_p_dx="main_diagnosis", _p_mp="main_procedure", _p_op="other_procedures")
 
     # Back to cases: one profile row per case.
@@ -266,43 +296,44 @@ def group_cases(
             ).fill_null(empty)
         ).drop("_known")
     special_code = ibis.null("string")
-    for sg in reversed(policy.directory.special_groups):
-        special_code = ibis.ifelse(special_condition(t, sg), ibis.literal(sg.code), special_code)
+    for i, sg in reversed(list(enumerate(specials))):
+        hit = t[f"_sp{i}"] & special_stay_condition(t, sg)
+        special_code = ibis.ifelse(hit, ibis.literal(sg.code), special_code)
+    if "closest_mean_cost" in policy.grouping.tie_break:
+        picked = pick_core(t._cands, t.total_cost, policy)
+        several = t._cands.notnull()
+        core_code = ibis.ifelse(several, picked["group_code"], t._core_code)
+        core_type = ibis.ifelse(several, picked["group_type"], t._core_type)
+        core_score = ibis.ifelse(several, picked["score"], t._core_score)
+    else:
+        core_code, core_type, core_score = t._core_code, t._core_type, t._core_score
+    comp_reasons = [REASONS["comprehensive"].format(level=LEVEL_LABEL[level]) for level in levels]
     t = t.mutate(
         _special=special_code,
         _aux=aux_coefficient_expr(t, policy)
         if auxiliary is None
         else auxiliary.coefficient_expr(t),
-        _core=pick_core(t._cands, t.total_cost, policy),
-    )
-    t = t.mutate(
-        core_code=t._core["group_code"],
-        core_type=t._core["group_type"],
-        core_score=t._core["score"],
+        core_code=core_code,
+        core_type=core_type,
+        core_score=core_score,
+        _creason=ibis.cases(
+            *[(t._clevel == i, ibis.literal(r)) for i, r in enumerate(comp_reasons)],
+            else_=ibis.null("string"),
+        )
+        if comp_reasons
+        else ibis.null("string"),
     )
 
-    def refused(step: str, reason: ir.StringValue) -> dict[str, ir.Value]:
+    def refused(step: str | ir.StringValue, reason: ir.StringValue) -> dict[str, ir.Value]:
         return _out("unmatched", None, None, step, reason)
 
     steps: list[tuple[ir.BooleanValue, dict[str, ir.Value]]] = [
         (t._blocked, refused("qc_excluded", ibis.literal(REASONS["qc_excluded"]))),
         (
-            t._dx_unknown,
-            refused("unknown_code", _text(REASONS["unknown_diagnosis"], code=t.main_diagnosis)),
-        ),
-        (
-            t._dx_invalid,
-            refused("not_for_grouping", _text(REASONS["invalid_main"], code=t.main_diagnosis)),
-        ),
-        (
-            t._refused_dx,
-            refused("not_for_grouping", _text(REASONS["nfg_diagnosis"], code=t.main_diagnosis)),
-        ),
-        (
-            t._refused_procs.length() > 0,
+            t._refusal.notnull(),
             refused(
-                "not_for_grouping",
-                _text(REASONS["nfg_procedures"], codes=ibis.literal("、").join(t._refused_procs)),
+                ibis.ifelse(t._refusal == 1, "unknown_code", "not_for_grouping"),
+                t._refusal_reason,
             ),
         ),
     ]
@@ -361,7 +392,6 @@ def group_cases(
         )
     t = t.mutate(**out)
     # Special groups are few: their directory scores ride along as one row of columns.
-    specials = policy.directory.special_groups
     special_score = ibis.null(SCORE)
     if specials:
         is_special = directory.group_type == "special"
