@@ -57,6 +57,16 @@ def other_diagnosis_prefixes(policy: Policy, auxiliary: AuxiliaryDirectory | Non
 
 def aux_coefficient_expr(t: ir.Table, policy: Policy) -> ir.NumericValue:
     """Product of auxiliary coefficients (age band × comorbidity level × metastasis)."""
+    return aux_round(aux_age_factor(t, policy) * aux_others_factor(t.other_diagnoses, policy))
+
+
+def aux_round(coef: ir.NumericValue) -> ir.NumericValue:
+    # DuckDB widens decimal products (22,16); round explicitly, half away from zero.
+    return coef.round(4).cast(COEFFICIENT)
+
+
+def aux_age_factor(t: ir.Table, policy: Policy) -> ir.NumericValue:
+    """The age-band coefficient (1 when no band applies), unrounded."""
     aux = policy.directory.auxiliary
     coef = ibis.literal(Decimal(1), type=COEFFICIENT)
     age_cases = []
@@ -69,10 +79,17 @@ def aux_coefficient_expr(t: ir.Table, policy: Policy) -> ir.NumericValue:
         age_cases.append((cond, ibis.literal(band.coefficient, type=COEFFICIENT)))
     if age_cases:
         coef = coef * ibis.cases(*age_cases, else_=ibis.literal(Decimal(1), type=COEFFICIENT))
+    return coef
+
+
+def aux_others_factor(others: ir.ArrayValue, policy: Policy) -> ir.NumericValue:
+    """Comorbidity level × metastasis coefficient of a list of (known) other diagnoses,
+    unrounded (a function of the list alone: batch grouping computes it once per distinct
+    list)."""
+    aux = policy.directory.auxiliary
+    coef = ibis.literal(Decimal(1), type=COEFFICIENT)
     if aux.comorbidity_levels and aux.comorbidity_prefixes:
-        matches = t.other_diagnoses.filter(
-            lambda d: _any_prefix(d, aux.comorbidity_prefixes)
-        ).length()
+        matches = others.filter(lambda d: _any_prefix(d, aux.comorbidity_prefixes)).length()
         levels = sorted(aux.comorbidity_levels, key=lambda lv: lv.min_matches, reverse=True)
         coef = coef * ibis.cases(
             *[
@@ -82,19 +99,13 @@ def aux_coefficient_expr(t: ir.Table, policy: Policy) -> ir.NumericValue:
             else_=ibis.literal(Decimal(1), type=COEFFICIENT),
         )
     if aux.tumour_metastasis_prefixes and aux.tumour_metastasis_coefficient:
-        has = (
-            t.other_diagnoses.filter(
-                lambda d: _any_prefix(d, aux.tumour_metastasis_prefixes)
-            ).length()
-            > 0
-        )
+        has = others.filter(lambda d: _any_prefix(d, aux.tumour_metastasis_prefixes)).length() > 0
         coef = coef * ibis.ifelse(
             has,
             ibis.literal(aux.tumour_metastasis_coefficient, type=COEFFICIENT),
             ibis.literal(Decimal(1), type=COEFFICIENT),
         )
-    # DuckDB widens decimal products (22,16); round explicitly, half away from zero.
-    return coef.round(4).cast(COEFFICIENT)
+    return coef
 
 
 LEVEL_LABEL = {"category": "类目", "block": "节", "chapter": "章"}
@@ -280,21 +291,36 @@ def group_cases(
     else:
         t = t.mutate(_blocked=ibis.literal(False))
     prefixes = other_diagnosis_prefixes(policy, auxiliary)
-    if diagnosis_codes is not None and prefixes:
-        # Other diagnoses missing from the code table are ignored (a QC warning), as in the
-        # single-case path: they never raise the auxiliary coefficient. The coefficient reads
-        # other diagnoses only through these prefixes, so only codes under them need the
-        # code table: the known ones (about a hundred) ride along as one array per case.
+    empty = ibis.literal([], type="array<string>")
+
+    def known_others(tab: ir.Table) -> tuple[ir.Table, ir.ArrayValue]:
+        """Other diagnoses missing from the code table are ignored (a QC warning), as in the
+        single-case path: they never raise the auxiliary coefficient. The coefficient reads
+        other diagnoses only through `prefixes`, so only the known codes under them (about
+        a hundred) are looked up, as one array."""
+        if diagnosis_codes is None or not prefixes:
+            return tab, tab.other_diagnoses
         code = diagnosis_codes.code
         known = diagnosis_codes.filter(_any_prefix(code, prefixes)).aggregate(_known=code.collect())
-        t = t.cross_join(known)
-        empty = ibis.literal([], type="array<string>")
-        known_codes = t._known.fill_null(empty)
-        t = t.mutate(
-            other_diagnoses=t.other_diagnoses.filter(
-                lambda d: _any_prefix(d, prefixes) & known_codes.contains(d)
-            ).fill_null(empty)
-        ).drop("_known")
+        tab = tab.cross_join(known)
+        known_codes = tab._known.fill_null(empty)
+        kept = tab.other_diagnoses.filter(
+            lambda d: _any_prefix(d, prefixes) & known_codes.contains(d)
+        ).fill_null(empty)
+        return tab, kept
+
+    if auxiliary is None:
+        # The policy's comorbidity and metastasis factors depend on the list of other
+        # diagnoses alone: computed once per distinct list and joined back.
+        lists = cases.select("other_diagnoses").distinct()
+        lists, kept = known_others(lists)
+        lists = lists.select(_od=lists.other_diagnoses, _of=aux_others_factor(kept, policy))
+        t = t.join(lists, t.other_diagnoses.identical_to(lists._od)).drop("_od")
+        aux_coef = aux_round(aux_age_factor(t, policy) * t._of)
+    else:
+        t, kept = known_others(t)
+        t = t.mutate(other_diagnoses=kept)
+        aux_coef = auxiliary.coefficient_expr(t)
     special_code = ibis.null("string")
     for i, sg in reversed(list(enumerate(specials))):
         hit = t[f"_sp{i}"] & special_stay_condition(t, sg)
@@ -310,9 +336,7 @@ def group_cases(
     comp_reasons = [REASONS["comprehensive"].format(level=LEVEL_LABEL[level]) for level in levels]
     t = t.mutate(
         _special=special_code,
-        _aux=aux_coefficient_expr(t, policy)
-        if auxiliary is None
-        else auxiliary.coefficient_expr(t),
+        _aux=aux_coef,
         core_code=core_code,
         core_type=core_type,
         core_score=core_score,
