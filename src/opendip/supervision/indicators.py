@@ -96,19 +96,13 @@ def _values(a: ir.Table, policy: Policy, scored: bool, grouped: bool) -> ir.Tabl
         defs["low_multiple_share"] = share(a.low_n, a.dev_n)
     if grouped:
         defs["grouping_rate"] = share(a.grouped_n, a.g_n)
-    parts = [
-        a.select(
-            "scope",
-            "hospital_id",
-            "level",
-            "month_index",
-            indicator=ibis.literal(name),
-            value=expr,
-            case_count=a.n,
-        )
-        for name, expr in defs.items()
-    ]
-    return ibis.union(*parts)
+    # one row per indicator: unpivoted in one pass (a union of one select per indicator made
+    # Spark read the aggregates once per indicator, in as many partitions)
+    wide = a.select("scope", "hospital_id", "level", "month_index", case_count=a.n, **defs)
+    long = wide.pivot_longer(list(defs), names_to="indicator", values_to="value")
+    return long.select(
+        "scope", "hospital_id", "level", "month_index", "indicator", "value", "case_count"
+    )
 
 
 def _robust(values: ir.Table, group: list[str], value: str) -> ir.Table:
