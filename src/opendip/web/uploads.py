@@ -454,11 +454,19 @@ def _run_qc(upload: Upload, accepted: pa.Table, folder: Path) -> list[str]:
 
 
 def qc_preview(upload: Upload, limit: int = 20) -> list[dict[str, object]]:
-    """The first QC findings of an upload (case, level, field, message)."""
+    """The first QC findings of an upload (case, level, field, message), level and field
+    as their Chinese labels."""
     import pyarrow.parquet as pq
 
     path = upload.outputs.get("qc_findings")
     if not path or not Path(path).exists():
         return []
+    from opendip.qc import LEVEL_LABELS
+    from opendip.qc.fields import field_label
+
     t = pq.read_table(path, columns=["case_id", "level", "field", "message"])
-    return t.slice(0, limit).to_pylist()
+    rows = t.slice(0, limit).to_pylist()
+    for r in rows:  # the page shows Chinese labels, never rule identifiers
+        r["level"] = LEVEL_LABELS.get(str(r["level"]), str(r["level"]))
+        r["field"] = field_label(str(r["field"] or ""))
+    return rows
