@@ -27,17 +27,27 @@ def module_ready(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def case_scope(viewer: Viewer, requested: str | None) -> str | None:
-    """The hospital filter to apply (`opendip.store.access.case_scope`): hospital users are
-    always pinned to their own; roles without case access are refused."""
+def case_scope(viewer: Viewer, requested: str | None) -> access.CaseScope:
+    """The case rows to show (`opendip.store.access.case_scope`): hospital users are
+    always pinned to their own hospital (department, own cases), county users to their
+    county; roles without case access are refused."""
     try:
         return access.case_scope(viewer.actor, requested)
     except access.NoCaseAccess as exc:
         raise Forbidden(str(exc)) from exc
 
 
+def dashboard_scope(viewer: Viewer) -> access.CaseScope:
+    """The cases the home page counts (read-only departments: the region's aggregates)."""
+    try:
+        return access.dashboard_scope(viewer.actor)
+    except access.NoCaseAccess as exc:
+        raise Forbidden(str(exc)) from exc
+
+
 def requested_hospital(viewer: Viewer, requested: str | None) -> str | None:
-    """The hospital a page is about: a hospital user's own; another one is 404."""
+    """The hospital a page is about: a hospital user's own, a county user's within its
+    county; another one is 404."""
     try:
         return access.requested_hospital(viewer.actor, requested)
     except access.OtherHospital as exc:
@@ -47,12 +57,30 @@ def requested_hospital(viewer: Viewer, requested: str | None) -> str | None:
 
 
 def scoped_filters(viewer: Viewer, filters: CaseFilters) -> CaseFilters:
-    filters.hospital_id = case_scope(viewer, filters.hospital_id)
+    filters.scope = case_scope(viewer, filters.hospital_id)
+    filters.hospital_id = filters.scope.hospital_id
     return filters
 
 
+def hospital_choices(request: Any, viewer: Viewer) -> list[dict[str, Any]]:
+    """The hospitals a page's selector offers: none for hospital users (their own is
+    implied), a county user's county, else the region's."""
+    region: RegionData = request.app.state.region
+    actor = viewer.actor
+    if actor.role == "hospital":
+        return []
+    return [h for h in region.hospitals() if actor.in_county(h["hospital_id"])]
+
+
+def check_scope(region: RegionData, county: str | None, hospital_id: str | None) -> None:
+    """A new user's county must be one of the hospital registry's (else nobody is in it)."""
+    if county and county.strip() not in region.counties():
+        known = "、".join(region.counties()) or "无"
+        raise repo.StoreRuleError(f"区县 {county} 不在医疗机构名录中（已有：{known}）")
+
+
 def get_case(request: Any, s: Session, viewer: Viewer, case_id: str) -> dict[str, Any]:
-    """A case visible to the viewer, else NotFound (404 for other hospitals' cases)."""
+    """A case visible to the viewer, else NotFound (404 for cases outside the scope)."""
     region: RegionData = request.app.state.region
     normal = try_normalise_id(case_id, "case_id")
     if normal is None:  # cannot exist (opendip.contract.ids)
@@ -63,7 +91,7 @@ def get_case(request: Any, s: Session, viewer: Viewer, case_id: str) -> dict[str
         allowed = {c for a in repo.list_applications(s, viewer.actor) for c in a.case_ids}
         if case_id not in allowed:
             raise NotFound("未找到该病例")
-        row = region.case(case_id, None, uploads)
+        row = region.case(case_id, access.CaseScope(), uploads)
     else:
         row = region.case(case_id, case_scope(viewer, None), uploads)
     if row is None:
