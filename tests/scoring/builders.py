@@ -169,9 +169,6 @@ def score_both(
         point_values=point_values,
     )
     batch = {r["case_id"]: r for r in result.contract().to_pyarrow().to_pylist()}
-    # the special payment rules applied (wide columns), compared with the single path too
-    for r in result.scored.select("case_id", "tcm_group", "new_tech").to_pyarrow().to_pylist():
-        batch[r["case_id"]].update(tcm_group=r["tcm_group"], new_tech=r["new_tech"])
     by_item = {
         r["case_id"]: r["reason"]
         for r in result.not_dip.filter(result.not_dip.exemption.notnull()).to_pyarrow().to_pylist()

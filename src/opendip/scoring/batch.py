@@ -44,8 +44,6 @@ EXTRA_COLUMNS = (
     "total_cost_fen",
     "settled_units",
     "score_decimals",
-    "tcm_group",
-    "new_tech",
 )
 
 
