@@ -72,6 +72,7 @@ def serve(
     from opendip.store import repositories as repo
     from opendip.web import Settings, create_app
     from opendip.web.demo_accounts import ensure_demo_accounts, is_demo_region
+    from opendip.web.demo_instay import ensure_demo_instay
 
     if not data.is_dir():
         fail(f"区域数据目录不存在：{data}（先运行 opendip demo --out {data}）")
@@ -87,6 +88,9 @@ def serve(
     if demo_accounts:
         hospitals = [h["hospital_id"] for h in app.state.region.hospitals()]
         accounts = ensure_demo_accounts(app.state.store, settings.platform_dir, hospitals)
+        pushed = ensure_demo_instay(app, hospitals[:2])
+        if pushed:
+            console.print(f"示范在院病例：已由院内系统接口推送 {pushed} 例（在院病例页面）")
         if accounts:
             table = Table(title="示范账户（仅供演示，请勿用于生产）")
             for col in ("角色", "用户名", "密码", "医疗机构"):

@@ -333,13 +333,13 @@ def verify_outputs(run_dir: Path, manifest: dict[str, Any] | None = None) -> dic
 
 
 @contextmanager
-def staged_directory(out: Path) -> Iterator[Path]:
+def staged_directory(out: Path, manifest_name: str = "manifest.json") -> Iterator[Path]:
     """Write a run's outputs into a fresh staging directory inside `out`; only when the
-    block completes are they moved into `out`, the manifest last. Before the first move the
-    old manifest is removed, so at every instant `out` is either a complete run (manifest
-    matching its outputs) or visibly incomplete (no manifest): a killed run never leaves an
-    old manifest beside new outputs. On an error the staging directory is removed and
-    `out` is untouched."""
+    block completes are they moved into `out`, the manifest (`manifest_name`) last. Before
+    the first move the old manifest is removed, so at every instant `out` is either a
+    complete run (manifest matching its outputs) or visibly incomplete (no manifest): a
+    killed run never leaves an old manifest beside new outputs. On an error the staging
+    directory is removed and `out` is untouched."""
     out.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
@@ -347,17 +347,17 @@ def staged_directory(out: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    manifest = out / "manifest.json"
+    manifest = out / manifest_name
     manifest.unlink(missing_ok=True)
     for item in sorted(stage.iterdir()):
-        if item.name == "manifest.json":
+        if item.name == manifest_name:
             continue
         target = out / item.name
         if target.is_dir() and not item.is_dir():
             shutil.rmtree(target)
         os.replace(item, target)
-    if (stage / "manifest.json").exists():
-        os.replace(stage / "manifest.json", manifest)
+    if (stage / manifest_name).exists():
+        os.replace(stage / manifest_name, manifest)
     shutil.rmtree(stage, ignore_errors=True)
 
 

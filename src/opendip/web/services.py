@@ -18,6 +18,7 @@ from opendip.store import access
 from opendip.store import repositories as repo
 from opendip.web.region import CaseFilters, RegionData
 from opendip.web.security import Forbidden, NotFound, Viewer
+from opendip.web.settings import platform_today
 
 _INDEX_LOCK = threading.RLock()
 
@@ -95,7 +96,7 @@ def _policy_file(request: Any):
 
 
 def _grouping_key(request: Any, directory: Path) -> tuple[Any, ...]:
-    return (file_identity(directory), file_identity(_policy_path(request)), dt.date.today())
+    return (file_identity(directory), file_identity(_policy_path(request)), platform_today(request))
 
 
 def pregroup_is_quick(request: Any) -> bool:
@@ -265,7 +266,7 @@ def pregroup(request: Any, data: dict[str, Any], hospital: dict[str, Any] | None
     index = grouping_index(request)
     if index is None:
         raise NotFound("区域目录中没有病种目录，无法预分组")
-    today = data.get("discharge_date") or dt.date.today()
+    today = data.get("discharge_date") or platform_today(request)
     los = int(data.get("los_days") or 1)
     cost_fen = int((Decimal(data["total_cost_yuan"]) * 100).to_integral_value())
     main = normalise_code(request, data["main_diagnosis"]) or ""

@@ -21,7 +21,9 @@ from opendip.web.runs import RunService
 from opendip.web.schemas import CaseDetail, CaseList, CaseRow, Message, PregroupIn, PregroupOut
 from opendip.web.security import NotFound, Viewer, db, require, require_cached
 from opendip.web.services import (
+    _directory_rows,
     case_scope,
+    code_names,
     explain_case,
     get_case,
     module_ready,
@@ -139,6 +141,8 @@ def cases_page(
         hospitals=region.hospitals() if viewer.role != "hospital" else [],
         months=region.months(),
         names=region.hospital_names(),
+        group_rows=_directory_rows(request),
+        code_names=code_names(request),
     )
 
 
