@@ -151,6 +151,23 @@ def explain_case(request: Any, case: dict[str, Any]) -> list[str]:
     return list(result.explanation) or [result.reason]
 
 
+def by_item_note(request: Any, case: dict[str, Any]) -> str:
+    """Why a case is settled by item as a new technology (新技术新项目 in its transition
+    period, the shared rule of opendip.scoring.special), or "" when it is not."""
+    from opendip.scoring import ScoringError, special
+    from opendip.scoring.single import policy_for
+
+    when = case.get("discharge_date")
+    if not isinstance(when, dt.date):
+        return ""
+    try:
+        pol = policy_for(_policy_file(request), when)
+    except ScoringError:  # discharged outside the policy's periods: no rule applies
+        return ""
+    rule = special.new_tech_match(case, special.special_rules(pol).by_item)
+    return special.by_item_reason(rule) if rule else ""
+
+
 def code_spelling(request: Any) -> dict[str, str]:
     """Upper-cased code → the code as the region's code tables spell it (`K35.800x001`
     keeps its lower-case x), diagnoses and procedures; cached."""

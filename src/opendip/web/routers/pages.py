@@ -22,6 +22,7 @@ from opendip.web.schemas import CaseDetail, CaseList, CaseRow, Message, Pregroup
 from opendip.web.security import NotFound, Viewer, db, require, require_cached
 from opendip.web.services import (
     _directory_rows,
+    by_item_note,
     case_scope,
     code_names,
     explain_case,
@@ -189,6 +190,7 @@ def _detail(request: Request, s: Session, viewer: Viewer, case_id: str) -> dict[
         "case": row,
         "grouping": grouping,
         "scoring": scoring,
+        "paid_by_item": "" if scoring else by_item_note(request, row),
         "explanation": explain_case(request, row),
     }
 
