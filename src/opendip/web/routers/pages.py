@@ -25,8 +25,10 @@ from opendip.web.services import (
     by_item_note,
     case_scope,
     code_names,
+    dashboard_scope,
     explain_case,
     get_case,
+    hospital_choices,
     module_ready,
     pregroup,
     pregroup_is_quick,
@@ -49,10 +51,12 @@ def home(
     request: Request, viewer: Viewer = Depends(require("home")), s: Session = Depends(db)
 ) -> Response:
     region = _region(request)
-    hospital = case_scope(viewer, None) if viewer.role != "expert" else None
+    hospital = None
     stats: dict[str, Any] = {}
     if viewer.role != "expert":
-        stats = region.dashboard(hospital, repo.accepted_upload_files(s))
+        scope = dashboard_scope(viewer)
+        hospital = scope.hospital_id
+        stats = region.dashboard(scope, repo.accepted_upload_files(s))
     pending = repo.list_applications(s, viewer.actor, archived=False)
     forecast = []
     if viewer.can("runs"):
@@ -139,7 +143,7 @@ def cases_page(
         template,
         result=result,
         filters=filters,
-        hospitals=region.hospitals() if viewer.role != "hospital" else [],
+        hospitals=hospital_choices(request, viewer),
         months=region.months(),
         names=region.hospital_names(),
         group_rows=_directory_rows(request),
@@ -199,7 +203,7 @@ def _detail(request: Request, s: Session, viewer: Viewer, case_id: str) -> dict[
 def case_page(
     request: Request,
     case_id: str,
-    viewer: Viewer = Depends(require("applications")),
+    viewer: Viewer = Depends(require("case")),
     s: Session = Depends(db),
 ) -> Response:
     detail = _detail(request, s, viewer, case_id[:64])
@@ -216,7 +220,7 @@ def case_page(
 def api_case(
     request: Request,
     case_id: str,
-    viewer: Viewer = Depends(require("applications")),
+    viewer: Viewer = Depends(require("case")),
     s: Session = Depends(db),
 ) -> dict[str, Any]:
     return _jsonable(_detail(request, s, viewer, case_id[:64]))
@@ -227,9 +231,11 @@ def api_case(
 
 def _hospital_for(request: Request, viewer: Viewer, requested: str | None) -> dict[str, Any] | None:
     region = _region(request)
-    hid = case_scope(viewer, requested)
+    hid = case_scope(viewer, requested).hospital_id
     if not hid:
         return None
+    if not viewer.actor.in_county(hid):
+        raise NotFound(f"未找到医疗机构 {hid}")
     hospital = region.hospital(hid)
     if hospital is None:
         raise NotFound(f"未找到医疗机构 {hid}")
@@ -247,7 +253,7 @@ def pregroup_page(request: Request, viewer: Viewer = Depends(require("pregroup")
     return render(
         request,
         "pregroup.html",
-        hospitals=_region(request).hospitals() if viewer.role != "hospital" else [],
+        hospitals=hospital_choices(request, viewer),
         ready=module_ready("opendip.grouping"),
         form={},
         result=None,
@@ -293,7 +299,7 @@ async def pregroup_submit(
     return render(
         request,
         template,
-        hospitals=_region(request).hospitals() if viewer.role != "hospital" else [],
+        hospitals=hospital_choices(request, viewer),
         ready=True,
         form=raw,
         result=result,
@@ -497,7 +503,7 @@ def _publication(request: Request, s: Session, viewer: Viewer) -> list[dict[str,
     """Published runs with the region's published table (per hospital and pool, from the
     settlement's hospital table): every viewer sees the whole table, as posted publicly; a
     hospital's own rows are marked."""
-    own = case_scope(viewer, None)
+    own = viewer.hospital_id
     names = _region(request).hospital_names()
     runs: RunService = request.app.state.runs
     out = []
