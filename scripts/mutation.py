@@ -105,10 +105,11 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
     "security": (
         ["src/opendip/web/security.py"],
         [
+            "tests/web/test_security_units.py",
             "tests/web/test_auth.py",
             "tests/web/test_access.py",
             "tests/web/test_hardening.py",
-            "tests/web/test_hospital_api.py",
+            "tests/web/test_pregroup_cache.py",
             "-m",
             "not postgres",
         ],

@@ -132,3 +132,18 @@ def test_members_without_ffs_share_by_head_count(con):
     )
     assert got == {"H1": -3, "H2": -2, "H3": 2, "H4": 5, "H5": 0, "H6": -9}
     assert got["H1"] + got["H2"] == -5 and got["H3"] + got["H4"] == 7
+
+
+def test_withholding_is_on_the_positive_fund_payable_only(con):
+    from opendip.settlement.clearing import _withhold
+
+    t = ibis.memtable({"fp": [-500, -1, 0, 1, 3, 1001]}, schema={"fp": "int64"})
+    for share, expected in (
+        # half of 1 fen is 0.5 → 1 (half up); a negative or zero payable withholds nothing
+        (D("0.5"), [0, 0, 0, 1, 2, 501]),
+        # 5 %: 1001 × 0.05 = 50.05 → 50; 3 × 0.05 = 0.15 → 0
+        (D("0.05"), [0, 0, 0, 0, 0, 50]),
+        (D(1), [0, 0, 0, 1, 3, 1001]),
+    ):
+        got = con.to_pyarrow(t.select(w=_withhold(t.fp, share))).column("w").to_pylist()
+        assert got == expected, share
