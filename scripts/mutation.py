@@ -124,6 +124,10 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
             "opendip.directory.matching.x_match_row__*",
             "opendip.directory.matching.x_covers__*",
             "opendip.directory.matching.x_best_core__*",
+            "opendip.directory.matching.x_tie_fields__*",
+            "opendip.directory.matching.x__split_rules__*",
+            "opendip.directory.matching.x_core_choices__*",
+            "opendip.directory.matching.x_pick_core__*",
         ],
     ),
     "scoring-batch": (
