@@ -242,7 +242,8 @@ def test_security_headers_on_pages_static_docs_and_https():
 def test_refusals_carry_their_chinese_messages():
     assert str(LoginRequired()) == "未登录或会话已过期，请重新登录"
     assert LoginRequired().expired is False and LoginRequired(expired=True).expired is True
-    assert Forbidden("只读").message == "只读"
+    assert Forbidden("只读").message == "只读" and str(Forbidden("只读")) == "只读"
+    assert str(Forbidden()) == "无权访问该功能"
     assert sec.NotFound().message == "未找到该对象"
     assert str(sec.NotFound("无此病例")) == "无此病例"
 
