@@ -40,6 +40,7 @@ COVERED = {
     ("GET", "/uploads/{upload_id}"),
     ("GET", "/api/uploads/{upload_id}"),
     ("GET", "/uploads/{upload_id}/quarantine.csv"),
+    ("GET", "/uploads/{upload_id}/progress"),
     ("GET", "/applications/{app_id}"),
     ("GET", "/api/applications/{app_id}"),
     ("POST", "/applications/{app_id}/transition"),
