@@ -561,8 +561,15 @@ class RegionData:
                     | d.group_name.contains(q)
                     | d.diagnosis_key.startswith(q)
                 )
-            if group_type:
-                d = d.filter(d.group_type == group_type)
+            local = (
+                (d.origin == "local").fill_null(False)
+                if "origin" in d.columns
+                else ibis.literal(False)
+            )
+            if group_type == "new":  # 新增病种: added locally, whatever their type
+                d = d.filter(local)
+            elif group_type:
+                d = d.filter((d.group_type == group_type) & ~local)
             total = int(d.count().execute())
             cols = [
                 c
@@ -576,6 +583,10 @@ class RegionData:
                     "mean_cost_fen",
                     "case_count",
                     "cv",
+                    "origin",
+                    "added_by",
+                    "added_on",
+                    "added_basis",
                 )
                 if c in d.columns
             ]

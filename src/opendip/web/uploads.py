@@ -23,7 +23,6 @@ from opendip.store import repositories as repo
 from opendip.store.access import hospital_scope
 from opendip.web.region import RegionData
 from opendip.web.settings import Settings
-from opendip.workflow import Actor
 
 ALLOWED_SUFFIXES = (".csv", ".txt", ".xlsx", ".xls", ".parquet")
 SAFE_NAME = re.compile(r"[^0-9A-Za-z\u4e00-\u9fff._-]+")
@@ -118,7 +117,7 @@ def receive_upload(
     still importing) are not imported again."""
     name = check_file(filename, data, settings)
     digest = hashlib.sha256(data).hexdigest()
-    hospital_id = hospital_scope(Actor(user.id, user.role, user.hospital_id))
+    hospital_id = hospital_scope(repo.actor_of(user))
     own = Upload.hospital_id.is_(None) if hospital_id is None else Upload.hospital_id == hospital_id
     previous = s.scalar(
         select(Upload)
