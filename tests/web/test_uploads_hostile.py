@@ -93,11 +93,11 @@ def test_upload_page_shows_progress_then_the_result(make_app, tmp_path, monkeypa
     assert f'hx-get="/uploads/{upload_id}/progress"' in r.text
     assert gate.reading.wait(60)
     page = h1.get(f"/uploads/{upload_id}/progress")
-    assert "读取数据行：已处理 7 行" in page.text and "已读入 <b>7</b> 行" in page.text
+    assert "正在导入</b> · 读取数据行" in page.text and "已处理 <b>7</b> 行" in page.text
     assert 'hx-trigger="every 1s"' in page.text
     assert h1.get(f"/api/uploads/{upload_id}").json()["status"] == "importing"
     listing = h1.get("/uploads").text
-    assert "正在导入（已读入 7 行）" in listing
+    assert "正在导入（已处理 7 行）" in listing
     gate.release.set()
     app.state.uploads.wait(upload_id)
     page = h1.get(f"/uploads/{upload_id}/progress")
@@ -248,3 +248,18 @@ def test_long_file_name_keeps_its_extension(clients, tmp_path) -> None:
     body = _up(clients("h1"), name, settlement_csv(tmp_path, {"H001": 2})).json()
     assert body["status"] == "imported", body
     assert body["filename"].endswith(".csv") and len(body["filename"]) <= 120
+
+
+def test_upload_result_shows_qc_findings_in_chinese(clients, tmp_path) -> None:
+    """The upload result listed QC findings as `error` / `main_diagnosis` (identifiers on a
+    user-facing page)."""
+    agency = clients("agency")
+    data = settlement_csv(tmp_path, {"H001": 5, "H002": 3}, "E")
+    r = agency.post(
+        "/uploads",
+        files={"file": ("qc.csv", io.BytesIO(data), "text/csv")},
+        data={"csrf_token": agency.headers["X-CSRF-Token"]},
+    )
+    assert r.status_code == 200 and "质控提示" in r.text, r.text[:500]
+    assert "<td>错误</td><td>主要诊断代码</td>" in r.text
+    assert "main_diagnosis" not in r.text and "<td>error</td>" not in r.text

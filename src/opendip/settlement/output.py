@@ -365,9 +365,24 @@ def yuan(fen: int) -> str:
     return f"{Decimal(int(fen)) / 100:,.2f}"
 
 
-def reconciliation_markdown(pools: pa.Table, year: int | str) -> str:
+def special_rules_line(counts: dict[str, int]) -> str:
+    """One Chinese line: cases and money of 中医优势病种 and 新技术新项目 (clearing counts)."""
+    return (
+        f"- 特殊支付规则：中医/民族医优势病种 {counts.get('tcm_cases', 0)} 例，DIP 金额 "
+        f"{yuan(counts.get('tcm_dip_fen', 0))} 元；新技术新项目加分 "
+        f"{counts.get('new_tech_cases', 0)} 例，DIP 金额 {yuan(counts.get('new_tech_dip_fen', 0))} 元；"
+        f"新技术新项目按项目付费 {counts.get('new_tech_by_item_cases', 0)} 例，按项目统筹支付 "
+        f"{yuan(counts.get('new_tech_by_item_ffs_fen', 0))} 元"
+    )
+
+
+def reconciliation_markdown(
+    pools: pa.Table, year: int | str, counts: dict[str, int] | None = None
+) -> str:
     """The reconciliation report (对账报告) in Chinese."""
     lines = [f"# {year} DIP 清算对账报告", ""]
+    if counts is not None:
+        lines += [special_rules_line(counts), ""]
     for r in pools.to_pylist():
         label = INSURANCE_TYPE_LABELS.get(r["pool"], r["pool"])
         ok = "一致" if r["cases_equal_hospitals"] and r["clearing_identity"] else "不一致"

@@ -23,7 +23,6 @@ from opendip.store import repositories as repo
 from opendip.store.access import hospital_scope
 from opendip.web.region import RegionData
 from opendip.web.settings import Settings
-from opendip.workflow import Actor
 
 ALLOWED_SUFFIXES = (".csv", ".txt", ".xlsx", ".xls", ".parquet")
 SAFE_NAME = re.compile(r"[^0-9A-Za-z\u4e00-\u9fff._-]+")
@@ -97,7 +96,17 @@ def import_upload(
     upload, duplicate = receive_upload(s, settings, user, filename, data)
     if not duplicate:
         process_upload(s, settings, user, upload, region)
+        owner_only(Path(upload.stored_path).parent)
     return upload, duplicate
+
+
+def owner_only(folder: Path) -> None:
+    """An upload's folder and every file the import wrote into it (accepted rows,
+    quarantine, errors, QC results) readable by the service's user only."""
+    folder.chmod(0o700)
+    for path in folder.iterdir():
+        if path.is_file():
+            path.chmod(0o600)
 
 
 def receive_upload(
@@ -108,7 +117,7 @@ def receive_upload(
     still importing) are not imported again."""
     name = check_file(filename, data, settings)
     digest = hashlib.sha256(data).hexdigest()
-    hospital_id = hospital_scope(Actor(user.id, user.role, user.hospital_id))
+    hospital_id = hospital_scope(repo.actor_of(user))
     own = Upload.hospital_id.is_(None) if hospital_id is None else Upload.hospital_id == hospital_id
     previous = s.scalar(
         select(Upload)
@@ -280,7 +289,7 @@ class UploadService:
                 s.execute(
                     update(Upload)
                     .where(Upload.id == upload_id, Upload.status == "importing")
-                    .values(rows_read=rows, message=f"{step}：已处理 {rows:,} 行")
+                    .values(rows_read=rows, message=step)
                 )
 
         return note
@@ -302,6 +311,7 @@ class UploadService:
                     # the notes changed the row behind this session's back: write the
                     # final count even when it equals the value loaded (e.g. 0 when refused)
                     flag_modified(upload, "rows_read")
+                    owner_only(Path(upload.stored_path).parent)
             except Exception as exc:  # never leave an upload "importing" forever
                 with self.store.session() as s:
                     s.execute(
@@ -443,11 +453,19 @@ def _run_qc(upload: Upload, accepted: pa.Table, folder: Path) -> list[str]:
 
 
 def qc_preview(upload: Upload, limit: int = 20) -> list[dict[str, object]]:
-    """The first QC findings of an upload (case, level, field, message)."""
+    """The first QC findings of an upload (case, level, field, message), level and field
+    as their Chinese labels."""
     import pyarrow.parquet as pq
 
     path = upload.outputs.get("qc_findings")
     if not path or not Path(path).exists():
         return []
+    from opendip.qc import LEVEL_LABELS
+    from opendip.qc.fields import field_label
+
     t = pq.read_table(path, columns=["case_id", "level", "field", "message"])
-    return t.slice(0, limit).to_pylist()
+    rows = t.slice(0, limit).to_pylist()
+    for r in rows:  # the page shows Chinese labels, never rule identifiers
+        r["level"] = LEVEL_LABELS.get(str(r["level"]), str(r["level"]))
+        r["field"] = field_label(str(r["field"] or ""))
+    return rows
