@@ -157,6 +157,7 @@ def score_both(
 ) -> dict[str, dict[str, Any]]:
     """Score with the batch path and the single-case path; assert they agree; return rows."""
     from opendip.scoring import score_case, score_cases
+    from opendip.scoring.explain import render
 
     result = score_cases(
         con.create_table("cases", cases_table(cases), overwrite=True),
@@ -167,7 +168,11 @@ def score_both(
         reviews=reviews_table(reviews) if reviews else None,
         point_values=point_values,
     )
-    batch = {r["case_id"]: r for r in result.contract().to_pyarrow().to_pylist()}
+    # The batch keeps the explanation's facts; the sentence is rendered on read.
+    batch = {
+        r["case_id"]: {**r, "explanation": render(r)}
+        for r in result.contract().to_pyarrow().to_pylist()
+    }
     g_by = {g["case_id"]: g for g in grouped_rows}
     d_by = {d["group_code"]: d for d in groups}
     h_by = {h["hospital_id"]: h for h in hospitals}
