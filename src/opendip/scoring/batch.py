@@ -297,7 +297,7 @@ def score_period(t: ir.Table, policy: Policy, p: ScoringParams) -> ir.Table:
         score_per_day=t.score_per_day.cast(SCORE_T),
         los_days=t.los.cast("int64"),
         fallback_fraction=_lit_or_null(facts["fallback_fraction"]),
-        all_case_mean_fen=ibis.literal(facts["all_case_mean_fen"], type="int64"),
+        all_case_mean_fen=_int_or_null(facts["all_case_mean_fen"]),
         base_points=_lit_or_null(facts["base_points"]),
         group_type=t.group_type,
         department=t.department,
@@ -372,6 +372,14 @@ def policy_facts(p: ScoringParams) -> dict[str, str | int | None]:
         "all_case_mean_fen": p.all_case_mean_fen,
         "base_points": _ratio_text(p.base_score),
     }
+
+
+def _int_or_null(value: int | str | None) -> ir.IntegerValue:
+    """An int64 constant on every engine: Spark types a bare integer literal as int, so it
+    is written as a cast of its text."""
+    if value is None:
+        return ibis.null("int64")
+    return ibis.literal(str(int(value))).cast("int64")
 
 
 def _lit_or_null(value: object) -> ir.StringValue:
@@ -474,7 +482,8 @@ def score_cases(
 
     `point_values` (pool → yuan per point) fills the money columns; without it they are null.
     `all_case_mean_fen` overrides `scoring.all_case_mean_yuan` (e.g. from the directory build).
-    `materialize` caches the joined inputs and the scores in the backend (one computation
+    `materialize` caches the joined inputs while the scores are computed, then the scores and
+    the not-DIP cases in their place, in the backend (one computation
     however many summaries are read from them).
     """
     con = cases._find_backend()
@@ -569,4 +578,11 @@ def score_cases(
         personal_share_fen=(duplicated.personal_copay + duplicated.personal_selfpay).cast("int64"),
         ffs_fund_fen=duplicated.fund_paid.cast("int64"),
     )
-    return ScoringResult(scored, not_dip.union(dup), periods)
+    not_dip = not_dip.union(dup)
+    if materialize:
+        # The joined inputs are needed no more once the scores and the not-DIP cases (a few
+        # per cent) are cached: one cached copy of the cases at a time (10 M cases, §2 of
+        # issue 16).
+        not_dip = not_dip.cache()
+        t.release()
+    return ScoringResult(scored, not_dip, periods)
