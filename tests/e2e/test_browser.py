@@ -6,73 +6,10 @@ expert decides; the hospital sees the decision. Screenshots go to test-artifacts
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import socket
-import threading
-import time
-from pathlib import Path
 
-import pytest
-
-from tests.web.conftest import PASSWORD, REGION, USERS, settlement_csv
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = (
-    Path(
-        os.environ.get(
-            "OPENDIP_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"
-        )
-    )
-    / "playwright"
-)
-
-#: Screenshots of the second journey (kept apart: the first test counts its own).
-JOURNEY = ARTIFACTS.parent / "playwright-journey"
-
-pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def server(tmp_path: Path):
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true 但没有 /usr/bin/chromium：先运行 scripts/test-services.sh")
-        pytest.skip("没有 /usr/bin/chromium")
-    import uvicorn
-    from argon2 import PasswordHasher
-
-    import opendip.store.passwords as pw
-    from opendip.store import repositories as repo
-    from opendip.web import Settings, create_app
-
-    pw_hasher = pw._HASHER
-    pw._HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    data = tmp_path / "region"
-    shutil.copytree(REGION, data)
-    app = create_app(Settings(data_dir=data))
-    with app.state.store.session() as s:
-        for name, (role, hid) in USERS.items():
-            repo.create_user(s, name, PASSWORD, role, f"{name}", hid)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", tmp_path
-    srv.should_exit = True
-    thread.join(10)
-    pw._HASHER = pw_hasher
+from tests.e2e.conftest import ARTIFACTS, JOURNEY, browser_login
+from tests.web.conftest import settlement_csv
 
 
 def test_agency_hospital_expert_journey(server) -> None:
@@ -91,20 +28,8 @@ def test_agency_hospital_expert_journey(server) -> None:
     case_id = None
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
-
-        def login(name: str):
-            ctx = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
-            page = ctx.new_page()
-            page.goto(f"{base}/login")
-            page.fill("input[name=username]", name)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            expect(page.locator("nav.side")).to_be_visible()
-            return page
+        login = browser_login(p, base)
+        browser = login.browser
 
         # -- agency: upload, monthly run, approve, publish ----------------------------
         agency = login("agency")
@@ -194,20 +119,8 @@ def test_pregroup_payment_special_review_annual_clearing_and_hospital_view(serve
     expect.set_options(timeout=30_000)
     JOURNEY.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
-
-        def login(name: str):
-            ctx = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
-            page = ctx.new_page()
-            page.goto(f"{base}/login")
-            page.fill("input[name=username]", name)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            expect(page.locator("nav.side")).to_be_visible()
-            return page
+        login = browser_login(p, base)
+        browser = login.browser
 
         # -- hospital: pre-grouping with a payment; a refusal is shown on the page --------
         hosp = login("h1")

@@ -10,7 +10,7 @@ import datetime as dt
 import httpx
 import pytest
 
-from tests.e2e.test_browser import ARTIFACTS, PASSWORD, server  # noqa: F401  (fixture)
+from tests.e2e.conftest import ARTIFACTS, browser_login
 
 pytestmark = pytest.mark.browser
 
@@ -32,29 +32,15 @@ def _case(case_id: str, cost: str, department: str, doctor: str) -> dict:
     }
 
 
-def test_instay_monitor_flags_a_pushed_case_over_the_high_threshold(server) -> None:  # noqa: F811
+def test_instay_monitor_flags_a_pushed_case_over_the_high_threshold(server) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     base, _tmp = server
     expect.set_options(timeout=30_000)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
-
-        def login(name: str):
-            ctx = browser.new_context(
-                locale="zh-CN", viewport={"width": 1500, "height": 1000}, accept_downloads=True
-            )
-            page = ctx.new_page()
-            page.goto(f"{base}/login")
-            page.fill("input[name=username]", name)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            expect(page.locator("nav.side")).to_be_visible()
-            return page
+        login = browser_login(p, base, width=1500, accept_downloads=True)
+        browser = login.browser
 
         admin = login("admin")
         admin.goto(f"{base}/admin/api-keys")

@@ -6,32 +6,20 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_browser import ARTIFACTS, PASSWORD, server  # noqa: F401  (fixture)
+from tests.e2e.conftest import ARTIFACTS, browser_login
 
 pytestmark = pytest.mark.browser
 
 
-def test_proposal_comment_adopt_journey(server) -> None:  # noqa: F811
+def test_proposal_comment_adopt_journey(server) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     base, _tmp = server
     expect.set_options(timeout=30_000)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
-
-        def login(name: str):
-            ctx = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
-            page = ctx.new_page()
-            page.goto(f"{base}/login")
-            page.fill("input[name=username]", name)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            expect(page.locator("nav.side")).to_be_visible()
-            return page
+        login = browser_login(p, base)
+        browser = login.browser
 
         agency = login("agency")
         agency.goto(f"{base}/runs")
@@ -43,9 +31,7 @@ def test_proposal_comment_adopt_journey(server) -> None:  # noqa: F811
         agency.fill("textarea[name=description]", "二级医疗机构系数由 0.88 调整为 0.92")
         agency.fill("input[name='field__scoring.hospital_coefficient.levels.secondary']", "1.5x")
         agency.click("#scenario-form button[type=submit]")
-        expect(agency.locator("#scenario-error")).to_contain_text(
-            "scoring.hospital_coefficient.levels.secondary"
-        )
+        expect(agency.locator("#scenario-error")).to_contain_text("二级医疗机构系数：必须是数字")
         agency.screenshot(path=ARTIFACTS / "21-agency-scenario-invalid.png", full_page=True)
         agency.fill("input[name='field__scoring.hospital_coefficient.levels.secondary']", "0.92")
         agency.click("#scenario-form button[type=submit]")

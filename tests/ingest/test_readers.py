@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import zipfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -170,8 +172,20 @@ def test_excel_sheet_by_name_or_number(tmp_path: Path) -> None:
 def test_excel_empty_and_damaged(tmp_path: Path) -> None:
     with pytest.raises(ReadError, match="文件为空"):
         read_file(_workbook(tmp_path / "e.xlsx", {"s": []}))
-    with pytest.raises(ReadError, match="无法打开 Excel 文件"):
+    with pytest.raises(ReadError, match="无法打开 Excel 文件") as damaged:
         read_file(_write(tmp_path, "not a zip", "d.xlsx"))
+    good = _workbook(tmp_path / "g.xlsx", {"s": [["a"], ["1"]]})
+    odd = tmp_path / "odd.xlsx"  # openpyxl refuses an unknown attribute with a TypeError
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(odd, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename.startswith("xl/worksheets/"):
+                data = re.sub(rb"<dimension ref=", b'<dimension x="1" ref=', data)
+            zout.writestr(info, data)
+    with pytest.raises(ReadError, match=r"文件结构不符合 \.xlsx 规范") as broken:
+        read_file(odd)
+    for exc in (damaged.value, broken.value):  # Chinese only: no Python exception text
+        assert set(re.findall(r"[A-Za-z]+", str(exc))) <= {"Excel", "xlsx", "CSV"}, exc
 
 
 def test_parquet_keeps_types_and_numbers_rows_from_one(tmp_path: Path) -> None:

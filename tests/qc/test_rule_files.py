@@ -142,6 +142,30 @@ def test_parameter_of_wrong_type_is_an_error_at_run_time():
         QcContext(rules, policy_with({"qc.run_date": RUN_DATE}))
 
 
+def test_a_constant_of_the_wrong_kind_is_refused_when_the_run_starts_on_either_side():
+    """Every constant of a compare is converted once before any case is checked, the right
+    operand as well as the left: a bad rule fails the whole run up front, naming itself."""
+    pol = policy_with({"qc.run_date": RUN_DATE})
+    for left, right in (
+        ("age", {"param": "run_date"}),
+        ({"param": "run_date"}, "age"),
+        ("admit_date", {"value": "明天"}),
+    ):
+        rules = rules_from(
+            {
+                **GOOD,
+                "field": "age",
+                "check": {"type": "compare", "left": left, "op": "<=", "right": right},
+            }
+        )
+        with pytest.raises(RuleSetError) as info:
+            QcContext(rules, pol)
+        issue = "不是日期 YYYY-MM-DD" if left == "admit_date" else "不是整数"
+        assert len(info.value.issues) == 1
+        assert info.value.issues[0].startswith("规则 QC-T-001: ")
+        assert info.value.issues[0].endswith(issue)
+
+
 def test_unknown_disabled_rule_is_an_error():
     pol = policy_with({"qc.run_date": RUN_DATE, "qc.disabled_rules": ["QC-NOPE-001"]})
     with pytest.raises(RuleSetError, match="QC-NOPE-001 不在规则集"):

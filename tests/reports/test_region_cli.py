@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from opendip.cli.main import app
@@ -95,3 +96,72 @@ def test_publication(region: Path, tmp_path: Path) -> None:
     assert (tmp_path / "结算公示_2026.xlsx").is_file() and (
         tmp_path / "结算公示_2026.pdf"
     ).is_file()
+
+
+def test_publication_writes_its_own_manifest(region: Path, tmp_path: Path) -> None:
+    """Issue 20 item 8: `opendip report publication` wrote no manifest, so a changed file
+    (¥1,000,000 added) or a half-written rerun looked like a complete publication."""
+    from opendip.reports.sealed import ReportIntegrityError, verify_sealed
+    from opendip.settlement.output import sha256_file
+
+    run = region / "settlement"
+    r = runner.invoke(app, ["report", "publication", "--run", str(run), "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    manifest_file = tmp_path / "结算公示_2026.manifest.json"
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    names = {f"结算公示_2026.{fmt}" for fmt in ("json", "xlsx", "html", "pdf")}
+    assert set(manifest["outputs"]) == names
+    for name in names:
+        assert manifest["outputs"][name] == sha256_file(tmp_path / name)
+    assert manifest["provenance"]["manifest_sha256"] == sha256_file(run / "manifest.json")
+    assert (manifest["kind"], manifest["period"]) == ("publication", "2026")
+    assert verify_sealed(tmp_path, "结算公示_2026") == manifest
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".staging-")]
+    with (tmp_path / "结算公示_2026.xlsx").open("ab") as fh:
+        fh.write(b"1000000")
+    with pytest.raises(ReportIntegrityError, match=r"结算公示_2026\.xlsx（内容与清单不符）"):
+        verify_sealed(tmp_path, "结算公示_2026")
+
+
+def test_killed_or_failed_rerun_never_looks_complete(
+    region: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Issue 20 item 8: a rerun into an existing directory that is killed while moving its
+    files leaves no manifest (visibly incomplete), and one that fails while rendering leaves
+    the previous publication untouched and still matching its manifest."""
+    import os
+
+    import opendip.settlement.output as output
+    from opendip.reports.region import build_publication
+    from opendip.reports.sealed import ReportIntegrityError, verify_sealed, write_sealed
+
+    report = build_publication(region / "settlement")
+    stem = "结算公示_2026"
+    write_sealed(report, tmp_path, stem)
+    before = verify_sealed(tmp_path, stem)
+
+    def no_pdf(*_args, **_kwargs):
+        raise RuntimeError("渲染中断")
+
+    monkeypatch.setattr("opendip.reports.render.write_pdf", no_pdf)
+    with pytest.raises(RuntimeError, match="渲染中断"):
+        write_sealed(report, tmp_path, stem)
+    assert verify_sealed(tmp_path, stem) == before
+    monkeypatch.undo()
+
+    moves: list[str] = []
+    real_replace = os.replace
+
+    def killed(src, dst) -> None:
+        if moves:
+            raise KeyboardInterrupt  # the process dies after the first file was moved
+        moves.append(str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(output.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_sealed(report, tmp_path, stem)
+    monkeypatch.undo()
+    assert len(moves) == 1 and not (tmp_path / f"{stem}.manifest.json").exists()
+    with pytest.raises(ReportIntegrityError, match=r"没有清单文件 结算公示_2026\.manifest\.json"):
+        verify_sealed(tmp_path, stem)

@@ -85,3 +85,46 @@ def test_budget_point_value_from_policy_or_history():
     # weights 1:2:7 → (1×1e6 + 2×1.1e6 + 7×1.21e6) / (1×1e4 + 2×1e4 + 7×1.1e4)
     # = 11,670,000 / 107,000 = 109.065420… → 109.065421
     assert budget_point_value(p, "employee", history) == D("109.065421")
+
+
+def test_fund_over_ratio_refuses_a_zero_ratio_with_its_message():
+    p = pol(
+        settlement={
+            "point_value_formula": "fund_over_ratio",
+            "budget": {"employee": {"fund_budget_yuan": 1000000, "reimbursement_ratio": 0}},
+        }
+    )
+    with pytest.raises(MissingParameterError) as err:
+        final_point_value(p, pool_funds(p, "employee"), D(7000), 0)
+    assert str(err.value) == (
+        "缺少政策参数 settlement.budget.employee.reimbursement_ratio："
+        "point_value_formula = fund_over_ratio 需要该统筹区的报销比例。"
+        "未计算金额，请在政策文件中补充。"
+    )
+
+
+def test_budget_point_value_from_a_history_whose_score_is_below_one_point():
+    tree = b.demo_tree()
+    del tree["settlement"]["budget"]["employee"]["budget_point_value"]
+    from opendip.policy import PolicyFile
+
+    p = PolicyFile(tree, "t").periods()[-1][2]
+    weights = p.directory.year_weights
+    year = max(weights)
+    w = D(weights[year])
+    history = pa.table(
+        {
+            "pool": ["employee"],
+            "year": [year],
+            "total_cost_fen": [123],
+            "total_score": [D("0.5")],
+        }
+    )
+    # a total score of half a point is still a score: w × 1.23 / (w × 0.5) = 2.46
+    assert w > 0
+    assert budget_point_value(p, "employee", history) == D("2.46")
+    # no row of a weighted year for the pool: refused, naming the pool and the key
+    other = history.set_column(0, "pool", pa.array(["resident"]))
+    with pytest.raises(MissingParameterError, match=r"employee\.budget_point_value") as err:
+        budget_point_value(p, "employee", other)
+    assert "历史数据中没有统筹区 employee" in str(err.value)

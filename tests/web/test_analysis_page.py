@@ -320,3 +320,61 @@ def test_download_pdf_and_excel(shared) -> None:
     assert h1.get("/analysis.pdf", params={"hospital_id": "H002"}).status_code == 404
     assert h1.get("/analysis.exe").status_code == 404
     assert clients("expert").get("/analysis.pdf").status_code == 403
+
+
+def test_department_head_and_doctor_see_their_cases_only(shared) -> None:
+    """Issue 22 §6: 科主任 sees their department's cases, 医师 the cases they are attending
+    doctor of, whatever they ask for; the counts are those of the settled cases."""
+    from collections import Counter
+
+    from opendip.store import repositories as repo
+
+    app, run, _ = shared
+    settled = set(_scored(app, run, "H001")["case_id"].to_pylist())
+    base = pq.read_table(
+        REGION / "cases_2026.parquet", columns=["case_id", "hospital_id", "department", "doctor_id"]
+    ).to_pylist()
+    mine = [r for r in base if r["hospital_id"] == "H001" and r["case_id"] in settled]
+    dept, _ = Counter(r["department"] for r in mine).most_common(1)[0]
+    doctor, _ = Counter(r["doctor_id"] for r in mine if r["doctor_id"]).most_common(1)[0]
+    in_dept = {r["case_id"] for r in mine if r["department"] == dept}
+    own = {r["case_id"] for r in mine if r["doctor_id"] == doctor}
+    with app.state.store.session() as s:
+        repo.create_user(s, "a-dept", PASSWORD, "hospital", "科主任", "H001", department=dept)
+        repo.create_user(s, "a-doc", PASSWORD, "hospital", "医师", "H001", doctor_id=doctor)
+    for name, expected, other in (("a-dept", in_dept, {"department": "不存在的科"}),
+                                  ("a-doc", own, {"department": ""})):  # fmt: skip
+        client = login(app, name)
+        for params in ({}, other, {"hospital_id": "H001"}):
+            body = client.get("/api/analysis", params={**params, "near_band": "1"}).json()
+            figures = {f["key"]: f for s in body["report"]["sections"] for f in s["figures"]}
+            assert figures["hospital.cases"]["value"] == len(expected), (name, params)
+            shown = {
+                str(r["case_id"])
+                for s in body["report"]["sections"]
+                for t in s["tables"]
+                for r in t["rows"]
+                if "case_id" in r
+            }
+            assert shown and shown <= expected, (name, params)
+            doctors = next(
+                t
+                for s in body["report"]["sections"]
+                for t in s["tables"]
+                if t["key"] == "hospital.doctors"
+            )
+            if name == "a-doc":
+                assert {r["doctor_id"] for r in doctors["rows"]} == {doctor}
+        assert client.get("/api/analysis", params={"hospital_id": "H002"}).status_code == 404
+        xlsx = client.get("/analysis.xlsx")
+        assert xlsx.status_code == 200
+        import io
+
+        import openpyxl
+
+        book = openpyxl.load_workbook(io.BytesIO(xlsx.content))
+        cells = {str(c) for ws in book for row in ws.iter_rows(values_only=True) for c in row}
+        hidden = {r["case_id"] for r in mine} - expected
+        assert not cells & hidden, name
+        page = client.get("/analysis")
+        assert page.status_code == 200 and "院端分析" in page.text

@@ -24,8 +24,17 @@ def _system(app, secret: str) -> TestClient:
     return client
 
 
+#: The platform's date in these tests (Settings.today): no answer depends on the day they run.
+TODAY = dt.date(2026, 11, 20)
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(today=TODAY)
+
+
 def _case(case_id: str, **extra) -> dict:
-    today = dt.date.today()
+    today = TODAY
     return {
         "case_id": case_id,
         "status": "in_stay",
@@ -81,7 +90,7 @@ def test_push_answers_group_score_payment_and_qc(app, keys) -> None:
 
 
 def test_push_is_the_pregroup_answer(app, keys, clients) -> None:
-    case = _case("HIS-0009", status="discharged", discharge_date=dt.date.today().isoformat())
+    case = _case("HIS-0009", status="discharged", discharge_date=TODAY.isoformat())
     r = keys["A"].post("/api/v1/cases", json={"cases": [case]})
     result = r.json()["results"][0]["result"]
     pre = (
@@ -93,7 +102,7 @@ def test_push_is_the_pregroup_answer(app, keys, clients) -> None:
                 "total_cost_yuan": "3000",
                 "los_days": 4,
                 "age": 40,
-                "discharge_date": dt.date.today().isoformat(),
+                "discharge_date": TODAY.isoformat(),
             },
         )
         .json()
@@ -119,7 +128,7 @@ def test_repush_updates_never_duplicates(app, keys) -> None:
 
 
 def test_batch_with_bad_cases_accepts_the_good_ones(app, keys) -> None:
-    today = dt.date.today()
+    today = TODAY
     batch = [
         _case("HIS-0010"),
         _case("HIS-0011", total_cost_yuan="abc"),
@@ -209,7 +218,7 @@ def test_revoked_key_refused(app, clients, keys) -> None:
 def test_rate_limit_per_key(make_app) -> None:
     from tests.web.conftest import login
 
-    app = make_app(api_rate_limit=3, api_rate_window=3600.0)
+    app = make_app(api_rate_limit=3, api_rate_window=3600.0, today=TODAY)
     admin = login(app, "admin")
     a = admin.post("/api/admin/api-keys", json={"hospital_id": "H001", "name": "a"}).json()
     b = admin.post("/api/admin/api-keys", json={"hospital_id": "H002", "name": "b"}).json()

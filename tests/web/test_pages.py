@@ -267,3 +267,22 @@ def test_annual_clearing_shows_each_hospitals_ratio_and_band(clients) -> None:
     assert "DIP/按项目比值与适用分段" in published
     assert f"{first['dip_ffs_ratio']} {first['ffs_band_label']}" in published
     assert "比较口径：DIP 统筹应支付 ÷ 按项目统筹支付" in published
+
+
+def test_case_list_names_each_group_and_code(clients) -> None:
+    """The list shows what a code means: group names from the directory, diagnosis and
+    procedure names from the code tables, under each code."""
+    from opendip.codes import demo_code_tables
+
+    first = pq.read_table(REGION / "cases_2026.parquet").sort_by("case_id").slice(0, 1)
+    case = first.to_pylist()[0]
+    grouped = pq.read_table(REGION / "grouped.parquet").to_pylist()
+    code = next(g["group_code"] for g in grouped if g["case_id"] == case["case_id"])
+    directory = {
+        r["group_code"]: r for r in pq.read_table(REGION / "directory.parquet").to_pylist()
+    }
+    diagnoses = demo_code_tables().diagnoses.to_pylist()
+    diagnosis_name = next(d["name"] for d in diagnoses if d["code"] == case["main_diagnosis"])
+    html = clients("agency").get("/cases", params={"case_id": case["case_id"]}).text
+    assert f'{code}<br><small class="muted">{directory[code]["group_name"]}</small>' in html
+    assert f'<br><small class="muted">{diagnosis_name}</small>' in html

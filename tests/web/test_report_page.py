@@ -143,8 +143,11 @@ def test_reports_are_built_with_the_run(clients, app) -> None:
     reports = app.state.settings.platform_dir / "runs" / str(run["id"]) / "reports"
     names = sorted(p.name for p in reports.iterdir())
     assert names == sorted(
-        [f"report_{run['id']}.{x}" for x in ("json", "xlsx", "pdf", "fragment.html")]
-        + [f"publication_{run['id']}.{x}" for x in ("json", "xlsx", "pdf")]
+        [
+            f"report_{run['id']}.{x}"
+            for x in ("json", "xlsx", "pdf", "fragment.html", "manifest.json")
+        ]
+        + [f"publication_{run['id']}.{x}" for x in ("json", "xlsx", "pdf", "manifest.json")]
     )
     assert "notes" not in run["manifest"] or not any("报告" in n for n in run["manifest"]["notes"])
 

@@ -1,7 +1,8 @@
 """`opendip report …`: monthly and annual reports, settlement publication, hospital analysis.
 
 Each command reads a settlement run directory (`opendip settle month|year --out DIR`) and
-writes the report as JSON, Excel, HTML and PDF (`opendip.reports.render.write_report`).
+writes the report as JSON, Excel, HTML and PDF with its own manifest
+(`opendip.reports.sealed.write_sealed`: output hashes, staged, manifest last).
 """
 
 from __future__ import annotations
@@ -41,12 +42,15 @@ STEMS = {"annual": "年度运行分析报告", "monthly": "月度运行分析报
 
 
 def write(report: Report, out: Path, stem: str) -> dict[str, Path]:
-    """Write the report as JSON, Excel, HTML and PDF (a missing font or Pango: a clear error)."""
-    from opendip.reports.render import ReportRenderError, write_report
+    """Write the report as JSON, Excel, HTML and PDF with `<stem>.manifest.json` (output
+    hashes), staged and moved into place manifest last (`opendip.reports.sealed`); a
+    missing font or Pango: a clear error, and `out` unchanged."""
+    from opendip.reports.render import ReportRenderError
+    from opendip.reports.sealed import write_sealed
 
     ensure_dir(out)
     try:
-        return write_report(report, out, stem)
+        return write_sealed(report, out, stem)
     except ReportRenderError as exc:
         fail(str(exc))
 

@@ -1,8 +1,8 @@
 """`opendip report hospital`: 院端分析 of one hospital from a settlement run.
 
 The command function is registered on the `report` sub-app (`opendip.cli.report_cmd`).
-It writes the report through `opendip.reports.render.write_report` (JSON, Excel, HTML,
-PDF).
+It writes the report (JSON, Excel, HTML, PDF) with its own manifest through
+`opendip.reports.sealed.write_sealed`.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from opendip.reports.model import Report
 
 
 def _write(report: Report, out: Path, stem: str) -> dict[str, Path]:
-    from opendip.reports.render import ReportRenderError, write_report
+    from opendip.reports.render import ReportRenderError
+    from opendip.reports.sealed import write_sealed
 
     try:
-        return write_report(report, out, stem)
+        return write_sealed(report, out, stem)
     except ReportRenderError as exc:
         fail(str(exc))
 

@@ -71,7 +71,8 @@ def serve(
     from opendip.store import StoreError
     from opendip.store import repositories as repo
     from opendip.web import Settings, create_app
-    from opendip.web.demo_accounts import ensure_demo_accounts, is_demo_region
+    from opendip.web.demo_accounts import demo_scopes, ensure_demo_accounts, is_demo_region
+    from opendip.web.demo_instay import ensure_demo_instay
 
     if not data.is_dir():
         fail(f"区域数据目录不存在：{data}（先运行 opendip demo --out {data}）")
@@ -86,19 +87,20 @@ def serve(
         demo_accounts = is_demo_region(data)
     if demo_accounts:
         hospitals = [h["hospital_id"] for h in app.state.region.hospitals()]
-        accounts = ensure_demo_accounts(app.state.store, settings.platform_dir, hospitals)
+        scopes = demo_scopes(app.state.region, hospitals[0]) if hospitals else {}
+        accounts = ensure_demo_accounts(app.state.store, settings.platform_dir, hospitals, scopes)
+        pushed = ensure_demo_instay(app, hospitals[:2])
+        if pushed:
+            console.print(f"示范在院病例：已由院内系统接口推送 {pushed} 例（在院病例页面）")
         if accounts:
+            from opendip.store.models import ROLE_LABELS
+
             table = Table(title="示范账户（仅供演示，请勿用于生产）")
-            for col in ("角色", "用户名", "密码", "医疗机构"):
+            for col in ("角色与范围", "用户名", "密码", "医疗机构"):
                 table.add_column(col)
-            labels = {
-                "admin": "医保局管理员",
-                "agency": "医保局经办",
-                "hospital": "医院用户",
-                "expert": "评审专家",
-            }
             for a in accounts:
-                table.add_row(labels[a["role"]], a["username"], a["password"], a["hospital_id"])
+                scope = a.get("scope") or ROLE_LABELS.get(a["role"], a["role"])
+                table.add_row(scope, a["username"], a["password"], a["hospital_id"])
             console.print(table)
     else:
         with app.state.store.session() as s:

@@ -83,6 +83,8 @@ LABELS: dict[str, dict[str, str]] = {
         "agency": "医保局经办",
         "hospital": "医院用户",
         "expert": "评审专家",
+        "health": "卫健部门（只读）",
+        "finance": "财政部门（只读）",
     },
     "run_kind": {"monthly": "月度预结算", "annual": "年终清算", "supervision": "智能监管"},
     "run_status": {
@@ -161,6 +163,9 @@ LABELS: dict[str, dict[str, str]] = {
         "accepted": "接收",
         "quarantined": "隔离",
         "hospital_id": "医疗机构",
+        "county": "所属区县",
+        "department": "科室",
+        "doctor_id": "主诊医师代码",
         "from": "原状态",
         "to": "新状态",
         "decisions": "评审结论",

@@ -358,6 +358,19 @@ GROUP_TYPE_LABELS = {
     "unmatched": "未入组",
 }
 
+#: Where a directory group comes from: the national frame, or added locally (新增病种).
+DIRECTORY_ORIGINS = ("national", "local")
+DIRECTORY_ORIGIN_LABELS = {"national": "国家目录", "local": "新增病种"}
+#: Directory kinds the regions report (核心/综合/基层/特殊/新增): a local group counts as 新增
+#: whatever its type, the others by type.
+DIRECTORY_KIND_LABELS = {
+    "core": "核心病种",
+    "comprehensive": "综合病种",
+    "basic": "基层病种",
+    "special": "特殊病种",
+    "new": "新增病种",
+}
+
 #: The disease-group directory (病种目录库), built from history or loaded.
 DIRECTORY = TableContract(
     name="directory",
@@ -389,6 +402,18 @@ DIRECTORY = TableContract(
         Column("case_count", I64, "病例数", required=False),
         Column("cv", F64, "变异系数", required=False),
         Column("score_per_day", SCORE, "床日分值", required=False),
+        # 新增病种 (groups added locally beyond the national frame) and their provenance
+        Column(
+            "origin",
+            S,
+            "病种来源",
+            required=False,
+            allowed=DIRECTORY_ORIGINS,
+            description="national 国家目录（含本地测算）; local 新增病种",
+        ),
+        Column("added_by", S, "新增单位", required=False),
+        Column("added_on", D, "新增日期", required=False),
+        Column("added_basis", S, "新增依据", required=False, description="决定文件文号"),
     ),
 )
 
@@ -455,12 +480,17 @@ SCORED = TableContract(
         Column("personal_share_fen", I64, "个人负担", unit="fen"),
         Column("fund_payable_fen", I64, "统筹基金应支付", required=False, unit="fen"),
         Column("ffs_fund_fen", I64, "按项目统筹支付", unit="fen"),
+        # special payment rules applied (opendip.scoring.special), null when none
+        Column("tcm_group", S, "中医优势病种", required=False),
+        Column("new_tech", S, "新技术新项目", required=False),
         # The facts of the Chinese explanation (计算说明), typed; the sentence is rendered on
         # read from them (`opendip.scoring.explain.render`), as the single-case path does.
         Column("explain_body", S, "说明模板（计算公式）", allowed=EXPLAIN_BODIES),
         Column("explain_tail", S, "说明模板（系数）", allowed=EXPLAIN_TAILS),
         Column("review_rejected", B, "特例单议未通过"),
         Column("aux_coefficient", COEFFICIENT, "辅助系数"),
+        Column("paid_base_score", SCORE, "计分所用基准分值", required=False),
+        Column("rule_note", S, "特殊支付规则说明", required=False),
         Column("total_cost_fen", I64, "医疗总费用", unit="fen"),
         Column("mean_source", S, "参照均值来源", required=False, allowed=MEAN_SOURCE_KEYS),
         Column("mean_cost_fen", I64, "参照次均费用", required=False, unit="fen"),
@@ -504,6 +534,8 @@ EXPLAIN_FACTS = (
     "review_rejected",
     "group_code",
     "base_score",
+    "paid_base_score",
+    "rule_note",
     "aux_coefficient",
     "total_cost_fen",
     "mean_source",

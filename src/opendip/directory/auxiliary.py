@@ -135,6 +135,15 @@ class AuxiliaryDirectory(_Model):
 
     # --- batch -------------------------------------------------------------------------
 
+    def other_diagnosis_prefixes(self) -> list[str]:
+        """Every prefix `coefficient_expr` matches other diagnoses against (it reads them
+        only through these)."""
+        rows = [*self.severity, *self.tumour, *self.age_bands]
+        return [
+            *[p for c in self.comorbidity.conditions for p in c.prefixes],
+            *[p for r in rows for p in r.diagnosis_prefixes],
+        ]
+
     def coefficient_expr(self, t: ir.Table) -> ir.NumericValue:
         """The coefficient of every row of `t` (main_diagnosis, other_diagnoses, age,
         age_days, discharge_method, icu_days, main_procedure, other_procedures)."""

@@ -74,24 +74,16 @@ def counted_types(policy: Policy) -> tuple[str, ...]:
     return tuple(k for k, v in type_of(policy).items() if v in counted)
 
 
-def with_keys(
-    cases: ir.Table, policy: Policy, procedure_types: ir.Table, row_key: str = "case_id"
-) -> ir.Table:
-    """Add dx_key, category, procedures, proc_key, n_procedures, proc_type, surgical and
-    unknown_procedures to cases.
+def procedure_facts(cases: ir.Table, policy: Policy, procedure_types: ir.Table) -> ir.Table:
+    """procedures, proc_key, n_procedures, proc_type, surgical and unknown_procedures of each
+    distinct (main_procedure, other_procedures) pair of `cases` (see `with_keys`).
 
-    `procedures` holds the case's codes that count for grouping: not ignored, found in the
-    procedure table and of a counted type (`grouping.counted_procedure_types`). A code
-    missing from the table is left out (a QC warning, listed in `unknown_procedures`), never
-    a reason to refuse the case. `surgical` = the counted codes of a surgical type.
-    `procedure_types` has columns code, procedure_type (the region's procedure table);
-    `row_key` identifies a row (a surrogate when case ids may repeat).
+    Computed once per distinct pair, not per case: a region has a few thousand pairs for
+    millions of cases, so the per-code lookup (unnest → join the procedure table →
+    re-aggregate) runs on the pairs only and cases join the result back on the pair.
     """
-    t = cases.mutate(
-        dx_key=dx_key_expr(cases.main_diagnosis, policy),
-        category=diagnosis_category_expr(cases.main_diagnosis),
-        _raw_procs=procedures_expr(cases, policy),
-    )
+    pairs = cases.select("main_procedure", "other_procedures").distinct()
+    pairs = pairs.mutate(_raw_procs=procedures_expr(pairs, policy))
     ranks = type_rank(policy)
     types = procedure_types.select(
         code=procedure_types.code,
@@ -106,30 +98,74 @@ def with_keys(
     types = types.group_by("code").aggregate(
         rank=types["rank"].max(), is_surgery=types.is_surgery.any(), counted=types.counted.any()
     )
-    exploded = t.select(row_key, proc=t._raw_procs.unnest())
+    exploded = pairs.select(
+        _mp=pairs.main_procedure, _op=pairs.other_procedures, proc=pairs._raw_procs.unnest()
+    )
     joined = exploded.left_join(types, exploded.proc == types.code)
     counted = joined.counted.fill_null(False)
-    per_case = joined.group_by(row_key).aggregate(
+    per_pair = joined.group_by("_mp", "_op").aggregate(
         max_rank=joined["rank"].max(where=counted),
         procedures=joined.proc.collect(where=counted),
         surgical=joined.proc.collect(where=counted & joined.is_surgery.fill_null(False)),
         unknown_procedures=joined.proc.collect(where=joined.code.isnull()),
     )
-    t = t.left_join(per_case, row_key)
-    t = t.drop("_raw_procs", *[c for c in t.columns if c == f"{row_key}_right"])
+    t = pairs.left_join(
+        per_pair,
+        [
+            pairs.main_procedure.identical_to(per_pair._mp),
+            pairs.other_procedures.identical_to(per_pair._op),
+        ],
+    )
     empty = ibis.literal([], type="array<string>")
-    t = t.mutate(procedures=t.procedures.fill_null(empty).sort())
+    procedures = t.procedures.fill_null(empty).sort()
     order = policy.grouping.procedure_type_order
-    rank_to_type = {i: name for i, name in enumerate(order)}
     rank = t.max_rank.fill_null(ranks["conservative"])
-    return t.mutate(
+    return t.select(
+        "main_procedure",
+        "other_procedures",
+        procedures=procedures,
         # Spark joins an empty array to NULL, DuckDB to "": make both "".
-        proc_key=ibis.literal("+").join(t.procedures).fill_null(""),
-        n_procedures=t.procedures.length(),
-        proc_type=ibis.cases(*[(rank == i, name) for i, name in rank_to_type.items()]),
+        proc_key=ibis.literal("+").join(procedures).fill_null(""),
+        n_procedures=procedures.length(),
+        proc_type=ibis.cases(*[(rank == i, name) for i, name in enumerate(order)]),
         surgical=t.surgical.fill_null(empty).sort(),
         unknown_procedures=t.unknown_procedures.fill_null(empty).sort(),
-    ).drop("max_rank")
+    )
+
+
+def join_pairs(cases: ir.Table, facts: ir.Table) -> ir.Table:
+    """`cases` with the columns of `facts` (one row per distinct (main_procedure,
+    other_procedures), see `procedure_facts`) joined on that pair; nulls match nulls."""
+    f = facts.rename(_mp="main_procedure", _op="other_procedures")
+    t = cases.join(
+        f,
+        [
+            cases.main_procedure.identical_to(f._mp),
+            cases.other_procedures.identical_to(f._op),
+        ],
+    )
+    return t.drop("_mp", "_op")
+
+
+def with_keys(
+    cases: ir.Table, policy: Policy, procedure_types: ir.Table, row_key: str = "case_id"
+) -> ir.Table:
+    """Add dx_key, category, procedures, proc_key, n_procedures, proc_type, surgical and
+    unknown_procedures to cases.
+
+    `procedures` holds the case's codes that count for grouping: not ignored, found in the
+    procedure table and of a counted type (`grouping.counted_procedure_types`). A code
+    missing from the table is left out (a QC warning, listed in `unknown_procedures`), never
+    a reason to refuse the case. `surgical` = the counted codes of a surgical type.
+    `procedure_types` has columns code, procedure_type (the region's procedure table).
+    `row_key` is kept for callers that name their row key; rows are never joined on it.
+    """
+    del row_key  # the procedure facts join back on the procedure fields themselves
+    t = cases.mutate(
+        dx_key=dx_key_expr(cases.main_diagnosis, policy),
+        category=diagnosis_category_expr(cases.main_diagnosis),
+    )
+    return join_pairs(t, procedure_facts(cases, policy, procedure_types))
 
 
 def _any_prefix(col: ir.StringValue, prefixes: list[str]) -> ir.BooleanValue:

@@ -148,13 +148,12 @@ def core_candidates(
 ) -> ir.Table:
     """Every (case, core/basic row) pair that matches, with the columns tie-breaks use.
 
-    `keyed`: row_key, dx_key, procedures, n_procedures, surgical, total_cost, main_procedure
-    (see `opendip.directory.keys.with_keys`).
+    `keyed`: row_key, dx_key, procedures, n_procedures, surgical, main_procedure and, when
+    present, total_cost (see `opendip.directory.keys.with_keys`).
     """
     rows = core_rows(directory)
-    cases = keyed.select(
-        row_key, "dx_key", "procedures", "surgical", "total_cost", "main_procedure", "n_procedures"
-    )
+    wanted = (row_key, "dx_key", "procedures", "surgical", "total_cost", "main_procedure")
+    cases = keyed.select(*[c for c in wanted if c in keyed.columns], "n_procedures")
     c = cases.join(rows, cases.dx_key == rows.rkey)
     is_prefix = c.procedure_match == "prefix"
 
@@ -195,21 +194,38 @@ def core_candidates(
     ).drop("used")
 
 
+def tie_fields(
+    c: ir.Table, rules: list[tuple[int, str]], cost: ir.IntegerValue | None
+) -> dict[str, ir.Value]:
+    """The `tie_key` fields k<i> of `rules` ((position in the chain, rule)) for candidate rows
+    `c` (smaller wins; descending rules negated). `cost`: the case's total cost (for
+    closest_mean_cost)."""
+    fields: dict[str, ir.Value] = {}
+    for i, rule in rules:
+        name = f"k{i}"
+        if rule == "most_procedures_matched":
+            fields[name] = -c.matched.cast("int64")
+        elif rule == "closest_mean_cost":
+            assert cost is not None
+            fields[name] = (c.mean_cost_fen - cost).abs().cast("int64")
+        elif rule == "highest_score":
+            fields[name] = -c.score
+        elif rule == "main_procedure_first":
+            fields[name] = (~c.has_main).cast("int8")
+        elif rule == "exact_match_first":
+            fields[name] = (~c.exact).cast("int8")
+    return fields
+
+
+def _numbered(rules: list[str]) -> list[tuple[int, str]]:
+    return list(enumerate(rules, start=1))
+
+
 def tie_key_expr(c: ir.Table, policy: Policy) -> ir.StructValue:
     """`tie_key` in Ibis: a struct ordered like the Python tuple (smaller wins; descending
     rules negated), so the winner is one `arg_min` per case — no window, no sort."""
     fields: dict[str, ir.Value] = {"k0": c.conservative.cast("int8")}
-    for i, rule in enumerate(policy.grouping.tie_break, start=1):
-        if rule == "most_procedures_matched":
-            fields[f"k{i}"] = -c.matched.cast("int64")
-        elif rule == "closest_mean_cost":
-            fields[f"k{i}"] = (c.mean_cost_fen - c.total_cost).abs().cast("int64")
-        elif rule == "highest_score":
-            fields[f"k{i}"] = -c.score
-        elif rule == "main_procedure_first":
-            fields[f"k{i}"] = (~c.has_main).cast("int8")
-        elif rule == "exact_match_first":
-            fields[f"k{i}"] = (~c.exact).cast("int8")
+    fields |= tie_fields(c, _numbered(policy.grouping.tie_break), c.total_cost)
     fields["code"] = c.group_code  # deterministic final order
     return ibis.struct(fields)
 
@@ -227,3 +243,68 @@ def best_core(
     )
     best = best.join(rows, best.core_code == rows._code)
     return best.select(row_key, "core_code", "core_type", "core_score")
+
+
+# -- Ibis, per profile (batch grouping) -----------------------------------------------------
+# A profile is what a case's core match depends on apart from its cost: diagnosis key and
+# procedures. Candidates and every tie-break that does not read the cost are decided once per
+# profile; `closest_mean_cost` (and the rules after it) is decided per case, among the few
+# candidates still tied when it applies.
+
+
+def _split_rules(policy: Policy) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """(rules before closest_mean_cost, rules after it), numbered as in `tie_key_expr`; all
+    rules come first when closest_mean_cost is absent."""
+    rules = _numbered(policy.grouping.tie_break)
+    names = [r for _, r in rules]
+    if "closest_mean_cost" not in names:
+        return rules, []
+    i = names.index("closest_mean_cost")
+    return rules[:i], rules[i + 1 :]
+
+
+def core_choices(
+    profiles: ir.Table, directory: ir.Table, policy: Policy, key: str = "_pid"
+) -> ir.Table:
+    """key, _cands: per profile (rows of `keyed` without total_cost, one per `key`), the
+    core/basic rows still in the running once every tie-break before closest_mean_cost has
+    been applied, as an array of structs (d, later tie-break fields, group_code, group_type,
+    score, mean_cost_fen) for `pick_core`. Without closest_mean_cost exactly one row is left.
+    Profiles matching no row are absent."""
+    before, after = _split_rules(policy)
+    cand = core_candidates(profiles, directory, policy, key)
+    pre = {"k0": cand.conservative.cast("int8")} | tie_fields(cand, before, None)
+    cand = cand.mutate(_pre=ibis.struct(pre))
+    if "closest_mean_cost" not in policy.grouping.tie_break:
+        # The whole chain is known per profile: one winner (codes are unique).
+        cand = cand.mutate(_pre=ibis.struct(pre | {"code": cand.group_code}))
+    lowest = cand.group_by(key).aggregate(_min=cand._pre.argmin(cand._pre))
+    cand = cand.join(lowest, key)
+    cand = cand.filter(cand._pre == cand._min)
+    element = {"d": ibis.literal(0, type="int64")} | tie_fields(cand, after, None)
+    element |= {
+        "group_code": cand.group_code,
+        "group_type": cand.group_type,
+        "score": cand.score,
+        "mean_cost_fen": cand.mean_cost_fen.cast("int64"),
+    }
+    return cand.group_by(key).aggregate(_cands=ibis.struct(element).collect())
+
+
+def pick_core(cands: ir.ArrayValue, cost: ir.IntegerValue, policy: Policy) -> ir.StructValue:
+    """The winning element of a profile's `_cands` (see `core_choices`) for a case of total
+    cost `cost`: closest mean cost, then the later tie-breaks, then the group code."""
+    one = cands[0]
+    if "closest_mean_cost" not in policy.grouping.tie_break:
+        return one
+    _, after = _split_rules(policy)
+
+    def keyed(r: ir.StructValue) -> ir.StructValue:
+        fields = {"d": (r["mean_cost_fen"] - cost).abs().cast("int64")}
+        for name in [f"k{i}" for i, _ in after]:
+            fields[name] = r[name]
+        for name in ("group_code", "group_type", "score", "mean_cost_fen"):
+            fields[name] = r[name]
+        return ibis.struct(fields)
+
+    return ibis.ifelse(cands.length() == 1, one, cands.map(keyed).sort()[0])

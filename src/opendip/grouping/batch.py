@@ -20,7 +20,7 @@ from opendip.contract import GROUPED
 from opendip.directory.auxiliary import EXTRA_COLUMNS as AUX_COLUMNS
 from opendip.directory.auxiliary import AuxiliaryDirectory, auxiliary_for_policy
 from opendip.directory.keys import special_condition, with_keys
-from opendip.directory.matching import best_core, core_candidates
+from opendip.directory.matching import core_candidates, core_choices, pick_core
 from opendip.policy import Policy
 
 COEFFICIENT = "decimal(10, 4)"
@@ -35,6 +35,20 @@ def _any_list_prefix(arr: ir.ArrayValue, prefixes: list[str]) -> ir.BooleanValue
     if not prefixes:
         return ibis.literal(False)
     return arr.filter(lambda p: _any_prefix(p, prefixes)).length() > 0
+
+
+def other_diagnosis_prefixes(policy: Policy, auxiliary: AuxiliaryDirectory | None) -> list[str]:
+    """The prefixes through which the auxiliary coefficient reads other diagnoses (the
+    auxiliary file's, else the policy's); a code under none of them never changes it."""
+    if auxiliary is not None:
+        return auxiliary.other_diagnosis_prefixes()
+    aux = policy.directory.auxiliary
+    out: list[str] = []
+    if aux.comorbidity_levels:
+        out += aux.comorbidity_prefixes
+    if aux.tumour_metastasis_coefficient:
+        out += aux.tumour_metastasis_prefixes
+    return out
 
 
 def aux_coefficient_expr(t: ir.Table, policy: Policy) -> ir.NumericValue:
@@ -141,23 +155,16 @@ def group_cases(
     if auxiliary is None:
         auxiliary = auxiliary_for_policy(policy)  # directory.auxiliary.file, if named
     cases = cases.select(*CASE_COLUMNS, *(AUX_COLUMNS if auxiliary is not None else ()))
-    # A surrogate row key: duplicated case ids (a QC error) must not mix their rows. Its
-    # values are arbitrary (scan order); a row's result never depends on them.
-    cases = cases.mutate(_rid=ibis.row_number())
-    keyed = with_keys(cases, policy, procedure_types, row_key="_rid")
+    # Everything but QC status, special-group conditions, the auxiliary coefficient and the
+    # closest_mean_cost tie-break depends on the main diagnosis and the procedure fields
+    # only: decide it once per distinct profile (thousands for millions of cases) and join
+    # it back on those fields (nulls match nulls). No row ids, no per-case aggregation.
+    profile_columns = ("main_diagnosis", "main_procedure", "other_procedures")
+    prof = cases.select(*profile_columns).distinct()
+    prof = prof.mutate(_pid=ibis.row_number())
+    keyed = with_keys(prof, policy, procedure_types)
     cats = ibis.memtable(category_table())
     keyed = keyed.left_join(cats, "category")
-    if case_status is not None:
-        blocking = (
-            case_status.filter(case_status.blocking)
-            .select("case_id")
-            .distinct()
-            .mutate(_blocked=True)
-        )
-        keyed = keyed.left_join(blocking, "case_id")
-        keyed = keyed.mutate(_blocked=keyed._blocked.fill_null(False))
-    else:
-        keyed = keyed.mutate(_blocked=ibis.literal(False))
     if diagnosis_codes is not None:
         dx = diagnosis_codes.group_by(_dx_code=diagnosis_codes.code).aggregate(
             _dx_main=diagnosis_codes.valid_as_main.fill_null(True).all()
@@ -169,43 +176,19 @@ def group_cases(
         ).drop("_dx_code", "_dx_main")
     else:
         keyed = keyed.mutate(_dx_unknown=ibis.literal(False), _dx_invalid=ibis.literal(False))
-    aux = policy.directory.auxiliary
-    uses_others = aux.comorbidity_prefixes or aux.tumour_metastasis_prefixes or auxiliary
-    if diagnosis_codes is not None and uses_others:
-        # Other diagnoses missing from the code table are ignored (a QC warning), as in the
-        # single-case path: they never raise the auxiliary coefficient.
-        known = diagnosis_codes.select(_known=diagnosis_codes.code).distinct()
-        others = keyed.select("_rid", _d=keyed.other_diagnoses.unnest())
-        others = others.semi_join(known, others._d == known._known)
-        per_case = others.group_by("_rid").aggregate(_others=others._d.collect())
-        keyed = keyed.left_join(per_case, "_rid")
-        keyed = keyed.drop(*[c for c in keyed.columns if c == "_rid_right"])
-        keyed = keyed.mutate(
-            other_diagnoses=keyed._others.fill_null(ibis.literal([], type="array<string>"))
-        ).drop("_others")
-
     nfg = policy.grouping.not_for_grouping
     refused_procs = (
         keyed.procedures.filter(lambda p: _any_prefix(p, nfg.procedure_prefixes))
         if nfg.procedure_prefixes
         else ibis.literal([], type="array<string>")
     )
-    special_code = ibis.null("string")
-    for sg in reversed(policy.directory.special_groups):
-        special_code = ibis.ifelse(
-            special_condition(keyed, sg), ibis.literal(sg.code), special_code
-        )
     keyed = keyed.mutate(
-        _special=special_code,
-        _aux=aux_coefficient_expr(keyed, policy)
-        if auxiliary is None
-        else auxiliary.coefficient_expr(keyed),
         _refused_dx=_any_prefix(keyed.main_diagnosis, nfg.main_diagnosis_prefixes),
         _refused_procs=refused_procs,
     )
-
-    best = best_core(keyed, directory, policy)
-    t = keyed.left_join(best, "_rid")
+    choices = core_choices(keyed, directory, policy, key="_pid")
+    keyed = keyed.left_join(choices, "_pid")
+    keyed = keyed.drop(*[c for c in keyed.columns if c == "_pid_right"])
 
     comp = directory.filter(directory.group_type == "comprehensive").select(
         ckey="diagnosis_key", ctype="procedure_key", ccode="group_code", cscore="score"
@@ -220,17 +203,83 @@ def group_cases(
                 f"{level}_type": "ctype",
             }
         )
-        t = t.left_join(j, (t[level] == j[f"{level}_key"]) & (t.proc_type == j[f"{level}_type"]))
+        keyed = keyed.left_join(
+            j, (keyed[level] == j[f"{level}_key"]) & (keyed.proc_type == j[f"{level}_type"])
+        )
     comp_code = ibis.null("string")
     comp_score = ibis.null(SCORE)
     comp_reason = ibis.null("string")
     for level in reversed(levels):
-        hit = t[f"{level}_code"].notnull()
-        comp_code = ibis.ifelse(hit, t[f"{level}_code"], comp_code)
-        comp_score = ibis.ifelse(hit, t[f"{level}_score"].cast(SCORE), comp_score)
+        hit = keyed[f"{level}_code"].notnull()
+        comp_code = ibis.ifelse(hit, keyed[f"{level}_code"], comp_code)
+        comp_score = ibis.ifelse(hit, keyed[f"{level}_score"].cast(SCORE), comp_score)
         reason = REASONS["comprehensive"].format(level=LEVEL_LABEL[level])
         comp_reason = ibis.ifelse(hit, ibis.literal(reason), comp_reason)
-    t = t.mutate(_ccode=comp_code, _cscore=comp_score, _creason=comp_reason)
+    keyed = keyed.select(
+        *profile_columns,
+        "procedures",
+        "_dx_unknown",
+        "_dx_invalid",
+        "_refused_dx",
+        "_refused_procs",
+        "_cands",
+        _ccode=comp_code,
+        _cscore=comp_score,
+        _creason=comp_reason,
+    ).rename(_p_dx="main_diagnosis", _p_mp="main_procedure", _p_op="other_procedures")
+
+    # Back to cases: one profile row per case.
+    t = cases.join(
+        keyed,
+        [
+            cases.main_diagnosis.identical_to(keyed._p_dx),
+            cases.main_procedure.identical_to(keyed._p_mp),
+            cases.other_procedures.identical_to(keyed._p_op),
+        ],
+    ).drop("_p_dx", "_p_mp", "_p_op")
+    if case_status is not None:
+        blocking = (
+            case_status.filter(case_status.blocking)
+            .select("case_id")
+            .distinct()
+            .mutate(_blocked=True)
+        )
+        t = t.left_join(blocking, "case_id")
+        t = t.drop(*[c for c in t.columns if c == "case_id_right"])
+        t = t.mutate(_blocked=t._blocked.fill_null(False))
+    else:
+        t = t.mutate(_blocked=ibis.literal(False))
+    prefixes = other_diagnosis_prefixes(policy, auxiliary)
+    if diagnosis_codes is not None and prefixes:
+        # Other diagnoses missing from the code table are ignored (a QC warning), as in the
+        # single-case path: they never raise the auxiliary coefficient. The coefficient reads
+        # other diagnoses only through these prefixes, so only codes under them need the
+        # code table: the known ones (about a hundred) ride along as one array per case.
+        code = diagnosis_codes.code
+        known = diagnosis_codes.filter(_any_prefix(code, prefixes)).aggregate(_known=code.collect())
+        t = t.cross_join(known)
+        empty = ibis.literal([], type="array<string>")
+        known_codes = t._known.fill_null(empty)
+        t = t.mutate(
+            other_diagnoses=t.other_diagnoses.filter(
+                lambda d: _any_prefix(d, prefixes) & known_codes.contains(d)
+            ).fill_null(empty)
+        ).drop("_known")
+    special_code = ibis.null("string")
+    for sg in reversed(policy.directory.special_groups):
+        special_code = ibis.ifelse(special_condition(t, sg), ibis.literal(sg.code), special_code)
+    t = t.mutate(
+        _special=special_code,
+        _aux=aux_coefficient_expr(t, policy)
+        if auxiliary is None
+        else auxiliary.coefficient_expr(t),
+        _core=pick_core(t._cands, t.total_cost, policy),
+    )
+    t = t.mutate(
+        core_code=t._core["group_code"],
+        core_type=t._core["group_type"],
+        core_score=t._core["score"],
+    )
 
     def refused(step: str, reason: ir.StringValue) -> dict[str, ir.Value]:
         return _out("unmatched", None, None, step, reason)
@@ -311,16 +360,25 @@ def group_cases(
             *[(t._step == i, vals[name]) for i, (_, vals) in enumerate(steps)], else_=last[name]
         )
     t = t.mutate(**out)
-    spec = directory.filter(directory.group_type == "special").select(
-        scode="group_code", sscore="score"
-    )
-    t = t.left_join(spec, t.group_code == spec.scode)
-    base_score = ibis.ifelse(
-        t.group_type == "special", t.sscore.cast(SCORE), t.base_score.cast(SCORE)
-    )
+    # Special groups are few: their directory scores ride along as one row of columns.
+    specials = policy.directory.special_groups
+    special_score = ibis.null(SCORE)
+    if specials:
+        is_special = directory.group_type == "special"
+        scores = directory.aggregate(
+            **{
+                f"_ss{i}": directory.score.max(where=is_special & (directory.group_code == sg.code))
+                for i, sg in enumerate(specials)
+            }
+        )
+        t = t.cross_join(scores)
+        special_score = ibis.cases(
+            *[(t.group_code == sg.code, t[f"_ss{i}"].cast(SCORE)) for i, sg in enumerate(specials)],
+            else_=ibis.null(SCORE),
+        )
+    base_score = ibis.ifelse(t.group_type == "special", special_score, t.base_score.cast(SCORE))
     aux = ibis.ifelse(t.group_type == "core", t._aux, ibis.literal(Decimal(1), type=COEFFICIENT))
     result = t.select(
-        _rid=t._rid,
         case_id=t.case_id,
         group_code=t.group_code,
         group_type=t.group_type,
@@ -329,8 +387,9 @@ def group_cases(
         match_step=t.match_step,
         reason=t.reason,
     )
-    # Sorted by case id; rows of a duplicated id by their content (deterministic).
-    return result.drop("_rid").order_by(["case_id", "group_code", "reason", "base_score"])
+    # No global sort (it was a quarter of the grouping time): readers join on case_id; the
+    # row order is the engine's (on DuckDB, the order of the cases read).
+    return result
 
 
 def _out(group_type, code, score, step, reason) -> dict[str, ir.Value]:

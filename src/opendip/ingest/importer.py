@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from opendip.contract import CASES, HOSPITALS, QUARANTINE, TableContract
 from opendip.contract.cells import safe_row
-from opendip.ingest.limits import ImportLimits
+from opendip.ingest.limits import ImportLimits, Progress
 from opendip.ingest.readers import (
     RawFile,
     ReadError,
@@ -100,9 +100,11 @@ def import_table(
     encoding: str | None = None,
     sheet: str | None = None,
     limits: ImportLimits | None = None,
+    progress: Progress | None = None,
 ) -> ImportResult:
     """Read, validate and split `paths` into accepted and quarantined rows of `contract`
-    (each file within `limits`, default `opendip.ingest.limits.DEFAULT_LIMITS`)."""
+    (each file within `limits`, default `opendip.ingest.limits.DEFAULT_LIMITS`);
+    `progress` hears (step, rows so far) while each file is read."""
     sources: list[tuple[str, Callable[[], RawFile] | str]] = []
     seen: set[Path] = set()
     for path in paths:
@@ -110,7 +112,7 @@ def import_table(
             sources.append((str(path), "与前面列出的文件是同一个文件，已跳过"))
             continue
         seen.add(Path(path).resolve())
-        sources.append((str(path), partial(read_file, path, encoding, sheet, limits)))
+        sources.append((str(path), partial(read_file, path, encoding, sheet, limits, progress)))
     return import_raw(sources, contract, encoding)
 
 
@@ -345,9 +347,10 @@ def read_cases(
     encoding: str | None = None,
     sheet: str | None = None,
     limits: ImportLimits | None = None,
+    progress: Progress | None = None,
 ) -> ImportResult:
     """Import settlement-list files (CSV/Excel/Parquet) into the `cases` contract."""
-    return import_table(paths, CASES, encoding, sheet, limits)
+    return import_table(paths, CASES, encoding, sheet, limits, progress)
 
 
 def read_hospitals(

@@ -18,9 +18,15 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree as ET
+
+#: Called while a file is read with (step in Chinese, rows so far), e.g. so that the
+#: platform can show an upload's progress; called every `PROGRESS_EVERY` rows at most.
+Progress = Callable[[str, int], None]
+PROGRESS_EVERY = 20_000
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,10 @@ def check_xlsx_archive(path: Path, limits: ImportLimits) -> None:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, OSError) as exc:
-        raise LimitExceeded(f"无法打开 Excel 文件：不是有效的 .xlsx（{exc}）") from exc
+        raise LimitExceeded(
+            "无法打开 Excel 文件：不是有效的 .xlsx（文件不是 xlsx 压缩包或已损坏）；"
+            "请在 Excel 中另存为新的 .xlsx 或 CSV 后重新上传"
+        ) from exc
     total = sum(i.file_size for i in infos)
     if total > limits.max_decompressed_bytes:
         raise LimitExceeded(
@@ -159,9 +168,9 @@ class SheetScan:
         return out
 
 
-def scan_xlsx(source, limits: ImportLimits) -> SheetScan:
+def scan_xlsx(source, limits: ImportLimits, progress: Progress | None = None) -> SheetScan:
     """Stream one worksheet's XML (a binary file object); raise `LimitExceeded` as soon as
-    a bound is passed."""
+    a bound is passed. `progress` hears ("检查文件结构", rows scanned) as it goes."""
     scan = SheetScan()
     rows_seen = 0
     row_has_value = False
@@ -177,6 +186,8 @@ def scan_xlsx(source, limits: ImportLimits) -> SheetScan:
             elif tag == "row":
                 rows_seen += 1
                 row_has_value = False
+                if progress is not None and rows_seen % PROGRESS_EVERY == 0:
+                    progress("检查文件结构", rows_seen)
                 r = elem.get("r")
                 row_number = int(r) if r and r.isdigit() else row_number + 1
                 if rows_seen > limits.max_rows + 1:
@@ -220,8 +231,10 @@ def scan_xlsx(source, limits: ImportLimits) -> SheetScan:
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "PROGRESS_EVERY",
     "ImportLimits",
     "LimitExceeded",
+    "Progress",
     "SheetScan",
     "check_parquet_metadata",
     "check_table_size",

@@ -25,8 +25,10 @@ import pyarrow.parquet as pq
 
 from opendip.ingest.limits import (
     DEFAULT_LIMITS,
+    PROGRESS_EVERY,
     ImportLimits,
     LimitExceeded,
+    Progress,
     check_parquet_metadata,
     check_table_size,
     check_xlsx_archive,
@@ -167,7 +169,10 @@ def unique_headers(header: list[str]) -> tuple[list[str], list[str]]:
 
 
 def read_csv(
-    path: Path, encoding: str | None = None, limits: ImportLimits = DEFAULT_LIMITS
+    path: Path,
+    encoding: str | None = None,
+    limits: ImportLimits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
 ) -> RawFile:
     raw = path.read_bytes()
     if not raw.strip():
@@ -190,6 +195,8 @@ def read_csv(
     if bad:
         numbers = numbers[~np.isin(numbers, [b[0] for b in bad])]
     table, numbers = _drop_blank_rows(table, numbers)
+    if progress is not None:
+        progress("读取数据行", table.num_rows + len(bad))
     return RawFile(path, table, pa.array(numbers), encoding, bad, warnings=warnings)
 
 
@@ -294,13 +301,17 @@ def _cell(value: object) -> str:
 
 
 def read_excel(
-    path: Path, sheet: str | None = None, limits: ImportLimits = DEFAULT_LIMITS
+    path: Path,
+    sheet: str | None = None,
+    limits: ImportLimits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
 ) -> RawFile:
     """The first (or named) worksheet as text. The archive is checked against `limits`
     before it is opened, the sheet's XML is scanned once independently of openpyxl and of
     its `<dimension>` tag (`limits.scan_xlsx`), and the rows read must match the rows
     scanned. Rows with a formula but no cached value, or inside a merged range, are kept
-    aside with the reason (they would otherwise read as empty cells)."""
+    aside with the reason (they would otherwise read as empty cells). `progress` hears the
+    rows scanned, then the rows read."""
     from openpyxl import load_workbook
 
     try:
@@ -310,12 +321,15 @@ def read_excel(
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise ReadError(f"无法打开 Excel 文件：{exc}") from exc
+        raise ReadError(
+            "无法打开 Excel 文件：文件结构不符合 .xlsx 规范（可能已损坏或由其他软件生成）；"
+            "请在 Excel 中另存为新的 .xlsx 或 CSV 后重新上传"
+        ) from exc
     try:
         ws = book[_sheet_name(book.sheetnames, sheet)]
         try:
             with book._archive.open(ws._worksheet_path) as src:
-                scan = scan_xlsx(src, limits)
+                scan = scan_xlsx(src, limits, progress)
         except LimitExceeded as exc:
             raise ReadError(str(exc)) from exc
         except ET.ParseError as exc:
@@ -338,6 +352,8 @@ def read_excel(
         merged = scan.merged_rows()
         beyond: list[int] = []
         for number, row in enumerate(rows, start=2):
+            if progress is not None and number % PROGRESS_EVERY == 0:
+                progress("读取数据行", number - 1)
             value_rows += any(v is not None for v in row)
             cells = [_cell(v) for v in row[:width]]
             if number in formulas or number in merged:
@@ -365,6 +381,8 @@ def read_excel(
             numbers.append(number)
     finally:
         book.close()
+    if progress is not None:
+        progress("读取数据行", len(numbers) + len(bad))
     if value_rows != scan.value_rows:
         raise ReadError(
             f"Excel 行数核对不符：工作表中有 {scan.value_rows} 行含数据，只读到 {value_rows} 行；"
@@ -387,7 +405,9 @@ def _sheet_name(names: list[str], sheet: str | None) -> str:
     raise ReadError(f"Excel 中没有工作表 {sheet!r}（现有：{'、'.join(names)}）")
 
 
-def read_parquet(path: Path, limits: ImportLimits = DEFAULT_LIMITS) -> RawFile:
+def read_parquet(
+    path: Path, limits: ImportLimits = DEFAULT_LIMITS, progress: Progress | None = None
+) -> RawFile:
     try:
         check_parquet_metadata(path, limits)
     except LimitExceeded as exc:
@@ -399,6 +419,8 @@ def read_parquet(path: Path, limits: ImportLimits = DEFAULT_LIMITS) -> RawFile:
     except Exception as exc:
         raise ReadError(f"无法读取 Parquet 文件：{exc}") from exc
     numbers = pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64))
+    if progress is not None:
+        progress("读取数据行", table.num_rows)
     return RawFile(path, table, numbers, typed=True)
 
 
@@ -407,21 +429,22 @@ def read_file(
     encoding: str | None = None,
     sheet: str | None = None,
     limits: ImportLimits | None = None,
+    progress: Progress | None = None,
 ) -> RawFile:
     """Read one CSV / Excel / Parquet file (chosen by suffix) into a `RawFile`, within
     `limits` (default `DEFAULT_LIMITS`); rows with a field over `limits.max_field_chars`
-    are kept aside with the reason."""
+    are kept aside with the reason. `progress` hears (step, rows so far) while reading."""
     path = Path(path)
     limits = limits or DEFAULT_LIMITS
     if not path.is_file():
         raise ReadError("文件不存在")
     suffix = path.suffix.lower()
     if suffix in EXCEL_SUFFIXES:
-        raw = read_excel(path, sheet, limits)
+        raw = read_excel(path, sheet, limits, progress)
     elif suffix == ".parquet":
-        raw = read_parquet(path, limits)
+        raw = read_parquet(path, limits, progress)
     elif suffix in CSV_SUFFIXES:
-        raw = read_csv(path, encoding, limits)
+        raw = read_csv(path, encoding, limits, progress)
     elif suffix == ".xls":
         raise ReadError("不支持旧版 Excel .xls，请另存为 .xlsx 或 CSV")
     else:

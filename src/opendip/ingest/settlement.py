@@ -123,7 +123,10 @@ def _sheet_names(path: Path) -> list[str]:
     try:
         book = load_workbook(path, read_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise ReadError(f"无法打开 Excel 文件：{exc}") from exc
+        raise ReadError(
+            "无法打开 Excel 文件：文件结构不符合 .xlsx 规范（可能已损坏或由其他软件生成）；"
+            "请在 Excel 中另存为新的 .xlsx 或 CSV 后重新上传"
+        ) from exc
     try:
         return list(book.sheetnames)
     finally:

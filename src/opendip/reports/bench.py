@@ -1,5 +1,6 @@
 """Bench stage: the annual report and the settlement publication of the demo year, rendered
-(JSON, Excel, HTML, PDF) into `<workdir>/reports` — the README's main job ends with them."""
+(JSON, Excel, HTML, PDF) into `<workdir>/reports`, each with its manifest — the README's
+main job ends with them."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ def run(ctx: BenchContext) -> StageResult:
     run_dir = ctx.artifacts.get("settlement")
     if run_dir is None or not (run_dir / "manifest.json").is_file():
         return StageResult(0, "缺少年终清算运行目录，跳过")
-    from opendip.reports.render import write_report
+    from opendip.reports.sealed import write_sealed
 
     out = ctx.workdir / "reports"
     report = build_report(run_dir)
-    written = write_report(report, out, f"年度运行分析报告_{report.period}")
+    written = write_sealed(report, out, f"年度运行分析报告_{report.period}")
     publication = build_publication(run_dir)
-    write_report(
+    write_sealed(
         publication, out, f"结算公示_{publication.period}", formats=("json", "xlsx", "pdf")
     )
     ctx.artifacts["report"] = written

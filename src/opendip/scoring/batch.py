@@ -7,6 +7,7 @@ rounded once, half up, to the policy's score decimals (see `formulas` and `exact
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,6 +20,7 @@ from opendip.contract.tables import HOSPITAL_LEVELS, SCORED
 from opendip.policy import Policy, PolicyFile
 from opendip.scoring import explain as ex
 from opendip.scoring import formulas as f
+from opendip.scoring import special as sp_rules
 from opendip.scoring.errors import InputDataError, MissingParameterError
 from opendip.scoring.exact import HUGE as HUGE_T
 from opendip.scoring.exact import big, decimal_to_units, div_half_up, ratio, units_to_decimal
@@ -105,6 +107,8 @@ def score_period(t: ir.Table, policy: Policy, p: ScoringParams) -> ir.Table:
     """
     S = p.unit
     d = p.score_decimals
+    # Rule step "special payment": the base the formulas start from (_pay_b4), its note.
+    t = sp_rules.adjust_batch(t, p.special, (t.decision != "accept").fill_null(True))
     b4 = decimal_to_units(t.base_score, 4)
 
     # Stage 1: units, hospital coefficient, reference mean, band thresholds.
@@ -154,7 +158,7 @@ def score_period(t: ir.Table, policy: Policy, p: ScoringParams) -> ir.Table:
     )
     # Stage 2: adjusted base, cost ratio as a fraction.
     t = t.mutate(
-        _ba=big(t._b4) * big(t._a4),
+        _ba=big(t._pay_b4) * big(t._a4),
         _r_num=big(t.cost) * t._m_den,
         _r_den=ibis.ifelse(t._m_num > 0, t._m_num, ibis.null(HUGE_T)),
     )
@@ -284,6 +288,8 @@ def score_period(t: ir.Table, policy: Policy, p: ScoringParams) -> ir.Table:
         explain_body=body,
         explain_tail=tail,
         review_rejected=(t.decision == "reject").fill_null(False),
+        paid_base_score=units_to_decimal(t._pay_b4, 4, SCORE_T),
+        rule_note=t._rule_note,
         aux_coefficient=units_to_decimal(t._a4, 4, COEF_T),
         total_cost_fen=t.cost,
         mean_source=t._mean_src,
@@ -307,6 +313,8 @@ def score_period(t: ir.Table, policy: Policy, p: ScoringParams) -> ir.Table:
         community_id=t.community_id,
         settled_units=t._settled_u,
         score_decimals=ibis.literal(d, type="int8"),
+        tcm_group=t.tcm_group,
+        new_tech=t.new_tech,
         # Check flags (dropped before output).
         _bad_band=t._hp.isnull() & t.base_score.notnull() & ~t._fallback & ~t._bed_day & ~accepted,
         _bad_level=t._k4.isnull(),
@@ -465,6 +473,24 @@ def _check_scored(scored: ir.Table, versions: list[tuple[Policy, ScoringParams]]
             require_fallback_mean(p)
 
 
+def _western_scores(directory: ir.Table, params: list[ScoringParams]) -> dict[str, int]:
+    """Scores (× 10**4) of the western surgical groups the TCM rules pay at (中西医同病同价)."""
+    codes = sorted({c for p in params for c in p.special.western_codes()})
+    if not codes:
+        return {}
+    rows = (
+        directory.filter(directory.group_code.cast("string").isin(codes))
+        .select(group_code=directory.group_code.cast("string"), score=directory.score)
+        .to_pyarrow()
+        .to_pylist()
+    )
+    by_code = {r["group_code"]: r for r in rows}
+    out: dict[str, int] = {}
+    for p in params:
+        out.update(sp_rules.western_scores(p.special, by_code))
+    return out
+
+
 def score_cases(
     cases: ir.Table,
     grouped: ir.Table,
@@ -534,10 +560,20 @@ def score_cases(
             spans[-1] = (spans[-1][0], end, spans[-1][2], p)
         else:
             spans.append((start, end, pol, p))
+    western = _western_scores(directory, [p for *_, p in spans])
     versions = []
     scored = None
+    by_item = None
     for i, (start, end, pol, p) in enumerate(spans):
-        part = score_period(dip.filter(dip.discharge_date.between(start, end)), pol, p)
+        p = dataclasses.replace(p, special=p.special.resolved(western))
+        span = dip.filter(dip.discharge_date.between(start, end))
+        if p.special.by_item:
+            # 新技术新项目 settled by item in their transition period: out of DIP.
+            span = sp_rules.by_item_batch(span, p.special)
+            exempt = span.filter(span._by_item.notnull())
+            by_item = exempt if by_item is None else by_item.union(exempt)
+            span = span.filter(span._by_item.isnull()).drop("_by_item")
+        part = score_period(span, pol, p)
         part = part.mutate(_part=ibis.literal(i, type="int16"))
         scored = part if scored is None else scored.union(part)
         versions.append((pol, p))
@@ -564,7 +600,25 @@ def score_cases(
         total_cost_fen=t.cost,
         personal_share_fen=t.copay + t.selfpay,
         ffs_fund_fen=t.ffs,
+        exemption=ibis.null("string"),
     )
+    if by_item is not None:
+        not_dip = not_dip.union(
+            by_item.select(
+                case_id=by_item.case_id,
+                hospital_id=by_item.hospital_id,
+                pool=by_item.pool,
+                department=by_item.department,
+                settle_month=by_item.settle_month,
+                match_step=by_item.match_step,
+                status=ibis.literal("按项目付费"),
+                reason=by_item._by_item,
+                total_cost_fen=by_item.cost,
+                personal_share_fen=by_item.copay + by_item.selfpay,
+                ffs_fund_fen=by_item.ffs,
+                exemption=ibis.literal(sp_rules.EXEMPTION_NEW_TECH),
+            )
+        )
     dup = duplicated.select(
         case_id=duplicated.case_id.cast("string"),
         hospital_id=duplicated.hospital_id.cast("string"),
@@ -577,6 +631,7 @@ def score_cases(
         total_cost_fen=duplicated.total_cost.cast("int64"),
         personal_share_fen=(duplicated.personal_copay + duplicated.personal_selfpay).cast("int64"),
         ffs_fund_fen=duplicated.fund_paid.cast("int64"),
+        exemption=ibis.null("string"),
     )
     not_dip = not_dip.union(dup)
     if materialize:

@@ -117,7 +117,8 @@ def template_values(row: Mapping[str, Any]) -> dict[str, str]:
     source = row.get("mean_source")
     return {
         "group": row.get("group_code") or "",
-        "base": _dec(row.get("base_score")),
+        # the base score the formulas started from (after special payment rules)
+        "base": _dec(row.get("paid_base_score")),
         "aux": _dec(row.get("aux_coefficient")),
         "cost": _fen(row.get("total_cost_fen")),
         "mean_src": MEAN_SOURCES[source] if source else "",
@@ -144,9 +145,8 @@ def render(row: Mapping[str, Any]) -> str:
     """The Chinese explanation of one scored case from its facts (a SCORED row, from the
     batch's Parquet or the single-case scorer); the money part when a point value is known."""
     values = template_values(row)
-    text = (REJECTED if row.get("review_rejected") else "") + py_text(
-        BODY[row["explain_body"]], values
-    )
+    text = (REJECTED if row.get("review_rejected") else "") + (row.get("rule_note") or "")
+    text += py_text(BODY[row["explain_body"]], values)
     text += py_text(TAIL[row["explain_tail"]], values)
     if row.get("point_value") is not None:
         text += py_text(

@@ -10,6 +10,7 @@ from opendip.money import yuan_to_fen
 from opendip.policy import Policy
 from opendip.scoring.errors import MissingParameterError, ScoringError
 from opendip.scoring.exact import ratio, scaled
+from opendip.scoring.special import SpecialRules, special_rules
 
 #: Scale of coefficients in the contract (decimal(10, 4)) and of base scores (decimal(18, 4)).
 COEF_DECIMALS = 4
@@ -66,6 +67,8 @@ class ScoringParams:
     low_applies_coefficient: bool
     ratio_decimals: int | None
     round_case_first: bool
+    #: 中医优势病种 and 新技术新项目 (opendip.scoring.special)
+    special: SpecialRules
 
     @property
     def unit(self) -> int:
@@ -88,8 +91,28 @@ def _coef4(value: Decimal, parameter: str) -> int:
         ) from exc
 
 
+#: Converted parameters of recently used policy objects (policies are frozen models, so a
+#: policy object's parameters never change): the single-case path converts them once per
+#: policy version instead of on every case (the pre-grouping API, issue 16 §4).
+_MEMO: dict[tuple[int, int | None], tuple[Policy, ScoringParams]] = {}
+_MEMO_SIZE = 64
+
+
 def scoring_params(policy: Policy, all_case_mean_fen: int | None = None) -> ScoringParams:
-    """Check and convert `policy.scoring` (raises ScoringError / MissingParameterError)."""
+    """Check and convert `policy.scoring` (raises ScoringError / MissingParameterError);
+    remembered per policy object and all-case mean."""
+    key = (id(policy), all_case_mean_fen)
+    found = _MEMO.get(key)
+    if found is not None and found[0] is policy:
+        return found[1]
+    params = _convert(policy, all_case_mean_fen)
+    if len(_MEMO) >= _MEMO_SIZE:
+        _MEMO.clear()
+    _MEMO[key] = (policy, params)
+    return params
+
+
+def _convert(policy: Policy, all_case_mean_fen: int | None) -> ScoringParams:
     s = policy.scoring
     if s.score_decimals > SCORE_SCALE:
         raise ScoringError(
@@ -150,6 +173,7 @@ def scoring_params(policy: Policy, all_case_mean_fen: int | None = None) -> Scor
         low_applies_coefficient=s.low_applies_hospital_coefficient,
         ratio_decimals=s.ratio_decimals,
         round_case_first=s.round_case_score_before_coefficient,
+        special=special_rules(policy),
     )
 
 

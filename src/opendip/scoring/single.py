@@ -4,14 +4,21 @@ batch path (`batch.score_period`), for explanation screens and what-if questions
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from opendip.policy import Policy, PolicyFile
 from opendip.scoring import explain as ex
 from opendip.scoring import formulas as f
+from opendip.scoring import special as sp_rules
 from opendip.scoring.batch import PV_DECIMALS, body_keys, point_value_units, policy_facts
-from opendip.scoring.errors import InputDataError, MissingParameterError, ReviewFileError
+from opendip.scoring.errors import (
+    InputDataError,
+    MissingParameterError,
+    ReviewFileError,
+    ScoringError,
+)
 from opendip.scoring.exact import py_div_half_up as div
 from opendip.scoring.exact import ratio, scaled
 from opendip.scoring.inputs import ACCEPT, REJECT
@@ -126,9 +133,13 @@ def score_case(
     review: dict[str, Any] | None = None,
     point_value: Decimal | None = None,
     all_case_mean_fen: int | None = None,
+    directory_rows: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Score one DIP case; returns a SCORED row (dict). Unmatched cases, and a missing
-    amount (total cost, fund paid, personal shares), raise InputDataError."""
+    """Score one DIP case; returns a SCORED row (dict) plus `tcm_group` and `new_tech`
+    (the special payment rules applied). Unmatched cases, and a missing amount (total cost,
+    fund paid, personal shares), raise InputDataError; a case settled by item as a new
+    technology raises `ByItemCase` (its reason is the batch's not_dip reason).
+    `directory_rows` (group code → row) gives the western groups' scores of 中西医同病同价."""
     missing = [c for c in AMOUNT_FIELDS if case.get(c) is None]
     if missing:
         raise InputDataError(
@@ -143,6 +154,10 @@ def score_case(
     gtype = grouped["group_type"]
     if gtype == "unmatched":
         raise InputDataError("grouped", "group_type", "未入组病例不按 DIP 计分", [case["case_id"]])
+    rules = p.special.resolved(sp_rules.western_scores(p.special, directory_rows or {}))
+    by_item = sp_rules.new_tech_match(case, rules.by_item)
+    if by_item is not None:
+        raise ByItemCase(sp_rules.by_item_reason(by_item), by_item.code)
     decision = None
     if review is not None:
         raw = str(review.get("decision", "")).strip().lower()
@@ -155,7 +170,8 @@ def score_case(
     b4 = _units4(base)
     aux = grouped.get("aux_coefficient")
     a4 = _units4(aux) if aux is not None else 10**4
-    ba = b4 * a4 if b4 is not None else None
+    adj = sp_rules.adjust_single(case, gtype, b4, rules, not accepted)
+    ba = adj.pay4 * a4 if adj.pay4 is not None else None
     k4 = hospital_k4(hospital, p)
     level = hospital["level"]
     row = directory_row or {}
@@ -290,9 +306,13 @@ def score_case(
         "personal_share_fen": personal,
         "fund_payable_fen": fund,
         "ffs_fund_fen": int(case["fund_paid"]),
+        "tcm_group": adj.tcm,
+        "new_tech": adj.new_tech,
         "explain_body": body_keys(p)[kind],
         "explain_tail": tail,
         "review_rejected": rejected,
+        "paid_base_score": _score(adj.pay4, 4) if adj.pay4 is not None else None,
+        "rule_note": adj.note,
         "aux_coefficient": _coef(a4),
         "total_cost_fen": cost,
         "mean_source": mean_src,
@@ -312,6 +332,15 @@ def score_case(
 
 def _coef(units4: int) -> Decimal:
     return Decimal(units4).scaleb(-4).quantize(Decimal("0.0001"))
+
+
+class ByItemCase(ScoringError):
+    """A case using a new technology in its transition period: settled by item, not DIP
+    (the batch lists it in not_dip with this reason and exemption new_technology)."""
+
+    def __init__(self, reason: str, code: str) -> None:
+        self.reason, self.code = reason, code
+        super().__init__(reason)
 
 
 def cost_thresholds(

@@ -671,6 +671,7 @@ def settle_year(
     }
     dip_cases = sum(int(r["cases"]) for r in case_totals.values())
     pools = _pool_table(hospitals, case_totals, funds, pvs, targets, non_dip, final)
+    special = special_rule_counts(money, result.not_dip)
     return AnnualResult(
         year=year,
         point_values=pvs,
@@ -686,8 +687,38 @@ def settle_year(
             "cases": n,
             "dip_cases": dip_cases,
             "not_dip_cases": n - dip_cases,
+            **special,
         },
     )
+
+
+def special_rule_counts(scored: ir.Table, not_dip: ir.Table) -> dict[str, int]:
+    """Cases and money of the special payment rules (中医优势病种, 新技术新项目): DIP cases
+    paid with a TCM advantage group or a new technology's added score (their DIP amount),
+    and new-technology cases settled by item (their fee-for-service fund amount)."""
+    tcm = scored.tcm_group.notnull()
+    nt = scored.new_tech.notnull()
+    amount = scored.dip_amount_fen.fill_null(0)
+    row = (
+        scored.aggregate(
+            tcm_cases=tcm.cast("int64").sum(),
+            tcm_dip_fen=ibis.ifelse(tcm, amount, 0).sum(),
+            new_tech_cases=nt.cast("int64").sum(),
+            new_tech_dip_fen=ibis.ifelse(nt, amount, 0).sum(),
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    by_item = not_dip.filter(not_dip.exemption.notnull())
+    row |= (
+        by_item.aggregate(
+            new_tech_by_item_cases=by_item.count(),
+            new_tech_by_item_ffs_fen=by_item.ffs_fund_fen.fill_null(0).sum(),
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    return {k: int(v or 0) for k, v in row.items()}
 
 
 HOSPITAL_COLUMNS = (

@@ -173,7 +173,11 @@ def case_sheet(cases: pa.Table) -> pa.Table:
     from opendip.scoring.explain import render_column
 
     shown = cases.select(list(SCORED_SHOWN))
-    return shown.append_column("explanation", pa.array(render_column(cases), pa.string()))
+    shown = shown.append_column("explanation", pa.array(render_column(cases), pa.string()))
+    for rule in ("tcm_group", "new_tech"):  # the special payment rules applied
+        if rule in cases.column_names:
+            shown = shown.append_column(rule, cases.column(rule))
+    return shown
 
 
 def _cell(name: str, value: Any) -> Any:
@@ -343,13 +347,13 @@ def verify_outputs(run_dir: Path, manifest: dict[str, Any] | None = None) -> dic
 
 
 @contextmanager
-def staged_directory(out: Path) -> Iterator[Path]:
+def staged_directory(out: Path, manifest_name: str = "manifest.json") -> Iterator[Path]:
     """Write a run's outputs into a fresh staging directory inside `out`; only when the
-    block completes are they moved into `out`, the manifest last. Before the first move the
-    old manifest is removed, so at every instant `out` is either a complete run (manifest
-    matching its outputs) or visibly incomplete (no manifest): a killed run never leaves an
-    old manifest beside new outputs. On an error the staging directory is removed and
-    `out` is untouched."""
+    block completes are they moved into `out`, the manifest (`manifest_name`) last. Before
+    the first move the old manifest is removed, so at every instant `out` is either a
+    complete run (manifest matching its outputs) or visibly incomplete (no manifest): a
+    killed run never leaves an old manifest beside new outputs. On an error the staging
+    directory is removed and `out` is untouched."""
     out.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
@@ -357,17 +361,17 @@ def staged_directory(out: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    manifest = out / "manifest.json"
+    manifest = out / manifest_name
     manifest.unlink(missing_ok=True)
     for item in sorted(stage.iterdir()):
-        if item.name == "manifest.json":
+        if item.name == manifest_name:
             continue
         target = out / item.name
         if target.is_dir() and not item.is_dir():
             shutil.rmtree(target)
         os.replace(item, target)
-    if (stage / "manifest.json").exists():
-        os.replace(stage / "manifest.json", manifest)
+    if (stage / manifest_name).exists():
+        os.replace(stage / manifest_name, manifest)
     shutil.rmtree(stage, ignore_errors=True)
 
 
@@ -375,9 +379,24 @@ def yuan(fen: int) -> str:
     return f"{Decimal(int(fen)) / 100:,.2f}"
 
 
-def reconciliation_markdown(pools: pa.Table, year: int | str) -> str:
+def special_rules_line(counts: dict[str, int]) -> str:
+    """One Chinese line: cases and money of 中医优势病种 and 新技术新项目 (clearing counts)."""
+    return (
+        f"- 特殊支付规则：中医/民族医优势病种 {counts.get('tcm_cases', 0)} 例，DIP 金额 "
+        f"{yuan(counts.get('tcm_dip_fen', 0))} 元；新技术新项目加分 "
+        f"{counts.get('new_tech_cases', 0)} 例，DIP 金额 {yuan(counts.get('new_tech_dip_fen', 0))} 元；"
+        f"新技术新项目按项目付费 {counts.get('new_tech_by_item_cases', 0)} 例，按项目统筹支付 "
+        f"{yuan(counts.get('new_tech_by_item_ffs_fen', 0))} 元"
+    )
+
+
+def reconciliation_markdown(
+    pools: pa.Table, year: int | str, counts: dict[str, int] | None = None
+) -> str:
     """The reconciliation report (对账报告) in Chinese."""
     lines = [f"# {year} DIP 清算对账报告", ""]
+    if counts is not None:
+        lines += [special_rules_line(counts), ""]
     for r in pools.to_pylist():
         label = INSURANCE_TYPE_LABELS.get(r["pool"], r["pool"])
         ok = "一致" if r["cases_equal_hospitals"] and r["clearing_identity"] else "不一致"

@@ -227,7 +227,7 @@ def run_year(
         ]
         notes = []
         report = out / "reconciliation.md"
-        text = reconciliation_markdown(r.pools, year)
+        text = reconciliation_markdown(r.pools, year, r.counts)
         if listed is not None:
             text += "\n" + fnd.reconciliation_lines(r.pools, listed)
             outputs.append(write_parquet(listed, out / "findings.parquet"))

@@ -26,8 +26,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from opendip.contract.labels import LABELS
 
-#: Roles: 医保局管理员, 医保局经办, 医院用户, 评审专家.
-ROLES = ("admin", "agency", "hospital", "expert")
+#: Roles: 医保局管理员, 医保局经办, 医院用户, 评审专家, and the read-only 卫健部门 and
+#: 财政部门. Scopes within a role (县区经办, 科主任, 医师): `User.county`, `User.department`,
+#: `User.doctor_id` (rules: opendip.store.access).
+ROLES = ("admin", "agency", "hospital", "expert", "health", "finance")
 ROLE_LABELS = LABELS["role"]
 RUN_KINDS = ("monthly", "annual")
 RUN_KIND_LABELS = LABELS["run_kind"]
@@ -55,6 +57,13 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     #: Set for hospital users only: the one hospital they may see.
     hospital_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: Agency users only: the county (区县, as the hospital registry names it) they are
+    #: limited to (县区经办); None: the whole region.
+    county: Mapped[str | None] = mapped_column(String(64))
+    #: Hospital users only: a department head's discharge department (科主任) or a
+    #: doctor's attending doctor code (医师); neither: the DIP office (医保办).
+    department: Mapped[str | None] = mapped_column(String(64))
+    doctor_id: Mapped[str | None] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
@@ -65,6 +74,19 @@ class User(Base):
     @property
     def role_label(self) -> str:
         return ROLE_LABELS.get(self.role, self.role)
+
+    @property
+    def scope_label(self) -> str:
+        """The role with its scope in Chinese, e.g. 县区经办（城关区）, 科主任（骨科）."""
+        if self.role == "agency" and self.county:
+            return f"县区经办（{self.county}）"
+        if self.role == "hospital" and self.doctor_id:
+            return f"医师（{self.doctor_id}）"
+        if self.role == "hospital" and self.department:
+            return f"科主任（{self.department}）"
+        if self.role == "hospital":
+            return "医院医保办"
+        return self.role_label
 
 
 class LoginSession(Base):

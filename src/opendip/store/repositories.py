@@ -14,7 +14,7 @@ from sqlalchemy import delete, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
-from opendip.store.access import application_filter, is_region, upload_filter
+from opendip.store.access import application_filter, lead_filter, run_visible, upload_filter
 from opendip.store.models import (
     ROLES,
     Application,
@@ -57,7 +57,17 @@ class NotFoundError(StoreRuleError):
 
 
 def actor_of(user: User) -> Actor:
-    return Actor(user.id, user.role, user.hospital_id)
+    """The user as a workflow actor, with its scope. A county user's hospitals are not
+    known here (they come from the region's registry): without them it sees nothing
+    (fails closed); callers that know them pass the full actor (`Viewer.actor`)."""
+    return Actor(
+        user.id,
+        user.role,
+        user.hospital_id,
+        county=user.county if user.role == "agency" else None,
+        department=user.department if user.role == "hospital" else None,
+        doctor_id=user.doctor_id if user.role == "hospital" else None,
+    )
 
 
 # -- audit ----------------------------------------------------------------------------------
@@ -107,8 +117,19 @@ def create_user(
     role: str,
     display_name: str = "",
     hospital_id: str | None = None,
+    *,
+    county: str | None = None,
+    department: str | None = None,
+    doctor_id: str | None = None,
 ) -> User:
+    """A new user; `county` scopes an agency user to one county (县区经办), `department`
+    or `doctor_id` a hospital user to a department (科主任) or their own cases (医师)
+    (opendip.store.access). Whether the county exists is checked by the caller against
+    the region's hospital registry."""
     username = username.strip()
+    county = (county or "").strip()[:64] or None
+    department = (department or "").strip()[:64] or None
+    doctor_id = (doctor_id or "").strip()[:64] or None
     if not username or len(username) > 64:
         raise StoreRuleError("用户名须为 1–64 个字符")
     if role not in ROLES:
@@ -117,6 +138,12 @@ def create_user(
         raise StoreRuleError("医院用户必须指定所属医疗机构代码")
     if role != "hospital" and hospital_id:
         raise StoreRuleError("只有医院用户可以指定医疗机构")
+    if county and role != "agency":
+        raise StoreRuleError("只有医保局经办用户可以限定区县")
+    if (department or doctor_id) and role != "hospital":
+        raise StoreRuleError("只有医院用户可以限定科室或主诊医师")
+    if department and doctor_id:
+        raise StoreRuleError("科主任（科室）与医师（主诊医师代码）只能二选一")
     if s.scalar(select(User).where(User.username == username)) is not None:
         raise StoreRuleError(f"用户名 {username} 已存在")
     user = User(
@@ -124,6 +151,9 @@ def create_user(
         display_name=display_name or username,
         role=role,
         hospital_id=hospital_id.strip() if hospital_id else None,
+        county=county,
+        department=department,
+        doctor_id=doctor_id,
         password_hash=hash_password(password),
     )
     s.add(user)
@@ -343,9 +373,8 @@ def list_runs(s: Session, limit: int = 50) -> list[Run]:
 
 
 def get_run(s: Session, actor: Actor, run_id: int) -> Run | None:
-    if not is_region(actor):
-        return None
-    return s.get(Run, run_id)
+    run = s.get(Run, run_id)
+    return run if run is not None and run_visible(actor, run) else None
 
 
 def published_runs(s: Session) -> list[Run]:
@@ -503,14 +532,16 @@ def transition(
     expert_id: int | None = None,
     decisions: Sequence[CaseDecision] = (),
     today: dt.date | None = None,
+    actor: Actor | None = None,
 ) -> Application:
     """Apply one workflow action under the optimistic version check (the caller commits,
-    or rolls back on an exception).
+    or rolls back on an exception). `actor`: the user with its scope (default
+    `actor_of(user)`).
 
     Raises NotFoundError (not visible), IllegalTransition / NotPermitted / InvalidDecision
     (refused), ConcurrentUpdateError (someone else acted first: exactly one wins).
     """
-    actor = actor_of(user)
+    actor = actor or actor_of(user)
     app = get_application(s, actor, app_id)
     if app is None:
         raise NotFoundError("未找到该申请")
@@ -592,11 +623,13 @@ def transition(
     except (IntegrityError, OperationalError) as exc:
         raise ConcurrentUpdateError("该申请已被他人更新，请刷新页面后重试") from exc
     s.expire(app)
-    fresh = get_application(s, actor_of(user) if user.role != "expert" else actor, app.id)
+    fresh = get_application(s, actor, app.id)
     return fresh if fresh is not None else app
 
 
-def add_comment(s: Session, user: User, app: Application, comment: str) -> ApplicationEvent:
+def add_comment(
+    s: Session, user: User, app: Application, comment: str, actor: Actor | None = None
+) -> ApplicationEvent:
     from opendip.workflow import can_comment
 
     text = comment.strip()
@@ -604,7 +637,7 @@ def add_comment(s: Session, user: User, app: Application, comment: str) -> Appli
         raise StoreRuleError("意见内容不能为空")
     if len(text) > 5000:
         raise StoreRuleError("意见内容最多 5000 个字符")
-    if not can_comment(app.state, actor_of(user), app.hospital_id, app.expert_id):
+    if not can_comment(app.state, actor or actor_of(user), app.hospital_id, app.expert_id):
         raise IllegalTransition("已结案归档的申请不能再添加意见")
     event = ApplicationEvent(
         application_id=app.id, actor_id=user.id, action="comment", comment=text
@@ -677,8 +710,13 @@ def experts(s: Session) -> list[User]:
 # -- supervision leads --------------------------------------------------------------------------
 
 
-def list_leads(s: Session, status: str | None = None) -> list[SupervisionLead]:
+def list_leads(
+    s: Session, status: str | None = None, actor: Actor | None = None
+) -> list[SupervisionLead]:
+    """Leads, newest first; with `actor`, only those it may see (a county user's county)."""
     stmt = select(SupervisionLead).order_by(SupervisionLead.id.desc())
+    if actor is not None:
+        stmt = stmt.where(lead_filter(actor))
     if status:
         stmt = stmt.where(SupervisionLead.status == status)
     return list(s.scalars(stmt).all())
@@ -716,9 +754,9 @@ def import_leads(s: Session, leads: list[dict[str, Any]]) -> int:
 
 
 def get_lead(s: Session, actor: Actor, lead_id: int) -> SupervisionLead | None:
-    if not is_region(actor):
-        return None
-    return s.get(SupervisionLead, lead_id)
+    return s.scalar(
+        select(SupervisionLead).where(SupervisionLead.id == lead_id, lead_filter(actor))
+    )
 
 
 def update_lead(

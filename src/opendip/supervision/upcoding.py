@@ -84,11 +84,15 @@ def diagnosis_shift_leads(stays: ir.Table, policy: Policy) -> ir.Table:
         "family", top_sub=sub.subcategory, top_cost=sub.sub_cost
     )
     fam = base.group_by("family").aggregate(fam_cost=base.total_cost.median())
-    top = top.join(fam, "family")
+    # small tables read several times below are computed once (Spark does not share common
+    # subplans: without this the detector's plan held many copies of the windows and joins)
+    top = top.join(fam, "family").cache()
     marked = base.join(top, "family")
     marked = marked.mutate(is_top=(marked.subcategory == marked.top_sub).cast("int64"))
-    agg = marked.group_by(["hospital_id", "level", "family", "current"]).aggregate(
-        n=marked.count(), k=marked.is_top.sum()
+    agg = (
+        marked.group_by(["hospital_id", "level", "family", "current"])
+        .aggregate(n=marked.count(), k=marked.is_top.sum())
+        .cache()
     )
     cur = agg.filter(agg.current).drop("current")
     hist = agg.filter(~agg.current).select(
@@ -130,7 +134,7 @@ def diagnosis_shift_leads(stays: ir.Table, policy: Policy) -> ir.Table:
         by_hist=by_hist,
         excess=j.k - j.n * ref,
         score=ibis.greatest(j.z_peer.fill_null(-1.0), j.z_hist.fill_null(-1.0)),
-    )
+    ).cache()
     # the cases: coded to the costliest subcategory, cheapest relative to it first
     cases = marked.filter(marked.current & (marked.is_top == 1)).select(
         "hospital_id", "family", "case_id", "total_cost", ratio=marked.total_cost / marked.top_cost
@@ -191,8 +195,10 @@ def comorbidity_leads(stays: ir.Table, policy: Policy) -> ir.Table:
     uplift = float(max((lv.coefficient for lv in levels), default=1)) - 1.0
     base = stays.filter(stays.los.notnull())
     c = base.comorbidities.cast("float64")
-    agg = base.group_by(["hospital_id", "level", "family", "current"]).aggregate(
-        n=base.count(), c_sum=c.sum(), c_sq=(c * c).sum()
+    agg = (
+        base.group_by(["hospital_id", "level", "family", "current"])
+        .aggregate(n=base.count(), c_sum=c.sum(), c_sq=(c * c).sum())
+        .cache()
     )
     cur = agg.filter(agg.current).drop("current")
     hist = agg.filter(~agg.current).select(
@@ -244,7 +250,9 @@ def comorbidity_leads(stays: ir.Table, policy: Policy) -> ir.Table:
         (by_peer, j.peer_mean),
         else_=j.hist_mean,
     )
-    j = j.mutate(ref=ref, score=ibis.greatest(j.z_peer.fill_null(-1.0), j.z_hist.fill_null(-1.0)))
+    j = j.mutate(
+        ref=ref, score=ibis.greatest(j.z_peer.fill_null(-1.0), j.z_hist.fill_null(-1.0))
+    ).cache()
     fam_cost = base.group_by("family").aggregate(fam_cost=base.total_cost.median())
     cases = base.filter(base.current).join(fam_cost, "family")
     refs = j.select(r_hosp=j.hospital_id, r_fam=j.family, r_mean=j.ref)
@@ -286,7 +294,7 @@ def unbilled_procedure_leads(stays: ir.Table, policy: Policy) -> ir.Table:
     base = stays.filter(stays.los.notnull() & (stays.proc_key != "") & (stays.total_cost > 0))
     base = base.mutate(fee_share=base.procedure_fees.cast("float64") / base.total_cost)
     typ = base.group_by("family").aggregate(p_n=base.count(), p_share=base.fee_share.median())
-    typ = typ.filter((typ.p_n >= sv.min_peer_cases) & (typ.p_share > 0))
+    typ = typ.filter((typ.p_n >= sv.min_peer_cases) & (typ.p_share > 0)).cache()
     cases = base.filter(base.current).join(typ, "family")
     cases = cases.filter(
         cases.fee_share < cases.p_share * float(sv.upcoding_procedure_cost_ratio)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -150,7 +149,10 @@ def create_app(settings: Settings) -> FastAPI:
         description="区域点数法总额预算和按病种分值付费平台：页面上的每个操作都有对应的 JSON 接口。",
     )
     app.state.settings = settings
-    app.state.import_slots = threading.BoundedSemaphore(max(1, settings.parallel_imports))
+    from opendip.web.uploads import UploadService
+
+    app.state.uploads = UploadService(store, settings, region)
+    app.state.uploads.recover()
     app.state.login_throttle = LoginThrottle(
         settings.client_max_failed_logins, settings.client_window
     )

@@ -4,9 +4,11 @@ monthly pre-settlement runs and the region's history years, cached per set of ru
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -62,4 +64,45 @@ def home_forecast(s: Session, runs: Any, data_dir: Path) -> list[dict[str, Any]]
             }
             for r in rows
         ]
-    return _CACHE[key]
+    cleared = _cleared_point_values(s, runs, year)
+    if not cleared:
+        return _CACHE[key]
+    return [_against_clearing(row, cleared, year) for row in _CACHE[key]]
+
+
+def _cleared_point_values(s: Session, runs: Any, year: int) -> dict[str, Decimal]:
+    """Settled point value per pool of the year's latest annual clearing, or {} before it."""
+    stmt = (
+        select(Run)
+        .where(
+            Run.kind == "annual",
+            Run.period == str(year),
+            Run.status.in_(("succeeded", "approved", "published")),
+        )
+        .order_by(Run.id.desc())
+    )
+    for run in s.scalars(stmt):
+        d = runs.settlement_dir(run)
+        if d is not None and (d / "reconciliation.parquet").is_file():
+            table = pq.read_table(d / "reconciliation.parquet", columns=["pool", "point_value"])
+            return {r["pool"]: Decimal(str(r["point_value"])) for r in table.to_pylist()}
+    return {}
+
+
+def _against_clearing(
+    row: dict[str, Any], cleared: dict[str, Decimal], year: int
+) -> dict[str, Any]:
+    """Once the year is cleared, the forecast is history: show the settled value beside it."""
+    from opendip.contract.tables import INSURANCE_TYPE_LABELS
+
+    settled = cleared.get(row["pool"])
+    if settled is None:
+        return row
+    label = INSURANCE_TYPE_LABELS.get(row["pool"], row["pool"])
+    gap = (Decimal(str(row["point_value"])) - settled) / settled * 100 if settled else Decimal(0)
+    message = (
+        f"{label}：{year} 年年终清算已完成，结算点值 {settled} 元/分；"
+        f"据 1—{row['through_month']} 月的预测为 {row['point_value']} 元/分"
+        f"（区间 {row['low']}～{row['high']}），预测偏差 {gap:+.2f}%"
+    )
+    return {**row, "message": message, "warning": False, "settled": settled}

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from opendip.contract.ids import InvalidIdError, normalise_id
 from opendip.store.models import ApiKey, PushedCase, utcnow
+from opendip.web.settings import platform_today
 
 KEY_PREFIX = "odk_"
 STATUS_LABELS = {"in_stay": "在院", "discharged": "已出院"}
@@ -285,7 +286,7 @@ def _checker(request: Any):
     cached = getattr(state, "qc_checker", None)
     if cached is not None and cached[0] == key:
         return cached[1]
-    policy = _policies(request).at(path, dt.date.today())
+    policy = _policies(request).at(path, platform_today(request))
     checker = CaseChecker(demo_code_tables(), rules_for_policy(policy, path), policy)
     state.qc_checker = (key, checker)
     return checker
@@ -297,7 +298,7 @@ def evaluate(request: Any, case: ApiCaseIn, hospital: dict[str, Any]) -> dict[st
     from opendip.qc.rules import SumEquals
     from opendip.web.services import _directory_rows, _policy_file, pregroup
 
-    today = dt.date.today()
+    today = platform_today(request)
     findings = []
     try:
         checker = _checker(request)
@@ -411,7 +412,7 @@ def flags(request: Any, case: ApiCaseIn, out: dict[str, Any]) -> list[str]:
     if out.get("group_type") == "unmatched":
         got.append("unmatched")
     if th:
-        share = near_high_share(_policy_file(request), case)
+        share = near_high_share(_policy_file(request), case, platform_today(request))
         if cost > th["high_fen"]:
             got.append("over_high")
         elif cost * 10000 >= th["high_fen"] * int(share * 10000):
@@ -435,8 +436,8 @@ def flags(request: Any, case: ApiCaseIn, out: dict[str, Any]) -> list[str]:
     return got
 
 
-def near_high_share(policy_file: Any, case: ApiCaseIn) -> Decimal:
-    pol = policy_file.at(case.discharge_date or dt.date.today())
+def near_high_share(policy_file: Any, case: ApiCaseIn, today: dt.date) -> Decimal:
+    pol = policy_file.at(case.discharge_date or today)
     return Decimal(pol.monitoring.near_high_share)
 
 
@@ -470,7 +471,7 @@ def push_cases(request: Any, s: Session, key: ApiKey, raw_cases: list[Any]) -> l
 
     region = request.app.state.region
     hospital = region.hospital(key.hospital_id)
-    today = dt.date.today()
+    today = platform_today(request)
     answers: list[dict[str, Any]] = []
     parsed: list[tuple[int, ApiCaseIn]] = []
     seen: set[str] = set()

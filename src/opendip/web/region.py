@@ -27,6 +27,7 @@ from opendip.contract import CASES
 from opendip.contract.tables import EXPLAIN_FACTS
 from opendip.engine import connect
 from opendip.scoring.explain import render as render_explanation
+from opendip.store.access import CaseScope
 
 CASE_YEAR = re.compile(r"^cases_(\d{4})\.parquet$")
 #: Columns the case list shows (from the cases table).
@@ -52,6 +53,8 @@ class CaseFilters:
     deviation: str | None = None
     department: str | None = None
     case_id: str | None = None
+    #: Who is asking (opendip.store.access.case_scope); None shows nothing.
+    scope: CaseScope | None = None
 
 
 @dataclass
@@ -193,6 +196,14 @@ class RegionData:
     def hospital_names(self) -> dict[str, str]:
         return {h["hospital_id"]: h["name"] for h in self.hospitals()}
 
+    def counties(self) -> list[str]:
+        """The counties (区县) of the hospital registry, sorted."""
+        return sorted({str(h["county"]) for h in self.hospitals() if h.get("county")})
+
+    def county_hospitals(self, county: str) -> frozenset[str]:
+        """The hospitals of one county (empty for an unknown county: fails closed)."""
+        return frozenset(h["hospital_id"] for h in self.hospitals() if h.get("county") == county)
+
     def hospital(self, hospital_id: str) -> dict[str, Any] | None:
         path = self.data_dir / "hospitals.parquet"
         key = ("by_id", _mtime(path))
@@ -328,7 +339,9 @@ class RegionData:
             cases = self.cases_expr(upload_files)
             if cases is None:
                 return CasePage([], 0, page, page_size)
-            t = cases.select(*LIST_COLUMNS)
+            if filters.scope is None:
+                return CasePage([], 0, page, page_size)
+            t = filters.scope.filter(cases).select(*LIST_COLUMNS)
             if filters.hospital_id:
                 t = t.filter(t.hospital_id == filters.hospital_id)
             if filters.month:
@@ -382,16 +395,14 @@ class RegionData:
         return out
 
     def case(
-        self, case_id: str, hospital_id: str | None, upload_files: Sequence[str] = ()
+        self, case_id: str, scope: CaseScope, upload_files: Sequence[str] = ()
     ) -> dict[str, Any] | None:
-        """One case with its results, or None (also when outside `hospital_id`)."""
+        """One case with its results, or None (also when outside `scope`)."""
         with self._lock:
             cases = self.cases_expr(upload_files)
             if cases is None:
                 return None
-            t = cases.filter(cases.case_id == case_id)
-            if hospital_id is not None:
-                t = t.filter(t.hospital_id == hospital_id)
+            t = scope.filter(cases.filter(cases.case_id == case_id))
             rows = t.limit(1).to_pyarrow().to_pylist()
             if not rows:
                 return None
@@ -443,14 +454,13 @@ class RegionData:
             return [d for d in t.to_pyarrow().column(0).to_pylist() if d]
 
     # -- dashboard ----------------------------------------------------------------------------
-    def dashboard(
-        self, hospital_id: str | None, upload_files: Sequence[str] = ()
-    ) -> dict[str, Any]:
+    def dashboard(self, scope: CaseScope, upload_files: Sequence[str] = ()) -> dict[str, Any]:
+        """Counts and money of the cases in `scope` (the whole region: CaseScope())."""
         with self._lock:
             cases = self.cases_expr(upload_files)
             if cases is None:
                 return {"cases": 0, "months": [], "year": None}
-            t = cases if hospital_id is None else cases.filter(cases.hospital_id == hospital_id)
+            t = scope.filter(cases)
             by_month = (
                 t.group_by("settle_month")
                 .aggregate(n=t.count(), cost=t.total_cost.sum())
@@ -476,8 +486,9 @@ class RegionData:
                 out["grouping_rate"] = grouped_n / total if total else None
             if self.results.scored:
                 sc = self._view([self.results.scored])
-                if hospital_id is not None:
-                    sc = sc.filter(sc.hospital_id == hospital_id)
+                if not scope.whole_region:
+                    keys = [k for k in ("hospital_id", "case_id") if k in sc.columns]
+                    sc = sc.semi_join(t.select(*keys), keys)
                 cols = sc.columns
                 aggs: dict[str, Any] = {"n": sc.count()}
                 for c in ("dip_amount_fen", "fund_payable_fen", "ffs_fund_fen", "settled_score"):
@@ -495,7 +506,8 @@ class RegionData:
                         .to_pylist()
                     )
                     out["point_values"] = {r["pool"]: r["pv"] for r in pv}
-                if hospital_id is None and "fund_payable_fen" in cols and "ffs_fund_fen" in cols:
+                several = scope.hospital_id is None and not (scope.department or scope.doctor_id)
+                if several and "fund_payable_fen" in cols and "ffs_fund_fen" in cols:
                     # Like with like: the fund's payment under DIP vs the fund's payment by
                     # item (not the DIP total, which includes the patients' share).
                     per = (
@@ -555,8 +567,15 @@ class RegionData:
                     | d.group_name.contains(q)
                     | d.diagnosis_key.startswith(q)
                 )
-            if group_type:
-                d = d.filter(d.group_type == group_type)
+            local = (
+                (d.origin == "local").fill_null(False)
+                if "origin" in d.columns
+                else ibis.literal(False)
+            )
+            if group_type == "new":  # 新增病种: added locally, whatever their type
+                d = d.filter(local)
+            elif group_type:
+                d = d.filter((d.group_type == group_type) & ~local)
             total = int(d.count().execute())
             cols = [
                 c
@@ -570,6 +589,10 @@ class RegionData:
                     "mean_cost_fen",
                     "case_count",
                     "cv",
+                    "origin",
+                    "added_by",
+                    "added_on",
+                    "added_basis",
                 )
                 if c in d.columns
             ]
@@ -582,8 +605,10 @@ class RegionData:
             )
         return rows, total
 
-    def directory_table(self, version: str | None) -> pa.Table | None:
-        path = self.directory_path(version)
+    def directory_table(self, version: str | None, path: Path | None = None) -> pa.Table | None:
+        """A directory version as Arrow (cached per file version); `path`: the file, when
+        the caller already looked it up (`directory_path`)."""
+        path = path or self.directory_path(version)
         return self._small_table(path) if path else None
 
     def policy_path(self) -> Path | None:

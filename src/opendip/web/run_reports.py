@@ -54,7 +54,8 @@ class RunReports:
     def files(self, run_id: int, settlement: Path, which: str) -> dict[str, Path]:
         """The run's report (or publication) files, built when missing: by format, and for
         the report its HTML fragment for the page ("fragment")."""
-        from opendip.reports.render import render_html, write_report
+        from opendip.reports.render import render_html
+        from opendip.reports.sealed import ReportIntegrityError, verify_sealed, write_sealed
 
         out = settlement.parent / "reports"
         stem = f"{which}_{run_id}"
@@ -62,15 +63,25 @@ class RunReports:
         if which == REPORT:
             paths["fragment"] = out / f"{stem}.fragment.html"
         with self._lock(run_id):
-            if all(p.is_file() for p in paths.values()):
-                return paths
+            try:  # built before and unchanged since (files match their manifest)
+                names = set(verify_sealed(out, stem)["outputs"])
+                if {p.name for p in paths.values()} <= names:
+                    return paths
+            except ReportIntegrityError:
+                pass  # missing, half-written or changed: build again from the verified run
             if which == REPORT:
                 report = build_report(settlement, self._extras(), self.search_dirs())
             else:
                 report = build_publication(settlement, self.search_dirs())
-            write_report(report, out, stem, formats=FORMATS)
-            if which == REPORT:
-                paths["fragment"].write_text(render_html(report, standalone=False), "utf-8")
+
+            def fragment(stage: Path) -> dict[str, Path]:
+                if which != REPORT:
+                    return {}
+                path = stage / paths["fragment"].name
+                path.write_text(render_html(report, standalone=False), "utf-8")
+                return {"fragment": path}
+
+            write_sealed(report, out, stem, formats=FORMATS, extra=fragment)
             return paths
 
     def clear(self, run_id: int, settlement: Path) -> None:

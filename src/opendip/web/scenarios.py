@@ -54,6 +54,7 @@ def form_fields(policy_path: Path) -> list[dict[str, Any]]:
                 "value": band.high_multiple,
             }
         )
+    fields.extend(_ffs_band_fields(pol.settlement.ffs_bands))
     fields.append(
         {
             "key": "settlement.reserve_share",
@@ -69,6 +70,38 @@ def form_fields(policy_path: Path) -> list[dict[str, Any]]:
                 "value": b.fund_budget_yuan,
             }
         )
+    return fields
+
+
+def _ffs_band_fields(bands: Any) -> list[dict[str, Any]]:
+    """The clearing bands' boundaries and shares as form fields. A boundary where two bands
+    meet is one field that moves both (bands may not gap or overlap)."""
+    from opendip.policy.sections.settlement import FFS_RULE_LABELS
+
+    names = [f"第{i + 1}档（{FFS_RULE_LABELS[b.rule]}）" for i, b in enumerate(bands)]
+    fields: list[dict[str, Any]] = []
+    for i, band in enumerate(bands):
+        for j, other in enumerate(bands):
+            if band.ratio_min is not None and other.ratio_max == band.ratio_min:
+                fields.append(
+                    {
+                        "key": f"settlement.ffs_bands[{i}].ratio_min",
+                        "also": [f"settlement.ffs_bands[{j}].ratio_max"],
+                        "label": f"清算分档界值：{names[i]}下限 = {names[j]}上限",
+                        "value": band.ratio_min,
+                    }
+                )
+        for attr, what in (("share", "比例"), ("cap_share", "上限比例")):
+            value = getattr(band, attr)
+            if value is not None:
+                label = "结余留用" if band.rule == "keep_surplus" else "超支分担"
+                fields.append(
+                    {
+                        "key": f"settlement.ffs_bands[{i}].{attr}",
+                        "label": f"{names[i]}{label}{what}",
+                        "value": value,
+                    }
+                )
     return fields
 
 
@@ -93,7 +126,7 @@ def build_variant(
         if not isinstance(tree, dict):
             raise VariantError("上传的参数须为 键路径: 值 的映射，或含 policy 的方案文件")
         overlay.update(Variant(name=title, policy=tree).policy)
-    current = {f["key"]: f["value"] for f in form_fields(Path(base.source))}
+    current = {f["key"]: f for f in form_fields(Path(base.source))}
     for key, raw in values.items():
         text = (raw or "").strip()
         if not text or key not in current:
@@ -101,9 +134,11 @@ def build_variant(
         try:
             value = Decimal(text)
         except InvalidOperation as exc:
-            raise VariantError(f"{key}: 必须是数字（当前值 {text!r}）") from exc
-        if value != current[key]:
-            overlay[key] = value
+            label = current[key]["label"]
+            raise VariantError(f"{label}：必须是数字（当前填写 {text!r}）") from exc
+        if value != current[key]["value"]:
+            for path in (key, *current[key].get("also", ())):
+                overlay[path] = value
     if not overlay:
         raise VariantError("方案没有改变任何参数：请修改表单中的数值或上传参数")
     text = yaml.dump(

@@ -22,6 +22,8 @@ class Me(BaseModel):
     role: str
     role_label: str
     hospital_id: str | None
+    #: The role with its scope, e.g. 县区经办（城关区）, 科主任（骨科）, 医师（H001-D24-01）.
+    scope_label: str = ""
     csrf_token: str
 
 
@@ -79,6 +81,8 @@ class CaseDetail(BaseModel):
     grouping: dict[str, Any]
     scoring: dict[str, Any]
     explanation: list[str]
+    #: why a case without a score is settled by item (新技术新项目), else ""
+    paid_by_item: str = ""
 
 
 class PregroupIn(BaseModel):
@@ -244,9 +248,14 @@ class ApplicationOut(BaseModel):
 class UserIn(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=8, max_length=256)
-    role: Literal["admin", "agency", "hospital", "expert"]
+    role: Literal["admin", "agency", "hospital", "expert", "health", "finance"]
     display_name: str = Field(default="", max_length=100)
     hospital_id: str | None = Field(default=None, max_length=64)
+    #: 县区经办: an agency user limited to one county of the hospital registry.
+    county: str | None = Field(default=None, max_length=64)
+    #: 科主任 (discharge department) or 医师 (attending doctor code): hospital sub-roles.
+    department: str | None = Field(default=None, max_length=64)
+    doctor_id: str | None = Field(default=None, max_length=64)
 
 
 class UserOut(BaseModel):
@@ -256,6 +265,10 @@ class UserOut(BaseModel):
     display_name: str
     role: str
     hospital_id: str | None
+    county: str | None = None
+    department: str | None = None
+    doctor_id: str | None = None
+    scope_label: str = ""
     active: bool
     locked_until: dt.datetime | None
 

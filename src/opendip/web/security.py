@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from opendip.store import LoginSession, User
+from opendip.store import LoginSession, User, access
 from opendip.store import repositories as repo
 from opendip.workflow import Actor
 
@@ -27,29 +27,44 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-ALL = frozenset({"admin", "agency", "hospital", "expert"})
+#: Kinds of user (a role with its scope, `opendip.store.access.kind`).
+ALL = frozenset(access.KINDS)
 REGION = frozenset({"admin", "agency"})
-DATA = frozenset({"admin", "agency", "hospital"})
+#: Region roles and county-level agency users.
+AGENCY = REGION | {"county"}
+#: Read-only departments (卫健, 财政): published results and reports only.
+READONLY = frozenset({"health", "finance"})
+#: Hospital users with the whole hospital in view (医保办) and its sub-roles.
+HOSPITAL = frozenset({"hospital"})
+SUB_ROLES = frozenset({"department", "doctor"})
+#: Who sees case rows (within their scope).
+CASES = AGENCY | HOSPITAL | SUB_ROLES
 
-#: Which roles may use which area of the platform.
+#: Which kinds of user may use which area of the platform.
 PERMISSIONS: dict[str, frozenset[str]] = {
     "home": ALL,
-    "upload": DATA,
-    "cases": DATA,
-    "pregroup": DATA,
+    "upload": REGION | HOSPITAL,
+    "cases": CASES,
+    # one case's page: case roles within their scope, experts their assigned cases
+    "case": CASES | {"expert"},
+    "pregroup": CASES,
     "directory": ALL,
     "runs": REGION,
-    "publication": DATA,
-    "applications": ALL,
-    "applications.create": DATA,
-    "leads": REGION,
+    # settlement reports of a run: the read-only departments see published runs' only
+    "reports": REGION | READONLY,
+    "publication": AGENCY | HOSPITAL | READONLY,
+    "applications": AGENCY | HOSPITAL | {"expert"},
+    "applications.create": AGENCY | HOSPITAL,
+    "leads": AGENCY,
     "scenarios": REGION,
-    "proposals": DATA,
+    "proposals": REGION | HOSPITAL,
     "users": frozenset({"admin"}),
     "api_keys": frozenset({"admin"}),
-    "instay": DATA,
+    "instay": CASES,
+    "reconcile": AGENCY | HOSPITAL,
     "audit": frozenset({"admin"}),
 }
+READ_ONLY_REFUSAL = "只读账户（卫健、财政部门）不能修改任何数据"
 
 
 class LoginRequired(Exception):
@@ -87,10 +102,30 @@ class Viewer:
     user: User
     session: LoginSession
     csrf_token: str = ""
+    #: A county-level user's hospitals, from the region's hospital registry at login check.
+    county_hospitals: frozenset[str] | None = None
 
     @property
     def actor(self) -> Actor:
-        return Actor(self.user.id, self.user.role, self.user.hospital_id)
+        u = self.user
+        return Actor(
+            u.id,
+            u.role,
+            u.hospital_id,
+            county=u.county if u.role == "agency" else None,
+            county_hospitals=self.county_hospitals,
+            department=u.department if u.role == "hospital" else None,
+            doctor_id=u.doctor_id if u.role == "hospital" else None,
+        )
+
+    @property
+    def kind(self) -> str:
+        """The role with its scope (county, department, doctor): see opendip.store.access."""
+        return access.kind(self.actor)
+
+    @property
+    def readonly(self) -> bool:
+        return self.user.role in access.READONLY_ROLES
 
     @property
     def role(self) -> str:
@@ -100,11 +135,15 @@ class Viewer:
     def hospital_id(self) -> str | None:
         return self.user.hospital_id if self.user.role == "hospital" else None
 
+    @property
+    def scope_label(self) -> str:
+        return self.user.scope_label
+
     def __post_init__(self) -> None:
         self.csrf_token = self.session.csrf_token
 
     def can(self, area: str) -> bool:
-        return self.user.role in PERMISSIONS.get(area, frozenset())
+        return self.kind in PERMISSIONS.get(area, frozenset())
 
 
 def db(request: Request) -> Iterator[Session]:
@@ -131,7 +170,11 @@ def current_viewer(request: Request, s: Session = Depends(db)) -> Viewer:
         s.commit()  # expired sessions are deleted
         raise LoginRequired(expired=True)
     s.commit()
-    viewer = Viewer(row.user, row)
+    county = row.user.county if row.user.role == "agency" else None
+    hospitals = None
+    if county is not None:
+        hospitals = request.app.state.region.county_hospitals(county)
+    viewer = Viewer(row.user, row, county_hospitals=hospitals)
     request.state.viewer = viewer
     return viewer
 
@@ -163,7 +206,8 @@ async def csrf_checked(request: Request, viewer: Viewer = Depends(current_viewer
 def require(area: str):
     """Dependency: a logged-in viewer whose role may use `area` (CSRF-checked)."""
 
-    async def _dep(viewer: Viewer = Depends(csrf_checked)) -> Viewer:
+    async def _dep(request: Request, viewer: Viewer = Depends(csrf_checked)) -> Viewer:
+        refuse_readonly_write(request, viewer)
         if not viewer.can(area):
             raise Forbidden()
         return viewer
@@ -263,11 +307,18 @@ def require_cached(area: str):
             sent = await _submitted_csrf(request)
             if not sent or not secrets.compare_digest(sent, viewer.csrf_token):
                 raise CsrfFailed()
+        refuse_readonly_write(request, viewer)
         if not viewer.can(area):
             raise Forbidden()
         return viewer
 
     return _dep
+
+
+def refuse_readonly_write(request: Request, viewer: Viewer) -> None:
+    """Read-only departments never change anything: every state-changing request is 403."""
+    if viewer.readonly and request.method not in SAFE_METHODS:
+        raise Forbidden(READ_ONLY_REFUSAL)
 
 
 class LoginThrottle:

@@ -18,6 +18,7 @@ from opendip.store import access
 from opendip.store import repositories as repo
 from opendip.web.region import CaseFilters, RegionData
 from opendip.web.security import Forbidden, NotFound, Viewer
+from opendip.web.settings import platform_today
 
 _INDEX_LOCK = threading.RLock()
 
@@ -26,17 +27,27 @@ def module_ready(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def case_scope(viewer: Viewer, requested: str | None) -> str | None:
-    """The hospital filter to apply (`opendip.store.access.case_scope`): hospital users are
-    always pinned to their own; roles without case access are refused."""
+def case_scope(viewer: Viewer, requested: str | None) -> access.CaseScope:
+    """The case rows to show (`opendip.store.access.case_scope`): hospital users are
+    always pinned to their own hospital (department, own cases), county users to their
+    county; roles without case access are refused."""
     try:
         return access.case_scope(viewer.actor, requested)
     except access.NoCaseAccess as exc:
         raise Forbidden(str(exc)) from exc
 
 
+def dashboard_scope(viewer: Viewer) -> access.CaseScope:
+    """The cases the home page counts (read-only departments: the region's aggregates)."""
+    try:
+        return access.dashboard_scope(viewer.actor)
+    except access.NoCaseAccess as exc:
+        raise Forbidden(str(exc)) from exc
+
+
 def requested_hospital(viewer: Viewer, requested: str | None) -> str | None:
-    """The hospital a page is about: a hospital user's own; another one is 404."""
+    """The hospital a page is about: a hospital user's own, a county user's within its
+    county; another one is 404."""
     try:
         return access.requested_hospital(viewer.actor, requested)
     except access.OtherHospital as exc:
@@ -46,12 +57,30 @@ def requested_hospital(viewer: Viewer, requested: str | None) -> str | None:
 
 
 def scoped_filters(viewer: Viewer, filters: CaseFilters) -> CaseFilters:
-    filters.hospital_id = case_scope(viewer, filters.hospital_id)
+    filters.scope = case_scope(viewer, filters.hospital_id)
+    filters.hospital_id = filters.scope.hospital_id
     return filters
 
 
+def hospital_choices(request: Any, viewer: Viewer) -> list[dict[str, Any]]:
+    """The hospitals a page's selector offers: none for hospital users (their own is
+    implied), a county user's county, else the region's."""
+    region: RegionData = request.app.state.region
+    actor = viewer.actor
+    if actor.role == "hospital":
+        return []
+    return [h for h in region.hospitals() if actor.in_county(h["hospital_id"])]
+
+
+def check_scope(region: RegionData, county: str | None, hospital_id: str | None) -> None:
+    """A new user's county must be one of the hospital registry's (else nobody is in it)."""
+    if county and county.strip() not in region.counties():
+        known = "、".join(region.counties()) or "无"
+        raise repo.StoreRuleError(f"区县 {county} 不在医疗机构名录中（已有：{known}）")
+
+
 def get_case(request: Any, s: Session, viewer: Viewer, case_id: str) -> dict[str, Any]:
-    """A case visible to the viewer, else NotFound (404 for other hospitals' cases)."""
+    """A case visible to the viewer, else NotFound (404 for cases outside the scope)."""
     region: RegionData = request.app.state.region
     normal = try_normalise_id(case_id, "case_id")
     if normal is None:  # cannot exist (opendip.contract.ids)
@@ -62,7 +91,7 @@ def get_case(request: Any, s: Session, viewer: Viewer, case_id: str) -> dict[str
         allowed = {c for a in repo.list_applications(s, viewer.actor) for c in a.case_ids}
         if case_id not in allowed:
             raise NotFound("未找到该病例")
-        row = region.case(case_id, None, uploads)
+        row = region.case(case_id, access.CaseScope(), uploads)
     else:
         row = region.case(case_id, case_scope(viewer, None), uploads)
     if row is None:
@@ -70,12 +99,35 @@ def get_case(request: Any, s: Session, viewer: Viewer, case_id: str) -> dict[str
     return row
 
 
+def _request_memo(request: Any, name: str, compute: Any) -> Any:
+    """A value looked up once per request (kept in the ASGI scope): the region's files are
+    checked on every request — so an agency's new policy or directory is seen on the next
+    one — but not several times within one (issue 16 §4)."""
+    scope = getattr(request, "scope", None)
+    if not isinstance(scope, dict):
+        return compute()
+    key = f"opendip.{name}"
+    if key not in scope:
+        scope[key] = compute()
+    return scope[key]
+
+
 def _policy_path(request: Any) -> Path:
     from opendip.policy import demo_policy_path
 
-    settings = request.app.state.settings
-    region: RegionData = request.app.state.region
-    return Path(settings.policy_path or region.policy_path() or demo_policy_path())
+    def find() -> Path:
+        settings = request.app.state.settings
+        region: RegionData = request.app.state.region
+        return Path(settings.policy_path or region.policy_path() or demo_policy_path())
+
+    return _request_memo(request, "policy_path", find)
+
+
+def _directory_path(request: Any) -> Path | None:
+    """The region's current directory file (once per request)."""
+    return _request_memo(
+        request, "directory_path", lambda: request.app.state.region.directory_path(None)
+    )
 
 
 def _policies(request: Any) -> PolicyCache:
@@ -95,13 +147,21 @@ def _policy_file(request: Any):
 
 
 def _grouping_key(request: Any, directory: Path) -> tuple[Any, ...]:
-    return (file_identity(directory), file_identity(_policy_path(request)), dt.date.today())
+    return _request_memo(
+        request,
+        f"grouping_key:{directory}",
+        lambda: (
+            file_identity(directory),
+            file_identity(_policy_path(request)),
+            platform_today(request),
+        ),
+    )
 
 
 def pregroup_is_quick(request: Any) -> bool:
     """True when pre-grouping needs no file read or index build (all cached), so the
     handler may answer on the event loop instead of a worker thread."""
-    path = request.app.state.region.directory_path(None)
+    path = _directory_path(request)
     cached = getattr(request.app.state, "grouping_index", None)
     try:
         return path is not None and cached is not None and cached[0] == _grouping_key(request, path)
@@ -116,7 +176,7 @@ def grouping_index(request: Any):
     from opendip.grouping import GroupingIndex
 
     region: RegionData = request.app.state.region
-    path = region.directory_path(None)
+    path = _directory_path(request)
     if path is None:
         return None
     state = request.app.state
@@ -129,7 +189,7 @@ def grouping_index(request: Any):
         if cached is not None and cached[0] == key:
             return cached[1]
         policy = _policies(request).at(_policy_path(request), key[2])
-        index = GroupingIndex.build(region.directory_table(None), policy, demo_code_tables())
+        index = GroupingIndex.build(region.directory_table(None, path), policy, demo_code_tables())
         state.grouping_index = (key, index)
         return index
 
@@ -148,6 +208,23 @@ def explain_case(request: Any, case: dict[str, Any]) -> list[str]:
     except Exception as exc:  # explanation is informative only
         return [f"无法生成入组说明：{exc}"]
     return list(result.explanation) or [result.reason]
+
+
+def by_item_note(request: Any, case: dict[str, Any]) -> str:
+    """Why a case is settled by item as a new technology (新技术新项目 in its transition
+    period, the shared rule of opendip.scoring.special), or "" when it is not."""
+    from opendip.scoring import ScoringError, special
+    from opendip.scoring.single import policy_for
+
+    when = case.get("discharge_date")
+    if not isinstance(when, dt.date):
+        return ""
+    try:
+        pol = policy_for(_policy_file(request), when)
+    except ScoringError:  # discharged outside the policy's periods: no rule applies
+        return ""
+    rule = special.new_tech_match(case, special.special_rules(pol).by_item)
+    return special.by_item_reason(rule) if rule else ""
 
 
 def code_spelling(request: Any) -> dict[str, str]:
@@ -242,7 +319,8 @@ def pregroup_point_value(
 
 def _directory_rows(request: Any) -> dict[str, dict[str, Any]]:
     region: RegionData = request.app.state.region
-    table = region.directory_table(None)
+    path = _directory_path(request)
+    table = region.directory_table(None, path) if path is not None else None
     if table is None:
         return {}
     state = request.app.state
@@ -265,7 +343,7 @@ def pregroup(request: Any, data: dict[str, Any], hospital: dict[str, Any] | None
     index = grouping_index(request)
     if index is None:
         raise NotFound("区域目录中没有病种目录，无法预分组")
-    today = data.get("discharge_date") or dt.date.today()
+    today = data.get("discharge_date") or platform_today(request)
     los = int(data.get("los_days") or 1)
     cost_fen = int((Decimal(data["total_cost_yuan"]) * 100).to_integral_value())
     main = normalise_code(request, data["main_diagnosis"]) or ""
@@ -335,7 +413,8 @@ def pregroup(request: Any, data: dict[str, Any], hospital: dict[str, Any] | None
         return out
     row, error = scorer.score(g.as_row(), drow)
     if row is None:
-        out["scoring_note"] = f"暂不能估算分值：{error}"
+        by_item = "按项目付费" in error and "新技术新项目" in error
+        out["scoring_note"] = error if by_item else f"暂不能估算分值：{error}"
         return out
     out.update(
         deviation=row.get("deviation"),
@@ -353,16 +432,18 @@ def pregroup(request: Any, data: dict[str, Any], hospital: dict[str, Any] | None
 class _Scorer:
     """score_case for one entered case at one hospital with one point value."""
 
-    def __init__(self, case, hospital, policy_file, point_value, basis, source, mean_fen):
+    def __init__(self, case, hospital, policy_file, point_value, basis, source, mean_fen, rows):
         self.case, self.hospital, self.policy_file = case, hospital, policy_file
         self.point_value, self.basis, self.source = point_value, basis, source
         self.mean_fen = mean_fen
+        #: directory rows by group code (western groups of 中西医同病同价)
+        self.rows = rows
 
     def score(
         self, grouped: dict[str, Any], drow: dict[str, Any] | None
     ) -> tuple[dict[str, Any] | None, str]:
         from opendip.scoring import ScoringError
-        from opendip.scoring.single import score_case
+        from opendip.scoring.single import ByItemCase, score_case
 
         try:
             row = score_case(
@@ -373,7 +454,10 @@ class _Scorer:
                 self.policy_file,
                 point_value=self.point_value,
                 all_case_mean_fen=self.mean_fen,
+                directory_rows=self.rows,
             )
+        except ByItemCase as exc:  # 新技术新项目 in its transition period: paid by item
+            return None, exc.reason
         except ScoringError as exc:
             return None, str(exc)
         return row, ""
@@ -388,7 +472,16 @@ def _scorer(
     pv, used, source = pregroup_point_value(
         request, policy_file, case["insurance_type"], case["discharge_date"], basis
     )
-    return _Scorer(case, hospital, policy_file, pv, used, source, _all_case_mean(request))
+    return _Scorer(
+        case,
+        hospital,
+        policy_file,
+        pv,
+        used,
+        source,
+        _all_case_mean(request),
+        _directory_rows(request),
+    )
 
 
 def _candidates(

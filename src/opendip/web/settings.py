@@ -55,6 +55,10 @@ class Settings:
     #: (seconds, sliding, per process); more are answered 429 with Retry-After.
     api_rate_limit: int = 120
     api_rate_window: float = 60.0
+    #: The platform's date for pre-grouping and pushed cases (length of an ongoing stay, the
+    #: policy version in force, the QC run date); None: the system date. Tests pin it so
+    #: that no answer depends on the day they run.
+    today: dt.date | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -65,3 +69,9 @@ class Settings:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.chmod(0o700)  # the store, uploads and attachments: owner only
         return path
+
+
+def platform_today(request) -> dt.date:
+    """`Settings.today` of the request's app, else the system date."""
+    settings = getattr(request.app.state, "settings", None)
+    return getattr(settings, "today", None) or dt.date.today()

@@ -7,19 +7,22 @@ import hashlib
 import importlib.util
 import json
 import re
+import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
-from opendip.store import Upload, User
+from opendip.ingest.limits import Progress
+from opendip.store import Store, Upload, User
 from opendip.store import repositories as repo
 from opendip.store.access import hospital_scope
 from opendip.web.region import RegionData
 from opendip.web.settings import Settings
-from opendip.workflow import Actor
 
 ALLOWED_SUFFIXES = (".csv", ".txt", ".xlsx", ".xls", ".parquet")
 SAFE_NAME = re.compile(r"[^0-9A-Za-z\u4e00-\u9fff._-]+")
@@ -68,6 +71,18 @@ def qc_available() -> bool:
     return importlib.util.find_spec("opendip.qc") is not None
 
 
+#: Upload statuses: "importing" while the worker runs (`rows_read` and `message` show its
+#: progress), then "imported" or "rejected".
+UPLOAD_STATUS_LABELS = {
+    "received": "已接收",
+    "importing": "正在导入",
+    "imported": "已导入",
+    "rejected": "已拒收",
+}
+#: Seconds between two progress writes of one import (the store is not a log).
+PROGRESS_INTERVAL = 0.5
+
+
 def import_upload(
     s: Session,
     settings: Settings,
@@ -76,36 +91,43 @@ def import_upload(
     data: bytes,
     region: RegionData | None = None,
 ) -> tuple[Upload, bool]:
-    """Store and import one file; returns (upload, was_duplicate).
+    """Store and import one file in this session; returns (upload, was_duplicate).
+    (The platform uses `UploadService`, which imports in a worker with progress.)"""
+    upload, duplicate = receive_upload(s, settings, user, filename, data)
+    if not duplicate:
+        process_upload(s, settings, user, upload, region)
+        owner_only(Path(upload.stored_path).parent)
+    return upload, duplicate
 
-    Case identity is (hospital_id, case_id) (see `RegionData.cases_expr`): a hospital's
-    rows for another hospital are quarantined, and so are rows whose case id already belongs
-    to another hospital (region base data or an earlier upload). Rows for cases the uploader
-    already submitted are corrections: this upload becomes their latest version (the
-    earlier versions stay in their uploads as history; counted in the audit entry).
-    """
-    from opendip.ingest import ImportResult, read_cases, write_outputs
 
+def owner_only(folder: Path) -> None:
+    """An upload's folder and every file the import wrote into it (accepted rows,
+    quarantine, errors, QC results) readable by the service's user only."""
+    folder.chmod(0o700)
+    for path in folder.iterdir():
+        if path.is_file():
+            path.chmod(0o600)
+
+
+def receive_upload(
+    s: Session, settings: Settings, user: User, filename: str, data: bytes
+) -> tuple[Upload, bool]:
+    """Check and store one file (status "importing", nothing imported yet); returns
+    (upload, was_duplicate): the same bytes as the uploader's latest upload (imported or
+    still importing) are not imported again."""
     name = check_file(filename, data, settings)
     digest = hashlib.sha256(data).hexdigest()
-    hospital_id = hospital_scope(Actor(user.id, user.role, user.hospital_id))
+    hospital_id = hospital_scope(repo.actor_of(user))
+    own = Upload.hospital_id.is_(None) if hospital_id is None else Upload.hospital_id == hospital_id
     previous = s.scalar(
-        select(Upload).where(
-            Upload.sha256 == digest,
-            Upload.hospital_id.is_(None)
-            if hospital_id is None
-            else Upload.hospital_id == hospital_id,
-            Upload.status == "imported",
-        )
+        select(Upload)
+        .where(Upload.sha256 == digest, own, Upload.status.in_(("imported", "importing")))
+        .order_by(Upload.id.desc())
     )
     if previous is not None:
         later = s.scalar(
             select(Upload.id).where(
-                Upload.id > previous.id,
-                Upload.status == "imported",
-                Upload.hospital_id.is_(None)
-                if hospital_id is None
-                else Upload.hospital_id == hospital_id,
+                Upload.id > previous.id, Upload.status.in_(("imported", "importing")), own
             )
         )
         if later is None:  # the same file again: nothing changes
@@ -118,7 +140,8 @@ def import_upload(
         size_bytes=len(data),
         sha256=digest,
         uploaded_by=user.id,
-        status="received",
+        status="importing",
+        message="排队等待导入",
     )
     s.add(upload)
     s.flush()
@@ -129,13 +152,37 @@ def import_upload(
     path.write_bytes(data)
     path.chmod(0o600)
     upload.stored_path = str(path)
+    return upload, False
+
+
+def process_upload(
+    s: Session,
+    settings: Settings,
+    user: User,
+    upload: Upload,
+    region: RegionData | None = None,
+    progress: Progress | None = None,
+) -> Upload:
+    """Import a received upload: read within `settings.import_limits` (`progress` hears the
+    rows so far), split accepted/quarantined, run QC, record counts and the audit entry.
+
+    Case identity is (hospital_id, case_id) (see `RegionData.cases_expr`): a hospital's
+    rows for another hospital are quarantined, and so are rows whose case id already belongs
+    to another hospital (region base data or an earlier upload). Rows for cases the uploader
+    already submitted are corrections: this upload becomes their latest version (the
+    earlier versions stay in their uploads as history; counted in the audit entry).
+    """
+    from opendip.ingest import ImportResult, read_cases, write_outputs
+
+    path = Path(upload.stored_path)
+    folder, name, hospital_id = path.parent, upload.filename, upload.hospital_id
     try:
-        result = read_cases([path], limits=settings.import_limits)
+        result = read_cases([path], limits=settings.import_limits, progress=progress)
     except Exception as exc:  # the importer should not raise; if it does, say so
         upload.status = "rejected"
         upload.message = f"文件无法解析：{exc}"
         repo.audit(s, user, "upload.rejected", "upload", upload.id, {"file": name})
-        return upload, False
+        return upload
     report = result.files[0]
     upload.encoding = report.encoding
     if result.nothing_read:
@@ -143,7 +190,9 @@ def import_upload(
         upload.message = report.error or "文件无法读取"
         upload.rows_read = 0
         repo.audit(s, user, "upload.rejected", "upload", upload.id, {"file": name})
-        return upload, False
+        return upload
+    if progress is not None:
+        progress("校验字段与核对病例归属", result.read)
     if hospital_id is not None:
         result = _only_own_hospital(result, hospital_id, str(path), ImportResult)
     collisions = replaced = 0
@@ -156,7 +205,6 @@ def import_upload(
     upload.rows_accepted = result.accepted.num_rows
     upload.rows_quarantined = result.quarantine.num_rows
     upload.outputs = {k: str(v) for k, v in paths.items()}
-    upload.status = "imported"
     notes = list(report.warnings)
     if collisions:
         notes.append(f"{collisions} 例的结算清单号已属于其他医疗机构，已隔离并提交医保经办机构核查")
@@ -165,7 +213,10 @@ def import_upload(
     if not qc_available():
         notes.append("结算清单质控模块尚未启用：本次仅完成格式与字段校验")
     elif result.accepted.num_rows:
+        if progress is not None:
+            progress("结算清单质控", result.read)
         notes += _run_qc(upload, result.accepted, folder)
+    upload.status = "imported"
     upload.message = "；".join(notes)
     repo.audit(
         s,
@@ -184,7 +235,92 @@ def import_upload(
     )
     if collisions:
         repo.audit(s, user, "upload.case_collision", "upload", upload.id, {"cases": collisions})
-    return upload, False
+    return upload
+
+
+class UploadService:
+    """Imports of uploaded files in worker threads, at most `Settings.parallel_imports` at
+    once, never on the event loop (one large file must not stop other requests). Progress
+    (step and rows read so far) is written to the upload's row, so the page polls the store
+    like a run's page; uploads interrupted by a restart are marked rejected."""
+
+    def __init__(self, store: Store, settings: Settings, region: RegionData) -> None:
+        self.store = store
+        self.settings = settings
+        self.region = region
+        self.slots = threading.BoundedSemaphore(max(1, settings.parallel_imports))
+        self._threads: dict[int, threading.Thread] = {}
+
+    def recover(self) -> int:
+        with self.store.session() as s:
+            res = s.execute(
+                update(Upload)
+                .where(Upload.status.in_(("received", "importing")))
+                .values(status="rejected", message="服务重启，导入中断，请重新上传该文件")
+            )
+            return int(res.rowcount or 0)
+
+    def start(self, upload_id: int, background: bool) -> None:
+        """Import the received upload `upload_id` (committed) in a new thread, or in this
+        one when `background` is false (the caller is then a worker thread itself)."""
+        if not background:
+            self.execute(upload_id)
+            return
+        thread = threading.Thread(
+            target=self.execute, args=(upload_id,), name=f"upload-{upload_id}", daemon=True
+        )
+        self._threads[upload_id] = thread
+        thread.start()
+
+    def wait(self, upload_id: int, timeout: float = 120) -> None:
+        thread = self._threads.get(upload_id)
+        if thread is not None:
+            thread.join(timeout)
+
+    def _progress(self, upload_id: int) -> Progress:
+        last = [0.0]
+
+        def note(step: str, rows: int) -> None:
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_INTERVAL:
+                return
+            last[0] = now
+            with self.store.session() as s:
+                s.execute(
+                    update(Upload)
+                    .where(Upload.id == upload_id, Upload.status == "importing")
+                    .values(rows_read=rows, message=step)
+                )
+
+        return note
+
+    def execute(self, upload_id: int) -> None:
+        note = self._progress(upload_id)
+        with self.slots:
+            note("开始导入", 0)
+            try:
+                with self.store.session() as s:
+                    upload = s.get(Upload, upload_id)
+                    user = s.get(User, upload.uploaded_by) if upload else None
+                    if upload is None or user is None or upload.status != "importing":
+                        return
+                    # nothing is written before the end: the progress notes (other
+                    # sessions) never wait for this transaction's row lock
+                    with s.no_autoflush:
+                        process_upload(s, self.settings, user, upload, self.region, note)
+                    # the notes changed the row behind this session's back: write the
+                    # final count even when it equals the value loaded (e.g. 0 when refused)
+                    flag_modified(upload, "rows_read")
+                    owner_only(Path(upload.stored_path).parent)
+            except Exception as exc:  # never leave an upload "importing" forever
+                with self.store.session() as s:
+                    s.execute(
+                        update(Upload)
+                        .where(Upload.id == upload_id)
+                        .values(status="rejected", message=f"导入失败：{exc}")
+                    )
+            finally:
+                self._threads.pop(upload_id, None)
 
 
 def _only_own_hospital(result, hospital_id: str, source: str, result_cls):
@@ -317,11 +453,19 @@ def _run_qc(upload: Upload, accepted: pa.Table, folder: Path) -> list[str]:
 
 
 def qc_preview(upload: Upload, limit: int = 20) -> list[dict[str, object]]:
-    """The first QC findings of an upload (case, level, field, message)."""
+    """The first QC findings of an upload (case, level, field, message), level and field
+    as their Chinese labels."""
     import pyarrow.parquet as pq
 
     path = upload.outputs.get("qc_findings")
     if not path or not Path(path).exists():
         return []
+    from opendip.qc import LEVEL_LABELS
+    from opendip.qc.fields import field_label
+
     t = pq.read_table(path, columns=["case_id", "level", "field", "message"])
-    return t.slice(0, limit).to_pylist()
+    rows = t.slice(0, limit).to_pylist()
+    for r in rows:  # the page shows Chinese labels, never rule identifiers
+        r["level"] = LEVEL_LABELS.get(str(r["level"]), str(r["level"]))
+        r["field"] = field_label(str(r["field"] or ""))
+    return rows

@@ -50,6 +50,26 @@ class Actor:
     user_id: int
     role: str
     hospital_id: str | None = None
+    #: County-level agency users (县区经办): their county and its hospitals (data from the
+    #: region's hospital registry); None for prefecture-level roles.
+    county: str | None = None
+    county_hospitals: frozenset[str] | None = None
+    #: Hospital sub-roles: a department head (科主任) sees one discharge department's cases,
+    #: a doctor (医师) the cases they are attending doctor of; None for the DIP office.
+    department: str | None = None
+    doctor_id: str | None = None
+
+    @property
+    def sub_scoped(self) -> bool:
+        """A hospital user narrower than the whole hospital (department head, doctor)."""
+        return self.role == "hospital" and bool(self.department or self.doctor_id)
+
+    def in_county(self, hospital_id: str | None) -> bool:
+        """False when a county-level user names a hospital outside its county (an unknown
+        county has no hospitals: fails closed). Rules: `opendip.store.access`."""
+        if self.county is None:
+            return True
+        return hospital_id is not None and hospital_id in (self.county_hospitals or frozenset())
 
 
 @dataclass(frozen=True)
@@ -121,9 +141,11 @@ class CaseDecision:
 
 def _is_party(action: Action, actor: Actor, hospital_id: str, expert_id: int | None) -> bool:
     if action.who == "agency":
-        return actor.role in AGENCY
+        return actor.role in AGENCY and actor.in_county(hospital_id)
     if action.who == "owner":
-        return actor.role == "hospital" and actor.hospital_id == hospital_id
+        return (
+            actor.role == "hospital" and actor.hospital_id == hospital_id and not actor.sub_scoped
+        )
     if action.who == "expert":
         return actor.role == "expert" and expert_id is not None and actor.user_id == expert_id
     return False
@@ -171,8 +193,8 @@ def can_comment(state: str, actor: Actor, hospital_id: str, expert_id: int | Non
     if state == "archived":
         return False
     return (
-        actor.role in AGENCY
-        or (actor.role == "hospital" and actor.hospital_id == hospital_id)
+        (actor.role in AGENCY and actor.in_county(hospital_id))
+        or (actor.role == "hospital" and actor.hospital_id == hospital_id and not actor.sub_scoped)
         or (actor.role == "expert" and expert_id == actor.user_id)
     )
 

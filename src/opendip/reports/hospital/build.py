@@ -115,10 +115,14 @@ def _yuan(fen: int) -> Decimal:
     return Decimal(int(fen)) / 100
 
 
-def _scope_label(department: str | None, group_code: str | None) -> str:
+def _scope_label(
+    department: str | None, group_code: str | None, doctor_id: str | None = None
+) -> str:
     parts = []
     if department:
         parts.append(f"科室：{department}")
+    if doctor_id:
+        parts.append(f"主诊医师：{doctor_id}")
     if group_code:
         parts.append(f"病种：{group_code}")
     return "；".join(parts)
@@ -154,6 +158,7 @@ def build_hospital_report(
     near_band: Decimal = DEFAULT_NEAR_BAND,
     department: str | None = None,
     group_code: str | None = None,
+    doctor_id: str | None = None,
     top_n: int = DEFAULT_TOP_N,
     near_limit: int = DEFAULT_NEAR_LIMIT,
     inputs: dict[str, Path] | None = None,
@@ -161,7 +166,8 @@ def build_hospital_report(
 ) -> Report:
     """院端分析 of `hospital_id` from the settlement run in `run_dir` (kind "hospital").
 
-    `department` / `group_code` narrow every section to those cases. `inputs` gives the
+    `department` / `group_code` / `doctor_id` (attending doctor code) narrow every section
+    to those cases. `inputs` gives the
     paths of the run's inputs (cases, grouped, directory, hospitals, policy) when they are
     not next to the run; `search_dirs` are further places to look for them by name (hash
     checked). Raises HospitalAnalysisError (Chinese) for bad input; a hospital
@@ -184,11 +190,13 @@ def build_hospital_report(
         facts = facts.filter(facts.department == department)
     if group_code:
         facts = facts.filter(facts.group_code == group_code)
+    if doctor_id:
+        facts = facts.filter(facts.doctor_id == doctor_id)
     params = table_from_arrow(con, threshold_table(policy_file), "hospital_thresholds")
     t = with_ratio(facts, params, near_band).cache()
 
     n = int(t.count().to_pyarrow().as_py())
-    n_scored = _scored_count(con, src, hospital_id, department, group_code, t)
+    n_scored = _scored_count(con, src, hospital_id, department or doctor_id, group_code, t)
     if n != n_scored:
         raise HospitalAnalysisError(
             f"结算结果中 {hospital_id} 有 {n_scored} 例，但病例文件只找到 {n} 例：输入与结算结果不符"
@@ -199,7 +207,7 @@ def build_hospital_report(
             f"本次结算有 {missing_money} 例没有 DIP 金额（运行未给出点值），无法计算盈亏"
         )
     name = str(hosp.get("name") or hospital_id)
-    scope = _scope_label(department, group_code)
+    scope = _scope_label(department, group_code, doctor_id)
     title = f"{name}（{hospital_id}）DIP 院端盈亏分析 · {src.period}"
     provenance = {
         "run_dir": str(src.run_dir),
@@ -212,7 +220,7 @@ def build_hospital_report(
         "near_band": str(near_band),
         "scope": scope or "全院",
     }
-    not_dip = _not_dip_count(con, src, hospital_id, department)
+    not_dip = _not_dip_count(con, src, hospital_id, department, doctor_id)
     if n == 0:
         provenance["empty"] = "true"
         return Report(
@@ -226,7 +234,7 @@ def build_hospital_report(
         _deviation(t, base_score),
         _near(t, near_band, near_limit),
     ]
-    if not department and not group_code:
+    if not department and not group_code and not doctor_id:
         sections.append(_assessment(src, hospital_id))
     sections = [s for s in sections if s is not None]
     return Report("hospital", src.period, title, final.region.name, sections, provenance)
@@ -236,11 +244,11 @@ def _scored_count(
     con: Any,
     src: RunSources,
     hospital_id: str,
-    department: str | None,
+    narrowed: str | None,
     group_code: str | None,
     t: ir.Table,
 ) -> int:
-    if department:  # the department comes from the cases file: nothing to compare against
+    if narrowed:  # department / doctor come from the cases file: nothing to compare against
         return int(t.count().to_pyarrow().as_py())
     s = con.read_parquet(str(src.run_dir / "cases.parquet"))
     s = s.filter(s.hospital_id == hospital_id)
@@ -249,7 +257,13 @@ def _scored_count(
     return int(s.count().to_pyarrow().as_py())
 
 
-def _not_dip_count(con: Any, src: RunSources, hospital_id: str, department: str | None) -> int:
+def _not_dip_count(
+    con: Any,
+    src: RunSources,
+    hospital_id: str,
+    department: str | None,
+    doctor_id: str | None = None,
+) -> int:
     path = src.run_dir / "not_dip.parquet"
     if not path.is_file():
         return 0
@@ -257,6 +271,10 @@ def _not_dip_count(con: Any, src: RunSources, hospital_id: str, department: str 
     nd = nd.filter(nd.hospital_id == hospital_id)
     if department:
         nd = nd.filter(nd.department == department)
+    if doctor_id:
+        if "doctor_id" not in nd.columns:
+            return 0  # cannot tell whose they are: none counted (never the whole hospital's)
+        nd = nd.filter(nd.doctor_id == doctor_id)
     return int(nd.count().to_pyarrow().as_py())
 
 

@@ -23,7 +23,7 @@ from opendip.web.schemas import (
     UserUpdate,
 )
 from opendip.web.security import NotFound, Viewer, db, require
-from opendip.web.services import module_ready
+from opendip.web.services import check_scope, module_ready
 
 router = APIRouter()
 NOT_FOUND = {404: {"model": Message}}
@@ -41,14 +41,25 @@ def users_page(
         "users.html",
         users=repo.list_users(s),
         hospitals=request.app.state.region.hospitals(),
+        counties=request.app.state.region.counties(),
         error="",
     )
 
 
-def _create_user(s: Session, viewer: Viewer, body: UserIn) -> User:
+def _create_user(request: Request, s: Session, viewer: Viewer, body: UserIn) -> User:
+    region = request.app.state.region
+    check_scope(region, body.county, body.hospital_id)
     try:
         user = repo.create_user(
-            s, body.username, body.password, body.role, body.display_name, body.hospital_id or None
+            s,
+            body.username,
+            body.password,
+            body.role,
+            body.display_name,
+            body.hospital_id or None,
+            county=body.county,
+            department=body.department,
+            doctor_id=body.doctor_id,
         )
     except WeakPasswordError as exc:
         raise repo.StoreRuleError(str(exc)) from exc
@@ -58,7 +69,14 @@ def _create_user(s: Session, viewer: Viewer, body: UserIn) -> User:
         "user.create",
         "user",
         user.id,
-        {"username": user.username, "role": user.role, "hospital_id": user.hospital_id},
+        {
+            "username": user.username,
+            "role": user.role,
+            "hospital_id": user.hospital_id,
+            "county": user.county,
+            "department": user.department,
+            "doctor_id": user.doctor_id,
+        },
     )
     s.commit()
     return user
@@ -72,6 +90,9 @@ def users_create(
     role: str = Form(max_length=16),
     display_name: str = Form("", max_length=100),
     hospital_id: str = Form("", max_length=64),
+    county: str = Form("", max_length=64),
+    department: str = Form("", max_length=64),
+    doctor_id: str = Form("", max_length=64),
     viewer: Viewer = Depends(require("users")),
     s: Session = Depends(db),
 ) -> Response:
@@ -82,8 +103,11 @@ def users_create(
             role=role,
             display_name=display_name,
             hospital_id=hospital_id or None,
+            county=county or None,
+            department=department or None,
+            doctor_id=doctor_id or None,
         )  # type: ignore[arg-type]
-        _create_user(s, viewer, body)
+        _create_user(request, s, viewer, body)
     except (repo.StoreRuleError, ValueError) as exc:
         s.rollback()
         message = (
@@ -97,6 +121,7 @@ def users_create(
             status_code=400,
             users=repo.list_users(s),
             hospitals=request.app.state.region.hospitals(),
+            counties=request.app.state.region.counties(),
             error=message,
         )
     return RedirectResponse("/admin/users", status_code=303)
@@ -157,9 +182,12 @@ def api_users(
     summary="新建用户",
 )
 def api_user_create(
-    body: UserIn, viewer: Viewer = Depends(require("users")), s: Session = Depends(db)
+    request: Request,
+    body: UserIn,
+    viewer: Viewer = Depends(require("users")),
+    s: Session = Depends(db),
 ) -> UserOut:
-    return UserOut.model_validate(_create_user(s, viewer, body))
+    return UserOut.model_validate(_create_user(request, s, viewer, body))
 
 
 @router.patch(
@@ -233,7 +261,7 @@ def leads_page(
 ) -> Response:
     """监管线索: filtered by type, hospital, risk and status, sorted by risk or amount at
     stake, a page at a time; each lead links to its cases."""
-    every = repo.list_leads(s, None)
+    every = repo.list_leads(s, None, viewer.actor)
     leads = [
         lead
         for lead in every
@@ -342,7 +370,7 @@ def api_leads(
     viewer: Viewer = Depends(require("leads")),
     s: Session = Depends(db),
 ) -> list[LeadOut]:
-    return [LeadOut.model_validate(x) for x in repo.list_leads(s, status or None)]
+    return [LeadOut.model_validate(x) for x in repo.list_leads(s, status or None, viewer.actor)]
 
 
 @router.post(

@@ -35,7 +35,7 @@ from opendip.web.app import error_response, render
 from opendip.web.runs import RunService
 from opendip.web.schemas import Message
 from opendip.web.security import NotFound, Viewer, db, require
-from opendip.web.services import requested_hospital
+from opendip.web.services import case_scope, hospital_choices, requested_hospital
 
 router = APIRouter()
 NO_RESULTS = "尚无结算结果：请先完成一次年终清算或月度预结算"
@@ -116,6 +116,7 @@ def _report(
     department: str | None,
     group_code: str | None,
     band: Decimal,
+    doctor_id: str | None = None,
 ) -> Report:
     region = request.app.state.region
     settings = request.app.state.settings
@@ -130,6 +131,7 @@ def _report(
         department,
         group_code,
         str(band),
+        doctor_id,
     )
     with _cache_lock:
         hit = _cache.get(key)
@@ -141,6 +143,7 @@ def _report(
         near_band=band,
         department=department,
         group_code=group_code,
+        doctor_id=doctor_id,
         search_dirs=tuple(search),
     )
     with _cache_lock:
@@ -162,11 +165,16 @@ def _analysis(
     hospital = _hospital(viewer, _clean(hospital_id))
     band = _band(near_band)
     department, group_code = _clean(department), _clean(group_code)
+    # A department head sees their department, a doctor their own cases, whatever is asked.
+    scope = case_scope(viewer, hospital)
+    department = scope.department or department
+    doctor = scope.doctor_id
     found = latest_settlement(s, request.app.state.runs, viewer.role)
     out: dict[str, Any] = {
         "hospital_id": hospital,
         "department": department,
         "group_code": group_code,
+        "doctor_id": doctor,
         "near_band": band,
         "run": None,
         "report": None,
@@ -182,10 +190,11 @@ def _analysis(
         out["message"] = "请选择医疗机构"
         return out
     try:
-        overall = _report(request, run_dir, hospital, None, None, band)
+        # the overall view of a sub-role is its own scope, never the whole hospital
+        overall = _report(request, run_dir, hospital, scope.department, None, band, doctor)
         report = (
-            _report(request, run_dir, hospital, department, group_code, band)
-            if department or group_code
+            _report(request, run_dir, hospital, department, group_code, band, doctor)
+            if department != scope.department or group_code
             else overall
         )
     except UnknownHospitalError as exc:
@@ -225,7 +234,7 @@ def analysis_page(
         template,
         data=data,
         report=data["report"],
-        hospitals=region.hospitals() if viewer.role != "hospital" else [],
+        hospitals=hospital_choices(request, viewer),
         departments=departments,
         groups=groups,
         names=region.hospital_names(),

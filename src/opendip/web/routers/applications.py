@@ -28,7 +28,7 @@ from opendip.web.schemas import (
     TransitionIn,
 )
 from opendip.web.security import NotFound, Viewer, db, require
-from opendip.web.services import case_scope
+from opendip.web.services import case_scope, hospital_choices, requested_hospital
 from opendip.web.uploads import safe_filename
 from opendip.workflow import (
     KINDS,
@@ -119,7 +119,7 @@ def _check_cases(
     """Cases must exist and belong to the applying hospital (no probing other hospitals)."""
     region = request.app.state.region
     found = region.case_hospitals(case_ids, repo.accepted_upload_files(s))
-    target = case_scope(viewer, hospital_id)
+    target = case_scope(viewer, hospital_id).hospital_id
     bad = [c for c in case_ids if found.get(c) != target]
     if bad:
         raise InvalidDecision(f"以下结算清单号不存在或不属于申请医院：{'、'.join(bad[:10])}")
@@ -146,7 +146,7 @@ def _check_review_cap(
     applications count, withdrawn or refused ones do not)."""
     from opendip.web.services import _policy_file as policy_file
 
-    hospital = case_scope(viewer, hospital_id)
+    hospital = case_scope(viewer, hospital_id).hospital_id
     if not hospital:
         return
     share = policy_file(request).periods()[-1][2].scoring.special_review_max_share
@@ -167,6 +167,8 @@ def _check_review_cap(
 
 
 def _create(request: Request, s: Session, viewer: Viewer, body: ApplicationIn) -> Application:
+    if viewer.role != "hospital":  # a county user files for its county's hospitals only
+        requested_hospital(viewer, body.hospital_id)
     ids = _normal_case_ids(body.case_ids)
     if ids:
         _check_cases(request, s, viewer, body.hospital_id, ids)
@@ -229,7 +231,7 @@ def application_new(
         submit_token=secrets.token_urlsafe(16),
         error="",
         form={"case_ids": case_ids[:4000], "title": title[:200]},
-        hospitals=request.app.state.region.hospitals() if viewer.role != "hospital" else [],
+        hospitals=hospital_choices(request, viewer),
     )
 
 
@@ -282,7 +284,7 @@ async def application_submit(
             submit_token=raw.get("submit_token") or secrets.token_urlsafe(16),
             error=message,
             form=raw,
-            hospitals=request.app.state.region.hospitals() if viewer.role != "hospital" else [],
+            hospitals=hospital_choices(request, viewer),
         )
     return RedirectResponse(f"/applications/{app.id}", status_code=303)
 
@@ -418,6 +420,7 @@ def _transition(
         comment=body.comment,
         expert_id=body.expert_id,
         decisions=decisions,
+        actor=viewer.actor,
     )
     s.commit()
     return app
@@ -497,7 +500,7 @@ async def application_comment(
     form = await request.form()
     text = form.get("comment")
     app = _app(s, viewer, app_id)
-    repo.add_comment(s, viewer.user, app, text if isinstance(text, str) else "")
+    repo.add_comment(s, viewer.user, app, text if isinstance(text, str) else "", viewer.actor)
     s.commit()
     return RedirectResponse(f"/applications/{app_id}", status_code=303)
 
@@ -516,7 +519,7 @@ def api_application_comment(
     s: Session = Depends(db),
 ) -> Message:
     app = _app(s, viewer, app_id)
-    repo.add_comment(s, viewer.user, app, body.comment)
+    repo.add_comment(s, viewer.user, app, body.comment, viewer.actor)
     s.commit()
     return Message(detail="已添加意见")
 

@@ -184,6 +184,7 @@ def api_login(request: Request, body: LoginIn, s: Session = Depends(db)) -> Resp
         role=user.role,
         role_label=user.role_label,
         hospital_id=user.hospital_id,
+        scope_label=user.scope_label,
         csrf_token=row.csrf_token,
     )
     response = JSONResponse(me.model_dump())
@@ -219,5 +220,6 @@ def api_me(viewer: Viewer = Depends(current_viewer)) -> Me:
         role=u.role,
         role_label=u.role_label,
         hospital_id=u.hospital_id,
+        scope_label=u.scope_label,
         csrf_token=viewer.csrf_token,
     )

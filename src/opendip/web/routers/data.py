@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from opendip.store import Upload
 from opendip.store import repositories as repo
 from opendip.web.app import error_response, render
 from opendip.web.schemas import Id, Message, UploadOut
 from opendip.web.security import NotFound, Viewer, db, require
-from opendip.web.uploads import UploadRejected, import_upload, qc_available, qc_preview
+from opendip.web.uploads import UploadRejected, qc_available, qc_preview, receive_upload
 
 router = APIRouter()
 NOT_FOUND = {404: {"model": Message}}
@@ -62,18 +63,37 @@ def _quarantine_preview(path: str | None, limit: int = 20) -> list[dict[str, Any
     return rows
 
 
-async def _import(request: Request, s: Session, viewer: Viewer, filename: str, data: bytes):
-    """Import in a worker thread (never on the event loop: a large file must not stop other
-    requests), at most `Settings.parallel_imports` at once."""
+async def _import(
+    request: Request, s: Session, viewer: Viewer, filename: str, data: bytes, wait: bool
+) -> tuple[Upload, bool]:
+    """Store the file and import it in a worker thread (never on the event loop: a large file
+    must not stop other requests), at most `Settings.parallel_imports` at once. With `wait`
+    false (the page, when runs are in the background) this returns at once with the upload
+    "importing"; its page polls the progress."""
     app = request.app
+    upload, duplicate = await run_in_threadpool(
+        receive_upload, s, app.state.settings, viewer.user, filename, data
+    )
+    s.commit()
+    if not duplicate:
+        if wait or not app.state.settings.background_runs:
+            await run_in_threadpool(app.state.uploads.start, upload.id, False)
+        else:
+            app.state.uploads.start(upload.id, True)
+        s.refresh(upload)
+    return upload, duplicate
 
-    def work():
-        with app.state.import_slots:
-            return import_upload(
-                s, app.state.settings, viewer.user, filename, data, app.state.region
-            )
 
-    return await run_in_threadpool(work)
+def _result(upload: Upload, duplicate: bool = False, limit: int = 20) -> dict[str, Any]:
+    """What the upload result shows (nothing but the progress while importing)."""
+    done = upload.status not in ("received", "importing")
+    return {
+        "upload": upload,
+        "duplicate": duplicate,
+        "quarantine": _quarantine_preview(upload.outputs.get("quarantine"), limit) if done else [],
+        "findings": qc_preview(upload, limit) if done else [],
+        "qc_ready": qc_available(),
+    }
 
 
 def _out(upload, duplicate: bool = False) -> UploadOut:
@@ -101,8 +121,7 @@ async def upload_submit(
 ) -> Response:
     try:
         filename, data = await _read_upload(request)
-        upload, duplicate = await _import(request, s, viewer, filename, data)
-        s.commit()
+        upload, duplicate = await _import(request, s, viewer, filename, data, wait=False)
     except UploadRejected as exc:
         s.rollback()
         return (
@@ -118,13 +137,7 @@ async def upload_submit(
                 max_mb=request.app.state.settings.max_upload_bytes // 1024 // 1024,
             )
         )
-    ctx = {
-        "upload": upload,
-        "duplicate": duplicate,
-        "quarantine": _quarantine_preview(upload.outputs.get("quarantine")),
-        "findings": qc_preview(upload),
-        "qc_ready": qc_available(),
-    }
+    ctx = _result(upload, duplicate)
     if request.headers.get("HX-Request"):
         return render(request, "upload_result.html", **ctx)
     return render(request, "upload_detail.html", **ctx)
@@ -142,8 +155,7 @@ async def api_upload(
 ) -> Any:
     try:
         filename, data = await _read_upload(request)
-        upload, duplicate = await _import(request, s, viewer, filename, data)
-        s.commit()
+        upload, duplicate = await _import(request, s, viewer, filename, data, wait=True)
     except UploadRejected as exc:
         s.rollback()
         return error_response(request, 400, str(exc))
@@ -172,15 +184,19 @@ def upload_page(
     s: Session = Depends(db),
 ) -> Response:
     upload = _upload(s, viewer, upload_id)
-    return render(
-        request,
-        "upload_detail.html",
-        upload=upload,
-        duplicate=False,
-        quarantine=_quarantine_preview(upload.outputs.get("quarantine"), 200),
-        findings=qc_preview(upload, 200),
-        qc_ready=qc_available(),
-    )
+    return render(request, "upload_detail.html", **_result(upload, limit=200))
+
+
+@router.get("/uploads/{upload_id}/progress", include_in_schema=False)
+def upload_progress(
+    request: Request,
+    upload_id: Id,
+    viewer: Viewer = Depends(require("upload")),
+    s: Session = Depends(db),
+) -> Response:
+    """The upload result section: status and rows read so far while importing (the section
+    polls this every second), then the counts, quarantined rows and QC findings."""
+    return render(request, "upload_result.html", **_result(_upload(s, viewer, upload_id)))
 
 
 @router.get(

@@ -15,12 +15,13 @@ from starlette.concurrency import run_in_threadpool
 
 from opendip.contract.ids import try_normalise_id
 from opendip.store import repositories as repo
+from opendip.store.access import CaseScope
 from opendip.store.models import ApiKey, utcnow
 from opendip.web import hospital_api as api
 from opendip.web.app import render
 from opendip.web.schemas import Id, Message
 from opendip.web.security import Forbidden, NotFound, Viewer, client_ip, db, require
-from opendip.web.services import requested_hospital
+from opendip.web.services import case_scope, hospital_choices, requested_hospital
 
 router = APIRouter()
 MAX_BATCH = 500
@@ -408,10 +409,17 @@ SORTS = {
 }
 
 
-def monitor_rows(request: Request, s: Session, hospital_id: str) -> list[dict[str, Any]]:
-    """The hospital's in-stay cases as display rows (latest push of each)."""
+def monitor_rows(
+    request: Request, s: Session, hospital_id: str, scope: CaseScope
+) -> list[dict[str, Any]]:
+    """The hospital's in-stay cases in `scope` (a department head's department, a doctor's
+    own cases: opendip.store.access) as display rows (latest push of each)."""
     rows = []
     for p in api.pushed_cases(s, hospital_id, "in_stay"):
+        doctor_id = (p.payload or {}).get("doctor_id")
+        key = {"hospital_id": p.hospital_id, "department": p.department, "doctor_id": doctor_id}
+        if not scope.allows(key):
+            continue
         r = p.result or {}
         th = r.get("thresholds") or {}
         high = th.get("high_fen")
@@ -475,10 +483,13 @@ def by_department(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(out.values(), key=lambda d: d["department"])
 
 
-def _monitor_hospital(request: Request, viewer: Viewer, hospital_id: str | None) -> str | None:
+def _monitor_hospital(
+    request: Request, viewer: Viewer, hospital_id: str | None
+) -> tuple[str | None, CaseScope]:
     if not viewer.can("instay"):
         raise Forbidden()
-    return requested_hospital(viewer, hospital_id or None)
+    hid = requested_hospital(viewer, hospital_id or None)
+    return hid, case_scope(viewer, hid)
 
 
 @router.get("/instay", include_in_schema=False)
@@ -493,15 +504,15 @@ def instay_page(
     viewer: Viewer = Depends(require("instay")),
     s: Session = Depends(db),
 ) -> Response:
-    hid = _monitor_hospital(request, viewer, hospital_id)
-    all_rows = monitor_rows(request, s, hid) if hid else []
+    hid, scope = _monitor_hospital(request, viewer, hospital_id)
+    all_rows = monitor_rows(request, s, hid, scope) if hid else []
     rows = _filtered(all_rows, department, doctor, flag, sort)
     return render(
         request,
         "instay.html",
         hospital_id=hid,
         hospital=request.app.state.region.hospital(hid) if hid else None,
-        hospitals=request.app.state.region.hospitals() if viewer.role != "hospital" else [],
+        hospitals=hospital_choices(request, viewer),
         rows=rows,
         total=len(all_rows),
         departments=sorted({r["department"] for r in all_rows}),
@@ -523,10 +534,10 @@ def instay_export(
 ) -> Response:
     from openpyxl import Workbook
 
-    hid = _monitor_hospital(request, viewer, hospital_id)
+    hid, scope = _monitor_hospital(request, viewer, hospital_id)
     if not hid:
         raise NotFound("请选择医疗机构")
-    rows = _filtered(monitor_rows(request, s, hid), "", "", "", "cost_ratio")
+    rows = _filtered(monitor_rows(request, s, hid, scope), "", "", "", "cost_ratio")
     wb = Workbook()
     ws = wb.active
     ws.title = "在院病例"
@@ -619,7 +630,7 @@ def _reconcile(
 @router.get("/reconcile", include_in_schema=False)
 def reconcile_page(
     request: Request,
-    viewer: Viewer = Depends(require("instay")),
+    viewer: Viewer = Depends(require("reconcile")),
 ) -> Response:
     from opendip.web import reconcile as rc
 
@@ -628,7 +639,7 @@ def reconcile_page(
         "reconcile.html",
         FORMATS=rc.FORMATS,
         KIND_LABELS=rc.KIND_LABELS,
-        hospitals=request.app.state.region.hospitals() if viewer.role != "hospital" else [],
+        hospitals=hospital_choices(request, viewer),
         result=None,
         error="",
         form={},
@@ -638,7 +649,7 @@ def reconcile_page(
 @router.post("/reconcile", include_in_schema=False)
 async def reconcile_submit(
     request: Request,
-    viewer: Viewer = Depends(require("instay")),
+    viewer: Viewer = Depends(require("reconcile")),
     s: Session = Depends(db),
 ) -> Response:
     from starlette.datastructures import UploadFile
@@ -669,7 +680,7 @@ async def reconcile_submit(
         status_code=200 if not error else 422,
         FORMATS=rc.FORMATS,
         KIND_LABELS=rc.KIND_LABELS,
-        hospitals=request.app.state.region.hospitals() if viewer.role != "hospital" else [],
+        hospitals=hospital_choices(request, viewer),
         result=result,
         error=error,
         form={"format": fmt, "hospital_id": form.get("hospital_id") or ""},

@@ -21,9 +21,14 @@ from opendip.web.runs import RunService
 from opendip.web.schemas import CaseDetail, CaseList, CaseRow, Message, PregroupIn, PregroupOut
 from opendip.web.security import NotFound, Viewer, db, require, require_cached
 from opendip.web.services import (
+    _directory_rows,
+    by_item_note,
     case_scope,
+    code_names,
+    dashboard_scope,
     explain_case,
     get_case,
+    hospital_choices,
     module_ready,
     pregroup,
     pregroup_is_quick,
@@ -46,10 +51,12 @@ def home(
     request: Request, viewer: Viewer = Depends(require("home")), s: Session = Depends(db)
 ) -> Response:
     region = _region(request)
-    hospital = case_scope(viewer, None) if viewer.role != "expert" else None
+    hospital = None
     stats: dict[str, Any] = {}
     if viewer.role != "expert":
-        stats = region.dashboard(hospital, repo.accepted_upload_files(s))
+        scope = dashboard_scope(viewer)
+        hospital = scope.hospital_id
+        stats = region.dashboard(scope, repo.accepted_upload_files(s))
     pending = repo.list_applications(s, viewer.actor, archived=False)
     forecast = []
     if viewer.can("runs"):
@@ -136,9 +143,11 @@ def cases_page(
         template,
         result=result,
         filters=filters,
-        hospitals=region.hospitals() if viewer.role != "hospital" else [],
+        hospitals=hospital_choices(request, viewer),
         months=region.months(),
         names=region.hospital_names(),
+        group_rows=_directory_rows(request),
+        code_names=code_names(request),
     )
 
 
@@ -185,6 +194,7 @@ def _detail(request: Request, s: Session, viewer: Viewer, case_id: str) -> dict[
         "case": row,
         "grouping": grouping,
         "scoring": scoring,
+        "paid_by_item": "" if scoring else by_item_note(request, row),
         "explanation": explain_case(request, row),
     }
 
@@ -193,7 +203,7 @@ def _detail(request: Request, s: Session, viewer: Viewer, case_id: str) -> dict[
 def case_page(
     request: Request,
     case_id: str,
-    viewer: Viewer = Depends(require("applications")),
+    viewer: Viewer = Depends(require("case")),
     s: Session = Depends(db),
 ) -> Response:
     detail = _detail(request, s, viewer, case_id[:64])
@@ -210,7 +220,7 @@ def case_page(
 def api_case(
     request: Request,
     case_id: str,
-    viewer: Viewer = Depends(require("applications")),
+    viewer: Viewer = Depends(require("case")),
     s: Session = Depends(db),
 ) -> dict[str, Any]:
     return _jsonable(_detail(request, s, viewer, case_id[:64]))
@@ -221,9 +231,11 @@ def api_case(
 
 def _hospital_for(request: Request, viewer: Viewer, requested: str | None) -> dict[str, Any] | None:
     region = _region(request)
-    hid = case_scope(viewer, requested)
+    hid = case_scope(viewer, requested).hospital_id
     if not hid:
         return None
+    if not viewer.actor.in_county(hid):
+        raise NotFound(f"未找到医疗机构 {hid}")
     hospital = region.hospital(hid)
     if hospital is None:
         raise NotFound(f"未找到医疗机构 {hid}")
@@ -241,7 +253,7 @@ def pregroup_page(request: Request, viewer: Viewer = Depends(require("pregroup")
     return render(
         request,
         "pregroup.html",
-        hospitals=_region(request).hospitals() if viewer.role != "hospital" else [],
+        hospitals=hospital_choices(request, viewer),
         ready=module_ready("opendip.grouping"),
         form={},
         result=None,
@@ -287,7 +299,7 @@ async def pregroup_submit(
     return render(
         request,
         template,
-        hospitals=_region(request).hospitals() if viewer.role != "hospital" else [],
+        hospitals=hospital_choices(request, viewer),
         ready=True,
         form=raw,
         result=result,
@@ -355,9 +367,12 @@ def directory_page(
     diff = None
     if compare and version and compare != version:
         diff = _diff(region, compare, version)
+    table = region.directory_table(version)
     return render(
         request,
         "directory.html",
+        kinds=_kinds(table),
+        special=_special_lists(request),
         rows=rows,
         total=total,
         q=q,
@@ -369,6 +384,33 @@ def directory_page(
         compare=compare,
         diff=diff,
     )
+
+
+def _kinds(table: Any) -> list[tuple[str, str, int]]:
+    """(kind, Chinese label, groups) as the regions report them (新增病种 apart)."""
+    from opendip.contract.tables import DIRECTORY_KIND_LABELS
+    from opendip.directory.io import directory_kinds
+
+    if table is None:
+        return []
+    return [(k, DIRECTORY_KIND_LABELS[k], n) for k, n in directory_kinds(table).items()]
+
+
+def _special_lists(request: Request) -> dict[str, Any]:
+    """The policy's 中医/民族医优势病种 and 新技术新项目 lists (latest policy version)."""
+    from opendip.web.services import _policy_file
+
+    try:
+        pol = _policy_file(request).periods()[-1][2]
+    except Exception:  # no policy file: the page shows the directory alone
+        return {"tcm": None, "tcm_mode": "", "new_tech": []}
+    t = pol.scoring.tcm_advantage
+    mode = {
+        "same_as_western": "中西医同病同价：按西医手术病种分值支付",
+        "added_score": f"基准分值加 {t.added_score} 分",
+        "coefficient": f"基准分值乘优势病种系数 {t.coefficient}",
+    }[t.mode]
+    return {"tcm": t.groups, "tcm_mode": mode, "new_tech": pol.scoring.new_technologies}
 
 
 def _diff(region: RegionData, old: str, new: str) -> dict[str, Any] | None:
@@ -461,7 +503,7 @@ def _publication(request: Request, s: Session, viewer: Viewer) -> list[dict[str,
     """Published runs with the region's published table (per hospital and pool, from the
     settlement's hospital table): every viewer sees the whole table, as posted publicly; a
     hospital's own rows are marked."""
-    own = case_scope(viewer, None)
+    own = viewer.hospital_id
     names = _region(request).hospital_names()
     runs: RunService = request.app.state.runs
     out = []

@@ -58,7 +58,7 @@ def _built(
 def report_page(
     request: Request,
     run_id: Id,
-    viewer: Viewer = Depends(require("runs")),
+    viewer: Viewer = Depends(require("reports")),
     s: Session = Depends(db),
 ) -> Response:
     run, files = _built(request, s, viewer, run_id, REPORT)
@@ -101,7 +101,7 @@ def report_file(
     request: Request,
     run_id: Id,
     fmt: str,
-    viewer: Viewer = Depends(require("runs")),
+    viewer: Viewer = Depends(require("reports")),
     s: Session = Depends(db),
 ) -> Response:
     return _download(request, s, viewer, run_id, REPORT, fmt)
@@ -112,7 +112,7 @@ def publication_file(
     request: Request,
     run_id: Id,
     fmt: str,
-    viewer: Viewer = Depends(require("runs")),
+    viewer: Viewer = Depends(require("reports")),
     s: Session = Depends(db),
 ) -> Response:
     return _download(request, s, viewer, run_id, PUBLICATION, fmt)
@@ -127,7 +127,7 @@ def publication_file(
 def api_report(
     request: Request,
     run_id: Id,
-    viewer: Viewer = Depends(require("runs")),
+    viewer: Viewer = Depends(require("reports")),
     s: Session = Depends(db),
 ) -> Any:
     _, files = _built(request, s, viewer, run_id, REPORT)
