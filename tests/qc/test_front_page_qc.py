@@ -104,3 +104,49 @@ def test_bad_rule_file_names_the_rule(tmp_path) -> None:
     )
     with pytest.raises(FrontPageRuleError, match=r"rules\.0.*未知字段 nosuch"):
         load_front_page_rules(path)
+
+
+def test_pass_rate_is_an_assessment_indicator() -> None:
+    """H1 passes 1 of 2 front pages, H2 1 of 3; weight 10, full at 1.0, none at 0:
+    H1 10 × 1/2 = 5.0000, H2 10 × 1/3 = 3.3333 (half up); totals × 100 ÷ 10."""
+    from pathlib import Path
+
+    from opendip.assessment.engine import AssessmentError, AssessmentInputs, assess
+    from opendip.engine import connect, table_from_arrow
+    from opendip.policy import PolicyFile
+    from opendip.policy.sections.assessment import AssessmentPolicy, Indicator
+
+    demo = PolicyFile.read(Path(__file__).parents[2] / "policies" / "demo-region.yaml")
+    card = AssessmentPolicy(
+        decimals=4,
+        indicators=[
+            Indicator(id="front_page", measure="front_page_qc_pass_rate", weight=10,
+                      target=1, zero_at=0)
+        ],
+    )  # fmt: skip
+    policy = demo.periods()[-1][2].model_copy(update={"assessment": card})
+    status = check_front_pages(_pages(), _lists(), QcPolicy()).status
+    con = connect()
+    ids = status.select(["case_id", "hospital_id"])
+    inp = AssessmentInputs(
+        cases=table_from_arrow(con, ids, "fp_cases"),
+        grouped=table_from_arrow(
+            con, pa.table({"case_id": ["C1"], "group_type": ["core"]}), "fp_grouped"
+        ),
+        hospitals=table_from_arrow(
+            con, pa.table({"hospital_id": ["H1", "H2"], "level": ["tertiary"] * 2}), "fp_h"
+        ),
+    )
+    with pytest.raises(AssessmentError, match=r"病案首页质控通过率.*--front-page-status"):
+        assess(inp, policy)
+    inp.front_page_status = table_from_arrow(con, status, "fp_status")
+    result = assess(inp, policy)
+    rows = result.breakdown.select(["hospital_id", "value", "points"]).to_pylist()
+    assert [(r["hospital_id"], str(r["value"]), str(r["points"])) for r in rows] == [
+        ("H1", "0.5000", "5.0000"),
+        ("H2", "0.3333", "3.3333"),
+    ]
+    assert [str(s) for s in result.scores["assessment_score"].to_pylist()] == [
+        "50.0000",
+        "33.3330",
+    ]
