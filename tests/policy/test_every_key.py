@@ -89,6 +89,7 @@ def test_the_walk_sees_every_section() -> None:
     assert {"qc", "directory", "grouping", "scoring", "settlement", "supervision"} <= set(SECTIONS)
     assert "settlement.ffs_bands[].cap_share" in SECTIONS["settlement"]
     assert "settlement.budget.<key>.fund_budget_yuan" in SECTIONS["settlement"]
+    assert {"qc.front_page_rule_set", "qc.front_page_submit_days"} <= set(SECTIONS["qc"])
 
 
 # ---------------------------------------------------------------------------------------------

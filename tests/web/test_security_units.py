@@ -33,8 +33,16 @@ from opendip.web.security import (
 CSRF = "c" * 32
 
 
-def viewer(role: str = "hospital", hospital_id: str | None = "H001") -> Viewer:
-    user = SimpleNamespace(id=7, role=role, hospital_id=hospital_id)
+def viewer(role: str = "hospital", hospital_id: str | None = "H001", **scope) -> Viewer:
+    user = SimpleNamespace(
+        id=7,
+        role=role,
+        hospital_id=hospital_id,
+        county=None,
+        department=None,
+        doctor_id=None,
+        **scope,
+    )
     return Viewer(user, SimpleNamespace(csrf_token=CSRF))
 
 
@@ -119,11 +127,27 @@ def test_require_cached_checks_cookie_role_and_csrf():
         run(dep(bad))
 
 
-def test_require_checks_role_after_csrf():
+def test_require_checks_role_and_read_only_after_csrf():
     v = viewer("expert", None)
-    assert run(sec.require("applications")(v)) is v
+    get = request(None, "GET")
+    assert run(sec.require("applications")(get, v)) is v
     with pytest.raises(Forbidden):
-        run(sec.require("pregroup")(v))
+        run(sec.require("pregroup")(get, v))
+    # a read-only department (卫健, 财政) may read its areas but never write
+    health = viewer("health", None)
+    assert run(sec.require("publication")(get, health)) is health
+    post = request(None, "POST", headers={CSRF_HEADER: CSRF})
+    with pytest.raises(Forbidden) as info:
+        run(sec.require("publication")(post, health))
+    assert info.value.message == sec.READ_ONLY_REFUSAL
+    assert run(sec.require("applications")(post, v)) is v
+    # a hospital department user is its own kind: case rows yes, uploads no
+    dept = viewer("hospital", "H001")
+    dept.user.department = "心内科"
+    assert dept.kind == "department"
+    assert run(sec.require("cases")(get, dept)) is dept
+    with pytest.raises(Forbidden):
+        run(sec.require("upload")(get, dept))
     checked = run(sec.csrf_checked(request(None, "POST", headers={CSRF_HEADER: CSRF}), v))
     assert checked is v
     with pytest.raises(CsrfFailed):
@@ -221,9 +245,8 @@ def test_security_headers_on_pages_static_docs_and_https():
         "cache-control": "no-store",
     }
     assert "cache-control" not in headers_of("/static/app.js")
-    assert headers_of("/docs")["content-security-policy"] == sec.DOCS_CSP
-    assert headers_of("/redoc")["content-security-policy"] == sec.DOCS_CSP
-    assert headers_of("/docsx")["content-security-policy"] == sec.CSP
+    # the API documentation runs the vendored Swagger UI under the same policy (no CDN)
+    assert headers_of("/docs")["content-security-policy"] == sec.CSP
     assert headers_of("/", hsts=True)["strict-transport-security"] == "max-age=31536000"
     assert "strict-transport-security" not in headers_of("/")
     # a header the route set itself is kept, not doubled
