@@ -20,6 +20,7 @@ import ibis
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
+from opendip.contract.tables import SCORED_SHOWN
 from opendip.engine import connect
 from opendip.policy import PolicyFile
 from opendip.reports.source import ReportInputError, RunSources, resolve_run, search_places
@@ -130,6 +131,8 @@ def load(
     grouped = con.read_parquet(str(src.paths["grouped"]))
     g = grouped.select(g_id=grouped.case_id.cast("string"), group_type=grouped.group_type)
     scored = con.read_parquet(str(src.run_dir / "cases.parquet"))
+    # the columns people read (not the explanation's facts, some named like the case's)
+    scored = scored.select(*[c for c in SCORED_SHOWN if c in scored.columns])
     c = period_cases.select(
         c_id=period_cases.case_id,
         settle_month=period_cases.settle_month,
