@@ -8,7 +8,11 @@ answered) over keep-alive connections, and prints rate, p50, p99 and errors per 
 Bounded: each rate runs for --seconds seconds (at most 60), only to 127.0.0.1, and the
 server is stopped at the end.
 
-    PYTHONPATH=src .venv/bin/python scripts/bench-pregroup.py --rates 100,250,500 --seconds 20
+    PYTHONPATH=src .venv/bin/python scripts/bench-pregroup.py --rates 100,250,500 --seconds 10 \
+        --repeat 3
+
+(on a shared machine take the big-run lock: `flock /tmp/opendip-bigrun.lock …`). `--profile
+FILE` runs the server under cProfile (stats written when it stops).
 """
 
 from __future__ import annotations
@@ -213,6 +217,7 @@ def main() -> None:
     ap.add_argument("--rates", default="100,250,500")
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--warmup", type=float, default=3, help="seconds at 50 req/s first")
+    ap.add_argument("--repeat", type=int, default=1, help="run the rates N times (medians)")
     ap.add_argument("--profile", type=Path, help="run the server under cProfile, stats to FILE")
     args = ap.parse_args()
     seconds = min(args.seconds, 60.0)
@@ -225,7 +230,17 @@ def main() -> None:
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         prof = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
-        cmd = [sys.executable, *prof, "-m", "opendip", "serve", "--data", str(data), "--port", str(port)]
+        cmd = [
+            sys.executable,
+            *prof,
+            "-m",
+            "opendip",
+            "serve",
+            "--data",
+            str(data),
+            "--port",
+            str(port),
+        ]
         cmd += ["--no-demo-accounts"]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
         try:
@@ -235,8 +250,11 @@ def main() -> None:
                 headers = await login(port)
                 await run_rate(port, headers, cases, 50, args.warmup, proc.pid)
                 out = []
-                for rate in (float(r) for r in args.rates.split(",")):
-                    out.append(await run_rate(port, headers, cases, rate, seconds, proc.pid))
+                for run in range(1, args.repeat + 1):
+                    for rate in (float(r) for r in args.rates.split(",")):
+                        load = os.getloadavg()[0]
+                        r = await run_rate(port, headers, cases, rate, seconds, proc.pid)
+                        out.append({**r, "run": run, "load": load})
                 return out
 
             try:  # the load generator shares the machine: the faster event loop if there
@@ -249,16 +267,32 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    print(f"load average before: {load_before}")
-    print(
-        f"{'rate':>6} {'sent':>6} {'achieved':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-        f"{'cpu ms/req':>10} err"
+    print(f"load average before: {load_before}; {os.cpu_count()} CPUs")
+    head = (
+        f"{'run':>3} {'load':>5} {'rate':>6} {'sent':>6} {'achieved':>9} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'max ms':>8} {'cpu ms/req':>10} errors"
     )
+    print(head)
     for r in results:
+        kinds = ", ".join(f"{k} ×{n}" for k, n in r["error_kinds"].items())
         print(
-            f"{r['rate']:>6.0f} {r['sent']:>6} {r['achieved']:>9.1f} {r['p50_ms']:>8.2f} "
-            f"{r['p99_ms']:>8.2f} {r['max_ms']:>8.1f} {r['server_cpu_ms']:>10.2f} {r['errors']}"
+            f"{r['run']:>3} {r['load']:>5.1f} {r['rate']:>6.0f} {r['sent']:>6} "
+            f"{r['achieved']:>9.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['max_ms']:>8.1f} "
+            f"{r['server_cpu_ms']:>10.2f} {r['errors']} {kinds}"
         )
+    if args.repeat > 1:
+        print("medians over the runs:")
+        for rate in sorted({r["rate"] for r in results}):
+            rows = [r for r in results if r["rate"] == rate]
+
+            def med(k: str, rows: list[dict] = rows) -> float:
+                return statistics.median(r[k] for r in rows)
+
+            print(
+                f"{'med':>3} {med('load'):>5.1f} {rate:>6.0f} {'':>6} {med('achieved'):>9.1f} "
+                f"{med('p50_ms'):>8.2f} {med('p99_ms'):>8.2f} {med('max_ms'):>8.1f} "
+                f"{med('server_cpu_ms'):>10.2f} {med('errors'):.0f}"
+            )
 
 
 if __name__ == "__main__":

@@ -51,11 +51,11 @@ def spark_session():
 
     remote = os.environ.get("OPENDIP_SPARK_REMOTE") or os.environ.get("SPARK_REMOTE")
     if remote:
-        return SparkSession.builder.remote(remote).getOrCreate()
+        return _configured(SparkSession.builder.remote(remote).getOrCreate())
     builder = SparkSession.builder.appName("opendip")
     active = SparkSession.getActiveSession()
     if active is not None:
-        return active
+        return _configured(active)
     if not _under_spark_submit():
         builder = (
             builder.master(os.environ.get("OPENDIP_SPARK_MASTER", "local[2]"))
@@ -64,14 +64,30 @@ def spark_session():
             .config("spark.sql.shuffle.partitions", os.environ.get("OPENDIP_SPARK_PARTITIONS", "4"))
             .config("spark.driver.memory", os.environ.get("OPENDIP_SPARK_DRIVER_MEMORY", "2g"))
         )
-    session = (
-        builder.config("spark.sql.session.timeZone", "UTC")
-        # ANSI mode (Spark 4's default) raises on overflow and bad casts instead of nulls;
-        # OpenDIP checks its inputs itself and relies on SQL's null semantics as DuckDB has.
-        .config("spark.sql.ansi.enabled", "false")
-        .getOrCreate()
-    )
+    for key, value in SPARK_SQL_CONF.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel(os.environ.get("OPENDIP_SPARK_LOG_LEVEL", "ERROR"))
+    return _configured(session)
+
+
+#: SQL settings of every OpenDIP Spark session (set at start and on sessions OpenDIP did not
+#: start: Spark Connect, an active session).
+SPARK_SQL_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    # ANSI mode (Spark 4's default) raises on overflow and bad casts instead of nulls;
+    # OpenDIP checks its inputs itself and relies on SQL's null semantics as DuckDB has.
+    "spark.sql.ansi.enabled": "false",
+    # Spark writes each query's plan as text for its listeners; a plan reading cached tables
+    # repeats their plans, and supervision's (many small cached tables) ran out of driver
+    # memory building that text. The text is only for logs and the UI: cut it at 100 KB.
+    "spark.sql.maxPlanStringLength": "100000",
+}
+
+
+def _configured(session: Any) -> Any:
+    for key, value in SPARK_SQL_CONF.items():
+        session.conf.set(key, value)
     return session
 
 

@@ -211,3 +211,49 @@ def test_special_groups_qc_exclusion_and_comprehensive_levels() -> None:
     assert built.metrics["all_case_mean_fen"] == 5_200
     assert got["H25.9:13.4100"]["score"] == Decimal("192.3077")  # 10 000 / 5 200 × 100
     assert got["BD-F20"]["score"] == Decimal("576.9231")  # 30 000 / 5 200 × 100
+
+
+def test_local_groups_are_marked_with_their_provenance() -> None:
+    """新增病种 listed in the policy get origin local and their provenance; they count apart
+    in the kinds; a listed code the directory lacks is named in the metrics."""
+    policy = policy_with(
+        {
+            "directory.year_weights": {2024: 1, 2025: 3},
+            "directory.trim": {"method": "none"},
+            "directory.core_threshold": {"method": "fixed", "min_cases": 2},
+            "directory.basic_groups": [],
+            "directory.special_groups": [],
+            "directory.local_groups": [
+                {
+                    "group_code": "K35.8:保守",
+                    "added_by": "示范市医疗保障局",
+                    "added_on": dt.date(2026, 1, 1),
+                    "added_basis": "示范医保发〔2025〕21号",
+                },
+                {
+                    "group_code": "X99.9:保守",
+                    "added_by": "示范市医疗保障局",
+                    "added_on": dt.date(2026, 1, 1),
+                    "added_basis": "示范医保发〔2025〕21号",
+                },
+            ],
+        }
+    )
+    built = _build(HISTORY, policy)
+    rows = {r["group_code"]: r for r in built.table.to_pylist()}
+    b = rows["K35.8:保守"]
+    assert (b["origin"], b["added_by"], b["added_on"], b["added_basis"]) == (
+        "local",
+        "示范市医疗保障局",
+        dt.date(2026, 1, 1),
+        "示范医保发〔2025〕21号",
+    )
+    assert rows["K35.8:47.0100"]["origin"] is None
+    assert built.metrics["groups_by_kind"] == {
+        "core": 1,
+        "comprehensive": 1,
+        "basic": 0,
+        "special": 0,
+        "new": 1,
+    }
+    assert built.metrics["local_groups_missing"] == ["X99.9:保守"]

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from opendip.codes import demo_code_tables
@@ -11,6 +13,7 @@ from opendip.contract import DIRECTORY
 from opendip.directory.io import (
     DirectoryFileError,
     diff_directories,
+    directory_kinds,
     export_diff_excel,
     export_excel,
     load_official_directory,
@@ -128,7 +131,8 @@ def _row(code, gtype, dx, pk, match, score, mean, **extra) -> dict:
     return {
         "group_code": code, "group_name": f"{code} 名称", "group_type": gtype,
         "diagnosis_key": dx, "procedure_key": pk, "procedure_match": match,
-        "score": Decimal(score), "mean_cost_fen": mean, **extra,
+        "score": Decimal(score), "mean_cost_fen": mean,
+        "origin": None, "added_by": None, "added_on": None, "added_basis": None, **extra,
     }  # fmt: skip
 
 
@@ -144,6 +148,11 @@ EVERY_TYPE = DIRECTORY.conform(
             _row("K80.1:C", "core", "K80.1", "51.2300", "any", "299.5", 2990000),
             _row("K80.1:D", "core", "K80.1", "51.2", "prefix", "280", 2800000),
             _row("K80.1:E", "core", "K80.1", "51.22/51.3", "prefix", "281", 2810000),
+            _row("K80.1:N", "core", "K80.1", "51.2200+88.0100", "all", "330", 3300000,
+                 origin="local", added_by="示范市医疗保障局", added_on=dt.date(2026, 3, 1),
+                 added_basis="示医保发〔2026〕12号"),
+            _row("K80.1:F", "core", "K80.1", "51.2300+88.0100", "all", "250", 2500000,
+                 origin="national"),
             _row("基层:J18.9", "basic", "J18.9", "", "none", "30", 500000,
                  mean_cost_primary_fen=500000),
             _row("综合:K80:相关手术", "comprehensive", "K80", "surgery", "type", "150", 2000000),
@@ -164,6 +173,55 @@ def test_export_then_load_gives_the_same_directory(tmp_path: Path) -> None:
     book = export_excel(EVERY_TYPE, tmp_path / "目录.xlsx", {"core_threshold": 15})
     loaded = load_official_directory(book, demo_code_tables())
     assert loaded.to_pylist() == EVERY_TYPE.to_pylist()
+    new = loaded.filter(pc.equal(loaded["origin"], "local")).to_pylist()
+    assert [(r["group_code"], r["added_by"], r["added_on"], r["added_basis"]) for r in new] == [
+        ("K80.1:N", "示范市医疗保障局", dt.date(2026, 3, 1), "示医保发〔2026〕12号")
+    ]
+
+
+def test_directory_kinds_count_new_groups_apart(tmp_path: Path) -> None:
+    """新增病种 are counted on their own (Lhasa: 1,298 core, 385 comprehensive, 22 basic,
+    322 new), here 8 core + 1 new among the 16 groups; the workbook says so too."""
+    from openpyxl import load_workbook
+
+    assert directory_kinds(EVERY_TYPE) == {
+        "core": 8,
+        "comprehensive": 4,
+        "basic": 1,
+        "special": 2,
+        "new": 1,
+    }
+    book = load_workbook(export_excel(EVERY_TYPE, tmp_path / "目录.xlsx"))
+    rows = [tuple(r) for r in book["目录构成"].iter_rows(values_only=True)]
+    assert rows == [
+        ("病种类别", "病种数"),
+        ("核心病种", 8),
+        ("综合病种", 4),
+        ("基层病种", 1),
+        ("特殊病种", 2),
+        ("新增病种", 1),
+        ("合计", 16),
+    ]
+
+
+def test_new_groups_need_their_provenance(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        [
+            "病种编码,病种名称,病种类型,诊断键,手术操作,病种分值,次均费用,新增单位,新增日期,新增依据",
+            "N1,新增甲,新增病种,K80.1,51.2200,280,28000,示范市医保局,2026-03-01,示医保发〔2026〕12号",
+            "N2,新增乙,新增病种,K80.1,51.2300+88.0100,260,26000,示范市医保局,,",
+            "N3,国家乙,核心病种,K80.1,51.2300,260,26000,,2026-13-01,",
+        ],
+    )
+    with pytest.raises(DirectoryFileError) as err:
+        load_official_directory(path, demo_code_tables())
+    assert err.value.problems == [
+        "第 3 行：新增病种 N2 缺少新增日期",
+        "第 3 行：新增病种 N2 缺少新增依据（决定文件）",
+        "第 4 行：病种 N3 新增日期无效（'2026-13-01'，应为 YYYY-MM-DD）",
+        "第 4 行：病种 N3 为国家目录病种，不应填写新增单位、日期或依据",
+    ]
 
 
 def test_export_then_load_a_built_directory(tmp_path: Path) -> None:

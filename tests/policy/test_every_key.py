@@ -89,6 +89,7 @@ def test_the_walk_sees_every_section() -> None:
     assert {"qc", "directory", "grouping", "scoring", "settlement", "supervision"} <= set(SECTIONS)
     assert "settlement.ffs_bands[].cap_share" in SECTIONS["settlement"]
     assert "settlement.budget.<key>.fund_budget_yuan" in SECTIONS["settlement"]
+    assert {"qc.front_page_rule_set", "qc.front_page_submit_days"} <= set(SECTIONS["qc"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,11 +154,13 @@ def _case(cid: str, hid: str, month: int, cost: int, fund: int, copay: int, **kw
 CASES = [
     _case("E1", "H001", 3, 12000, 9000, 2000),  # normal, coefficient 1.02
     _case("E2", "H001", 8, 25000, 20000, 5000),  # high: 2.5 × mean
-    _case("E3", "H2", 3, 18000, 16000, 2000),  # secondary mean 8,000: 2.25 × (regional 1.8)
+    # secondary mean 8,000: 2.25 × (regional 1.8); uses new technology 00.9401
+    _case("E3", "H2", 3, 18000, 16000, 2000, other_procedures=["00.9401"]),
     _case("E4", "H2", 8, 3000, 2500, 500),  # low: 0.375 × → 37.5 points
     _case("E5", "H3", 5, 60000, 50000, 10000),  # extreme: 6 × mean
     _case("E6", "H2", 6, 9000, 8000, 1000),  # special review accepted, 150 points
-    _case("E7", "H3", 4, 9500, 5000, 4500),  # normal, small fund share
+    # normal, small fund share; 中医正骨 93.5301 for S52.5 (TCM advantage group)
+    _case("E7", "H3", 4, 9500, 5000, 4500, main_diagnosis="S52.501", main_procedure="93.5301"),
     _case("E8", "H3", 10, 45000, 40000, 5000),  # 4.5 × mean: high (extreme above 5 ×)
     _case("R1", "H001", 4, 10000, 6000, 4000, insurance_type="resident"),
     _case("R2", "H3", 9, 20000, 18000, 2000, insurance_type="resident"),
@@ -173,6 +176,7 @@ GROUPED = [
 ]
 DIRECTORY = [
     b.group("G1"),
+    b.group("G-OP", score=Decimal(180)),  # western surgical group of TCM-S52
     b.group(
         "基层:J18.9",
         group_type="basic",
@@ -376,6 +380,97 @@ SCORING_PROBES: dict[str, tuple[dict, dict]] = {
     "scoring.score_decimals": ({}, {"scoring": {"score_decimals": 0}}),
     "scoring.reviewed_score_is": ({}, {"scoring": {"reviewed_score_is": "case_score"}}),
 }
+
+
+def _tcm(mode: str = "same_as_western", **group: Any) -> dict:
+    entry = {
+        "code": "TCM-S52",
+        "name": "桡骨下端骨折中医正骨",
+        "diagnosis_prefixes": ["S52.5"],
+        "treatment_codes": ["93.5301"],
+        "valid_from": dt.date(2026, 1, 1),
+    }
+    if mode == "same_as_western":
+        entry["western_group"] = "G-OP"
+    extra = {"added_score": 10} if mode == "added_score" else {}
+    if mode == "coefficient":
+        extra = {"coefficient": Decimal("1.2")}
+    return {"scoring": {"tcm_advantage": {"mode": mode, **extra, "groups": [{**entry, **group}]}}}
+
+
+def _new_tech(**kw: Any) -> dict:
+    entry = {
+        "code": "00.9401",
+        "name": "示范新技术",
+        "valid_from": dt.date(2026, 1, 1),
+        "valid_to": dt.date(2026, 12, 31),
+        "mode": "added_score",
+        "added_score": 20,
+    }
+    entry.update(kw)
+    return {"scoring": {"new_technologies": [{k: v for k, v in entry.items() if v is not None}]}}
+
+
+SCORING_PROBES.update(
+    {
+        "scoring.tcm_advantage.mode": (_tcm(), _tcm("added_score")),
+        "scoring.tcm_advantage.added_score": (
+            _tcm("added_score"),
+            {"scoring": {"tcm_advantage": {"added_score": 30}}},
+        ),
+        "scoring.tcm_advantage.coefficient": (
+            _tcm("coefficient"),
+            {"scoring": {"tcm_advantage": {"coefficient": Decimal("1.3")}}},
+        ),
+        "scoring.tcm_advantage.groups[].western_group": (_tcm(), _tcm(western_group="G1")),
+        "scoring.tcm_advantage.groups[].diagnosis_prefixes": (
+            _tcm(),
+            _tcm(diagnosis_prefixes=["K35"]),
+        ),
+        "scoring.tcm_advantage.groups[].treatment_codes": (_tcm(), _tcm(treatment_codes=["99.92"])),
+        "scoring.tcm_advantage.groups[].valid_from": (
+            _tcm(),
+            _tcm(valid_from=dt.date(2026, 5, 1)),
+        ),
+        "scoring.tcm_advantage.groups[].valid_to": (_tcm(), _tcm(valid_to=dt.date(2026, 3, 31))),
+        "scoring.new_technologies[].mode": (
+            _new_tech(),
+            _new_tech(mode="by_item", added_score=None),
+        ),
+        "scoring.new_technologies[].added_score": (_new_tech(), _new_tech(added_score=30)),
+        "scoring.new_technologies[].code": (_new_tech(), _new_tech(code="00.9999")),
+        "scoring.new_technologies[].valid_from": (
+            _new_tech(),
+            _new_tech(valid_from=dt.date(2026, 4, 1)),
+        ),
+        "scoring.new_technologies[].valid_to": (
+            _new_tech(),
+            _new_tech(valid_to=dt.date(2026, 2, 28)),
+        ),
+    }
+)
+
+
+def test_tcm_labels_change_the_explanation(con) -> None:
+    """The TCM list's labels (code, name, 中医/民族医) are what the explanation names."""
+    from opendip.scoring import score_cases
+
+    def note(**group: Any) -> str:
+        r = score_cases(
+            con.create_table("lc", b.cases_table(CASES), overwrite=True),
+            con.create_table("lg", b.grouped_table(GROUPED), overwrite=True),
+            con.create_table("ld", b.directory_table(DIRECTORY), overwrite=True),
+            con.create_table("lh", b.hospitals_table(HOSPITALS), overwrite=True),
+            b.policy(**b.merge(BASE, _tcm(**group))),
+            reviews=b.reviews_table(REVIEWS),
+        )
+        e7 = r.scored.filter(r.scored.case_id == "E7").to_pyarrow().to_pylist()[0]
+        return e7["explanation"]
+
+    base = note()
+    assert base.startswith("中医优势病种TCM-S52（桡骨下端骨折中医正骨，中医治疗93.5301）")
+    assert note(medicine="ethnic").startswith("民族医优势病种TCM-S52")
+    assert note(code="ZY-1", name="藏医正骨").startswith("中医优势病种ZY-1（藏医正骨")
 
 
 def _clearing(con: Any, overrides: dict, tag: str) -> dict[str, Any]:

@@ -77,7 +77,22 @@ def expected_overview(sql: Sql, root: Path, where: str) -> dict[str, Any]:
     )
     dip = sql.one("SELECT count(*) FROM s")[0]
     not_dip = sql.one(f"SELECT count(*) FROM read_parquet('{sql.run / 'not_dip.parquet'}')")[0]
+    tcm, tcm_fen, nt, nt_fen = sql.one(
+        "SELECT count(tcm_group), coalesce(sum(CASE WHEN tcm_group IS NOT NULL THEN "
+        "dip_amount_fen END), 0), count(new_tech), coalesce(sum(CASE WHEN new_tech IS NOT NULL "
+        "THEN dip_amount_fen END), 0) FROM s"
+    )
+    by_item, by_item_fen = sql.one(
+        f"SELECT count(*), coalesce(sum(ffs_fund_fen), 0) FROM "
+        f"read_parquet('{sql.run / 'not_dip.parquet'}') WHERE exemption IS NOT NULL"
+    )
     return {
+        "overview.tcm_cases": tcm,
+        "overview.tcm_dip_fen": tcm_fen,
+        "overview.new_tech_cases": nt,
+        "overview.new_tech_dip_fen": nt_fen,
+        "overview.new_tech_by_item_cases": by_item,
+        "overview.new_tech_by_item_fen": by_item_fen,
         "overview.cases": n,
         "overview.hospitals": hospitals,
         "overview.qc_checked": checked,
@@ -102,7 +117,13 @@ def expected_fund(sql: Sql) -> dict[str, Any]:
             "SELECT sum(fund_payable_fen) - sum(ffs_fund_fen) FROM s GROUP BY hospital_id"
         )
     ]
+    (other,) = sql.one(
+        f"SELECT coalesce(sum(ffs_fund_fen), 0) FROM read_parquet('{sql.run / 'not_dip.parquet'}')"
+    )
     return {
+        "fund.not_dip_fund_fen": other,
+        "fund.inpatient_fund_fen": fund + other,
+        "fund.dip_fund_share": q(fund, fund + other),
         "fund.dip_amount_fen": dip,
         "fund.personal_share_fen": personal,
         "fund.fund_payable_fen": fund,

@@ -157,6 +157,8 @@ def score_both(
 ) -> dict[str, dict[str, Any]]:
     """Score with the batch path and the single-case path; assert they agree; return rows."""
     from opendip.scoring import score_case, score_cases
+    from opendip.scoring.explain import render
+    from opendip.scoring.single import ByItemCase
 
     result = score_cases(
         con.create_table("cases", cases_table(cases), overwrite=True),
@@ -167,7 +169,15 @@ def score_both(
         reviews=reviews_table(reviews) if reviews else None,
         point_values=point_values,
     )
-    batch = {r["case_id"]: r for r in result.contract().to_pyarrow().to_pylist()}
+    # The batch keeps the explanation's facts; the sentence is rendered on read.
+    batch = {
+        r["case_id"]: {**r, "explanation": render(r)}
+        for r in result.contract().to_pyarrow().to_pylist()
+    }
+    by_item = {
+        r["case_id"]: r["reason"]
+        for r in result.not_dip.filter(result.not_dip.exemption.notnull()).to_pyarrow().to_pylist()
+    }
     g_by = {g["case_id"]: g for g in grouped_rows}
     d_by = {d["group_code"]: d for d in groups}
     h_by = {h["hospital_id"]: h for h in hospitals}
@@ -176,15 +186,21 @@ def score_both(
         g = g_by[c["case_id"]]
         if g["group_type"] == "unmatched":
             continue
-        single = score_case(
-            c,
-            g,
-            d_by.get(g["group_code"]),
-            h_by[c["hospital_id"]],
-            pf,
-            review=r_by.get(c["case_id"]),
-            point_value=(point_values or {}).get(c["insurance_type"]),
-        )
+        try:
+            single = score_case(
+                c,
+                g,
+                d_by.get(g["group_code"]),
+                h_by[c["hospital_id"]],
+                pf,
+                review=r_by.get(c["case_id"]),
+                point_value=(point_values or {}).get(c["insurance_type"]),
+                directory_rows=d_by,
+            )
+        except ByItemCase as exc:
+            assert by_item.get(c["case_id"]) == exc.reason, (exc.reason, by_item)
+            continue
+        assert c["case_id"] not in by_item
         assert single == batch[c["case_id"]], (single, batch[c["case_id"]])
     return batch
 
@@ -211,4 +227,5 @@ def score_single(
         pf,
         review=review,
         point_value=point_value,
+        directory_rows=d_by,
     )

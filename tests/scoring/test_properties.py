@@ -3,6 +3,7 @@ explanation) for arbitrary cases, groups, hospitals and policy variants."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import builders as b
@@ -51,6 +52,51 @@ VARIANTS = [
     },
     {"scoring": {"ratio_decimals": 2, "score_decimals": 2, "reference_mean": "regional"}},
 ]
+
+_TCM_ENTRY = {
+    "code": "TCM-S52",
+    "name": "桡骨下端骨折中医正骨",
+    "diagnosis_prefixes": ["S52.5"],
+    "treatment_codes": ["93.53"],
+    "valid_from": dt.date(2026, 3, 1),
+    "valid_to": dt.date(2026, 10, 31),
+}
+_NEW_TECH = [
+    {
+        "code": "00.9401",
+        "name": "新技术甲",
+        "valid_from": dt.date(2026, 2, 1),
+        "valid_to": dt.date(2026, 12, 31),
+        "mode": "added_score",
+        "added_score": D("12.5"),
+    },
+    {
+        "code": "00.9501",
+        "name": "新技术乙",
+        "valid_from": dt.date(2026, 1, 1),
+        "valid_to": dt.date(2026, 6, 30),
+        "mode": "by_item",
+    },
+]
+#: Special payment rules (中医优势病种 in each mode, 新技术新项目), merged into a variant.
+SPECIAL = [
+    {},
+    {
+        "tcm_advantage": {"groups": [{**_TCM_ENTRY, "western_group": "G0"}]},
+        "new_technologies": _NEW_TECH,
+    },
+    {"tcm_advantage": {"mode": "added_score", "added_score": 7, "groups": [_TCM_ENTRY]}},
+    {
+        "tcm_advantage": {
+            "mode": "coefficient",
+            "coefficient": D("1.1234"),
+            "groups": [_TCM_ENTRY],
+        },
+        "new_technologies": _NEW_TECH,
+    },
+]
+DIAGNOSES = ["S52.501", "S52.600", "K35.800"]
+PROCEDURES = [None, "93.5301", "00.9401", "00.9501", "79.0201"]
 
 #: low 0.4 and 0.5, high 2 and 3 (score bands), extreme 4 (variants) and 5
 EDGE_MULTIPLES = [D("0.4"), D("0.5"), D(2), D(3), D(4), D(5)]
@@ -119,6 +165,10 @@ def scenario(draw):
                 personal_copay=draw(st.integers(0, 1_000_000)),
                 personal_selfpay=draw(st.integers(0, 1_000_000)),
                 los_days=draw(st.integers(1, 90)),
+                discharge_date=dt.date(2026, draw(st.integers(1, 12)), 15),
+                main_diagnosis=draw(st.sampled_from(DIAGNOSES)),
+                main_procedure=draw(st.sampled_from(PROCEDURES)),
+                other_procedures=[p for p in [draw(st.sampled_from(PROCEDURES))] if p],
             )
         )
         if kind == "fallback":
@@ -153,6 +203,8 @@ def scenario(draw):
                 }
             )
     variant = draw(st.sampled_from(VARIANTS))
+    special = draw(st.sampled_from(SPECIAL))
+    variant = b.merge(variant, {"scoring": special}) if special else variant
     pv = {
         "employee": D(draw(st.integers(1, 500_000_000))).scaleb(-6),
         "resident": D(draw(st.integers(1, 500_000_000))).scaleb(-6),
@@ -176,7 +228,14 @@ def test_batch_equals_single(con, data):
     rows = b.score_both(
         con, cases, grouped, groups, hospitals, pf, reviews=reviews or None, point_values=pv
     )
-    assert len(rows) == len(cases)
+    by_item = [
+        c
+        for c in cases
+        if "new_technologies" in variant.get("scoring", {})
+        and "00.9501" in [c["main_procedure"], *c["other_procedures"]]
+        and c["discharge_date"] <= dt.date(2026, 6, 30)
+    ]
+    assert len(rows) == len(cases) - len(by_item)
     for r in rows.values():
         assert r["settled_score"] >= 0
         assert r["dip_amount_fen"] >= 0

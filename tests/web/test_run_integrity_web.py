@@ -64,3 +64,18 @@ def test_cached_publication_files_are_verified_before_they_are_served(app, clien
     xlsx.write_bytes(b"half")
     third = agency.get(f"/runs/{run['id']}/publication.xlsx")
     assert third.status_code == 200 and third.content[:2] == b"PK"
+
+
+def test_supervision_refuses_a_clearing_run_whose_grouping_changed(app, clients) -> None:
+    """Issue 20 item 8: the supervision run read the clearing run's grouped.parquet (an input
+    recorded in the settlement manifest) without checking it."""
+    agency = clients("agency")
+    annual = agency.post("/api/runs", json={"kind": "annual", "period": "2026"}).json()
+    assert annual["status"] == "succeeded", annual
+    settlement = Path(annual["manifest"]["outputs"]["settlement"])
+    grouped = settlement.parent / "grouped.parquet"
+    t = pq.read_table(grouped)
+    pq.write_table(t.slice(1), grouped)  # one case dropped from the grouping
+    run = agency.post("/api/runs", json={"kind": "supervision", "period": "2026"}).json()
+    assert run["status"] == "failed"
+    assert "grouped.parquet 与其运行清单记录的输入不一致" in run["message"]

@@ -171,6 +171,21 @@ def test_county_user_acts_on_its_county_only(app, clients, world, scoped) -> Non
               "hospital_id": "H001"},
     )  # fmt: skip
     assert r.status_code == 404
+    # a new H001 application: the other county cannot accept it, H001's county can
+    r = clients("h1").post(
+        "/api/applications",
+        json={"kind": "dispute", "title": "再议", "reason": "r", "case_ids": [world["own_case"]]},
+    )
+    new = r.json()["id"]
+    for url in (f"/api/applications/{new}/transition", f"/applications/{new}/transition"):
+        r = _call(other, "POST", url, {"json": {"action": "accept", "version": 1}}
+                  if url.startswith("/api/") else {"data": {"action": "accept", "version": "1"}})  # fmt: skip
+        assert r.status_code == 404, (url, r.status_code)
+    assert clients("agency").get(f"/api/applications/{new}").json()["state"] == "submitted"
+    r = scoped("county").post(
+        f"/api/applications/{new}/transition", json={"action": "accept", "version": 1}
+    )
+    assert r.status_code == 200 and r.json()["state"] != "submitted", r.text
     # supervision leads: the county's hospitals only
     from opendip.store import SupervisionLead
 

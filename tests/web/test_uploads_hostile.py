@@ -248,3 +248,18 @@ def test_long_file_name_keeps_its_extension(clients, tmp_path) -> None:
     body = _up(clients("h1"), name, settlement_csv(tmp_path, {"H001": 2})).json()
     assert body["status"] == "imported", body
     assert body["filename"].endswith(".csv") and len(body["filename"]) <= 120
+
+
+def test_upload_result_shows_qc_findings_in_chinese(clients, tmp_path) -> None:
+    """The upload result listed QC findings as `error` / `main_diagnosis` (identifiers on a
+    user-facing page)."""
+    agency = clients("agency")
+    data = settlement_csv(tmp_path, {"H001": 5, "H002": 3}, "E")
+    r = agency.post(
+        "/uploads",
+        files={"file": ("qc.csv", io.BytesIO(data), "text/csv")},
+        data={"csrf_token": agency.headers["X-CSRF-Token"]},
+    )
+    assert r.status_code == 200 and "质控提示" in r.text, r.text[:500]
+    assert "<td>错误</td><td>主要诊断代码</td>" in r.text
+    assert "main_diagnosis" not in r.text and "<td>error</td>" not in r.text

@@ -22,12 +22,14 @@ from opendip.cli.inputs import (
     procedure_types,
     read_tables,
 )
+from opendip.contract.tables import DIRECTORY_KIND_LABELS
 from opendip.directory import DirectoryBuildError, build_directory
 from opendip.directory.io import (
     DIFF_SHEETS,
     TYPE_LABELS,
     DirectoryFileError,
     diff_directories,
+    directory_kinds,
     export_diff_excel,
     export_excel,
     load_official_directory,
@@ -132,7 +134,10 @@ def load(
         except DirectoryFileError as exc:
             fail(str(exc))
         pq.write_table(table, out)
-        console.print(f"已导入 {table.num_rows} 个病种 → {out}")
+        kinds = "，".join(
+            f"{DIRECTORY_KIND_LABELS[k]} {n:,}" for k, n in directory_kinds(table).items() if n
+        )
+        console.print(f"已导入 {table.num_rows} 个病种（{kinds}）→ {out}")
         return
     _load_national(file, out, codes, history, hospitals, policy, cases, exclusions)
 
@@ -312,6 +317,8 @@ def export(
 
 METRIC_LABELS = {
     "groups_by_type": "病种数（按类型）",
+    "groups_by_kind": "病种数（核心/综合/基层/特殊/新增）",
+    "local_groups_missing": "政策所列新增病种未在目录中（病种编码）",
     "core_threshold": "核心病种临界值（病例数）",
     "history_cases": "历史病例数",
     "cases_after_trimming": "剔除异常值后病例数",
@@ -327,6 +334,10 @@ METRIC_LABELS = {
 def _metric_text(key: str, value: object) -> str:
     if key == "groups_by_type" and isinstance(value, dict):
         return "，".join(f"{TYPE_LABELS.get(t, t)} {n:,}" for t, n in value.items())
+    if key == "groups_by_kind" and isinstance(value, dict):
+        return "，".join(f"{DIRECTORY_KIND_LABELS.get(t, t)} {n:,}" for t, n in value.items())
+    if key == "local_groups_missing" and isinstance(value, list):
+        return "、".join(value)
     if key == "core_case_share" and isinstance(value, float):
         return f"{value:.2%}"
     if key == "all_case_mean_fen" and isinstance(value, int):

@@ -265,12 +265,14 @@ def build_directory(
             )
         )
     rows.extend(_special_directory_rows(special_rows, policy, big_m))
-    table = _to_table(rows)
+    table, missing_local = _mark_local(_to_table(rows), policy)
     core_cases = sum(int(v["n"]) for v in group_acc.values())
     metrics = _metrics(table, core_cases, combos, total_cases, threshold)
     metrics["all_case_mean_fen"] = _fen(big_m)
     metrics["assignment_rounds"] = rounds
     metrics["assignment_settled"] = settled
+    if missing_local:
+        metrics["local_groups_missing"] = missing_local
     special = keyed.filter(keyed.special_code.notnull())
     assignment = ibis.union(
         assigned.filter(assigned.core_code.notnull()).select(
@@ -483,6 +485,25 @@ def _special_directory_rows(
     return rows
 
 
+def _mark_local(table: pa.Table, policy: Policy) -> tuple[pa.Table, list[str]]:
+    """Mark the policy's 新增病种 (directory.local_groups) with origin local and their
+    provenance; returns the listed codes the built directory does not have."""
+    local = {g.group_code: g for g in policy.directory.local_groups}
+    if not local:
+        return table, []
+    codes = table["group_code"].to_pylist()
+    rows = [local.get(c) for c in codes]
+    cols = {
+        "origin": pa.array(["local" if g else None for g in rows], pa.string()),
+        "added_by": pa.array([g.added_by if g else None for g in rows], pa.string()),
+        "added_on": pa.array([g.added_on if g else None for g in rows], pa.date32()),
+        "added_basis": pa.array([g.added_basis if g else None for g in rows], pa.string()),
+    }
+    for name, arr in cols.items():
+        table = table.set_column(table.column_names.index(name), name, arr)
+    return table, sorted(set(local) - set(codes))
+
+
 def _to_table(rows: list[dict[str, Any]]) -> pa.Table:
     schema = DIRECTORY.schema.append(pa.field("case_counts_by_year", pa.string()))
     table = pa.Table.from_pylist(rows, schema=schema)
@@ -495,6 +516,8 @@ def _metrics(
     types: dict[str, int] = {}
     for t in table["group_type"].to_pylist():
         types[t] = types.get(t, 0) + 1
+    from opendip.directory.io import directory_kinds
+
     trimmed_cases = sum(v["n"] for v in combos.values())
     # RIV over combinations (core) on trimmed costs: 1 − within-group SS / total SS.
     total_n = sum(v["n"] for v in combos.values())
@@ -507,6 +530,7 @@ def _metrics(
     q = lambda p: round(cvs[int(p * (len(cvs) - 1))], 4) if cvs else None  # noqa: E731
     return {
         "groups_by_type": types,
+        "groups_by_kind": directory_kinds(table),
         "core_threshold": threshold,
         "history_cases": total_cases,
         "cases_after_trimming": trimmed_cases,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pyarrow.parquet as pq
 from opendip.codes import CodeTables, category_table, diagnosis_subcategory
 from opendip.contract import DIRECTORY, GROUP_TYPES, HOSPITAL_LEVEL_LABELS, HOSPITAL_LEVELS
 from opendip.contract.cells import EXCEL_OPTIONS
+from opendip.contract.tables import DIRECTORY_KIND_LABELS, DIRECTORY_ORIGIN_LABELS
 from opendip.money import fen_to_yuan, yuan_to_fen
 
 TYPE_LABELS = {
@@ -55,13 +57,69 @@ OFFICIAL_HEADERS = {
     "病例数": "case_count",
     "变异系数": "cv",
     "床日分值": "score_per_day",
+    "病种来源": "origin",
+    "新增单位": "added_by",
+    "新增日期": "added_on",
+    "新增依据": "added_basis",
     **{h: f"mean_cost_{lv}_yuan" for h, lv in LEVEL_HEADERS.items()},
 }
+#: 病种类型 written as 新增病种 in a region's file: a core group with origin local.
+NEW_TYPE_LABEL = DIRECTORY_KIND_LABELS["new"]
+PROVENANCE_HEADERS = ["病种来源", "新增单位", "新增日期", "新增依据"]
 #: The export's columns, in order: the loader reads every one of them back.
 EXPORT_HEADERS = [
     "病种编码", "病种名称", "病种类型", "诊断键", "手术操作", "操作匹配方式", "病种分值",
-    "次均费用(元)", *LEVEL_HEADERS, "病例数", "变异系数", "床日分值",
+    "次均费用(元)", *LEVEL_HEADERS, "病例数", "变异系数", "床日分值", *PROVENANCE_HEADERS,
 ]  # fmt: skip
+
+
+def directory_kinds(directory: pa.Table) -> dict[str, int]:
+    """Groups by the kind the regions report (核心/综合/基层/特殊/新增): a group with origin
+    local (新增病种) counts as new whatever its type; every kind listed, zeros included."""
+    types = directory["group_type"].to_pylist()
+    origins = (
+        directory["origin"].to_pylist()
+        if "origin" in directory.column_names
+        else [None] * directory.num_rows
+    )
+    out = dict.fromkeys(DIRECTORY_KIND_LABELS, 0)
+    for t, o in zip(types, origins, strict=True):
+        out["new" if o == "local" else t] = out.get("new" if o == "local" else t, 0) + 1
+    return out
+
+
+def _provenance(r: dict[str, str], local: bool, code: str, problems: list[str]) -> dict[str, Any]:
+    """origin, added_by, added_on, added_basis of a row (新增病种 need a date and a basis)."""
+    origin_text = r.get("origin", "")
+    by_label = {v: k for k, v in DIRECTORY_ORIGIN_LABELS.items()}
+    # blank = not said (a national group, kept null so a directory round-trips unchanged)
+    origin = by_label.get(origin_text, origin_text) or ("local" if local else None)
+    if local and origin != "local":
+        problems.append(f"病种 {code} 病种类型为新增病种，但病种来源为 {origin_text!r}")
+    if origin is not None and origin not in DIRECTORY_ORIGIN_LABELS:
+        problems.append(f"病种 {code} 病种来源 {origin_text!r} 无效（国家目录、新增病种）")
+        return {}
+    added_on = None
+    text = r.get("added_on", "")
+    if text:
+        try:
+            added_on = dt.date.fromisoformat(text[:10])
+        except ValueError:
+            problems.append(f"病种 {code} 新增日期无效（{text!r}，应为 YYYY-MM-DD）")
+    out = {
+        "origin": origin,
+        "added_by": r.get("added_by") or None,
+        "added_on": added_on,
+        "added_basis": r.get("added_basis") or None,
+    }
+    if origin == "local":
+        if not text:
+            problems.append(f"新增病种 {code} 缺少新增日期")
+        if not out["added_basis"]:
+            problems.append(f"新增病种 {code} 缺少新增依据（决定文件）")
+    elif out["added_by"] or text or out["added_basis"]:
+        problems.append(f"病种 {code} 为国家目录病种，不应填写新增单位、日期或依据")
+    return out
 
 
 class DirectoryFileError(ValueError):
@@ -146,7 +204,12 @@ def load_official_directory(path: str | Path, codes: CodeTables) -> pa.Table:
             problems.append(f"{where}：病种编码 {code} 与第 {seen[code]} 行重复")
             continue
         seen[code] = i
-        group_type = type_by_label.get(r.get("group_type", ""), r.get("group_type") or "core")
+        local = r.get("group_type", "") in (NEW_TYPE_LABEL, "new")
+        group_type = (
+            "core"
+            if local
+            else type_by_label.get(r.get("group_type", ""), r.get("group_type") or "core")
+        )
         if group_type not in GROUP_TYPES:
             problems.append(f"{where}：病种类型 {r.get('group_type')!r} 无效")
             continue
@@ -182,6 +245,11 @@ def load_official_directory(path: str | Path, codes: CodeTables) -> pa.Table:
         if per_day and per_day_value is None:
             problems.append(f"{where}：病种 {code} 床日分值无效（{per_day!r}）")
             continue
+        prov_problems: list[str] = []
+        provenance = _provenance(r, local, code, prov_problems)
+        if prov_problems:
+            problems.extend(f"{where}：{p}" for p in prov_problems)
+            continue
         rows.append(
             {
                 "group_code": code,
@@ -199,6 +267,7 @@ def load_official_directory(path: str | Path, codes: CodeTables) -> pa.Table:
                 "case_count": int(r["case_count"]) if r.get("case_count") else None,
                 "cv": cv_value,
                 "score_per_day": per_day_value,
+                **provenance,
             }
         )
     if problems:
@@ -308,8 +377,27 @@ def export_excel(
             sheet.write_number(r, col["变异系数"], row["cv"])
         if row.get("score_per_day") is not None:
             sheet.write_number(r, col["床日分值"], float(row["score_per_day"]))
+        if row.get("origin"):
+            origin = row["origin"]
+            sheet.write_string(r, col["病种来源"], DIRECTORY_ORIGIN_LABELS.get(origin, origin))
+        if row.get("added_by"):
+            sheet.write_string(r, col["新增单位"], row["added_by"])
+        if row.get("added_on"):
+            sheet.write_string(r, col["新增日期"], row["added_on"].isoformat())
+        if row.get("added_basis"):
+            sheet.write_string(r, col["新增依据"], row["added_basis"])
     sheet.freeze_panes(1, 0)
     sheet.set_column(0, 1, 28)
+    kinds = book.add_worksheet("目录构成")
+    kinds.write(0, 0, "病种类别", head)
+    kinds.write(0, 1, "病种数", head)
+    counts = directory_kinds(directory)
+    for r, (kind, n) in enumerate(counts.items(), start=1):
+        kinds.write_string(r, 0, DIRECTORY_KIND_LABELS[kind])
+        kinds.write_number(r, 1, n)
+    kinds.write_string(len(counts) + 1, 0, "合计")
+    kinds.write_number(len(counts) + 1, 1, directory.num_rows)
+    kinds.set_column(0, 0, 16)
     if metrics:
         ms = book.add_worksheet("目录指标")
         for r, (k, v) in enumerate(metrics.items()):

@@ -150,6 +150,10 @@ def joined(
         discharge_date=cases.discharge_date.cast("date"),
         settle_month=cases.settle_month.cast("string"),
         department=cases.department.cast("string"),
+        # read by the special payment rules (opendip.scoring.special)
+        main_diagnosis=_optional(cases, "main_diagnosis", "string"),
+        main_procedure=_optional(cases, "main_procedure", "string"),
+        other_procedures=_optional(cases, "other_procedures", "array<string>"),
     )
     g = grouped.select(
         g_case_id=grouped.case_id.cast("string"),

@@ -10,6 +10,7 @@ from opendip.money import yuan_to_fen
 from opendip.policy import Policy
 from opendip.scoring.errors import MissingParameterError, ScoringError
 from opendip.scoring.exact import ratio, scaled
+from opendip.scoring.special import SpecialRules, special_rules
 
 #: Scale of coefficients in the contract (decimal(10, 4)) and of base scores (decimal(18, 4)).
 COEF_DECIMALS = 4
@@ -66,6 +67,8 @@ class ScoringParams:
     low_applies_coefficient: bool
     ratio_decimals: int | None
     round_case_first: bool
+    #: 中医优势病种 and 新技术新项目 (opendip.scoring.special)
+    special: SpecialRules
 
     @property
     def unit(self) -> int:
@@ -170,6 +173,7 @@ def _convert(policy: Policy, all_case_mean_fen: int | None) -> ScoringParams:
         low_applies_coefficient=s.low_applies_hospital_coefficient,
         ratio_decimals=s.ratio_decimals,
         round_case_first=s.round_case_score_before_coefficient,
+        special=special_rules(policy),
     )
 
 

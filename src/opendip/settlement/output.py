@@ -25,13 +25,14 @@ import pyarrow.parquet as pq
 
 import opendip
 from opendip.contract.cells import EXCEL_OPTIONS
-from opendip.contract.tables import INSURANCE_TYPE_LABELS, SCORED
+from opendip.contract.tables import INSURANCE_TYPE_LABELS, SCORED, SCORED_SHOWN
 from opendip.policy import PolicyFile
 from opendip.policy.sections.settlement import FFS_BASIS_LABELS, FFS_RULE_LABELS
 
 #: Chinese headers of result columns (Excel, reports). Money columns end in _fen.
 LABELS: dict[str, str] = {
     **{c.name: c.label for c in SCORED.columns},
+    "explanation": "计算说明",
     "settle_month": "结算月份",
     "cases": "病例数",
     "total_score": "总结算分值",
@@ -173,6 +174,19 @@ def write_case_table(expr: ir.Table, path: Path) -> tuple[Path, int]:
     table = expr.to_pyarrow()
     write_parquet(table, path)
     return path, table.num_rows
+
+
+def case_sheet(cases: pa.Table) -> pa.Table:
+    """The per-case Excel sheet: the SCORED columns people read, and the Chinese explanation
+    rendered from its facts (`opendip.scoring.explain.render`) in place of them."""
+    from opendip.scoring.explain import render_column
+
+    shown = cases.select(list(SCORED_SHOWN))
+    shown = shown.append_column("explanation", pa.array(render_column(cases), pa.string()))
+    for rule in ("tcm_group", "new_tech"):  # the special payment rules applied
+        if rule in cases.column_names:
+            shown = shown.append_column(rule, cases.column(rule))
+    return shown
 
 
 def _cell(name: str, value: Any) -> Any:
@@ -399,9 +413,24 @@ def _prepayment_lines(r: dict, ok: str) -> list[str]:
     return lines
 
 
-def reconciliation_markdown(pools: pa.Table, year: int | str) -> str:
+def special_rules_line(counts: dict[str, int]) -> str:
+    """One Chinese line: cases and money of 中医优势病种 and 新技术新项目 (clearing counts)."""
+    return (
+        f"- 特殊支付规则：中医/民族医优势病种 {counts.get('tcm_cases', 0)} 例，DIP 金额 "
+        f"{yuan(counts.get('tcm_dip_fen', 0))} 元；新技术新项目加分 "
+        f"{counts.get('new_tech_cases', 0)} 例，DIP 金额 {yuan(counts.get('new_tech_dip_fen', 0))} 元；"
+        f"新技术新项目按项目付费 {counts.get('new_tech_by_item_cases', 0)} 例，按项目统筹支付 "
+        f"{yuan(counts.get('new_tech_by_item_ffs_fen', 0))} 元"
+    )
+
+
+def reconciliation_markdown(
+    pools: pa.Table, year: int | str, counts: dict[str, int] | None = None
+) -> str:
     """The reconciliation report (对账报告) in Chinese."""
     lines = [f"# {year} DIP 清算对账报告", ""]
+    if counts is not None:
+        lines += [special_rules_line(counts), ""]
     for r in pools.to_pylist():
         label = INSURANCE_TYPE_LABELS.get(r["pool"], r["pool"])
         ok = "一致" if r["cases_equal_hospitals"] and r["clearing_identity"] else "不一致"

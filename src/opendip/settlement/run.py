@@ -19,6 +19,7 @@ from opendip.settlement.clearing import Inputs, settle_month, settle_year
 from opendip.settlement.errors import InputDataError
 from opendip.settlement.output import (
     EXCEL_MAX_ROWS,
+    case_sheet,
     reconciliation_markdown,
     staged_directory,
     write_case_table,
@@ -149,7 +150,9 @@ def run_month(
                 notes.append(_too_many_rows(r.cases.num_rows))
             else:
                 outputs.append(
-                    write_excel([("病例明细", r.cases)], out / f"病例明细_{month}.xlsx", day)
+                    write_excel(
+                        [("病例明细", case_sheet(r.cases))], out / f"病例明细_{month}.xlsx", day
+                    )
                 )
         summary = {
             "month": month,
@@ -251,7 +254,7 @@ def run_year(
         ]
         notes = []
         report = out / "reconciliation.md"
-        text = reconciliation_markdown(r.pools, year)
+        text = reconciliation_markdown(r.pools, year, r.counts)
         if listed is not None:
             text += "\n" + fnd.reconciliation_lines(r.pools, listed)
             outputs.append(write_parquet(listed, out / "findings.parquet"))
@@ -275,7 +278,9 @@ def run_year(
                 notes.append(_too_many_rows(case_rows))
             elif case_excel:
                 outputs.append(
-                    write_excel([("病例明细", r.cases)], out / f"病例明细_{year}.xlsx", day)
+                    write_excel(
+                        [("病例明细", case_sheet(r.cases))], out / f"病例明细_{year}.xlsx", day
+                    )
                 )
         summary = {
             "year": year,

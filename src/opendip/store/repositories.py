@@ -57,7 +57,17 @@ class NotFoundError(StoreRuleError):
 
 
 def actor_of(user: User) -> Actor:
-    return Actor(user.id, user.role, user.hospital_id)
+    """The user as a workflow actor, with its scope. A county user's hospitals are not
+    known here (they come from the region's registry): without them it sees nothing
+    (fails closed); callers that know them pass the full actor (`Viewer.actor`)."""
+    return Actor(
+        user.id,
+        user.role,
+        user.hospital_id,
+        county=user.county if user.role == "agency" else None,
+        department=user.department if user.role == "hospital" else None,
+        doctor_id=user.doctor_id if user.role == "hospital" else None,
+    )
 
 
 # -- audit ----------------------------------------------------------------------------------
@@ -522,14 +532,16 @@ def transition(
     expert_id: int | None = None,
     decisions: Sequence[CaseDecision] = (),
     today: dt.date | None = None,
+    actor: Actor | None = None,
 ) -> Application:
     """Apply one workflow action under the optimistic version check (the caller commits,
-    or rolls back on an exception).
+    or rolls back on an exception). `actor`: the user with its scope (default
+    `actor_of(user)`).
 
     Raises NotFoundError (not visible), IllegalTransition / NotPermitted / InvalidDecision
     (refused), ConcurrentUpdateError (someone else acted first: exactly one wins).
     """
-    actor = actor_of(user)
+    actor = actor or actor_of(user)
     app = get_application(s, actor, app_id)
     if app is None:
         raise NotFoundError("未找到该申请")
@@ -611,11 +623,13 @@ def transition(
     except (IntegrityError, OperationalError) as exc:
         raise ConcurrentUpdateError("该申请已被他人更新，请刷新页面后重试") from exc
     s.expire(app)
-    fresh = get_application(s, actor_of(user) if user.role != "expert" else actor, app.id)
+    fresh = get_application(s, actor, app.id)
     return fresh if fresh is not None else app
 
 
-def add_comment(s: Session, user: User, app: Application, comment: str) -> ApplicationEvent:
+def add_comment(
+    s: Session, user: User, app: Application, comment: str, actor: Actor | None = None
+) -> ApplicationEvent:
     from opendip.workflow import can_comment
 
     text = comment.strip()
@@ -623,7 +637,7 @@ def add_comment(s: Session, user: User, app: Application, comment: str) -> Appli
         raise StoreRuleError("意见内容不能为空")
     if len(text) > 5000:
         raise StoreRuleError("意见内容最多 5000 个字符")
-    if not can_comment(app.state, actor_of(user), app.hospital_id, app.expert_id):
+    if not can_comment(app.state, actor or actor_of(user), app.hospital_id, app.expert_id):
         raise IllegalTransition("已结案归档的申请不能再添加意见")
     event = ApplicationEvent(
         application_id=app.id, actor_id=user.id, action="comment", comment=text

@@ -1,7 +1,7 @@
 """Monthly indicators per hospital and for the region, with changes and anomaly flags.
 
-Indicators (reference §6): cases, total cost, cost per case, ALOS, self-paid and
-out-of-list shares, readmission rate (readmitted stays ÷ stays, by the readmission rule),
+Indicators (reference §6): cases, total cost, cost per case, ALOS, self-paid,
+out-of-list and TCM fee (中医药费用占比 = (中药饮片 + 中成药) ÷ 总费用) shares, readmission rate (readmitted stays ÷ stays, by the readmission rule),
 CMI (mean case score ÷ the directory's base score; scoring needed), high/low multiple shares
 (scoring needed), 入组率 (stays in a core, comprehensive, basic or special group ÷ stays;
 grouping needed). Months come from the settlement month (else the discharge date); every
@@ -35,6 +35,7 @@ PEER_COMPARABLE = (
     "alos",
     "selfpay_share",
     "out_of_list_share",
+    "tcm_fee_share",
     "readmission_rate",
     "cmi",
     "high_multiple_share",
@@ -56,6 +57,7 @@ def _aggregates(stays: ir.Table, policy: Policy, pairs: ir.Table | None) -> ir.T
         total=t.total_cost.sum(),
         selfpay=t.selfpay.sum(),
         oolist=t.out_of_list.sum(),
+        tcm=t.tcm_fees.sum(),
         los_sum=t.los.sum(),
         los_n=t.los.count(),
         readmit=t.readmit.sum(),
@@ -85,6 +87,7 @@ def _values(a: ir.Table, policy: Policy, scored: bool, grouped: bool) -> ir.Tabl
         "alos": share(a.los_sum, a.los_n),
         "selfpay_share": share(a.selfpay, a.total),
         "out_of_list_share": share(a.oolist, a.total),
+        "tcm_fee_share": share(a.tcm, a.total),
         "readmission_rate": share(a.readmit, a.n),
     }
     if scored:
@@ -96,19 +99,13 @@ def _values(a: ir.Table, policy: Policy, scored: bool, grouped: bool) -> ir.Tabl
         defs["low_multiple_share"] = share(a.low_n, a.dev_n)
     if grouped:
         defs["grouping_rate"] = share(a.grouped_n, a.g_n)
-    parts = [
-        a.select(
-            "scope",
-            "hospital_id",
-            "level",
-            "month_index",
-            indicator=ibis.literal(name),
-            value=expr,
-            case_count=a.n,
-        )
-        for name, expr in defs.items()
-    ]
-    return ibis.union(*parts)
+    # one row per indicator: unpivoted in one pass (a union of one select per indicator made
+    # Spark read the aggregates once per indicator, in as many partitions)
+    wide = a.select("scope", "hospital_id", "level", "month_index", case_count=a.n, **defs)
+    long = wide.pivot_longer(list(defs), names_to="indicator", values_to="value")
+    return long.select(
+        "scope", "hospital_id", "level", "month_index", "indicator", "value", "case_count"
+    )
 
 
 def _robust(values: ir.Table, group: list[str], value: str) -> ir.Table:

@@ -49,6 +49,8 @@ OPTIONAL = (
     "fee_surgery",
     "fee_treatment",
     "fee_materials",
+    "fee_herbal_pieces",
+    "fee_chinese_patent_medicine",
 )
 #: Peer group used when no hospitals table is given (every hospital is a peer).
 ALL_LEVELS = "all"
@@ -176,6 +178,8 @@ def prepare_stays(inputs: SupervisionInputs, policy: Policy) -> ir.Table:
         procedure_fees=(
             t.fee_surgery.fill_null(0) + t.fee_treatment.fill_null(0) + t.fee_materials.fill_null(0)
         ),
+        # 中医药费用 = 中药饮片 + 中成药 (the TCM fee share indicator)
+        tcm_fees=t.fee_herbal_pieces.fill_null(0) + t.fee_chinese_patent_medicine.fill_null(0),
     )
     t = t.mutate(
         proc_key=ibis.literal("+").join(t.procedures).fill_null(""),
@@ -186,6 +190,7 @@ def prepare_stays(inputs: SupervisionInputs, policy: Policy) -> ir.Table:
     t = t.drop(
         "other_diagnoses", "other_procedures", "procedures", "personal_selfpay",
         "out_of_list_cost", "fee_surgery", "fee_treatment", "fee_materials",
+        "fee_herbal_pieces", "fee_chinese_patent_medicine",
     )  # fmt: skip
     if inputs.hospitals is not None:
         h = inputs.hospitals

@@ -62,6 +62,7 @@ INDICATOR_DEFS: tuple[tuple[str, str, str], ...] = (
     ("alos", "平均住院日", "days"),
     ("selfpay_share", "个人自费占比", "share"),
     ("out_of_list_share", "目录外费用占比", "share"),
+    ("tcm_fee_share", "中医药费用占比", "share"),
     ("readmission_rate", "二次入院率", "share"),
     ("cmi", "CMI", "ratio"),
     ("high_multiple_share", "高倍率病例占比", "share"),

@@ -53,6 +53,39 @@ def exact_age(birth: np.ndarray, on: np.ndarray) -> np.ndarray:
     return oy - by - before.astype(int)
 
 
+#: 中医/民族医 treatments (procedure codes) some conservative stays of these diseases
+#: (diagnosis category) receive in the current year: the demo policy's 中医优势病种 list
+#: names them (小夹板外固定 93.54 for forearm and upper-arm fractures, 针刺 99.92).
+TCM_TREATMENTS = {
+    "S52": "93.5400",
+    "S42": "93.5400",
+    "M51": "99.9200",
+    "M54": "99.9200",
+    "I63": "99.9200",
+}
+TCM_SHARE = 0.3
+
+
+def add_tcm_treatments(frame: Frame, rng: np.random.Generator) -> int:
+    """Give TCM_SHARE of the conservative stays of TCM_TREATMENTS's diseases their TCM
+    treatment as main procedure (dated the day after admission, within the stay); returns
+    how many. Its own random stream: every other draw of the year is unchanged."""
+    dx = frame["main_diagnosis"]
+    n = len(dx)
+    conservative = np.array([p is None for p in frame["main_procedure"]], dtype=bool) & np.array(
+        [len(o) == 0 for o in frame["other_procedures"]], dtype=bool
+    )
+    category = np.array([str(d)[:3] for d in dx], dtype=object)
+    chosen = conservative & (rng.random(n) < TCM_SHARE)
+    codes = np.array([TCM_TREATMENTS.get(c) for c in category], dtype=object)
+    rows = np.flatnonzero(chosen & (codes != None))  # noqa: E711 (element-wise)
+    frame["main_procedure"] = frame["main_procedure"].astype(object)
+    frame["main_procedure"][rows] = codes[rows]
+    day_after = frame["admit_date"][rows] + np.timedelta64(1, "D")
+    frame["main_procedure_date"][rows] = np.minimum(day_after, frame["discharge_date"][rows])
+    return len(rows)
+
+
 def generate_clean(
     year: int,
     n: int,

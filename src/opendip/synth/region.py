@@ -22,7 +22,7 @@ from opendip.synth.anomalies import (
     inject_qc_errors,
     split_pairs,
 )
-from opendip.synth.cases import generate_clean
+from opendip.synth.cases import add_tcm_treatments, generate_clean
 from opendip.synth.catalogue import CHAPTER_DEPARTMENT, FORCED, build_catalogue
 from opendip.synth.hospitals import make_hospitals
 from opendip.synth.patients import STAY_COLUMNS, patient_ids, separate_close_stays
@@ -90,6 +90,8 @@ def generate_region(
         n = sizes[year]
         year_rng = np.random.default_rng([seed, year])
         frame = generate_clean(year, n - split_pairs(n, rates), hosp, catalogue, year_rng)
+        if year == max(years):  # 中医优势病种 treatments in the current year only
+            add_tcm_treatments(frame, np.random.default_rng([seed, year, 22]))
         frame, labels = inject_behaviours(
             frame, year, hosp["hospital_id"], catalogue, rates, year_rng, target=n
         )

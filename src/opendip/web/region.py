@@ -24,7 +24,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from opendip.contract import CASES
+from opendip.contract.tables import EXPLAIN_FACTS
 from opendip.engine import connect
+from opendip.scoring.explain import render as render_explanation
 from opendip.store.access import CaseScope
 
 CASE_YEAR = re.compile(r"^cases_(\d{4})\.parquet$")
@@ -382,10 +384,14 @@ class RegionData:
                 out[r["case_id"]].update(r)
         if self.results.scored:
             sc = self._view([self.results.scored])
-            cols = [c for c in _SCORED_SHOWN if c in sc.columns]
+            wanted = dict.fromkeys([*_SCORED_SHOWN, *EXPLAIN_FACTS])
+            cols = [c for c in wanted if c in sc.columns]
             sc = sc.filter(sc.case_id.isin(ids)).select(*cols)
             for r in sc.to_pyarrow().to_pylist():
-                out[r["case_id"]].update(r)
+                if "explanation" not in r and "explain_body" in r:
+                    # runs keep the explanation's facts; the sentence is rendered on read
+                    r["explanation"] = render_explanation(r)
+                out[r["case_id"]].update({k: r[k] for k in _SCORED_SHOWN if k in r})
         return out
 
     def case(
@@ -561,8 +567,15 @@ class RegionData:
                     | d.group_name.contains(q)
                     | d.diagnosis_key.startswith(q)
                 )
-            if group_type:
-                d = d.filter(d.group_type == group_type)
+            local = (
+                (d.origin == "local").fill_null(False)
+                if "origin" in d.columns
+                else ibis.literal(False)
+            )
+            if group_type == "new":  # 新增病种: added locally, whatever their type
+                d = d.filter(local)
+            elif group_type:
+                d = d.filter((d.group_type == group_type) & ~local)
             total = int(d.count().execute())
             cols = [
                 c
@@ -576,6 +589,10 @@ class RegionData:
                     "mean_cost_fen",
                     "case_count",
                     "cv",
+                    "origin",
+                    "added_by",
+                    "added_on",
+                    "added_basis",
                 )
                 if c in d.columns
             ]

@@ -430,6 +430,7 @@ class RunService:
         if settlement is not None:
             grouped, scored = settlement.parent / "grouped.parquet", settlement / "cases.parquet"
             source = f"第 {clearing.id} 号年终清算运行"
+            check_recorded_input(settlement, "grouped", grouped, source)
         else:
             grouped = self.region.data_dir / "grouped.parquet"
             scored = self.region.data_dir / "scored.parquet"
@@ -552,6 +553,20 @@ class RunService:
                 raise ReportInputError(str(exc)) from exc
             return Path(path)
         return None
+
+
+def check_recorded_input(settlement: Path, key: str, path: Path, source: str) -> None:
+    """`path` must be the input `key` the settlement manifest recorded (same SHA-256): a
+    run's outputs are verified by `settlement_dir`, its inputs beside it by this."""
+    from opendip.settlement.output import sha256_file
+
+    manifest = json.loads((settlement / "manifest.json").read_text(encoding="utf-8"))
+    recorded = ((manifest.get("inputs") or {}).get(key) or {}).get("sha256")
+    if recorded and path.is_file() and sha256_file(path) != recorded:
+        raise ValueError(
+            f"{source}的 {path.name} 与其运行清单记录的输入不一致：文件可能被改动，"
+            "已拒绝使用（请重新运行年终清算）"
+        )
 
 
 def month_manifest(summary: dict[str, Any]) -> dict[str, Any]:

@@ -81,6 +81,8 @@ class CaseDetail(BaseModel):
     grouping: dict[str, Any]
     scoring: dict[str, Any]
     explanation: list[str]
+    #: why a case without a score is settled by item (新技术新项目), else ""
+    paid_by_item: str = ""
 
 
 class PregroupIn(BaseModel):

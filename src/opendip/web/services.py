@@ -210,6 +210,23 @@ def explain_case(request: Any, case: dict[str, Any]) -> list[str]:
     return list(result.explanation) or [result.reason]
 
 
+def by_item_note(request: Any, case: dict[str, Any]) -> str:
+    """Why a case is settled by item as a new technology (新技术新项目 in its transition
+    period, the shared rule of opendip.scoring.special), or "" when it is not."""
+    from opendip.scoring import ScoringError, special
+    from opendip.scoring.single import policy_for
+
+    when = case.get("discharge_date")
+    if not isinstance(when, dt.date):
+        return ""
+    try:
+        pol = policy_for(_policy_file(request), when)
+    except ScoringError:  # discharged outside the policy's periods: no rule applies
+        return ""
+    rule = special.new_tech_match(case, special.special_rules(pol).by_item)
+    return special.by_item_reason(rule) if rule else ""
+
+
 def code_spelling(request: Any) -> dict[str, str]:
     """Upper-cased code → the code as the region's code tables spell it (`K35.800x001`
     keeps its lower-case x), diagnoses and procedures; cached."""
@@ -396,7 +413,8 @@ def pregroup(request: Any, data: dict[str, Any], hospital: dict[str, Any] | None
         return out
     row, error = scorer.score(g.as_row(), drow)
     if row is None:
-        out["scoring_note"] = f"暂不能估算分值：{error}"
+        by_item = "按项目付费" in error and "新技术新项目" in error
+        out["scoring_note"] = error if by_item else f"暂不能估算分值：{error}"
         return out
     out.update(
         deviation=row.get("deviation"),
@@ -414,16 +432,18 @@ def pregroup(request: Any, data: dict[str, Any], hospital: dict[str, Any] | None
 class _Scorer:
     """score_case for one entered case at one hospital with one point value."""
 
-    def __init__(self, case, hospital, policy_file, point_value, basis, source, mean_fen):
+    def __init__(self, case, hospital, policy_file, point_value, basis, source, mean_fen, rows):
         self.case, self.hospital, self.policy_file = case, hospital, policy_file
         self.point_value, self.basis, self.source = point_value, basis, source
         self.mean_fen = mean_fen
+        #: directory rows by group code (western groups of 中西医同病同价)
+        self.rows = rows
 
     def score(
         self, grouped: dict[str, Any], drow: dict[str, Any] | None
     ) -> tuple[dict[str, Any] | None, str]:
         from opendip.scoring import ScoringError
-        from opendip.scoring.single import score_case
+        from opendip.scoring.single import ByItemCase, score_case
 
         try:
             row = score_case(
@@ -434,7 +454,10 @@ class _Scorer:
                 self.policy_file,
                 point_value=self.point_value,
                 all_case_mean_fen=self.mean_fen,
+                directory_rows=self.rows,
             )
+        except ByItemCase as exc:  # 新技术新项目 in its transition period: paid by item
+            return None, exc.reason
         except ScoringError as exc:
             return None, str(exc)
         return row, ""
@@ -449,7 +472,16 @@ def _scorer(
     pv, used, source = pregroup_point_value(
         request, policy_file, case["insurance_type"], case["discharge_date"], basis
     )
-    return _Scorer(case, hospital, policy_file, pv, used, source, _all_case_mean(request))
+    return _Scorer(
+        case,
+        hospital,
+        policy_file,
+        pv,
+        used,
+        source,
+        _all_case_mean(request),
+        _directory_rows(request),
+    )
 
 
 def _candidates(

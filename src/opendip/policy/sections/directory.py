@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Literal
 
@@ -112,6 +113,16 @@ class SpecialGroup(Section):
         return self
 
 
+class LocalGroup(Section):
+    """新增病种: a directory group added locally beyond the national frame, with who added
+    it, when and by which decision document (marked in the directory built from history)."""
+
+    group_code: str
+    added_by: str
+    added_on: dt.date
+    added_basis: str
+
+
 class AgeBand(Section):
     label: str
     min_age_years: int | None = None
@@ -152,4 +163,6 @@ class DirectoryPolicy(Section):
     comprehensive: Comprehensive = Comprehensive()
     basic_groups: list[BasicGroup] = []
     special_groups: list[SpecialGroup] = []
+    #: 新增病种 of the built directory (origin local, with their provenance).
+    local_groups: list[LocalGroup] = []
     auxiliary: Auxiliary = Auxiliary()

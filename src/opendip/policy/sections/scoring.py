@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Literal
 
@@ -69,6 +70,112 @@ class HospitalCoefficient(Section):
     apply_to_basic_groups: bool = False
 
 
+class TcmAdvantageGroup(Section):
+    """中医/民族医优势病种: a disease (main diagnosis) treated with a listed TCM or ethnic
+    medicine treatment (procedure/item code), paid as `TcmAdvantage.mode` says while the
+    entry is valid (discharge date in [valid_from, valid_to])."""
+
+    code: str
+    name: str
+    #: tcm 中医 / ethnic 民族医（藏医、蒙医 ...）
+    medicine: Literal["tcm", "ethnic"] = "tcm"
+    #: Main diagnosis codes (prefixes) of the disease.
+    diagnosis_prefixes: list[str] = Field(min_length=1)
+    #: The TCM treatment that qualifies: procedure/item codes (prefixes), any of them.
+    treatment_codes: list[str] = Field(min_length=1)
+    #: same_as_western: the directory group (western surgical group of the disease) whose
+    #: score the case is paid at.
+    western_group: str | None = None
+    valid_from: dt.date
+    valid_to: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _dates(self) -> TcmAdvantageGroup:
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            raise key_error("valid_to", "valid_to 早于 valid_from", "valid_to is before valid_from")
+        return self
+
+
+class TcmAdvantage(Section):
+    """How a case qualifying for a 中医/民族医优势病种 is paid (the case keeps its group;
+    its base score is adjusted before the auxiliary coefficient and the deviation formula):
+
+    same_as_western: 中西医同病同价, the base score is the score of the entry's
+    `western_group`; added_score: base + added_score; coefficient: base × coefficient
+    (4 decimals, half up). The deviation band and the reference mean stay the group's own.
+    """
+
+    mode: Literal["same_as_western", "added_score", "coefficient"] = "same_as_western"
+    added_score: Positive | None = None
+    coefficient: Positive | None = None
+    groups: list[TcmAdvantageGroup] = []
+
+    @model_validator(mode="after")
+    def _mode_keys(self) -> TcmAdvantage:
+        needs = {"added_score": "added_score", "coefficient": "coefficient"}
+        for key in ("added_score", "coefficient"):
+            if getattr(self, key) is not None and needs.get(self.mode) != key:
+                raise key_error(
+                    key,
+                    f"{key} 不适用于 mode = {self.mode}，请删除",
+                    f"{key} does not apply to mode {self.mode}; remove it",
+                )
+        if self.mode in needs and getattr(self, needs[self.mode]) is None:
+            raise key_error(
+                needs[self.mode],
+                f"mode = {self.mode} 需要 {needs[self.mode]}",
+                f"mode {self.mode} needs {needs[self.mode]}",
+            )
+        for i, g in enumerate(self.groups):
+            if self.mode == "same_as_western" and not g.western_group:
+                raise key_error(
+                    f"groups[{i}].western_group",
+                    f"中西医同病同价（mode = same_as_western）需要优势病种 {g.code} 的西医手术病种编码",
+                    "mode same_as_western needs each group's western_group",
+                )
+            if self.mode != "same_as_western" and g.western_group:
+                raise key_error(
+                    f"groups[{i}].western_group",
+                    f"western_group 只用于 mode = same_as_western，当前为 {self.mode}，请删除",
+                    "western_group only applies to mode same_as_western; remove it",
+                )
+        codes = [g.code for g in self.groups]
+        if len(set(codes)) != len(codes):
+            raise key_error("groups", "优势病种编码重复", "duplicated group code")
+        return self
+
+
+class NewTechnology(Section):
+    """新技术新项目: a new procedure/item (code prefix); a case using it and discharged in
+    the transition period [valid_from, valid_to] is settled by item (by_item: out of DIP,
+    paid by the fee-for-service amount) or with added_score points on its base score."""
+
+    code: str
+    name: str
+    valid_from: dt.date
+    valid_to: dt.date
+    mode: Literal["by_item", "added_score"]
+    added_score: Positive | None = None
+
+    @model_validator(mode="after")
+    def _keys(self) -> NewTechnology:
+        if self.valid_to < self.valid_from:
+            raise key_error(
+                "valid_to", "过渡期结束日期早于开始日期", "valid_to is before valid_from"
+            )
+        if self.mode == "added_score" and self.added_score is None:
+            raise key_error(
+                "added_score", "mode = added_score 需要 added_score", "mode added_score needs it"
+            )
+        if self.mode == "by_item" and self.added_score is not None:
+            raise key_error(
+                "added_score",
+                "added_score 不适用于 mode = by_item（按项目付费），请删除",
+                "added_score does not apply to mode by_item; remove it",
+            )
+        return self
+
+
 class ScoringPolicy(Section):
     #: The mean a case's cost is compared with: its group's mean at the same hospital level,
     #: or the regional mean.
@@ -108,6 +215,10 @@ class ScoringPolicy(Section):
     #: Accepted special-review (特例单议) cases: the expert's score is the settled score
     #: (no hospital coefficient after) or the case score (× hospital coefficient).
     reviewed_score_is: Literal["settled_score", "case_score"] = "settled_score"
+    #: 中医/民族医优势病种 and how qualifying cases are paid.
+    tcm_advantage: TcmAdvantage = TcmAdvantage()
+    #: 新技术新项目 with their transition periods (first matching entry applies).
+    new_technologies: list[NewTechnology] = []
 
     @model_validator(mode="after")
     def _bands_cover_scores_once(self) -> ScoringPolicy:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from opendip.contract.tables import CASE_GROUP_TYPES, GROUP_TYPE_LABELS
+import ibis
+
+from opendip.contract.tables import CASE_GROUP_TYPES, DIRECTORY_KIND_LABELS, GROUP_TYPE_LABELS
 from opendip.reports.calc import rate
 from opendip.reports.model import Chart, ColumnSpec, Figure, Section, Series, Table
 from opendip.reports.region.facts import RegionFacts, one, rows
@@ -10,7 +12,9 @@ from opendip.reports.region.facts import RegionFacts, one, rows
 DEFINITIONS = (
     "结算清单病例数为本期结算月份内医疗机构上传的全部住院结算清单；质控通过率 = 质控无错误"
     "病例 ÷ 结算清单病例；入组率 = 入组到病种目录（含核心、综合、基层、特殊病种及保底组）的病例"
-    " ÷ 结算清单病例；DIP 结算病例为按分值结算的病例，其余按项目付费或退回。"
+    " ÷ 结算清单病例；DIP 结算病例为按分值结算的病例，其余按项目付费或退回。新增病种为在国家"
+    "目录框架外本地新增的病种，目录构成中单列；中医/民族医优势病种、新技术新项目病例按政策"
+    "特殊支付（加分、同病同价或按项目付费）。"
 )
 
 
@@ -95,4 +99,79 @@ def overview(f: RegionFacts) -> Section:
         "pie",
         [Series("病例数", [(r["label"], r["cases"]) for r in table_rows if r["cases"]])],
     )
-    return Section("overview", "总体情况", [DEFINITIONS], figures, [table], [chart])
+    figures += special_rule_figures(f)
+    return Section(
+        "overview", "总体情况", [DEFINITIONS], figures, [table, directory_kinds_table(f)], [chart]
+    )
+
+
+def directory_kinds_table(f: RegionFacts) -> Table:
+    """The directory's groups by the kinds the regions report (新增病种 apart)."""
+    d = f.directory
+    local = (d.origin == "local").fill_null(False) if "origin" in d.columns else ibis.literal(False)
+    kind = ibis.ifelse(local, "new", d.group_type.cast("string"))
+    counts = {r["kind"]: int(r["n"]) for r in rows(d.group_by(kind=kind).aggregate(n=d.count()))}
+    total = sum(counts.values())
+    return Table(
+        "overview.directory_kinds",
+        "病种目录构成（新增病种单列）",
+        [
+            ColumnSpec("label", "病种类别"),
+            ColumnSpec("groups", "病种数", "count"),
+            ColumnSpec("share", "占比", "ratio"),
+        ],
+        [
+            {"label": label, "groups": counts.get(k, 0), "share": rate(counts.get(k, 0), total)}
+            for k, label in DIRECTORY_KIND_LABELS.items()
+        ],
+    )
+
+
+def special_rule_figures(f: RegionFacts) -> list[Figure]:
+    """中医/民族医优势病种 and 新技术新项目 cases and money of the period."""
+    s, nd = f.scored, f.not_dip
+    out = []
+    if "tcm_group" in s.columns:
+        amount = s.dip_amount_fen.fill_null(0)
+        r = one(
+            s.aggregate(
+                tcm=s.tcm_group.notnull().cast("int64").sum(),
+                tcm_fen=ibis.ifelse(s.tcm_group.notnull(), amount, 0).sum(),
+                nt=s.new_tech.notnull().cast("int64").sum(),
+                nt_fen=ibis.ifelse(s.new_tech.notnull(), amount, 0).sum(),
+            )
+        )
+        out += [
+            Figure("overview.tcm_cases", "中医/民族医优势病种病例数", int(r["tcm"] or 0), "count"),
+            Figure(
+                "overview.tcm_dip_fen",
+                "中医/民族医优势病种 DIP 金额",
+                int(r["tcm_fen"] or 0),
+                "fen",
+            ),
+            Figure("overview.new_tech_cases", "新技术新项目加分病例数", int(r["nt"] or 0), "count"),
+            Figure(
+                "overview.new_tech_dip_fen",
+                "新技术新项目加分病例 DIP 金额",
+                int(r["nt_fen"] or 0),
+                "fen",
+            ),
+        ]
+    if "exemption" in nd.columns:
+        b = nd.filter(nd.exemption.notnull())
+        r = one(b.aggregate(n=b.count(), fen=b.ffs_fund_fen.fill_null(0).sum()))
+        out += [
+            Figure(
+                "overview.new_tech_by_item_cases",
+                "新技术新项目按项目付费病例数",
+                int(r["n"] or 0),
+                "count",
+            ),
+            Figure(
+                "overview.new_tech_by_item_fen",
+                "新技术新项目按项目统筹支付",
+                int(r["fen"] or 0),
+                "fen",
+            ),
+        ]
+    return out

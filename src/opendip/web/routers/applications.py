@@ -420,6 +420,7 @@ def _transition(
         comment=body.comment,
         expert_id=body.expert_id,
         decisions=decisions,
+        actor=viewer.actor,
     )
     s.commit()
     return app
@@ -499,7 +500,7 @@ async def application_comment(
     form = await request.form()
     text = form.get("comment")
     app = _app(s, viewer, app_id)
-    repo.add_comment(s, viewer.user, app, text if isinstance(text, str) else "")
+    repo.add_comment(s, viewer.user, app, text if isinstance(text, str) else "", viewer.actor)
     s.commit()
     return RedirectResponse(f"/applications/{app_id}", status_code=303)
 
@@ -518,7 +519,7 @@ def api_application_comment(
     s: Session = Depends(db),
 ) -> Message:
     app = _app(s, viewer, app_id)
-    repo.add_comment(s, viewer.user, app, body.comment)
+    repo.add_comment(s, viewer.user, app, body.comment, viewer.actor)
     s.commit()
     return Message(detail="已添加意见")
 

@@ -22,6 +22,7 @@ from opendip.web.schemas import CaseDetail, CaseList, CaseRow, Message, Pregroup
 from opendip.web.security import NotFound, Viewer, db, require, require_cached
 from opendip.web.services import (
     _directory_rows,
+    by_item_note,
     case_scope,
     code_names,
     dashboard_scope,
@@ -193,6 +194,7 @@ def _detail(request: Request, s: Session, viewer: Viewer, case_id: str) -> dict[
         "case": row,
         "grouping": grouping,
         "scoring": scoring,
+        "paid_by_item": "" if scoring else by_item_note(request, row),
         "explanation": explain_case(request, row),
     }
 
@@ -365,9 +367,12 @@ def directory_page(
     diff = None
     if compare and version and compare != version:
         diff = _diff(region, compare, version)
+    table = region.directory_table(version)
     return render(
         request,
         "directory.html",
+        kinds=_kinds(table),
+        special=_special_lists(request),
         rows=rows,
         total=total,
         q=q,
@@ -379,6 +384,33 @@ def directory_page(
         compare=compare,
         diff=diff,
     )
+
+
+def _kinds(table: Any) -> list[tuple[str, str, int]]:
+    """(kind, Chinese label, groups) as the regions report them (新增病种 apart)."""
+    from opendip.contract.tables import DIRECTORY_KIND_LABELS
+    from opendip.directory.io import directory_kinds
+
+    if table is None:
+        return []
+    return [(k, DIRECTORY_KIND_LABELS[k], n) for k, n in directory_kinds(table).items()]
+
+
+def _special_lists(request: Request) -> dict[str, Any]:
+    """The policy's 中医/民族医优势病种 and 新技术新项目 lists (latest policy version)."""
+    from opendip.web.services import _policy_file
+
+    try:
+        pol = _policy_file(request).periods()[-1][2]
+    except Exception:  # no policy file: the page shows the directory alone
+        return {"tcm": None, "tcm_mode": "", "new_tech": []}
+    t = pol.scoring.tcm_advantage
+    mode = {
+        "same_as_western": "中西医同病同价：按西医手术病种分值支付",
+        "added_score": f"基准分值加 {t.added_score} 分",
+        "coefficient": f"基准分值乘优势病种系数 {t.coefficient}",
+    }[t.mode]
+    return {"tcm": t.groups, "tcm_mode": mode, "new_tech": pol.scoring.new_technologies}
 
 
 def _diff(region: RegionData, old: str, new: str) -> dict[str, Any] | None:
