@@ -257,10 +257,10 @@ def test_security_headers_on_pages_static_docs_and_https():
     seen = []
 
     async def inner(scope, receive, send):
-        seen.append(scope["type"])
+        seen.append((scope["type"], receive, send))
 
-    run(SecurityHeaders(inner)({"type": "lifespan"}, None, None))
-    assert seen == ["lifespan"]
+    run(SecurityHeaders(inner)({"type": "lifespan"}, "rx", "tx"))
+    assert seen == [("lifespan", "rx", "tx")]
 
 
 def test_refusals_carry_their_chinese_messages():
