@@ -135,7 +135,9 @@ def load(
     g = grouped.select(g_id=grouped.case_id.cast("string"), group_type=grouped.group_type)
     scored = con.read_parquet(str(src.run_dir / "cases.parquet"))
     # the columns people read (not the explanation's facts, some named like the case's)
-    scored = scored.select(*[c for c in SCORED_SHOWN if c in scored.columns])
+    # (+ the special-payment facts the overview counts: TCM advantage group, new technology)
+    shown = [*SCORED_SHOWN, "tcm_group", "new_tech"]
+    scored = scored.select(*[c for c in shown if c in scored.columns])
     c = period_cases.select(
         c_id=period_cases.case_id,
         settle_month=period_cases.settle_month,
