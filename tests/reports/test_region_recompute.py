@@ -117,7 +117,13 @@ def expected_fund(sql: Sql) -> dict[str, Any]:
             "SELECT sum(fund_payable_fen) - sum(ffs_fund_fen) FROM s GROUP BY hospital_id"
         )
     ]
+    (other,) = sql.one(
+        f"SELECT coalesce(sum(ffs_fund_fen), 0) FROM read_parquet('{sql.run / 'not_dip.parquet'}')"
+    )
     return {
+        "fund.not_dip_fund_fen": other,
+        "fund.inpatient_fund_fen": fund + other,
+        "fund.dip_fund_share": q(fund, fund + other),
         "fund.dip_amount_fen": dip,
         "fund.personal_share_fen": personal,
         "fund.fund_payable_fen": fund,

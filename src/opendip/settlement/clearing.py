@@ -20,7 +20,14 @@ import pyarrow as pa
 from opendip.engine import table_from_arrow
 from opendip.policy import Policy, PolicyFile
 from opendip.policy.sections.settlement import FFS_RULE_LABELS
-from opendip.scoring.batch import ScoringResult, point_value_units, score_cases, with_money
+from opendip.scoring.batch import (
+    ScoringResult,
+    amount_fen,
+    point_value_column,
+    point_value_units,
+    score_cases,
+    with_money,
+)
 from opendip.scoring.exact import big, div_half_up, floor_div, ratio, units_to_decimal
 from opendip.scoring.inputs import to_decimal
 from opendip.settlement.errors import (
@@ -214,13 +221,55 @@ def _contract(scored: ir.Table) -> ir.Table:
 # Annual clearing
 
 
-def _advances_from_months(
-    inputs: Inputs, scored: ir.Table, year: int, pvs_budget: dict[str, Decimal]
+#: The grain the annual clearing aggregates cases to once (`_money_totals`); hospitals,
+#: departments, monthly advances and pool totals are sums over it.
+MONEY_GRAIN = ["hospital_id", "pool", "department", "settle_month", "level", "community_id"]
+
+
+def _money_totals(
+    scored: ir.Table, final: dict[str, int], budget: dict[str, int] | None
 ) -> ir.Table:
+    """One pass over the scored cases: each case's DIP amount at the final point value (and,
+    for the monthly advances, at the budget point value), each rounded once per case, summed
+    by `MONEY_GRAIN`. Every total above is an integer sum of these, so it equals the sum of
+    the case table's amounts to the fen."""
+    t = scored.mutate(
+        _amount=amount_fen(scored.settled_score, point_value_column(scored.pool, final))
+    )
+    metrics = {
+        "cases": t.count(),
+        "total_score": t.settled_score.sum().cast(SCORE_T),
+        "dip_amount_fen": t._amount.sum().cast("int64"),
+        "personal_share_fen": t.personal_share_fen.sum().cast("int64"),
+        "fund_payable_fen": (t._amount - t.personal_share_fen).sum().cast("int64"),
+        "ffs_fund_fen": t.ffs_fund_fen.sum().cast("int64"),
+        "total_cost_fen": t.total_cost_fen.sum().cast("int64"),
+    }
+    if budget is not None:
+        b = amount_fen(t.settled_score, point_value_column(t.pool, budget))
+        metrics["budget_fund_payable_fen"] = (b - t.personal_share_fen).sum().cast("int64")
+    return t.group_by(MONEY_GRAIN).aggregate(**metrics).cache()
+
+
+def _sum_totals(m: ir.Table, keys: list[str]) -> ir.Table:
+    """`_hospital_totals` of the cases, from the money totals."""
+    return m.group_by(keys).aggregate(
+        cases=m.cases.sum().cast("int64"),
+        total_score=m.total_score.sum().cast(SCORE_T),
+        dip_amount_fen=m.dip_amount_fen.sum().cast("int64"),
+        personal_share_fen=m.personal_share_fen.sum().cast("int64"),
+        fund_payable_fen=m.fund_payable_fen.sum().cast("int64"),
+        ffs_fund_fen=m.ffs_fund_fen.sum().cast("int64"),
+        total_cost_fen=m.total_cost_fen.sum().cast("int64"),
+    )
+
+
+def _advances_from_months(inputs: Inputs, totals: ir.Table) -> ir.Table:
     """Monthly advances recomputed from this year's cases: each month at the budget point
     value with the withholding share in force that month."""
-    money = with_money(scored, {p: point_value_units(v) for p, v in pvs_budget.items()})
-    m = _hospital_totals(money, ["hospital_id", "pool", "settle_month"])
+    m = totals.group_by(["hospital_id", "pool", "settle_month"]).aggregate(
+        fund_payable_fen=totals.budget_fund_payable_fen.sum().cast("int64")
+    )
     months = sorted(m.select("settle_month").distinct().to_pyarrow().column(0).to_pylist())
     shares = {
         mo: _policy_on(inputs.policy, _month_start(mo)).settlement.withholding_share
@@ -490,21 +539,28 @@ def settle_year(
         pool = r["pool"]
         funds[pool] = pool_funds(final, pool, non_dip.get(pool, (0, 0))[1] or 0)
         pvs[pool], targets[pool] = final_point_value(final, funds[pool], r["score"], r["personal"])
-    # Cached once: hospitals, departments and the case table all read it.
-    money = with_money(scored, {p: point_value_units(v) for p, v in pvs.items()}).cache()
+    # Money is computed per case in one pass and aggregated once (`_money_totals`); the
+    # per-case table computes it again as it streams to Parquet (never cached).
+    final_units = {p: point_value_units(v) for p, v in pvs.items()}
+    money = with_money(scored, final_units)
+    budget_units = None
+    if advances is None:
+        budget_units = {
+            p: point_value_units(
+                budget_point_value(_policy_on(pf, dt.date(year, 1, 1)), p, inputs.history)
+            )
+            for p in pvs
+        }
+    totals = _money_totals(scored, final_units, budget_units)
 
     # Per hospital × pool.
-    h = _hospital_totals(money, ["hospital_id", "pool"])
-    hinfo = scored.select("hospital_id", "level", "community_id").distinct()
+    h = _sum_totals(totals, ["hospital_id", "pool"])
+    hinfo = totals.select("hospital_id", "level", "community_id").distinct()
     h = h.join(hinfo, "hospital_id")
     if advances is not None:
         adv = _advances_from_file(con, advances)
     else:
-        budget = {
-            p: budget_point_value(_policy_on(pf, dt.date(year, 1, 1)), p, inputs.history)
-            for p in pvs
-        }
-        adv = _advances_from_months(inputs, scored, year, budget)
+        adv = _advances_from_months(inputs, totals)
     unknown_adv = adv.anti_join(h, ["hospital_id", "pool"])
     n_unknown = unknown_adv.count().to_pyarrow().as_py()
     if n_unknown:
@@ -591,7 +647,7 @@ def settle_year(
     )
     hospitals = h.select(*HOSPITAL_COLUMNS).order_by(["hospital_id", "pool"]).to_pyarrow()
 
-    d = _compare_sides(_hospital_totals(money, ["hospital_id", "department", "pool"]), final)
+    d = _compare_sides(_sum_totals(totals, ["hospital_id", "department", "pool"]), final)
     d = d.mutate(dip_minus_ffs_fen=d.compare_dip_fen - d.compare_ffs_fen)
     d = d.mutate(
         result=ibis.cases(
@@ -604,11 +660,11 @@ def settle_year(
     communities = units.order_by(["unit_id", "pool"]).to_pyarrow()
     case_totals = {
         r["pool"]: r
-        for r in money.group_by("pool")
+        for r in totals.group_by("pool")
         .aggregate(
-            cases=money.count(),
-            dip=money.dip_amount_fen.sum().cast("int64"),
-            score=money.settled_score.sum().cast(SCORE_T),
+            cases=totals.cases.sum().cast("int64"),
+            dip=totals.dip_amount_fen.sum().cast("int64"),
+            score=totals.total_score.sum().cast(SCORE_T),
         )
         .to_pyarrow()
         .to_pylist()

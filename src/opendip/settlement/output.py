@@ -25,13 +25,14 @@ import pyarrow.parquet as pq
 
 import opendip
 from opendip.contract.cells import EXCEL_OPTIONS
-from opendip.contract.tables import INSURANCE_TYPE_LABELS, SCORED
+from opendip.contract.tables import INSURANCE_TYPE_LABELS, SCORED, SCORED_SHOWN
 from opendip.policy import PolicyFile
 from opendip.policy.sections.settlement import FFS_BASIS_LABELS, FFS_RULE_LABELS
 
 #: Chinese headers of result columns (Excel, reports). Money columns end in _fen.
 LABELS: dict[str, str] = {
     **{c.name: c.label for c in SCORED.columns},
+    "explanation": "计算说明",
     "settle_month": "结算月份",
     "cases": "病例数",
     "total_score": "总结算分值",
@@ -164,6 +165,19 @@ def write_case_table(expr: ir.Table, path: Path) -> tuple[Path, int]:
     table = expr.to_pyarrow()
     write_parquet(table, path)
     return path, table.num_rows
+
+
+def case_sheet(cases: pa.Table) -> pa.Table:
+    """The per-case Excel sheet: the SCORED columns people read, and the Chinese explanation
+    rendered from its facts (`opendip.scoring.explain.render`) in place of them."""
+    from opendip.scoring.explain import render_column
+
+    shown = cases.select(list(SCORED_SHOWN))
+    shown = shown.append_column("explanation", pa.array(render_column(cases), pa.string()))
+    for rule in ("tcm_group", "new_tech"):  # the special payment rules applied
+        if rule in cases.column_names:
+            shown = shown.append_column(rule, cases.column(rule))
+    return shown
 
 
 def _cell(name: str, value: Any) -> Any:

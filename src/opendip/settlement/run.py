@@ -19,6 +19,7 @@ from opendip.settlement.clearing import Inputs, settle_month, settle_year
 from opendip.settlement.errors import InputDataError
 from opendip.settlement.output import (
     EXCEL_MAX_ROWS,
+    case_sheet,
     reconciliation_markdown,
     staged_directory,
     write_case_table,
@@ -129,7 +130,9 @@ def run_month(
                 notes.append(_too_many_rows(r.cases.num_rows))
             else:
                 outputs.append(
-                    write_excel([("病例明细", r.cases)], out / f"病例明细_{month}.xlsx", day)
+                    write_excel(
+                        [("病例明细", case_sheet(r.cases))], out / f"病例明细_{month}.xlsx", day
+                    )
                 )
         summary = {
             "month": month,
@@ -248,7 +251,9 @@ def run_year(
                 notes.append(_too_many_rows(case_rows))
             elif case_excel:
                 outputs.append(
-                    write_excel([("病例明细", r.cases)], out / f"病例明细_{year}.xlsx", day)
+                    write_excel(
+                        [("病例明细", case_sheet(r.cases))], out / f"病例明细_{year}.xlsx", day
+                    )
                 )
         summary = {
             "year": year,
