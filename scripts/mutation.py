@@ -110,6 +110,7 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
             "tests/web/test_access.py",
             "tests/web/test_hardening.py",
             "tests/web/test_pregroup_cache.py",
+            "tests/web/test_scoped_roles.py",
             "-m",
             "not postgres",
         ],

@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from opendip.policy.sections.qc import QcPolicy
 from opendip.qc.frontpage import (
@@ -150,3 +153,52 @@ def test_pass_rate_is_an_assessment_indicator() -> None:
         "50.0000",
         "33.3330",
     ]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["J18.9", "I21.0", None]),
+            st.sampled_from(["J18.9", "I21.0", None]),
+            st.integers(min_value=0, max_value=12),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_single_case_equals_batch(rows: list[tuple[str | None, str | None, int, bool]]) -> None:
+    """Any front pages: one case's findings are its rows of the batch; a page passes exactly
+    when it has no error finding; pass counts add up to the pages checked."""
+    n = len(rows)
+    ids = [f"C{i}" for i in range(n)]
+    pages = pa.table(
+        {
+            "case_id": ids, "hospital_id": ["H1"] * n, "patient_id": ["B"] * n,
+            "sex": ["1"] * n, "birth_date": [D(1960, 1, 1)] * n,
+            "admit_date": [D(2026, 3, 1)] * n, "discharge_date": [D(2026, 3, 10)] * n,
+            "department": ["A03"] * n, "main_diagnosis": [r[0] for r in rows],
+            "submitted_date": [D(2026, 3, 10) + dt.timedelta(days=r[2]) for r in rows],
+        }
+    )  # fmt: skip
+    listed = [i for i, r in enumerate(rows) if r[3]]
+    lists = pa.table(
+        {
+            "case_id": pa.array([ids[i] for i in listed], pa.string()),
+            "main_diagnosis": pa.array([rows[i][1] for i in listed], pa.string()),
+        }
+    )
+    qc = QcPolicy()
+    batch = check_front_pages(pages, lists, qc)
+    errors = set(
+        batch.findings.filter(pc.equal(batch.findings["level"], "error"))["case_id"].to_pylist()
+    )
+    assert batch.status["passed"].to_pylist() == [c not in errors for c in ids]
+    assert sum(r["checked"] for r in batch.by_hospital.to_pylist()) == n
+    for i in (0, n - 1):
+        one = check_front_pages(pages, lists, qc, case_id=ids[i])
+        mine = batch.findings.filter(pc.equal(batch.findings["case_id"], ids[i]))
+        assert one.findings.equals(mine)
+        late = rows[i][2] > qc.front_page_submit_days
+        assert ("FP-TIME-001" in one.findings["rule_id"].to_pylist()) == late

@@ -53,3 +53,29 @@ def test_basic_by_level() -> None:
         ("二级", 1, 1, Decimal("0.0000")),
         ("一级", 1, 2, Decimal("-0.5000")),
     ]
+
+
+def test_front_page_pass_rate_in_the_overview(region, tmp_path) -> None:
+    """Three of the year's cases with front pages (2 pass) and one page of no case of the
+    period: 3 checked, 2 passed, 2 ÷ 3 = 0.6667."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from opendip.reports.region.build import build_report
+    from opendip.reports.region.facts import Extras
+
+    ids = pq.read_table(region / "cases_2026.parquet", columns=["case_id"])["case_id"]
+    path = tmp_path / "front_page_status.parquet"
+    pq.write_table(
+        pa.table({"case_id": [*ids.to_pylist()[:3], "不在本期"], "hospital_id": ["H"] * 4,
+                  "passed": [True, False, True, True], "error_count": [0, 2, 0, 0]}),
+        path,
+    )  # fmt: skip
+    report = build_report(region / "settlement", Extras(front_page_status=path))
+    figures = {f.key: f.value for s in report.sections for f in s.figures}
+    assert figures["overview.front_page_checked"] == 3
+    assert figures["overview.front_page_passed"] == 2
+    assert figures["overview.front_page_pass_rate"] == Decimal("0.6667")
+    assert "overview.front_page_checked" not in {
+        f.key for s in build_report(region / "settlement").sections for f in s.figures
+    }

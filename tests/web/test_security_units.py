@@ -252,14 +252,25 @@ def test_security_headers_on_pages_static_docs_and_https():
     # a header the route set itself is kept, not doubled
     own = headers_of("/cases", given=[(b"Cache-Control", b"max-age=60")])
     assert own["Cache-Control"] == "max-age=60" and "cache-control" not in own
+    # a response start without a headers list (allowed by ASGI) still gets them
+    sent = []
+
+    async def bare(scope, receive, send):
+        await send({"type": "http.response.start", "status": 204})
+
+    async def keep(message):
+        sent.append(message)
+
+    run(SecurityHeaders(bare)({"type": "http", "path": "/x"}, None, keep))
+    assert dict(sent[0]["headers"])[b"x-frame-options"] == b"DENY"
     # non-HTTP traffic (lifespan, websockets) passes untouched
     seen = []
 
     async def inner(scope, receive, send):
-        seen.append(scope["type"])
+        seen.append((scope["type"], receive, send))
 
-    run(SecurityHeaders(inner)({"type": "lifespan"}, None, None))
-    assert seen == ["lifespan"]
+    run(SecurityHeaders(inner)({"type": "lifespan"}, "rx", "tx"))
+    assert seen == [("lifespan", "rx", "tx")]
 
 
 def test_refusals_carry_their_chinese_messages():

@@ -35,6 +35,8 @@ class Extras:
     """Optional inputs beside the settlement run (None: look beside the run)."""
 
     qc_case_status: Path | None = None
+    #: 病案首页质控 per front page (front_page_status.parquet of opendip.qc.frontpage).
+    front_page_status: Path | None = None
     supervision_dir: Path | None = None
     previous_cases: Path | None = None
     #: Last year's grouping (grouped.parquet of last year's cases) for the year-on-year figures.
@@ -68,6 +70,7 @@ class RegionFacts:
     previous_cases: ir.Table | None = None
     previous_grouped: ir.Table | None = None
     qc_status: ir.Table | None = None
+    front_page_status: ir.Table | None = None
     supervision_dir: Path | None = None
     applications: list[dict[str, Any]] | None = None
     #: Files read beyond the manifest's inputs, with their SHA-256 (provenance).
@@ -135,7 +138,9 @@ def load(
     g = grouped.select(g_id=grouped.case_id.cast("string"), group_type=grouped.group_type)
     scored = con.read_parquet(str(src.run_dir / "cases.parquet"))
     # the columns people read (not the explanation's facts, some named like the case's)
-    scored = scored.select(*[c for c in SCORED_SHOWN if c in scored.columns])
+    # (+ the special-payment facts the overview counts: TCM advantage group, new technology)
+    shown = [*SCORED_SHOWN, "tcm_group", "new_tech"]
+    scored = scored.select(*[c for c in shown if c in scored.columns])
     c = period_cases.select(
         c_id=period_cases.case_id,
         settle_month=period_cases.settle_month,
@@ -185,6 +190,16 @@ def load(
         q = con.read_parquet(str(qc_path))
         qc_status = q.select(q_id=q.case_id.cast("string"), passed=q.passed.cast("boolean"))
         side["qc_case_status"] = sha256_file(qc_path)
+    fp_path = extras.front_page_status or _beside(
+        src.run_dir, "qc/front_page_status.parquet", search_dirs
+    )
+    front_page_status = None
+    if fp_path is not None:
+        if not Path(fp_path).is_file():
+            raise ReportInputError(f"病案首页质控结果文件不存在：{fp_path}")
+        q = con.read_parquet(str(fp_path))
+        front_page_status = q.select(q_id=q.case_id.cast("string"), passed=q.passed.cast("boolean"))
+        side["front_page_status"] = sha256_file(fp_path)
 
     sup = extras.supervision_dir or _beside(src.run_dir, "supervision", search_dirs)
     if sup is not None and not (Path(sup) / "leads.parquet").is_file():
@@ -213,6 +228,7 @@ def load(
         previous_cases=previous_cases,
         previous_grouped=previous_grouped,
         qc_status=qc_status,
+        front_page_status=front_page_status,
         supervision_dir=Path(sup) if sup is not None else None,
         applications=extras.applications,
         side_inputs=side,
