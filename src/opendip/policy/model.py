@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 from opendip.policy.sections.assessment import AssessmentPolicy
 from opendip.policy.sections.base import Section
 from opendip.policy.sections.budget import BudgetPolicy
+from opendip.policy.sections.credit import CreditPolicy
 from opendip.policy.sections.directory import DirectoryPolicy
 from opendip.policy.sections.disclosure import DisclosurePolicy
 from opendip.policy.sections.grouping import GroupingPolicy
@@ -66,6 +67,8 @@ class Policy(Section):
     reporting: ReportingPolicy = ReportingPolicy()
     #: 事中监控 thresholds of the 在院病例 page.
     monitoring: MonitoringPolicy = MonitoringPolicy()
+    #: 信用评价 scorecard, grades and their effects; absent: no credit rating.
+    credit: CreditPolicy | None = None
 
     @property
     def pool_ids(self) -> list[str]:

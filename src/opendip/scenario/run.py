@@ -63,10 +63,12 @@ class BaseRun:
             src = resolve_run(Path(run_dir), search_dirs=search_dirs)
             if src.kind != "annual":
                 raise VariantError(f"{run_dir} 是月度预结算运行；方案测算需要年终清算运行目录")
-            side = (*search_dirs, *assessment_dirs(Path(run_dir)))
+            from opendip.credit import credit_dirs
+
+            side = (*search_dirs, *assessment_dirs(Path(run_dir)), *credit_dirs(Path(run_dir)))
             optional = {
                 k: find_optional_input(src, k, side)
-                for k in ("reviews", "history", "assessment", "advances")
+                for k in ("reviews", "history", "assessment", "advances", "credit")
             }
         except ReportInputError as exc:
             raise VariantError(str(exc)) from exc
@@ -80,6 +82,7 @@ class BaseRun:
             reviews=optional["reviews"],
             history=optional["history"],
             all_case_mean_fen=params.get("all_case_mean_fen"),
+            credit=optional["credit"],
         )
         return cls(
             run_dir=Path(run_dir),

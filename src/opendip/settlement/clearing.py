@@ -61,6 +61,10 @@ class Inputs:
     reviews: pa.Table | None = None
     all_case_mean_fen: int | None = None
     history: pa.Table | None = None
+    #: Credit grades in force (信用评价, the previous year's rating): hospital_id, grade. The
+    #: settlement's policy maps a grade to its withholding share (credit.grades) and to
+    #: prepayment eligibility; hospitals without a grade get settlement.withholding_share.
+    credit: pa.Table | None = None
 
 
 @dataclass
@@ -153,6 +157,64 @@ def _withhold(fund_payable: ir.IntegerValue, share: Decimal) -> ir.IntegerValue:
     return div_half_up(big(positive) * sp, sq)
 
 
+def _with_grade(t: ir.Table, inputs: Inputs) -> ir.Table:
+    """t with `credit_grade` (the hospital's grade in force; null without one)."""
+    if inputs.credit is None:
+        return t.mutate(credit_grade=ibis.null("string"))
+    need = [c for c in ("hospital_id", "grade") if c not in inputs.credit.column_names]
+    if need:
+        raise InputDataError("credit", "、".join(need), "信用等级表缺少列")
+    con = t._find_backend()
+    credit = inputs.credit
+    if "subject" in credit.column_names:  # a ratings file: the hospitals' rows
+        import pyarrow.compute as pc
+
+        credit = credit.filter(pc.equal(credit.column("subject"), "hospital"))
+    g = pa.table(
+        {
+            "g_hospital_id": credit.column("hospital_id").cast(pa.string()),
+            "credit_grade": credit.column("grade").cast(pa.string()),
+        }
+    )
+    dup = len(set(g.column("g_hospital_id").to_pylist())) != g.num_rows
+    if dup:
+        raise InputDataError("credit", "hospital_id", "信用等级表中同一医疗机构出现多次")
+    gt = table_from_arrow(con, g, "opendip_credit_grades")
+    return t.left_join(gt, t.hospital_id == gt.g_hospital_id).drop("g_hospital_id")
+
+
+def withholding_shares(pol: Policy) -> list[tuple[str | None, Decimal]]:
+    """(grade, share) pairs of the policy: each credit grade's withholding share (its own,
+    else settlement.withholding_share), then (None, the default) for ungraded hospitals."""
+    default = pol.settlement.withholding_share
+    pairs: list[tuple[str | None, Decimal]] = []
+    if pol.credit is not None:
+        pairs = [
+            (g.grade, g.withholding_share if g.withholding_share is not None else default)
+            for g in pol.credit.grades
+        ]
+    return [*pairs, (None, default)]
+
+
+def _withheld_by_grade(t: ir.Table, pol: Policy) -> tuple[ir.IntegerValue, ir.DecimalValue]:
+    """Rule step "withholding": the deposit withheld at the share of the hospital's credit
+    grade (settlement.withholding_share without a grade), and that share."""
+    pairs = withholding_shares(pol)
+    default = pairs[-1][1]
+    graded = [(t.credit_grade == g, sh) for g, sh in pairs if g is not None]
+    if not graded:
+        return _withhold(t.fund_payable_fen, default), ibis.literal(default, type="decimal(10, 4)")
+    withheld = ibis.cases(
+        *[(c, _withhold(t.fund_payable_fen, sh)) for c, sh in graded],
+        else_=_withhold(t.fund_payable_fen, default),
+    )
+    share = ibis.cases(
+        *[(c, ibis.literal(sh, type="decimal(10, 4)")) for c, sh in graded],
+        else_=ibis.literal(default, type="decimal(10, 4)"),
+    )
+    return withheld, share
+
+
 def settle_month(inputs: Inputs, month: str) -> MonthlyResult:
     """Monthly pre-settlement at the budget point value, with the withholding share in force
     on the month's first day. A month with no cases raises `NoCasesError`."""
@@ -168,8 +230,9 @@ def settle_month(inputs: Inputs, month: str) -> MonthlyResult:
     pvs = {p: budget_point_value(pol, p, inputs.history) for p in pools}
     scored = with_money(result.scored, {p: point_value_units(v) for p, v in pvs.items()})
     share = pol.settlement.withholding_share
-    h = _hospital_totals(scored, ["hospital_id", "pool"])
-    h = h.mutate(withheld_fen=_withhold(h.fund_payable_fen, share))
+    h = _with_grade(_hospital_totals(scored, ["hospital_id", "pool"]), inputs)
+    withheld, grade_share = _withheld_by_grade(h, pol)
+    h = h.mutate(withheld_fen=withheld, withholding_share=grade_share)
     h = h.mutate(advance_fen=h.fund_payable_fen - h.withheld_fen)
     h = h.mutate(
         settle_month=ibis.literal(month),
@@ -177,12 +240,12 @@ def settle_month(inputs: Inputs, month: str) -> MonthlyResult:
             *[(h.pool == p, ibis.literal(v, type="decimal(18, 6)")) for p, v in pvs.items()],
             else_=None,
         ),
-        withholding_share=ibis.literal(share, type="decimal(10, 4)"),
     )
     hospitals = h.select(
         "hospital_id",
         "pool",
         "settle_month",
+        "credit_grade",
         "cases",
         "total_score",
         "point_value",
@@ -270,13 +333,11 @@ def _advances_from_months(inputs: Inputs, totals: ir.Table) -> ir.Table:
     m = totals.group_by(["hospital_id", "pool", "settle_month"]).aggregate(
         fund_payable_fen=totals.budget_fund_payable_fen.sum().cast("int64")
     )
+    m = _with_grade(m, inputs)
     months = sorted(m.select("settle_month").distinct().to_pyarrow().column(0).to_pylist())
-    shares = {
-        mo: _policy_on(inputs.policy, _month_start(mo)).settlement.withholding_share
-        for mo in months
-    }
+    policies = {mo: _policy_on(inputs.policy, _month_start(mo)) for mo in months}
     withheld = ibis.cases(
-        *[(m.settle_month == mo, _withhold(m.fund_payable_fen, s)) for mo, s in shares.items()],
+        *[(m.settle_month == mo, _withheld_by_grade(m, p)[0]) for mo, p in policies.items()],
         else_=None,
     )
     m = m.mutate(withheld_fen=withheld)
@@ -556,7 +617,7 @@ def settle_year(
     # Per hospital × pool.
     h = _sum_totals(totals, ["hospital_id", "pool"])
     hinfo = totals.select("hospital_id", "level", "community_id").distinct()
-    h = h.join(hinfo, "hospital_id")
+    h = _with_grade(h.join(hinfo, "hospital_id"), inputs)
     if advances is not None:
         adv = _advances_from_file(con, advances)
     else:
@@ -727,6 +788,7 @@ HOSPITAL_COLUMNS = (
     "level",
     "community_id",
     "unit_id",
+    "credit_grade",
     "cases",
     "total_score",
     "point_value",

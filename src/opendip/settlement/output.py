@@ -37,6 +37,7 @@ LABELS: dict[str, str] = {
     "cases": "病例数",
     "total_score": "总结算分值",
     "withholding_share": "质量保证金比例",
+    "credit_grade": "信用等级",
     "withheld_fen": "质量保证金",
     "advance_fen": "月度预付金额",
     "level": "医院等级",

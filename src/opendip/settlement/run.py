@@ -44,6 +44,9 @@ class InputFiles:
     #: the directory's metrics file beside it (`<directory>.metrics.json`, written by the
     #: directory build), so the CLI, the demo and the platform score alike.
     all_case_mean_fen: int | None = None
+    #: Credit grades in force (hospital_id, grade): the previous year's 信用评价, whose
+    #: grades set the withholding share and prepayment eligibility (policy `credit`).
+    credit: Path | None = None
 
     def __post_init__(self) -> None:
         if self.all_case_mean_fen is None:
@@ -86,6 +89,7 @@ def _inputs(files: InputFiles, engine: str = "duckdb") -> Inputs:
         reviews=read_table(files.reviews, "reviews") if files.reviews else None,
         history=read_table(files.history, "history") if files.history else None,
         all_case_mean_fen=files.all_case_mean_fen,
+        credit=read_table(files.credit, "credit") if files.credit else None,
     )
 
 
@@ -97,6 +101,7 @@ def _input_map(files: InputFiles, **extra: Path | None) -> dict[str, Path | None
         "hospitals": files.hospitals,
         "reviews": files.reviews,
         "history": files.history,
+        "credit": files.credit,
         **extra,
     }
 

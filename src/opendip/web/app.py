@@ -152,6 +152,9 @@ def create_app(settings: Settings) -> FastAPI:
     load_demo_runs(store, settings.data_dir)
     runs.show_published()
     _load_supervision_leads(store, settings.data_dir)
+    from opendip.web.credit import load_demo_ratings
+
+    load_demo_ratings(store, settings.data_dir)
 
     app = FastAPI(
         title="OpenDIP 平台 API",
@@ -264,6 +267,9 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (auth, pages, data, runs_router, applications, admin, disclosure):
         app.include_router(module.router)
     from opendip.web.routers import analysis, reports
+    from opendip.web.routers import credit as credit_router
+
+    app.include_router(credit_router.router)
 
     app.include_router(analysis.router)
     app.add_exception_handler(analysis.AnalysisRefused, analysis.refused)

@@ -46,6 +46,7 @@ def settle_demo_months(ctx: Any) -> list[dict[str, str]]:
         directory=ctx.artifacts["directory"],
         hospitals=ctx.artifacts["hospitals"],
         all_case_mean_fen=all_case_mean(ctx),
+        credit=ctx.artifacts.get("credit_previous"),
     )
     months = pc.unique(pq.read_table(files.cases, columns=["settle_month"])["settle_month"])
     root = Path(ctx.workdir)

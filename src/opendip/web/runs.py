@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import select, update
@@ -194,6 +195,11 @@ class RunService:
         with self.store.session() as s:
             uploads = repo.accepted_upload_files(s)
             reviews = special_review_table(repo.final_special_reviews(s))
+            # Last year's credit grades in force (repairs applied) set this year's
+            # withholding share and prepayment eligibility (policy `credit`).
+            from opendip.store.credit import grades_in_force
+
+            grades = grades_in_force(s, str(year - 1))
         self._progress(run_id, 10, "读取病例" if kind == "monthly" else "读取全年病例")
         with self.region._lock:
             cases_expr = self.region.cases_expr(uploads)
@@ -226,6 +232,11 @@ class RunService:
         pq.write_table(cases, out / "cases.parquet")
         pq.write_table(grouped, out / "grouped.parquet")
         pq.write_table(reviews, out / "special_reviews.parquet")
+        if grades:
+            pq.write_table(
+                pa.table({"hospital_id": list(grades), "grade": list(grades.values())}),
+                out / "credit_grades.parquet",
+            )
         files = InputFiles(
             policy=Path(policy_path),
             cases=out / "cases.parquet",
@@ -235,6 +246,7 @@ class RunService:
             reviews=out / "special_reviews.parquet" if reviews.num_rows else None,
             all_case_mean_fen=directory_all_case_mean_fen(Path(directory))
             or self.region.all_case_mean_fen(),
+            credit=out / "credit_grades.parquet" if grades else None,
         )
         blocking = int(pc.sum(checked.case_status.column("blocking")).as_py() or 0)
         manifest: dict[str, Any] = {

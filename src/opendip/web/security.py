@@ -63,6 +63,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "instay": CASES,
     "reconcile": AGENCY | HOSPITAL,
     "audit": frozenset({"admin"}),
+    # 信用评价: region and county agency users (their county's hospitals), a hospital's
+    # office its own grade; the region's agency rates, repairs and records complaints
+    "credit": AGENCY | HOSPITAL,
+    "credit.manage": REGION,
 }
 READ_ONLY_REFUSAL = "只读账户（卫健、财政部门）不能修改任何数据"
 
