@@ -36,6 +36,9 @@ def files(root: Path) -> InputFiles:
         all_case_mean_fen=mean,
         # the region's clearing applied last year's credit grades (withholding share)
         credit=root / "credit" / "2025" / "ratings.parquet",
+        # and prepaid from last year's fund payment and assessment
+        prepayment_base=root / "credit" / "2025" / "prepayment_base.parquet",
+        previous_assessment=root / "credit" / "2025" / "assessment.parquet",
     )
 
 
@@ -106,7 +109,10 @@ def test_reconciliation_holds_to_the_fen(applied: Path):
         assert r["clearing_total_fen"] == (
             r["adjusted_fen"] - r["deposit_deducted_fen"] - r["findings_deducted_fen"]
         )
-        assert r["clearing_payment_fen"] == r["clearing_total_fen"] - r["advances_fen"]
+        # 预付金 not recovered from the months is recovered at the clearing
+        assert r["clearing_payment_fen"] == (
+            r["clearing_total_fen"] - r["advances_fen"] - r["prepayment_outstanding_fen"]
+        )
     for p in pq.read_table(applied / "reconciliation.parquet").to_pylist():
         rows = [r for r in h if r["pool"] == p["pool"]]
         assert p["cases_equal_hospitals"] and p["clearing_identity"]
