@@ -34,7 +34,9 @@ CSRF = "c" * 32
 
 
 def viewer(role: str = "hospital", hospital_id: str | None = "H001") -> Viewer:
-    user = SimpleNamespace(id=7, role=role, hospital_id=hospital_id)
+    user = SimpleNamespace(
+        id=7, role=role, hospital_id=hospital_id, county=None, department=None, doctor_id=None
+    )
     return Viewer(user, SimpleNamespace(csrf_token=CSRF))
 
 
