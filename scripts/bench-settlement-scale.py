@@ -3,6 +3,9 @@
     .venv/bin/opendip bench --cases 1000000 --workdir /tmp/bench1m --stage settlement
     .venv/bin/python scripts/bench-settlement-scale.py /tmp/bench1m 10 /tmp/bench10m
 
+With `--replicate-only` it stops after writing the replicated inputs; a later run finding them
+in place reuses them, so the clearing can be measured alone (`/usr/bin/time -v` peak RSS).
+
 Replicates the region's current-year cases and grouped cases N times with distinct case ids
 (DuckDB, streaming, never in Python memory), scales the policy's budgets to the case count so point values
 stay realistic (`opendip.synth.policy.scaled_demo_policy`), then runs `opendip.settlement.run.run_year` and prints seconds, peak RSS and
@@ -49,12 +52,26 @@ def replicate(src: Path, factor: int, out: Path) -> InputFiles:
 
 
 def main() -> None:
-    src, factor, out = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    src, factor, out = Path(args[0]), int(args[1]), Path(args[2])
     start = time.perf_counter()
-    files = replicate(src, factor, out)
-    print(f"replicated ×{factor} in {time.perf_counter() - start:.1f} s", flush=True)
+    if (out / "policy.yaml").is_file():
+        files = InputFiles(
+            policy=out / "policy.yaml",
+            cases=out / "cases_2026.parquet",
+            grouped=out / "grouped.parquet",
+            directory=src / "directory.parquet",
+            hospitals=src / "hospitals.parquet",
+        )
+        print(f"reusing the replicated inputs in {out}", flush=True)
+    else:
+        files = replicate(src, factor, out)
+        print(f"replicated ×{factor} in {time.perf_counter() - start:.1f} s", flush=True)
+    if "--replicate-only" in sys.argv:
+        return
     start = time.perf_counter()
-    summary = run_year(files, 2026, out / "settlement", case_excel=True)
+    # The per-case Excel is opt-in (`--case-excel`); the case table is cases.parquet.
+    summary = run_year(files, 2026, out / "settlement", case_excel=False)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"run_year: {seconds:.1f} s, peak RSS {peak:,.0f} MB, cases {summary['cases']}")

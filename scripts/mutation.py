@@ -110,6 +110,7 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
             "tests/web/test_access.py",
             "tests/web/test_hardening.py",
             "tests/web/test_pregroup_cache.py",
+            "tests/web/test_scoped_roles.py",
             "-m",
             "not postgres",
         ],
@@ -117,18 +118,27 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
     ),
     "grouping": (
         ["src/opendip/directory/matching.py"],
-        ["tests/cases/test_grouping_examples.py", "tests/grouping/test_grouping.py"],
+        [
+            "tests/cases/test_grouping_examples.py",
+            "tests/grouping/test_grouping.py",
+            # best_core / tie_key_expr: the directory build's tie-break (trimming)
+            "tests/directory/test_build.py",
+        ],
         [
             "opendip.directory.matching.x_tie_key__*",
             "opendip.directory.matching.x_tie_key_expr__*",
             "opendip.directory.matching.x_match_row__*",
             "opendip.directory.matching.x_covers__*",
             "opendip.directory.matching.x_best_core__*",
+            "opendip.directory.matching.x_tie_fields__*",
+            "opendip.directory.matching.x__split_rules__*",
+            "opendip.directory.matching.x_core_choices__*",
+            "opendip.directory.matching.x_pick_core__*",
         ],
     ),
     "scoring-batch": (
         ["src/opendip/scoring/batch.py"],
-        ["tests/cases/test_worked_examples.py", "-k", "batch"],
+        ["tests/cases/test_worked_examples.py", "tests/scoring/test_formulas.py", "-k", "batch"],
         [
             "opendip.scoring.batch.x__hospital_k4__*",
             "opendip.scoring.batch.x__band_value__*",

@@ -59,9 +59,11 @@ STAGES: list[tuple[str, str, str]] = [
     ("directory", "病种目录构建", "opendip.directory.bench:run"),
     ("grouping", "病例入组", "opendip.grouping.bench:run"),
     ("scoring", "分值计算", "opendip.scoring.bench:run"),
+    ("credit_previous", "上年度信用评价", "opendip.credit.bench:run_previous"),
     ("assessment", "年度考核", "opendip.assessment.bench:run"),
     ("settlement", "结算清算", "opendip.settlement.bench:run"),
     ("supervision", "智能监管", "opendip.supervision.bench:run"),
+    ("credit", "信用评价", "opendip.credit.bench:run"),
     ("report", "报告生成", "opendip.reports.bench:run"),
 ]
 

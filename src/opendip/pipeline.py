@@ -66,7 +66,8 @@ def group_checked(
         case_status,
         diagnosis_codes(con, codes),
     ).to_pyarrow()
-    return GROUPED.conform(grouped)
+    # The batch plan keeps no row order; a stored order makes reruns byte-identical.
+    return GROUPED.conform(grouped).sort_by("case_id")
 
 
 def check_and_group(

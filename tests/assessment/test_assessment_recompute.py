@@ -201,7 +201,8 @@ def test_clearing_coefficient_from_the_assessment(region: Path, tmp_path: Path):
     mean = json.loads((region / "directory.metrics.json").read_text())["all_case_mean_fen"]
     files = InputFiles(policy, region / "cases_2026.parquet", region / "grouped.parquet",
                        region / "directory.parquet", region / "hospitals.parquet",
-                       all_case_mean_fen=mean)  # fmt: skip
+                       all_case_mean_fen=mean,
+                       credit=region / "credit" / "2025" / "ratings.parquet")  # fmt: skip
     assessment = region / "assessment" / "assessment.parquet"
     run_year(files, 2026, tmp_path / "run", assessment=assessment, excel=False, case_excel=False)
     base = {

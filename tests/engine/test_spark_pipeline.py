@@ -1,5 +1,6 @@
 """The whole pipeline on local Spark gives DuckDB's tables, row for row, money to the fen
-(issue 16 §1, docs/scale.md). Slow (Spark plans every query): one small generated region."""
+(issue 16 §1, docs/scale.md): QC → directory → grouping → scoring → monthly and annual
+settlement → supervision, 16 tables. Slow (Spark plans every query): one small region."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from opendip.pipeline import group_checked, quality_control
 from opendip.policy import PolicyFile, load_policy
 from opendip.scoring import score_cases
 from opendip.settlement.clearing import Inputs, settle_month, settle_year
+from opendip.supervision.prepare import SupervisionInputs
+from opendip.supervision.run import supervise
 from opendip.synth.policy import scaled_demo_policy
 from opendip.synth.region import generate_region
 
@@ -42,8 +45,8 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def pipeline(engine: str, region: Path) -> dict[str, pa.Table]:
-    """QC → directory → grouping → scoring → monthly and annual settlement (→ supervision
-    with OPENDIP_SPARK_SUPERVISION=1), every output table as Arrow."""
+    """QC → directory → grouping → scoring → monthly and annual settlement → supervision,
+    every output table as Arrow."""
     con = connect(engine)  # type: ignore[arg-type]
     codes = demo_code_tables()
     policy_path = region / "policy.yaml"
@@ -78,21 +81,17 @@ def pipeline(engine: str, region: Path) -> dict[str, pa.Table]:
     year = settle_year(inputs, 2026)
     for name in ("hospitals", "departments", "communities", "pools", "not_dip", "cases"):
         out[f"year_{name}"] = getattr(year, name)
-    if engine == "duckdb" or os.environ.get("OPENDIP_SPARK_SUPERVISION"):
-        from opendip.supervision.prepare import SupervisionInputs
-        from opendip.supervision.run import supervise
-
-        sup = supervise(
-            SupervisionInputs(
-                cases,
-                read_parquet(con, history),
-                hospitals,
-                grouped,
-                table_from_arrow(con, out["scored"], "scored_t"),
-            ),
-            policy,
-        )
-        out["supervision_leads"], out["supervision_indicators"] = sup.leads, sup.indicators
+    sup = supervise(
+        SupervisionInputs(
+            cases,
+            read_parquet(con, history),
+            hospitals,
+            grouped,
+            table_from_arrow(con, out["scored"], "scored_t"),
+        ),
+        policy,
+    )
+    out["supervision_leads"], out["supervision_indicators"] = sup.leads, sup.indicators
     return out
 
 
@@ -114,8 +113,10 @@ def test_whole_pipeline_on_spark_equals_duckdb(region: Path) -> None:
     assert expected["qc_findings"].num_rows > 0 and expected["directory"].num_rows > 50
     assert expected["year_cases"].num_rows > 500 and expected["month_cases"].num_rows > 0
     assert sum(expected["year_hospitals"].column("clearing_payment_fen").to_pylist()) != 0
-    compared = [name for name in expected if name in got]
-    assert len(compared) >= 14
+    assert expected["supervision_leads"].num_rows > 0
+    assert expected["supervision_indicators"].num_rows > 1000
+    assert sorted(got) == sorted(expected) and len(expected) == 16
+    compared = list(expected)
     for name in compared:
         assert got[name].schema == expected[name].schema, name
         assert got[name].num_rows == expected[name].num_rows, name

@@ -84,3 +84,32 @@ def test_missing_directory_and_bad_official_file_fail_in_chinese(tmp_path: Path)
     bad.write_text("病种编码,主要诊断编码,病种分值\nG1,K35.800,\n", encoding="utf-8")
     r = runner.invoke(app, ["directory", "load", str(bad), "--out", str(tmp_path / "o.parquet")])
     assert r.exit_code == 1 and "第 2 行：病种 G1 病种分值缺失或无效" in r.output
+
+
+def test_group_writes_cases_in_case_id_order_whatever_the_input_order(tmp_path: Path) -> None:
+    """The batch plan keeps no row order; the written file is ordered by case id, so a rerun
+    (or the same cases in another order) gives the same bytes."""
+    hist, cur, hosp = _region(tmp_path)
+    runner = CliRunner()
+    d = tmp_path / "directory.parquet"
+    r = runner.invoke(
+        app,
+        ["directory", "build", "--policy", POLICY, "--history", str(hist),
+         "--hospitals", str(hosp), "--out", str(d)],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    reversed_cases = tmp_path / "reversed.parquet"
+    t = pq.read_table(cur)
+    pq.write_table(t.take(list(range(t.num_rows - 1, -1, -1))), reversed_cases)
+    outs = []
+    for name, cases in (("a", cur), ("b", reversed_cases)):
+        out = tmp_path / f"grouped_{name}.parquet"
+        r = runner.invoke(
+            app,
+            ["group", "--policy", POLICY, "--directory", str(d), "--cases", str(cases),
+             "--out", str(out)],
+        )  # fmt: skip
+        assert r.exit_code == 0, r.output
+        outs.append(out)
+    assert pq.read_table(outs[1])["case_id"].to_pylist() == ["n1", "n2", "n3"]
+    assert outs[0].read_bytes() == outs[1].read_bytes()

@@ -123,3 +123,42 @@ def test_cli_front_pages(tmp_path: Path) -> None:
     bad.write_text("a,b\n1,2\n", encoding="utf-8")
     run = CliRunner().invoke(app, ["import", "front-pages", str(bad), "--out", str(out)])
     assert run.exit_code == 1 and "BAH" in run.output
+
+
+def test_cli_front_page_qc(tmp_path: Path) -> None:
+    """Discharged 03-11, 03-09, 03-10, submitted 03-18 (limit 7): the 2nd (day 9) and 3rd
+    (day 8) are late; the export has no 出院科别 (CYKB) column, the 3rd no main diagnosis;
+    the list of the 1st holds the insurance code K80.100 where the page has K80.100x002."""
+    lists = tmp_path / "lists.parquet"
+    pq.write_table(
+        pa.table({"case_id": ["A2024000123-1"], "hospital_id": ["H4101"],
+                  "main_diagnosis": ["K80.100"], "main_procedure": ["51.2300"]}),
+        lists,
+    )  # fmt: skip
+    out = tmp_path / "out"
+    run = CliRunner().invoke(
+        app,
+        ["import", "front-pages", str(_export(tmp_path)), "--out", str(out),
+         "--hospital-id", "H4101", "--lists", str(lists), "--submitted", "2024-03-18"],
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    assert "病案首页质控" in run.output
+    found = pq.read_table(out / "front_page_findings.parquet").to_pylist()
+    assert [(f["case_id"], f["rule_id"], f["field"]) for f in found] == [
+        ("A2024000123-1", "FP-CON-001", "front_pages.main_diagnosis"),
+        ("A2024000123-1", "FP-REQ-001", "front_pages.department"),
+        ("A2024000124-2", "FP-REQ-001", "front_pages.department"),
+        ("A2024000124-2", "FP-TIME-001", "front_pages.submitted_date"),
+        ("A2024000125-1", "FP-REQ-001", "front_pages.department"),
+        ("A2024000125-1", "FP-REQ-001", "front_pages.main_diagnosis"),
+        ("A2024000125-1", "FP-TIME-001", "front_pages.submitted_date"),
+    ]
+    assert found[0]["message"] == "主要诊断编码不一致：病案首页 K80.100x002，结算清单 K80.100"
+    assert found[3]["message"] == "病案首页上传日期 2024-03-18 在出院后第 9 天，超过 7 天时限"
+    status = pq.read_table(out / "front_page_status.parquet")
+    assert status["error_count"].to_pylist() == [2, 2, 3]
+    bad = CliRunner().invoke(
+        app, ["import", "front-pages", str(_export(tmp_path)), "--out", str(out),
+              "--submitted", "18/03/2024"],
+    )  # fmt: skip
+    assert bad.exit_code == 1 and "--submitted 不是 YYYY-MM-DD 日期" in bad.output

@@ -491,3 +491,26 @@ def test_excel_record_types_beyond_a_sheet_continue_on_more_sheets(
     assert fees > 1000 and "收费项目信息（iteminfo）2" in sheets
     result = import_settlement_lists([path])
     assert result.counts()["fees"] == (fees, fees, 0)
+
+
+def test_record_types_over_the_file_row_limit_are_written_in_parts(
+    region_cases: pa.Table, tmp_path: Path
+) -> None:
+    """A record type longer than the import's per-file row limit is written as numbered
+    parts (as a province's fee export is split), and the parts import as one: nothing is
+    refused, nothing lost (the demo/bench at a million cases had every fee file refused)."""
+    from opendip.ingest.settlement_export import write_records_csv
+
+    records = records_from_flat(region_cases, demo_code_tables())
+    limit = 1_000
+    files = write_records_csv(records, tmp_path, max_rows_per_file=limit)
+    fees = records["fees"].num_rows
+    assert fees > 2 * limit
+    fee_files = sorted(p.name for p in files if p.name.startswith("fees"))
+    assert fee_files == [f"fees_{k:03d}.csv" for k in range(1, -(-fees // limit) + 1)]
+    result = import_settlement_lists(files)
+    for record_type, r in result.records.items():
+        assert r.read == records[record_type].num_rows, record_type
+        assert r.read == r.accepted.num_rows + r.quarantine.num_rows, record_type
+    whole = import_settlement_lists(write_records_csv(records, tmp_path / "whole"))
+    assert _sorted(result.cases).equals(_sorted(whole.cases))

@@ -89,6 +89,7 @@ def test_the_walk_sees_every_section() -> None:
     assert {"qc", "directory", "grouping", "scoring", "settlement", "supervision"} <= set(SECTIONS)
     assert "settlement.ffs_bands[].cap_share" in SECTIONS["settlement"]
     assert "settlement.budget.<key>.fund_budget_yuan" in SECTIONS["settlement"]
+    assert {"qc.front_page_rule_set", "qc.front_page_submit_days"} <= set(SECTIONS["qc"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,3 +598,128 @@ def test_a_unit_in_a_gap_between_bands_is_refused(con) -> None:
     }
     with pytest.raises(MissingParameterError, match=r"settlement\.ffs_bands"):
         _clearing(con, gap, "gap")
+
+
+# ---------------------------------------------------------------------------------------------
+# 信用评价: each credit key changes the rating (scores, grades, effects), the repair rule or
+# the deposit withheld by grade, on the hand-computed region of tests/credit.
+
+
+def _items(i: int, **kw: Any) -> dict:
+    from tests.credit.region import CREDIT
+
+    items = [dict(x) for x in CREDIT["items"]]
+    items[i].update(kw)
+    return {"items": items}
+
+
+def _grades(i: int, **kw: Any) -> dict:
+    from tests.credit.region import CREDIT
+
+    grades = [dict(x) for x in CREDIT["grades"]]
+    grades[i].update(kw)
+    return {"grades": grades}
+
+
+CREDIT_PROBES: dict[str, dict] = {
+    "credit.items[].id": _items(0, id="supervision"),
+    "credit.items[].name": _items(0, name="监管疑点"),
+    "credit.items[].measure": _items(2, measure="late_uploads"),
+    "credit.items[].weight": _items(0, weight=25),
+    "credit.items[].per_unit": _items(0, per_unit=2),
+    "credit.items[].target": _items(4, target=Decimal("0.95")),
+    "credit.items[].zero_at": _items(4, zero_at=Decimal("0.7")),
+    "credit.total_points": {"total_points": 1000},
+    "credit.decimals": {"decimals": 0},
+    "credit.grades[].grade": _grades(0, grade="AA"),
+    "credit.grades[].min_score": _grades(0, min_score=99),
+    "credit.grades[].name": _grades(0, name="守信"),
+    "credit.grades[].inspections_per_year": _grades(0, inspections_per_year=2),
+    "credit.grades[].supervision_priority": _grades(0, supervision_priority="normal"),
+    "credit.grades[].withholding_share": _grades(0, withholding_share=Decimal("0.04")),
+    "credit.grades[].prepayment_eligible": _grades(2, prepayment_eligible=True),
+    "credit.upload_deadline_day": {"upload_deadline_day": 12},
+    "credit.rate_doctors": {"rate_doctors": False},
+    "credit.doctor_min_cases": {"doctor_min_cases": 6},
+    "credit.repair_steps": {"repair_steps": 2, "repair_highest_grade": "A"},
+    "credit.repair_highest_grade": {"repair_highest_grade": "A"},
+}
+
+
+def _credit_outputs(con, change: dict) -> dict[str, Any]:
+    from opendip.credit.engine import rate, repaired_grade
+    from opendip.settlement.clearing import settle_month
+    from tests.credit.region import CREDIT, policy, region, settle_inputs
+
+    pf = policy(**{k: v for k, v in change.items()})
+    pol = pf.at()
+    r = rate(region(con), pol, "2026")
+    grades = {
+        x["hospital_id"]: x["grade"] for x in r.ratings.to_pylist() if x["subject"] == "hospital"
+    }
+    month = settle_month(settle_inputs(con, pf, grades), "2026-03").hospitals.to_pylist()
+    assert CREDIT  # the probes change one key of this scorecard
+    return {
+        "ratings": r.ratings.to_pylist(),
+        "breakdown": r.breakdown.to_pylist(),
+        "uploads": r.uploads.to_pylist(),
+        "repairs": [repaired_grade(pol.credit, g.grade) for g in pol.credit.grades],
+        "month": month,
+    }
+
+
+def test_every_credit_key_has_a_probe() -> None:
+    missing = set(SECTIONS["credit"]) - set(CREDIT_PROBES)
+    assert not missing, f"credit keys with no probe in this test: {sorted(missing)}"
+    assert set(CREDIT_PROBES) <= set(SECTIONS["credit"])
+
+
+@pytest.fixture(scope="module")
+def credit_base(con):
+    return _credit_outputs(con, {})
+
+
+@pytest.mark.parametrize("key", sorted(CREDIT_PROBES))
+def test_each_credit_key_changes_the_rating(con, credit_base, key: str) -> None:
+    after = _credit_outputs(con, CREDIT_PROBES[key])
+    changed = [part for part in credit_base if credit_base[part] != after[part]]
+    assert changed, f"{key}: changing it changed no output of the rating"
+
+
+# ---------------------------------------------------------------------------------------------
+# 预付金: each prepayment key changes the prepayment, its monthly recovery or the clearing, on
+# the worked example of tests/credit/test_prepayment.py.
+
+PREPAYMENT_PROBES: dict[str, dict] = {
+    "prepayment.months": {"months": 2},
+    "prepayment.min_assessment_score": {"min_assessment_score": 90},
+    "prepayment.recovery": {
+        "recovery": "clearing",
+        "recovery_months": None,
+        "recovery_start_month": None,
+    },
+    "prepayment.recovery_months": {"recovery_months": 2},
+    "prepayment.recovery_start_month": {"recovery_start_month": 1},
+}
+
+
+def _prepayment_outputs(con, change: dict) -> dict[str, Any]:
+    from opendip.settlement.clearing import settle_month, settle_year
+    from tests.credit.test_prepayment import _inputs
+
+    inp = _inputs(con, "A", **change)
+    return {
+        "march": settle_month(inp, "2026-03").hospitals.to_pylist(),
+        "year": settle_year(inp, 2026).hospitals.to_pylist(),
+    }
+
+
+def test_every_prepayment_key_has_a_probe() -> None:
+    assert set(SECTIONS["prepayment"]) == set(PREPAYMENT_PROBES)
+
+
+@pytest.mark.parametrize("key", sorted(PREPAYMENT_PROBES))
+def test_each_prepayment_key_changes_the_money(con, key: str) -> None:
+    before = _prepayment_outputs(con, {})
+    after = _prepayment_outputs(con, PREPAYMENT_PROBES[key])
+    assert before != after, f"{key}: changing it changed no prepayment output"

@@ -117,7 +117,13 @@ def expected_fund(sql: Sql) -> dict[str, Any]:
             "SELECT sum(fund_payable_fen) - sum(ffs_fund_fen) FROM s GROUP BY hospital_id"
         )
     ]
+    (other,) = sql.one(
+        f"SELECT coalesce(sum(ffs_fund_fen), 0) FROM read_parquet('{sql.run / 'not_dip.parquet'}')"
+    )
     return {
+        "fund.not_dip_fund_fen": other,
+        "fund.inpatient_fund_fen": fund + other,
+        "fund.dip_fund_share": q(fund, fund + other),
         "fund.dip_amount_fen": dip,
         "fund.personal_share_fen": personal,
         "fund.fund_payable_fen": fund,
@@ -335,8 +341,28 @@ def test_annual_figures_recomputed(region: Path, annual: Any) -> None:
         **expected_deviation(sql),
         **expected_supervision(region, "month LIKE '2026-%'"),
         **expected_assessment(region, run),
+        **expected_prepayment(run),
     }
     assert actual(annual) == expected
+
+
+def expected_prepayment(run: Path) -> dict[str, int]:
+    """预付金 figures (shown when nonzero) from the hospital lines and the pools."""
+    prepaid, recovered, outstanding = fetch(
+        f"""SELECT sum(prepaid_fen), sum(prepayment_recovered_fen),
+                   sum(prepayment_outstanding_fen)
+            FROM read_parquet('{run / "hospitals.parquet"}')"""
+    )[0]
+    assert recovered + outstanding == prepaid
+    recon = run / "reconciliation.parquet"
+    without = fetch(f"SELECT sum(prepaid_without_line_fen) FROM read_parquet('{recon}')")[0][0]
+    figures = {
+        "clearing.prepaid_fen": prepaid,
+        "clearing.prepayment_recovered_fen": recovered,
+        "clearing.prepayment_outstanding_fen": outstanding,
+        "clearing.prepaid_without_line_fen": without,
+    }
+    return {k: int(v) for k, v in figures.items() if v}
 
 
 def test_monthly_figures_recomputed(region: Path) -> None:

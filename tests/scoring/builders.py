@@ -157,6 +157,7 @@ def score_both(
 ) -> dict[str, dict[str, Any]]:
     """Score with the batch path and the single-case path; assert they agree; return rows."""
     from opendip.scoring import score_case, score_cases
+    from opendip.scoring.explain import render
     from opendip.scoring.single import ByItemCase
 
     result = score_cases(
@@ -168,7 +169,11 @@ def score_both(
         reviews=reviews_table(reviews) if reviews else None,
         point_values=point_values,
     )
-    batch = {r["case_id"]: r for r in result.contract().to_pyarrow().to_pylist()}
+    # The batch keeps the explanation's facts; the sentence is rendered on read.
+    batch = {
+        r["case_id"]: {**r, "explanation": render(r)}
+        for r in result.contract().to_pyarrow().to_pylist()
+    }
     by_item = {
         r["case_id"]: r["reason"]
         for r in result.not_dip.filter(result.not_dip.exemption.notnull()).to_pyarrow().to_pylist()

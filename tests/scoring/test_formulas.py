@@ -242,3 +242,27 @@ def test_case_uses_the_policy_version_in_force_at_discharge(con):
 def test_unrated_and_levels(con, level, coef):
     r = one(con, hospitals=[b.hospital("HX", level)], hospital_id="HX", total_cost=yuan("7000"))
     assert r["hospital_coefficient"] == D(coef)
+
+
+def test_batch_same_level_mean_its_regional_fallback_and_its_refusal(con):
+    """The batch path (with the single path held to it): the level's own mean, the regional
+    mean when the level has none (said in the explanation), and the refusal when the policy
+    says `level_mean_missing: refuse`."""
+    from opendip.scoring.errors import InputDataError
+
+    grouped_rows = [b.grouped("C1")]
+    no_level_mean = [b.group("G1", mean_cost_secondary_fen=None)]
+    at_25000 = [b.case("C1", hospital_id="H010", total_cost=yuan("25000"))]
+    rows = b.score_both(con, at_25000, grouped_rows, no_level_mean, HOSPITALS, b.policy())
+    # 25000 / 10000 (regional) = 2.5 → high, 150 × 0.88 = 132
+    assert (rows["C1"]["deviation"], rows["C1"]["settled_score"]) == ("high", D(132))
+    assert "本级别无均值" in rows["C1"]["explanation"]
+    refuse = b.policy(scoring={"level_mean_missing": "refuse"})
+    # the secondary mean 8000 is there: 16000 / 8000 = 2.0, not above 2 → normal, 100 × 0.88
+    at_16000 = [b.case("C1", hospital_id="H010", total_cost=yuan("16000"))]
+    ok = b.score_both(con, at_16000, grouped_rows, [b.group("G1")], HOSPITALS, refuse)
+    assert (ok["C1"]["deviation"], ok["C1"]["settled_score"]) == ("normal", D(88))
+    assert "本级别无均值" not in ok["C1"]["explanation"]
+    with pytest.raises(InputDataError) as info:
+        b.score_both(con, at_25000, grouped_rows, no_level_mean, HOSPITALS, refuse)
+    assert info.value.field == "mean_cost_<level>_fen"

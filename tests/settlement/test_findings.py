@@ -34,6 +34,8 @@ def files(root: Path) -> InputFiles:
         directory=root / "directory.parquet",
         hospitals=root / "hospitals.parquet",
         all_case_mean_fen=mean,
+        # the region's clearing applied last year's credit grades (withholding share)
+        credit=root / "credit" / "2025" / "ratings.parquet",
     )
 
 

@@ -109,20 +109,18 @@ def test_budget_point_value_from_a_history_whose_score_is_below_one_point():
     from opendip.policy import PolicyFile
 
     p = PolicyFile(tree, "t").periods()[-1][2]
-    weights = p.directory.year_weights
-    year = max(weights)
-    w = D(weights[year])
+    assert p.directory.year_weights[2025] == 7
     history = pa.table(
         {
             "pool": ["employee"],
-            "year": [year],
+            "year": [2025],
             "total_cost_fen": [123],
-            "total_score": [D("0.5")],
+            "total_score": [D("0.1")],
         }
     )
-    # a total score of half a point is still a score: w × 1.23 / (w × 0.5) = 2.46
-    assert w > 0
-    assert budget_point_value(p, "employee", history) == D("2.46")
+    # a weighted total score of 7 × 0.1 = 0.7 point is still a score:
+    # 7 × 1.23 / 0.7 = 12.3
+    assert budget_point_value(p, "employee", history) == D("12.3")
     # no row of a weighted year for the pool: refused, naming the pool and the key
     other = history.set_column(0, "pool", pa.array(["resident"]))
     with pytest.raises(MissingParameterError, match=r"employee\.budget_point_value") as err:

@@ -234,3 +234,31 @@ def test_every_page_and_report_is_chinese(demo) -> None:
     word = next(n for n in names if "（" in n and not n.startswith("综合"))[:2]
     found = agency.get("/directory", params={"q": word}).text.split("<tbody>")[-1]
     assert word in found and "<td>" in found
+
+
+def test_a_demo_run_whose_outputs_changed_is_not_registered(demo, tmp_path) -> None:
+    """Issue 20 item 8: the demo's runs were registered from summary.json (the money shown on
+    the run list) without checking it against the run's manifest."""
+    import shutil
+
+    from opendip.store import Store, sqlite_url
+
+    root, _app, _clients = demo
+    copy = tmp_path / "demo-data"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("platform"))
+    index = json.loads((copy / INDEX).read_text(encoding="utf-8"))
+    march = next(e for e in index if e["period"] == "2026-03")
+    summary = copy / march["settlement"] / "summary.json"
+    data = json.loads(summary.read_text(encoding="utf-8"))
+    data["totals"]["advance_fen"] = int(data["totals"]["advance_fen"]) + 100_000_000
+    summary.write_text(json.dumps(data), encoding="utf-8")
+    store = Store(sqlite_url(copy))
+    try:
+        assert load_demo_runs(store, copy) == len(index) - 1
+        from opendip.store import Run
+
+        with store.session() as s:
+            periods = {r.period for r in s.query(Run).all()}
+        assert "2026-03" not in periods and "2026-04" in periods
+    finally:
+        store.dispose()

@@ -218,3 +218,24 @@ def test_serve_takes_secure_cookies_and_proxy_headers_from_the_environment(
     page = TestClient(app).get("/login")
     assert "secure" in page.headers["set-cookie"].lower()
     assert page.headers["strict-transport-security"] == "max-age=31536000"
+
+
+def test_api_docs_are_served_from_vendored_assets_under_the_page_csp(app) -> None:
+    """/docs loads Swagger UI from /static/vendor (agency networks are closed: no CDN) and
+    runs under the same CSP as every page (no inline script)."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from opendip.web.security import CSP
+
+    c = TestClient(app)
+    r = c.get("/docs")
+    assert r.status_code == 200 and r.headers["content-security-policy"] == CSP
+    urls = re.findall(r'(?:src|href)="([^"]+)"', r.text)
+    assert urls and all(u.startswith("/static/") for u in urls), urls
+    for u in urls:
+        assert c.get(u).status_code == 200, u
+    assert "<script>" not in r.text
+    assert c.get("/redoc").status_code == 404
+    assert c.get("/openapi.json").json()["info"]["title"] == "OpenDIP 平台 API"

@@ -33,9 +33,15 @@ from opendip.web.security import (
 CSRF = "c" * 32
 
 
-def viewer(role: str = "hospital", hospital_id: str | None = "H001") -> Viewer:
+def viewer(role: str = "hospital", hospital_id: str | None = "H001", **scope) -> Viewer:
     user = SimpleNamespace(
-        id=7, role=role, hospital_id=hospital_id, county=None, department=None, doctor_id=None
+        id=7,
+        role=role,
+        hospital_id=hospital_id,
+        county=None,
+        department=None,
+        doctor_id=None,
+        **scope,
     )
     return Viewer(user, SimpleNamespace(csrf_token=CSRF))
 
@@ -121,11 +127,27 @@ def test_require_cached_checks_cookie_role_and_csrf():
         run(dep(bad))
 
 
-def test_require_checks_role_after_csrf():
+def test_require_checks_role_and_read_only_after_csrf():
     v = viewer("expert", None)
-    assert run(sec.require("applications")(v)) is v
+    get = request(None, "GET")
+    assert run(sec.require("applications")(get, v)) is v
     with pytest.raises(Forbidden):
-        run(sec.require("pregroup")(v))
+        run(sec.require("pregroup")(get, v))
+    # a read-only department (卫健, 财政) may read its areas but never write
+    health = viewer("health", None)
+    assert run(sec.require("publication")(get, health)) is health
+    post = request(None, "POST", headers={CSRF_HEADER: CSRF})
+    with pytest.raises(Forbidden) as info:
+        run(sec.require("publication")(post, health))
+    assert info.value.message == sec.READ_ONLY_REFUSAL
+    assert run(sec.require("applications")(post, v)) is v
+    # a hospital department user is its own kind: case rows yes, uploads no
+    dept = viewer("hospital", "H001")
+    dept.user.department = "心内科"
+    assert dept.kind == "department"
+    assert run(sec.require("cases")(get, dept)) is dept
+    with pytest.raises(Forbidden):
+        run(sec.require("upload")(get, dept))
     checked = run(sec.csrf_checked(request(None, "POST", headers={CSRF_HEADER: CSRF}), v))
     assert checked is v
     with pytest.raises(CsrfFailed):
@@ -223,28 +245,39 @@ def test_security_headers_on_pages_static_docs_and_https():
         "cache-control": "no-store",
     }
     assert "cache-control" not in headers_of("/static/app.js")
-    assert headers_of("/docs")["content-security-policy"] == sec.DOCS_CSP
-    assert headers_of("/redoc")["content-security-policy"] == sec.DOCS_CSP
-    assert headers_of("/docsx")["content-security-policy"] == sec.CSP
+    # the API documentation runs the vendored Swagger UI under the same policy (no CDN)
+    assert headers_of("/docs")["content-security-policy"] == sec.CSP
     assert headers_of("/", hsts=True)["strict-transport-security"] == "max-age=31536000"
     assert "strict-transport-security" not in headers_of("/")
     # a header the route set itself is kept, not doubled
     own = headers_of("/cases", given=[(b"Cache-Control", b"max-age=60")])
     assert own["Cache-Control"] == "max-age=60" and "cache-control" not in own
+    # a response start without a headers list (allowed by ASGI) still gets them
+    sent = []
+
+    async def bare(scope, receive, send):
+        await send({"type": "http.response.start", "status": 204})
+
+    async def keep(message):
+        sent.append(message)
+
+    run(SecurityHeaders(bare)({"type": "http", "path": "/x"}, None, keep))
+    assert dict(sent[0]["headers"])[b"x-frame-options"] == b"DENY"
     # non-HTTP traffic (lifespan, websockets) passes untouched
     seen = []
 
     async def inner(scope, receive, send):
-        seen.append(scope["type"])
+        seen.append((scope["type"], receive, send))
 
-    run(SecurityHeaders(inner)({"type": "lifespan"}, None, None))
-    assert seen == ["lifespan"]
+    run(SecurityHeaders(inner)({"type": "lifespan"}, "rx", "tx"))
+    assert seen == [("lifespan", "rx", "tx")]
 
 
 def test_refusals_carry_their_chinese_messages():
     assert str(LoginRequired()) == "未登录或会话已过期，请重新登录"
     assert LoginRequired().expired is False and LoginRequired(expired=True).expired is True
-    assert Forbidden("只读").message == "只读"
+    assert Forbidden("只读").message == "只读" and str(Forbidden("只读")) == "只读"
+    assert str(Forbidden()) == "无权访问该功能"
     assert sec.NotFound().message == "未找到该对象"
     assert str(sec.NotFound("无此病例")) == "无此病例"
 
@@ -331,3 +364,36 @@ def test_the_app_gets_one_session_cache_sized_by_its_settings():
     # settings without the key (defensive): no caching
     bare = SimpleNamespace(settings=SimpleNamespace())
     assert sec._viewer_cache(request(bare)).seconds == 0.0
+
+
+def test_the_submitted_csrf_token_comes_from_the_header_or_a_form_field_only():
+    def sent(method="POST", headers=None, body=b""):
+        return run(sec._submitted_csrf(request(None, method, headers=headers, body=body)))
+
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    assert sent(headers={CSRF_HEADER: "h"}) == "h"
+    # the header wins over a form field
+    assert sent(headers={CSRF_HEADER: "h", **form}, body=b"csrf_token=f") == "h"
+    assert sent(headers=form, body=b"csrf_token=f") == "f"
+    assert sent(headers=form, body=b"other=f") == ""
+    # JSON bodies and requests without a body carry no token but the header
+    assert sent(headers={"content-type": "application/json"}, body=b'{"csrf_token": "j"}') == ""
+    assert sent() == ""
+    boundary = "XyZ"
+    multipart = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    field = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\nm\r\n'
+        f"--{boundary}--\r\n"
+    ).encode()
+    assert sent(headers=multipart, body=field) == "m"
+    # a file posted under the token's name is not a token
+    upload = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"; filename="t.txt"'
+        f"\r\nContent-Type: text/plain\r\n\r\n{CSRF}\r\n--{boundary}--\r\n"
+    ).encode()
+    assert sent(headers=multipart, body=upload) == ""
+    # a malformed multipart body: no token (and no error)
+    assert sent(headers={"content-type": "multipart/form-data"}, body=b"junk") == ""
+    v = viewer()
+    with pytest.raises(CsrfFailed):
+        run(sec.csrf_checked(request(None, "POST", headers=multipart, body=upload), v))

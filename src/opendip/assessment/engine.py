@@ -32,7 +32,8 @@ class AssessmentInputs:
     """Tables on one backend. `cases`: this year's settlement lists (CASES contract);
     `grouped`: their grouping; `hospitals`: hospital_id, level; optional: `case_status` (QC),
     `previous_cases` (last year's lists, for cost growth), `leads` (supervision leads with
-    `hospital_id` and `status`; status 'confirmed' counts)."""
+    `hospital_id` and `status`; status 'confirmed' counts), `front_page_status` (病案首页质控
+    per front page: case_id, hospital_id, passed — `opendip.qc.frontpage`)."""
 
     cases: ir.Table
     grouped: ir.Table
@@ -40,10 +41,12 @@ class AssessmentInputs:
     case_status: ir.Table | None = None
     previous_cases: ir.Table | None = None
     leads: ir.Table | None = None
+    front_page_status: ir.Table | None = None
 
 
 NEEDS = {
     "qc_pass_rate": ("case_status", "质控结果（--qc-status）"),
+    "front_page_qc_pass_rate": ("front_page_status", "病案首页质控结果（--front-page-status）"),
     "cost_growth_per_case": ("previous_cases", "上年度结算清单（--previous-cases）"),
 }
 
@@ -96,8 +99,9 @@ def measure_table(inp: AssessmentInputs, a: AssessmentPolicy) -> ir.Table:
     cg = c.select("case_id", "hospital_id").left_join(g, "case_id").drop("case_id_right")
     parts = []
     for m in used:
-        if m == "qc_pass_rate":
-            s = inp.case_status  # type: ignore[union-attr]
+        if m in ("qc_pass_rate", "front_page_qc_pass_rate"):
+            s = inp.case_status if m == "qc_pass_rate" else inp.front_page_status
+            assert s is not None  # NEEDS checked above
             s = s.select("hospital_id", _p=s.passed.cast("int64"))
             agg = s.group_by("hospital_id").aggregate(n=s._p.sum(), d=s.count())
         elif m == "grouping_rate":

@@ -39,6 +39,7 @@ class AssessFiles:
     case_status: Path | None = None
     previous_cases: Path | None = None
     leads: Path | None = None
+    front_page_status: Path | None = None
 
 
 def run_assess(files: AssessFiles, year: int, out: Path, engine: str = "duckdb") -> dict:
@@ -50,6 +51,7 @@ def run_assess(files: AssessFiles, year: int, out: Path, engine: str = "duckdb")
         "case_status": files.case_status,
         "previous_cases": files.previous_cases,
         "leads": files.leads,
+        "front_page_status": files.front_page_status,
     }
     for p in (files.cases, files.grouped, files.hospitals, *optional.values()):
         if p is not None and not p.exists():
@@ -60,9 +62,10 @@ def run_assess(files: AssessFiles, year: int, out: Path, engine: str = "duckdb")
     opt = {
         k: read_parquet(con, v, f"a_{k}") if v is not None else None for k, v in optional.items()
     }
-    if opt["case_status"] is not None:
-        s = opt["case_status"]
-        opt["case_status"] = s.filter(s.case_id.isin(cases.case_id))
+    for key in ("case_status", "front_page_status"):
+        if opt[key] is not None:
+            s = opt[key]
+            opt[key] = s.filter(s.case_id.isin(cases.case_id))
     inp = AssessmentInputs(
         cases=cases,
         grouped=read_parquet(con, files.grouped, "a_grouped"),
@@ -90,6 +93,7 @@ def run_assess(files: AssessFiles, year: int, out: Path, engine: str = "duckdb")
             "case_status": files.case_status,
             "previous_cases": files.previous_cases,
             "leads": files.leads,
+            "front_page_status": files.front_page_status,
         },
         policy=pf,
         parameters={"year": year, "engine": engine, "leads": bool(files.leads)},

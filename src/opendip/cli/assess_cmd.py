@@ -27,13 +27,19 @@ def assess(
         Path | None,
         typer.Option("--leads", help="监管线索（hospital_id, status；status=confirmed 计入）"),
     ] = None,
+    front_page_status: Annotated[
+        Path | None,
+        typer.Option("--front-page-status", help="病案首页质控 front_page_status.parquet"),
+    ] = None,
 ) -> None:
     """年度考核：按政策评分表逐院计算指标、得分与总分；结果可作为 settle year --assessment。"""
     from opendip.assessment.engine import AssessmentError
     from opendip.assessment.run import AssessFiles, run_assess
     from opendip.policy import PolicyError
 
-    files = AssessFiles(policy, cases, grouped, hospitals, qc_status, previous_cases, leads)
+    files = AssessFiles(
+        policy, cases, grouped, hospitals, qc_status, previous_cases, leads, front_page_status
+    )
     try:
         s = run_assess(files, year, out)
     except (AssessmentError, PolicyError) as exc:

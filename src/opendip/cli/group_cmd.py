@@ -76,7 +76,8 @@ def group(
         case_table, con.read_parquet(str(directory)), pt, pol, status, dc, auxiliary
     ).to_pyarrow()
     out.parent.mkdir(parents=True, exist_ok=True)
-    grouped = GROUPED.conform(grouped)
+    # The batch plan keeps no row order; a stored order makes reruns byte-identical.
+    grouped = GROUPED.conform(grouped).sort_by("case_id")
     pq.write_table(grouped, out)
     summary = grouping_summary(grouped, case_table.select("case_id", "hospital_id").to_pyarrow())
     summary_path = out.with_suffix(".summary.json")

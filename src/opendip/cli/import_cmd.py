@@ -242,6 +242,16 @@ def front_pages(
     codes_dir: Annotated[
         Path | None, typer.Option("--codes-dir", help="代码表目录（默认示范代码表）")
     ] = None,
+    lists: Annotated[
+        Path | None,
+        typer.Option("--lists", help="医保结算清单 Parquet（病案首页质控：首页与清单编码比对）"),
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="政策文件（qc.front_page_*；默认取默认值）")
+    ] = None,
+    submitted: Annotated[
+        str | None, typer.Option("--submitted", help="首页上传日期 YYYY-MM-DD（默认今天）")
+    ] = None,
 ) -> None:
     from opendip.codes import CodeTableError
     from opendip.codes.versions import load_mapping_national
@@ -305,4 +315,73 @@ def front_pages(
     console.print(
         f"转换后的结算清单 → {out / 'converted'}；扁平病例 → {out / 'cases.parquet'}；"
         f"字段说明 → {out / 'underivable.csv'}"
+    )
+    _front_page_qc(conversion, out, lists, policy, submitted)
+
+
+def _front_page_qc(
+    conversion: object, out: Path, lists: Path | None, policy: Path | None, submitted: str | None
+) -> None:
+    """病案首页质控 of an imported export: findings, per-page status, pass rate per hospital."""
+    import datetime as dt
+
+    import pyarrow.parquet as pq
+
+    from opendip.engine import connect
+    from opendip.policy.sections.qc import QcPolicy
+    from opendip.qc.frontpage import (
+        FrontPageRuleError,
+        front_pages_from_conversion,
+        rules_for_qc_policy,
+        run_front_page_qc,
+    )
+
+    try:
+        day = dt.date.fromisoformat(submitted) if submitted else dt.date.today()
+    except ValueError as exc:
+        err_console.print(f"[bold red]错误[/]: --submitted 不是 YYYY-MM-DD 日期：{submitted}")
+        raise typer.Exit(1) from exc
+    qc, base = QcPolicy(), None
+    if policy is not None:
+        from opendip.cli.inputs import load_policy_file
+
+        _pf, pol = load_policy_file(policy)
+        qc, base = pol.qc, policy.resolve().parent
+    if lists is not None and not lists.exists():
+        err_console.print(f"[bold red]错误[/]: 文件不存在：{lists}")
+        raise typer.Exit(1)
+    list_table = (
+        pq.read_table(lists)
+        if lists is not None
+        else pa.table({"case_id": pa.array([], pa.string())})
+    )
+    try:
+        rules = rules_for_qc_policy(qc, base)
+        result = run_front_page_qc(
+            connect(), front_pages_from_conversion(conversion, day), list_table, qc, rules
+        )
+    except (FrontPageRuleError, ValueError) as exc:
+        err_console.print(f"[bold red]错误[/]: {exc}")
+        raise typer.Exit(1) from exc
+    pq.write_table(result.findings, out / "front_page_findings.parquet")
+    pq.write_table(result.status, out / "front_page_status.parquet")
+    table = Table(title=f"病案首页质控（上传日期 {day}，时限 {qc.front_page_submit_days} 天）")
+    for col in ("医疗机构", "首页数", "通过", "通过率"):
+        table.add_column(col, justify="left" if col == "医疗机构" else "right")
+    for r in result.by_hospital.to_pylist():
+        rate = r["passed"] / r["checked"] if r["checked"] else None
+        table.add_row(
+            r["hospital_id"] or "（空）",
+            f"{r['checked']:,}",
+            f"{r['passed']:,}",
+            "—" if rate is None else f"{rate:.2%}",
+        )
+    console.print(table)
+    for f in result.findings.slice(0, 10).to_pylist():
+        console.print(f"  {f['case_id']}  {f['rule_id']}  {f['message']}")
+    if lists is None:
+        console.print("[yellow]提示[/] 未给 --lists：首页与结算清单编码一致性未比对")
+    console.print(
+        f"首页质控问题 {result.findings.num_rows:,} 条 → {out / 'front_page_findings.parquet'}；"
+        f"逐份结果 → {out / 'front_page_status.parquet'}（opendip assess --front-page-status）"
     )

@@ -116,6 +116,8 @@ LABELS: dict[str, dict[str, str]] = {
         "upload": "数据上传",
         "proposal": "目录调整意见",
         "report": "报告",
+        "credit": "信用评价",
+        "complaint": "投诉举报",
     },
     "audit_action": {
         "login": "登录",
@@ -141,6 +143,9 @@ LABELS: dict[str, dict[str, str]] = {
         "proposal.comment": "目录调整意见评论",
         "proposal.reply": "答复目录调整意见",
         "proposal.publish": "公布目录调整",
+        "credit.rate": "信用评价",
+        "credit.repair": "信用修复",
+        "complaint.create": "登记投诉举报",
         **{f"application.{k}": f"申请：{v}" for k, v in WORKFLOW_ACTIONS.items()},
     },
     "audit_detail": {
@@ -170,6 +175,8 @@ LABELS: dict[str, dict[str, str]] = {
         "to": "新状态",
         "decisions": "评审结论",
         "action": "操作",
+        "policy_version": "政策版本",
+        "origin": "来源",
     },
 }
 #: Values an audit entry's details may hold (run kinds, application kinds, roles).

@@ -434,6 +434,31 @@ GROUPED = TableContract(
 )
 
 DEVIATIONS = ("normal", "high", "low", "extreme", "special_review")
+EXPLAIN_BODIES = (
+    "normal",
+    "high",
+    "high_folded",
+    "low",
+    "low_base",
+    "extreme_review",
+    "extreme_review_folded",
+    "extreme_cap",
+    "extreme_cap_folded",
+    "extreme_provisional",
+    "bed_day",
+    "fallback",
+    "special_review",
+)
+EXPLAIN_TAILS = (
+    "coef",
+    "basic",
+    "folded",
+    "low_no_coef",
+    "fallback",
+    "review_settled",
+    "review_case",
+)
+MEAN_SOURCE_KEYS = ("same_level", "regional", "regional_fallback", "score_times_factor")
 
 #: One row per case after scoring (病例分值与金额).
 SCORED = TableContract(
@@ -455,9 +480,81 @@ SCORED = TableContract(
         Column("personal_share_fen", I64, "个人负担", unit="fen"),
         Column("fund_payable_fen", I64, "统筹基金应支付", required=False, unit="fen"),
         Column("ffs_fund_fen", I64, "按项目统筹支付", unit="fen"),
-        Column("explanation", S, "计算说明"),
         # special payment rules applied (opendip.scoring.special), null when none
         Column("tcm_group", S, "中医优势病种", required=False),
         Column("new_tech", S, "新技术新项目", required=False),
+        # The facts of the Chinese explanation (计算说明), typed; the sentence is rendered on
+        # read from them (`opendip.scoring.explain.render`), as the single-case path does.
+        Column("explain_body", S, "说明模板（计算公式）", allowed=EXPLAIN_BODIES),
+        Column("explain_tail", S, "说明模板（系数）", allowed=EXPLAIN_TAILS),
+        Column("review_rejected", B, "特例单议未通过"),
+        Column("aux_coefficient", COEFFICIENT, "辅助系数"),
+        Column("paid_base_score", SCORE, "计分所用基准分值", required=False),
+        Column("rule_note", S, "特殊支付规则说明", required=False),
+        Column("total_cost_fen", I64, "医疗总费用", unit="fen"),
+        Column("mean_source", S, "参照均值来源", required=False, allowed=MEAN_SOURCE_KEYS),
+        Column("mean_cost_fen", I64, "参照次均费用", required=False, unit="fen"),
+        Column("cost_ratio", SCORE, "费用倍率", required=False),
+        Column("low_multiple", S, "低倍率界值", required=False),
+        Column("high_multiple", S, "高倍率界值", required=False),
+        Column("extreme_multiple", S, "极端界值", required=False),
+        Column("excess_share", S, "超出部分计分比例", required=False),
+        Column("institution_coefficient", COEFFICIENT, "医疗机构系数（政策）", required=False),
+        Column("score_per_day", SCORE, "床日分值", required=False),
+        Column("los_days", I64, "住院天数", required=False),
+        Column("fallback_fraction", S, "保底病组比例", required=False),
+        Column("all_case_mean_fen", I64, "全部病例次均费用", required=False, unit="fen"),
+        Column("base_points", S, "基准分值", required=False),
     ),
+)
+
+#: The SCORED columns shown to people as they are (Excel, pages); the other columns are the
+#: explanation's facts, shown as the rendered sentence.
+SCORED_SHOWN = (
+    "case_id",
+    "hospital_id",
+    "pool",
+    "group_code",
+    "base_score",
+    "deviation",
+    "case_score",
+    "hospital_coefficient",
+    "settled_score",
+    "point_value",
+    "dip_amount_fen",
+    "personal_share_fen",
+    "fund_payable_fen",
+    "ffs_fund_fen",
+)
+
+#: The Chinese explanation is shown from these SCORED columns (plus the money columns).
+EXPLAIN_FACTS = (
+    "explain_body",
+    "explain_tail",
+    "review_rejected",
+    "group_code",
+    "base_score",
+    "paid_base_score",
+    "rule_note",
+    "aux_coefficient",
+    "total_cost_fen",
+    "mean_source",
+    "mean_cost_fen",
+    "cost_ratio",
+    "low_multiple",
+    "high_multiple",
+    "extreme_multiple",
+    "excess_share",
+    "institution_coefficient",
+    "case_score",
+    "settled_score",
+    "score_per_day",
+    "los_days",
+    "fallback_fraction",
+    "all_case_mean_fen",
+    "base_points",
+    "point_value",
+    "dip_amount_fen",
+    "personal_share_fen",
+    "fund_payable_fen",
 )

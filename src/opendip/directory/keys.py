@@ -172,15 +172,26 @@ def _any_prefix(col: ir.StringValue, prefixes: list[str]) -> ir.BooleanValue:
     return ibis.or_(*[col.startswith(p) for p in prefixes]) if prefixes else ibis.literal(False)
 
 
-def special_condition(t: ir.Table, sg: SpecialGroup) -> ir.BooleanValue:
-    """Whether a keyed case falls in special group `sg` (same rule for build and grouping)."""
+def special_profile_condition(t: ir.Table, sg: SpecialGroup) -> ir.BooleanValue:
+    """The diagnosis and procedure part of `special_condition` (a keyed case's profile)."""
     cond = ibis.literal(True)
     if sg.diagnosis_prefixes:
         cond &= _any_prefix(t.main_diagnosis, sg.diagnosis_prefixes)
     if sg.procedure_prefixes:
         cond &= t.procedures.filter(lambda p: _any_prefix(p, sg.procedure_prefixes)).length() > 0
+    return cond
+
+
+def special_stay_condition(t: ir.Table, sg: SpecialGroup) -> ir.BooleanValue:
+    """The department and length-of-stay part of `special_condition`."""
+    cond = ibis.literal(True)
     if sg.departments:
         cond &= t.department.isin(sg.departments)
     if sg.max_los_days:
         cond &= t.los_days.fill_null(10**6) <= sg.max_los_days
     return cond
+
+
+def special_condition(t: ir.Table, sg: SpecialGroup) -> ir.BooleanValue:
+    """Whether a keyed case falls in special group `sg` (same rule for build and grouping)."""
+    return special_profile_condition(t, sg) & special_stay_condition(t, sg)

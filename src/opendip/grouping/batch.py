@@ -19,7 +19,11 @@ from opendip.codes import category_table
 from opendip.contract import GROUPED
 from opendip.directory.auxiliary import EXTRA_COLUMNS as AUX_COLUMNS
 from opendip.directory.auxiliary import AuxiliaryDirectory, auxiliary_for_policy
-from opendip.directory.keys import special_condition, with_keys
+from opendip.directory.keys import (
+    special_profile_condition,
+    special_stay_condition,
+    with_keys,
+)
 from opendip.directory.matching import core_candidates, core_choices, pick_core
 from opendip.policy import Policy
 
@@ -53,6 +57,16 @@ def other_diagnosis_prefixes(policy: Policy, auxiliary: AuxiliaryDirectory | Non
 
 def aux_coefficient_expr(t: ir.Table, policy: Policy) -> ir.NumericValue:
     """Product of auxiliary coefficients (age band × comorbidity level × metastasis)."""
+    return aux_round(aux_age_factor(t, policy) * aux_others_factor(t.other_diagnoses, policy))
+
+
+def aux_round(coef: ir.NumericValue) -> ir.NumericValue:
+    # DuckDB widens decimal products (22,16); round explicitly, half away from zero.
+    return coef.round(4).cast(COEFFICIENT)
+
+
+def aux_age_factor(t: ir.Table, policy: Policy) -> ir.NumericValue:
+    """The age-band coefficient (1 when no band applies), unrounded."""
     aux = policy.directory.auxiliary
     coef = ibis.literal(Decimal(1), type=COEFFICIENT)
     age_cases = []
@@ -65,10 +79,17 @@ def aux_coefficient_expr(t: ir.Table, policy: Policy) -> ir.NumericValue:
         age_cases.append((cond, ibis.literal(band.coefficient, type=COEFFICIENT)))
     if age_cases:
         coef = coef * ibis.cases(*age_cases, else_=ibis.literal(Decimal(1), type=COEFFICIENT))
+    return coef
+
+
+def aux_others_factor(others: ir.ArrayValue, policy: Policy) -> ir.NumericValue:
+    """Comorbidity level × metastasis coefficient of a list of (known) other diagnoses,
+    unrounded (a function of the list alone: batch grouping computes it once per distinct
+    list)."""
+    aux = policy.directory.auxiliary
+    coef = ibis.literal(Decimal(1), type=COEFFICIENT)
     if aux.comorbidity_levels and aux.comorbidity_prefixes:
-        matches = t.other_diagnoses.filter(
-            lambda d: _any_prefix(d, aux.comorbidity_prefixes)
-        ).length()
+        matches = others.filter(lambda d: _any_prefix(d, aux.comorbidity_prefixes)).length()
         levels = sorted(aux.comorbidity_levels, key=lambda lv: lv.min_matches, reverse=True)
         coef = coef * ibis.cases(
             *[
@@ -78,19 +99,13 @@ def aux_coefficient_expr(t: ir.Table, policy: Policy) -> ir.NumericValue:
             else_=ibis.literal(Decimal(1), type=COEFFICIENT),
         )
     if aux.tumour_metastasis_prefixes and aux.tumour_metastasis_coefficient:
-        has = (
-            t.other_diagnoses.filter(
-                lambda d: _any_prefix(d, aux.tumour_metastasis_prefixes)
-            ).length()
-            > 0
-        )
+        has = others.filter(lambda d: _any_prefix(d, aux.tumour_metastasis_prefixes)).length() > 0
         coef = coef * ibis.ifelse(
             has,
             ibis.literal(aux.tumour_metastasis_coefficient, type=COEFFICIENT),
             ibis.literal(Decimal(1), type=COEFFICIENT),
         )
-    # DuckDB widens decimal products (22,16); round explicitly, half away from zero.
-    return coef.round(4).cast(COEFFICIENT)
+    return coef
 
 
 LEVEL_LABEL = {"category": "类目", "block": "节", "chapter": "章"}
@@ -182,9 +197,31 @@ def group_cases(
         if nfg.procedure_prefixes
         else ibis.literal([], type="array<string>")
     )
+    dx = keyed.main_diagnosis
+    # The first refusal that applies (1 unknown, 2 not valid as main, 3 refused diagnosis,
+    # 4 refused procedures) and its reason, decided per profile.
+    refusal = ibis.cases(
+        (keyed._dx_unknown, 1),
+        (keyed._dx_invalid, 2),
+        (_any_prefix(dx, nfg.main_diagnosis_prefixes), 3),
+        (refused_procs.length() > 0, 4),
+        else_=ibis.null("int8"),
+    ).cast("int8")
+    refusal_reason = ibis.cases(
+        (refusal == 1, _text(REASONS["unknown_diagnosis"], code=dx)),
+        (refusal == 2, _text(REASONS["invalid_main"], code=dx)),
+        (refusal == 3, _text(REASONS["nfg_diagnosis"], code=dx)),
+        (
+            refusal == 4,
+            _text(REASONS["nfg_procedures"], codes=ibis.literal("、").join(refused_procs)),
+        ),
+        else_=ibis.null("string"),
+    )
+    specials = policy.directory.special_groups
     keyed = keyed.mutate(
-        _refused_dx=_any_prefix(keyed.main_diagnosis, nfg.main_diagnosis_prefixes),
-        _refused_procs=refused_procs,
+        _refusal=refusal,
+        _refusal_reason=refusal_reason,
+        **{f"_sp{i}": special_profile_condition(keyed, sg) for i, sg in enumerate(specials)},
     )
     choices = core_choices(keyed, directory, policy, key="_pid")
     keyed = keyed.left_join(choices, "_pid")
@@ -208,24 +245,28 @@ def group_cases(
         )
     comp_code = ibis.null("string")
     comp_score = ibis.null(SCORE)
-    comp_reason = ibis.null("string")
-    for level in reversed(levels):
+    comp_level = ibis.null("int8")
+    for i, level in reversed(list(enumerate(levels))):
         hit = keyed[f"{level}_code"].notnull()
         comp_code = ibis.ifelse(hit, keyed[f"{level}_code"], comp_code)
         comp_score = ibis.ifelse(hit, keyed[f"{level}_score"].cast(SCORE), comp_score)
-        reason = REASONS["comprehensive"].format(level=LEVEL_LABEL[level])
-        comp_reason = ibis.ifelse(hit, ibis.literal(reason), comp_reason)
+        comp_level = ibis.ifelse(hit, ibis.literal(i, type="int8"), comp_level)
+    # Only scalars cross the join back to cases (lists cost more to carry): the winning core
+    # row when one is left, the candidate array only when closest_mean_cost must decide.
+    n_cands = keyed._cands.length()
+    first = keyed._cands[0]
     keyed = keyed.select(
         *profile_columns,
-        "procedures",
-        "_dx_unknown",
-        "_dx_invalid",
-        "_refused_dx",
-        "_refused_procs",
-        "_cands",
+        "_refusal",
+        "_refusal_reason",
+        *[f"_sp{i}" for i in range(len(specials))],
+        _core_code=first["group_code"],
+        _core_type=first["group_type"],
+        _core_score=first["score"],
+        _cands=ibis.ifelse(n_cands > 1, keyed._cands, ibis.null(keyed._cands.type())),
         _ccode=comp_code,
         _cscore=comp_score,
-        _creason=comp_reason,
+        _clevel=comp_level,
     ).rename(_p_dx="main_diagnosis", _p_mp="main_procedure", _p_op="other_procedures")
 
     # Back to cases: one profile row per case.
@@ -250,59 +291,73 @@ def group_cases(
     else:
         t = t.mutate(_blocked=ibis.literal(False))
     prefixes = other_diagnosis_prefixes(policy, auxiliary)
-    if diagnosis_codes is not None and prefixes:
-        # Other diagnoses missing from the code table are ignored (a QC warning), as in the
-        # single-case path: they never raise the auxiliary coefficient. The coefficient reads
-        # other diagnoses only through these prefixes, so only codes under them need the
-        # code table: the known ones (about a hundred) ride along as one array per case.
+    empty = ibis.literal([], type="array<string>")
+
+    def known_others(tab: ir.Table) -> tuple[ir.Table, ir.ArrayValue]:
+        """Other diagnoses missing from the code table are ignored (a QC warning), as in the
+        single-case path: they never raise the auxiliary coefficient. The coefficient reads
+        other diagnoses only through `prefixes`, so only the known codes under them (about
+        a hundred) are looked up, as one array."""
+        if diagnosis_codes is None or not prefixes:
+            return tab, tab.other_diagnoses
         code = diagnosis_codes.code
         known = diagnosis_codes.filter(_any_prefix(code, prefixes)).aggregate(_known=code.collect())
-        t = t.cross_join(known)
-        empty = ibis.literal([], type="array<string>")
-        known_codes = t._known.fill_null(empty)
-        t = t.mutate(
-            other_diagnoses=t.other_diagnoses.filter(
-                lambda d: _any_prefix(d, prefixes) & known_codes.contains(d)
-            ).fill_null(empty)
-        ).drop("_known")
+        tab = tab.cross_join(known)
+        known_codes = tab._known.fill_null(empty)
+        kept = tab.other_diagnoses.filter(
+            lambda d: _any_prefix(d, prefixes) & known_codes.contains(d)
+        ).fill_null(empty)
+        return tab, kept
+
+    if auxiliary is None:
+        # The policy's comorbidity and metastasis factors depend on the list of other
+        # diagnoses alone: computed once per distinct list and joined back.
+        lists = cases.select("other_diagnoses").distinct()
+        lists, kept = known_others(lists)
+        lists = lists.select(_od=lists.other_diagnoses, _of=aux_others_factor(kept, policy))
+        t = t.join(lists, t.other_diagnoses.identical_to(lists._od)).drop("_od")
+        aux_coef = aux_round(aux_age_factor(t, policy) * t._of)
+    else:
+        t, kept = known_others(t)
+        t = t.mutate(other_diagnoses=kept)
+        aux_coef = auxiliary.coefficient_expr(t)
     special_code = ibis.null("string")
-    for sg in reversed(policy.directory.special_groups):
-        special_code = ibis.ifelse(special_condition(t, sg), ibis.literal(sg.code), special_code)
+    for i, sg in reversed(list(enumerate(specials))):
+        hit = t[f"_sp{i}"] & special_stay_condition(t, sg)
+        special_code = ibis.ifelse(hit, ibis.literal(sg.code), special_code)
+    if "closest_mean_cost" in policy.grouping.tie_break:
+        picked = pick_core(t._cands, t.total_cost, policy)
+        several = t._cands.notnull()
+        core_code = ibis.ifelse(several, picked["group_code"], t._core_code)
+        core_type = ibis.ifelse(several, picked["group_type"], t._core_type)
+        core_score = ibis.ifelse(several, picked["score"], t._core_score)
+    else:
+        core_code, core_type, core_score = t._core_code, t._core_type, t._core_score
+    comp_reasons = [REASONS["comprehensive"].format(level=LEVEL_LABEL[level]) for level in levels]
     t = t.mutate(
         _special=special_code,
-        _aux=aux_coefficient_expr(t, policy)
-        if auxiliary is None
-        else auxiliary.coefficient_expr(t),
-        _core=pick_core(t._cands, t.total_cost, policy),
-    )
-    t = t.mutate(
-        core_code=t._core["group_code"],
-        core_type=t._core["group_type"],
-        core_score=t._core["score"],
+        _aux=aux_coef,
+        core_code=core_code,
+        core_type=core_type,
+        core_score=core_score,
+        _creason=ibis.cases(
+            *[(t._clevel == i, ibis.literal(r)) for i, r in enumerate(comp_reasons)],
+            else_=ibis.null("string"),
+        )
+        if comp_reasons
+        else ibis.null("string"),
     )
 
-    def refused(step: str, reason: ir.StringValue) -> dict[str, ir.Value]:
+    def refused(step: str | ir.StringValue, reason: ir.StringValue) -> dict[str, ir.Value]:
         return _out("unmatched", None, None, step, reason)
 
     steps: list[tuple[ir.BooleanValue, dict[str, ir.Value]]] = [
         (t._blocked, refused("qc_excluded", ibis.literal(REASONS["qc_excluded"]))),
         (
-            t._dx_unknown,
-            refused("unknown_code", _text(REASONS["unknown_diagnosis"], code=t.main_diagnosis)),
-        ),
-        (
-            t._dx_invalid,
-            refused("not_for_grouping", _text(REASONS["invalid_main"], code=t.main_diagnosis)),
-        ),
-        (
-            t._refused_dx,
-            refused("not_for_grouping", _text(REASONS["nfg_diagnosis"], code=t.main_diagnosis)),
-        ),
-        (
-            t._refused_procs.length() > 0,
+            t._refusal.notnull(),
             refused(
-                "not_for_grouping",
-                _text(REASONS["nfg_procedures"], codes=ibis.literal("、").join(t._refused_procs)),
+                ibis.ifelse(t._refusal == 1, "unknown_code", "not_for_grouping"),
+                t._refusal_reason,
             ),
         ),
     ]
@@ -361,7 +416,6 @@ def group_cases(
         )
     t = t.mutate(**out)
     # Special groups are few: their directory scores ride along as one row of columns.
-    specials = policy.directory.special_groups
     special_score = ibis.null(SCORE)
     if specials:
         is_special = directory.group_type == "special"

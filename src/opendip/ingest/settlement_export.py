@@ -343,24 +343,38 @@ def _cell_texts(table: pa.Table, contract: TableContract) -> dict[str, list[str]
 
 
 def write_records_csv(
-    records: dict[str, pa.Table], directory: str | Path, encoding: str = "utf-8"
+    records: dict[str, pa.Table],
+    directory: str | Path,
+    encoding: str = "utf-8",
+    max_rows_per_file: int | None = None,
 ) -> list[Path]:
     """One CSV per record type (``settlement_lists.csv``, ``diagnoses.csv`` …) with the
-    national field codes as headers (UTF-8 by default; GBK/GB18030 as many exports are)."""
+    national field codes as headers (UTF-8 by default; GBK/GB18030 as many exports are).
+
+    A record type with more rows than `max_rows_per_file` (default: the import's per-file
+    row limit, `ImportLimits.max_rows`) is written as numbered parts (``fees_001.csv``,
+    ``fees_002.csv`` …), as large exports are split, so that every part can be imported."""
     import csv
 
+    from opendip.ingest.limits import DEFAULT_LIMITS
+
+    limit = max_rows_per_file or DEFAULT_LIMITS.max_rows
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for record_type, table in records.items():
         contract = RECORD_TYPES[record_type]
-        cells = _cell_texts(table, contract)
-        path = directory / f"{record_type}.csv"
-        with path.open("w", encoding=encoding, newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow([national_code(contract, c) for c in contract.names])
-            w.writerows(zip(*(cells[c] for c in contract.names), strict=True))
-        paths.append(path)
+        parts = max(1, -(-table.num_rows // limit))
+        for k in range(parts):
+            part = table.slice(k * limit, limit)
+            cells = _cell_texts(part, contract)
+            name = record_type if parts == 1 else f"{record_type}_{k + 1:03d}"
+            path = directory / f"{name}.csv"
+            with path.open("w", encoding=encoding, newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow([national_code(contract, c) for c in contract.names])
+                w.writerows(zip(*(cells[c] for c in contract.names), strict=True))
+            paths.append(path)
     return paths
 
 

@@ -11,9 +11,11 @@ from pydantic import Field, model_validator
 from opendip.policy.sections.assessment import AssessmentPolicy
 from opendip.policy.sections.base import Section
 from opendip.policy.sections.budget import BudgetPolicy
+from opendip.policy.sections.credit import CreditPolicy
 from opendip.policy.sections.directory import DirectoryPolicy
 from opendip.policy.sections.disclosure import DisclosurePolicy
 from opendip.policy.sections.grouping import GroupingPolicy
+from opendip.policy.sections.prepayment import PrepaymentPolicy
 from opendip.policy.sections.qc import QcPolicy
 from opendip.policy.sections.reporting import ReportingPolicy
 from opendip.policy.sections.scoring import ScoringPolicy
@@ -66,6 +68,10 @@ class Policy(Section):
     reporting: ReportingPolicy = ReportingPolicy()
     #: 事中监控 thresholds of the 在院病例 page.
     monitoring: MonitoringPolicy = MonitoringPolicy()
+    #: 信用评价 scorecard, grades and their effects; absent: no credit rating.
+    credit: CreditPolicy | None = None
+    #: 预付金: absent: no prepayment. Needs `credit` (eligibility by grade).
+    prepayment: PrepaymentPolicy | None = None
 
     @property
     def pool_ids(self) -> list[str]:
@@ -95,6 +101,11 @@ class Policy(Section):
             raise ValueError(
                 f"settlement.budget 含未声明的统筹区 {sorted(unknown)} / "
                 f"settlement.budget names undeclared pools {sorted(unknown)}"
+            )
+        if self.prepayment is not None and self.credit is None:
+            raise ValueError(
+                "@key:prepayment@ 预付金按信用等级确定资格，须同时设置 credit 信用评价 / "
+                "prepayment eligibility is by credit grade: it needs the credit section"
             )
         if self.scoring.reference_mean == "score_times_factor":
             lacking = pools - set(self.scoring.yuan_per_point)

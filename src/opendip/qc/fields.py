@@ -41,7 +41,14 @@ FIELD_LABELS: dict[str, str] = {c.name: c.label for c in CASES.columns}
 
 
 def field_label(field: str) -> str:
-    """Chinese label of a finding's field ("a+b" names several)."""
+    """Chinese label of a finding's field ("a+b" names several; "front_pages.x" a front-page
+    field, shown as 病案首页·label)."""
+    if field.startswith("front_pages."):
+        from opendip.qc.frontpage import FRONT_PAGES
+
+        name = field.split(".", 1)[1]
+        names = FRONT_PAGES.names
+        return "病案首页·" + (FRONT_PAGES.column(name).label if name in names else name)
     return "、".join(FIELD_LABELS.get(f, f) for f in field.split("+"))
 
 

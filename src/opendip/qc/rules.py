@@ -78,7 +78,12 @@ CONDITION_KINDS = (
 )
 #: Parameters a rule may name: the qc policy section's numbers, and the run date.
 PARAMS = frozenset(
-    {n for n in QcPolicy.model_fields if n not in ("rule_set", "disabled_rules")} | {"run_date"}
+    {
+        n
+        for n in QcPolicy.model_fields
+        if n not in ("rule_set", "disabled_rules", "front_page_rule_set")
+    }
+    | {"run_date"}
 )
 _RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 #: Regex features the batch engines (RE2 in DuckDB, Java in Spark) do not share with Python.

@@ -63,10 +63,20 @@ class BaseRun:
             src = resolve_run(Path(run_dir), search_dirs=search_dirs)
             if src.kind != "annual":
                 raise VariantError(f"{run_dir} 是月度预结算运行；方案测算需要年终清算运行目录")
-            side = (*search_dirs, *assessment_dirs(Path(run_dir)))
+            from opendip.credit import credit_dirs
+
+            side = (*search_dirs, *assessment_dirs(Path(run_dir)), *credit_dirs(Path(run_dir)))
             optional = {
                 k: find_optional_input(src, k, side)
-                for k in ("reviews", "history", "assessment", "advances")
+                for k in (
+                    "reviews",
+                    "history",
+                    "assessment",
+                    "advances",
+                    "credit",
+                    "prepayment_base",
+                    "previous_assessment",
+                )
             }
         except ReportInputError as exc:
             raise VariantError(str(exc)) from exc
@@ -80,6 +90,9 @@ class BaseRun:
             reviews=optional["reviews"],
             history=optional["history"],
             all_case_mean_fen=params.get("all_case_mean_fen"),
+            credit=optional["credit"],
+            prepayment_base=optional["prepayment_base"],
+            previous_assessment=optional["previous_assessment"],
         )
         return cls(
             run_dir=Path(run_dir),

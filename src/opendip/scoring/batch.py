@@ -41,7 +41,6 @@ EXTRA_COLUMNS = (
     "discharge_date",
     "level",
     "community_id",
-    "total_cost_fen",
     "settled_units",
     "score_decimals",
 )
@@ -69,14 +68,6 @@ def point_value_units(value: Decimal | None) -> int | None:
     if units != units.to_integral_value():
         raise InputDataError("policy", "point_value", f"点值 {value} 超过 {PV_DECIMALS} 位小数")
     return int(units)
-
-
-def _yuan(fen: ir.IntegerValue) -> ir.StringValue:
-    return units_to_decimal(fen, 2, "decimal(18, 2)").cast("string")
-
-
-def _score_text(units: ir.IntegerValue, decimals: int) -> ir.StringValue:
-    return units_to_decimal(units, decimals, SCORE_T).cast("string")
 
 
 def _lit(text: str) -> ir.StringValue:
@@ -127,10 +118,10 @@ def score_period(t: ir.Table, policy: Policy, p: ScoringParams) -> ir.Table:
         fpp_d = ibis.cases(*[(t.pool == q, p.fen_per_point[q][1]) for q in pools], else_=None)
         m_num = big(b4) * big(fpp_n)
         m_den = big(fpp_d) * 10**4
-        mean_src = _lit(ex.MEAN_SOURCES["score_times_factor"])
+        mean_src = _lit("score_times_factor")
     elif p.reference_mean == "regional":
         m_num, m_den = big(t.d_mean), big(1)
-        mean_src = _lit(ex.MEAN_SOURCES["regional"])
+        mean_src = _lit("regional")
     else:
         level_mean = ibis.cases(
             *[(t.level == lv, t[f"d_{lv}"]) for lv in HOSPITAL_LEVELS], else_=ibis.null("int64")
@@ -139,12 +130,12 @@ def score_period(t: ir.Table, policy: Policy, p: ScoringParams) -> ir.Table:
             m_num = big(level_mean.fill_null(t.d_mean))
             mean_src = ibis.ifelse(
                 level_mean.isnull(),
-                _lit(ex.MEAN_SOURCES["regional_fallback"]),
-                _lit(ex.MEAN_SOURCES["same_level"]),
+                _lit("regional_fallback"),
+                _lit("same_level"),
             )
         else:
             m_num = big(level_mean)
-            mean_src = _lit(ex.MEAN_SOURCES["same_level"])
+            mean_src = _lit("same_level")
         m_den = big(1)
     t = t.mutate(
         _b4=b4,
@@ -264,52 +255,20 @@ def score_period(t: ir.Table, policy: Policy, p: ScoringParams) -> ir.Table:
         _applied_k4=ibis.ifelse(no_coef & ~t._folded_row, 10**4, t._k4),
         _personal=t.copay + t.selfpay,
     )
-    # Stage 6: explanation values as named text columns (so the templates stay small SQL).
-    texts = {
-        "group": t.group_code.fill_null(""),
-        "base": _score_text(t._pay_b4, 4).fill_null(""),
-        "aux": units_to_decimal(t._a4, 4, COEF_T).cast("string"),
-        "cost": _yuan(t.cost),
-        "mean_src": t._mean_src,
-        "mean": _yuan(t._mean_fen).fill_null(""),
-        "ratio": _score_text(t._ratio_u, 4).fill_null(""),
-        "high": t._high_text.fill_null(""),
-        "low": t._low_text.fill_null(""),
-        "coef": units_to_decimal(t._k4, 4, COEF_T).cast("string").fill_null(""),
-        "case_score": _score_text(t._case_u, d).fill_null(""),
-        "settled": _score_text(t._settled_u, d).fill_null(""),
-        "per_day": t.score_per_day.cast(SCORE_T).cast("string").fill_null(""),
-        "los": t.los.cast("string").fill_null(""),
-        "reviewed": _score_text(t._reviewed_u, d).fill_null(""),
-    }
-    t = t.mutate(**{f"_x_{k}": v for k, v in texts.items()})
+    # Stage 6: the explanation's facts (typed; the sentence is rendered on read).
     kind = t._kind
-    values = {k: t[f"_x_{k}"] for k in texts}
-    values.update(
-        {
-            "extreme": _lit(p.extreme_text),
-            "share": _lit(ex_share_text(p)),
-            "fraction": _lit(p.fallback_text),
-            "all_mean": _lit(_fen_text(p.all_case_mean_fen)),
-            "base_points": _lit(_ratio_text(p.base_score)),
-        }
-    )
     body_key = body_keys(p)
-    body = ibis.cases(
-        *[(kind == k, ex.ibis_text(ex.BODY[body_key[k]], values)) for k in body_key],
-        else_=ex.ibis_text(ex.BODY["normal"], values),
-    )
+    body = ibis.cases(*[(kind == k, _lit(v)) for k, v in body_key.items()], else_=_lit("normal"))
     tail = ibis.cases(
-        (t._review_settled, ex.ibis_text(ex.TAIL["review_settled"], values)),
-        (kind == "special_review", ex.ibis_text(ex.TAIL["review_case"], values)),
-        (t._fallback, ex.ibis_text(ex.TAIL["fallback"], values)),
-        (t._folded_row, ex.ibis_text(ex.TAIL["folded"], values)),
-        (t._low_row, ex.ibis_text(ex.TAIL["low_no_coef"], values)),
-        (t._basic_row, ex.ibis_text(ex.TAIL["basic"], values)),
-        else_=ex.ibis_text(ex.TAIL["coef"], values),
+        (t._review_settled, _lit("review_settled")),
+        (kind == "special_review", _lit("review_case")),
+        (t._fallback, _lit("fallback")),
+        (t._folded_row, _lit("folded")),
+        (t._low_row, _lit("low_no_coef")),
+        (t._basic_row, _lit("basic")),
+        else_=_lit("coef"),
     )
-    head = ibis.ifelse(t.decision == "reject", _lit(ex.REJECTED), _lit("")).fill_null("")
-    explanation = head + t._rule_note + body + tail
+    facts = policy_facts(p)
     accepted = t._accepted
     return t.select(
         case_id=t.case_id,
@@ -326,14 +285,32 @@ def score_period(t: ir.Table, policy: Policy, p: ScoringParams) -> ir.Table:
         personal_share_fen=t._personal,
         fund_payable_fen=ibis.null("int64"),
         ffs_fund_fen=t.ffs,
-        explanation=explanation,
+        explain_body=body,
+        explain_tail=tail,
+        review_rejected=(t.decision == "reject").fill_null(False),
+        paid_base_score=units_to_decimal(t._pay_b4, 4, SCORE_T),
+        rule_note=t._rule_note,
+        aux_coefficient=units_to_decimal(t._a4, 4, COEF_T),
+        total_cost_fen=t.cost,
+        mean_source=t._mean_src,
+        mean_cost_fen=ibis.ifelse(t._m_num > 0, t._mean_fen, ibis.null("int64")).cast("int64"),
+        cost_ratio=units_to_decimal(t._ratio_u, 4, SCORE_T),
+        low_multiple=t._low_text,
+        high_multiple=t._high_text,
+        extreme_multiple=_lit_or_null(facts["extreme_multiple"]),
+        excess_share=_lit_or_null(facts["excess_share"]),
+        institution_coefficient=units_to_decimal(t._k4, 4, COEF_T),
+        score_per_day=t.score_per_day.cast(SCORE_T),
+        los_days=t.los.cast("int64"),
+        fallback_fraction=_lit_or_null(facts["fallback_fraction"]),
+        all_case_mean_fen=_int_or_null(facts["all_case_mean_fen"]),
+        base_points=_lit_or_null(facts["base_points"]),
         group_type=t.group_type,
         department=t.department,
         settle_month=t.settle_month,
         discharge_date=t.discharge_date,
         level=t.level,
         community_id=t.community_id,
-        total_cost_fen=t.cost,
         settled_units=t._settled_u,
         score_decimals=ibis.literal(d, type="int8"),
         tcm_group=t.tcm_group,
@@ -347,13 +324,7 @@ def score_period(t: ir.Table, policy: Policy, p: ScoringParams) -> ir.Table:
     )
 
 
-def with_money(scored: ir.Table, point_values: dict[str, int]) -> ir.Table:
-    """Fill point_value, dip_amount_fen and fund_payable_fen from the pool's point value
-    (units of 10**-6 yuan per point) and append the money part of the explanation.
-
-    dip_amount_fen = round_half_up(settled_score × point value × 100), per case, once.
-    fund_payable_fen = dip_amount_fen − personal_share_fen (may be negative).
-    """
+def _check_point_values(scored: ir.Table, point_values: dict[str, int]) -> None:
     missing = set(
         scored.filter(~scored.pool.isin(sorted(point_values)))
         .select("pool")
@@ -366,36 +337,61 @@ def with_money(scored: ir.Table, point_values: dict[str, int]) -> ir.Table:
         raise MissingParameterError(
             f"settlement.budget.{sorted(missing)[0]}", f"统筹区 {sorted(missing)} 没有点值"
         )
-    t = scored.mutate(
-        _pv=ibis.cases(
-            *[
-                (scored.pool == q, ibis.literal(u, type="int64"))
-                for q, u in sorted(point_values.items())
-            ],
-            else_=ibis.null("int64"),
-        ),
-        _s4=decimal_to_units(scored.settled_score, 4),
+
+
+def point_value_column(pool: ir.StringValue, point_values: dict[str, int]) -> ir.IntegerValue:
+    """The pool's point value in units of 10**-6 yuan per point."""
+    return ibis.cases(
+        *[(pool == q, ibis.literal(u, type="int64")) for q, u in sorted(point_values.items())],
+        else_=ibis.null("int64"),
     )
-    n, dd = f.amount_fen(big(t._s4), big(t._pv), 4, PV_DECIMALS)
-    t = t.mutate(_amount=div_half_up(n, dd))
-    t = t.mutate(_fund=t._amount - t.personal_share_fen)
-    point_value = units_to_decimal(t._pv, PV_DECIMALS, PV_T)
-    money = ex.ibis_text(
-        ex.MONEY,
-        {
-            "point_value": point_value.cast("string"),
-            "settled": t.settled_score.cast(SCORE_T).cast("string"),
-            "amount": _yuan(t._amount),
-            "personal": _yuan(t.personal_share_fen),
-            "fund": _yuan(t._fund),
-        },
-    )
+
+
+def amount_fen(settled_score: ir.DecimalValue, pv_units: ir.IntegerValue) -> ir.IntegerValue:
+    """dip_amount_fen = round_half_up(settled_score × point value × 100), per case, once."""
+    n, dd = f.amount_fen(big(decimal_to_units(settled_score, 4)), big(pv_units), 4, PV_DECIMALS)
+    return div_half_up(n, dd)
+
+
+def with_money(scored: ir.Table, point_values: dict[str, int], *, check: bool = True) -> ir.Table:
+    """Fill point_value, dip_amount_fen and fund_payable_fen from the pool's point value
+    (units of 10**-6 yuan per point).
+
+    dip_amount_fen = round_half_up(settled_score × point value × 100), per case, once.
+    fund_payable_fen = dip_amount_fen − personal_share_fen (may be negative).
+    """
+    if check:
+        _check_point_values(scored, point_values)
+    t = scored.mutate(_pv=point_value_column(scored.pool, point_values))
+    t = t.mutate(_amount=amount_fen(t.settled_score, t._pv))
     return t.mutate(
-        point_value=point_value,
+        point_value=units_to_decimal(t._pv, PV_DECIMALS, PV_T),
         dip_amount_fen=t._amount,
-        fund_payable_fen=t._fund,
-        explanation=t.explanation + money,
-    ).drop("_pv", "_s4", "_amount", "_fund")
+        fund_payable_fen=t._amount - t.personal_share_fen,
+    ).drop("_pv", "_amount")
+
+
+def policy_facts(p: ScoringParams) -> dict[str, str | int | None]:
+    """The explanation facts that come from the policy version (the same on every row)."""
+    return {
+        "extreme_multiple": p.extreme_text or None,
+        "excess_share": ex_share_text(p),
+        "fallback_fraction": p.fallback_text,
+        "all_case_mean_fen": p.all_case_mean_fen,
+        "base_points": _ratio_text(p.base_score),
+    }
+
+
+def _int_or_null(value: int | str | None) -> ir.IntegerValue:
+    """An int64 constant on every engine: Spark types a bare integer literal as int, so it
+    is written as a cast of its text."""
+    if value is None:
+        return ibis.null("int64")
+    return ibis.literal(str(int(value))).cast("int64")
+
+
+def _lit_or_null(value: object) -> ir.StringValue:
+    return ibis.null("string") if value is None else _lit(str(value))
 
 
 def ex_share_text(p: ScoringParams) -> str:
@@ -512,7 +508,8 @@ def score_cases(
 
     `point_values` (pool → yuan per point) fills the money columns; without it they are null.
     `all_case_mean_fen` overrides `scoring.all_case_mean_yuan` (e.g. from the directory build).
-    `materialize` caches the joined inputs and the scores in the backend (one computation
+    `materialize` caches the joined inputs while the scores are computed, then the scores and
+    the not-DIP cases in their place, in the backend (one computation
     however many summaries are read from them).
     """
     con = cases._find_backend()
@@ -636,4 +633,11 @@ def score_cases(
         ffs_fund_fen=duplicated.fund_paid.cast("int64"),
         exemption=ibis.null("string"),
     )
-    return ScoringResult(scored, not_dip.union(dup), periods)
+    not_dip = not_dip.union(dup)
+    if materialize:
+        # The joined inputs are needed no more once the scores and the not-DIP cases (a few
+        # per cent) are cached: one cached copy of the cases at a time (10 M cases, §2 of
+        # issue 16).
+        not_dip = not_dip.cache()
+        t.release()
+    return ScoringResult(scored, not_dip, periods)

@@ -1,14 +1,18 @@
 """Chinese explanations (计算说明), one template per formula, shared by batch and single.
 
-A template is text with `{placeholders}`. The batch path turns it into an Ibis string
-concatenation, the single-case path into `str.format`; both fill the same values, formatted
-the same way (scores with 4 decimals, yuan with 2), so the two explanations are identical.
+A template is text with `{placeholders}`. Scoring (batch and single case alike) records the
+*facts* of a case's explanation as typed SCORED columns (`EXPLAIN_FACTS`: template keys,
+reference mean, cost ratio, thresholds, coefficients…); the sentence is rendered from them
+on read by `render` (case pages, reconciliation, Excel), so a batch of millions of cases never
+builds or stores the text, and a batch row and the single-case row render the same sentence.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from string import Formatter
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -97,3 +101,71 @@ def py_text(template: str, values: dict[str, str]) -> str:
 def fmt_units(units: int, decimals: int, shown: int) -> str:
     """Integer units of 10**-decimals shown with `shown` decimals (as DuckDB casts them)."""
     return format(Decimal(units).scaleb(-decimals), f".{shown}f")
+
+
+def _dec(value: Any, shown: int = 4) -> str:
+    """A decimal fact as DuckDB casts a decimal(18, 4) to text ("" when missing)."""
+    return "" if value is None else format(Decimal(value), f".{shown}f")
+
+
+def _fen(value: Any) -> str:
+    return "" if value is None else fmt_units(int(value), 2, 2)
+
+
+def template_values(row: Mapping[str, Any]) -> dict[str, str]:
+    """The template placeholders filled from a SCORED row's explanation facts."""
+    source = row.get("mean_source")
+    return {
+        "group": row.get("group_code") or "",
+        # the base score the formulas started from (after special payment rules)
+        "base": _dec(row.get("paid_base_score")),
+        "aux": _dec(row.get("aux_coefficient")),
+        "cost": _fen(row.get("total_cost_fen")),
+        "mean_src": MEAN_SOURCES[source] if source else "",
+        "mean": _fen(row.get("mean_cost_fen")),
+        "ratio": _dec(row.get("cost_ratio")),
+        "high": row.get("high_multiple") or "",
+        "low": row.get("low_multiple") or "",
+        "extreme": row.get("extreme_multiple") or "",
+        "share": row.get("excess_share") or "",
+        "coef": _dec(row.get("institution_coefficient")),
+        "case_score": _dec(row.get("case_score")),
+        "settled": _dec(row.get("settled_score")),
+        "per_day": _dec(row.get("score_per_day")),
+        "los": "" if row.get("los_days") is None else str(row["los_days"]),
+        "fraction": row.get("fallback_fraction") or "",
+        "all_mean": _fen(row.get("all_case_mean_fen")),
+        "base_points": row.get("base_points") or "",
+        # an accepted review's score is the case score (rounded to the policy's decimals)
+        "reviewed": _dec(row.get("case_score")),
+    }
+
+
+def render(row: Mapping[str, Any]) -> str:
+    """The Chinese explanation of one scored case from its facts (a SCORED row, from the
+    batch's Parquet or the single-case scorer); the money part when a point value is known."""
+    values = template_values(row)
+    text = (REJECTED if row.get("review_rejected") else "") + (row.get("rule_note") or "")
+    text += py_text(BODY[row["explain_body"]], values)
+    text += py_text(TAIL[row["explain_tail"]], values)
+    if row.get("point_value") is not None:
+        text += py_text(
+            MONEY,
+            {
+                "point_value": _dec(row["point_value"], 6),
+                "settled": values["settled"],
+                "amount": _fen(row.get("dip_amount_fen")),
+                "personal": _fen(row.get("personal_share_fen")),
+                "fund": _fen(row.get("fund_payable_fen")),
+            },
+        )
+    return text
+
+
+def render_column(table: Any) -> list[str]:
+    """`render` for every row of an Arrow table holding the SCORED facts (display paths:
+    Excel, pages; never the batch)."""
+    from opendip.contract.tables import EXPLAIN_FACTS
+
+    present = [c for c in EXPLAIN_FACTS if c in table.column_names]
+    return [render(r) for r in table.select(present).to_pylist()]

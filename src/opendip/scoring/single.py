@@ -12,7 +12,7 @@ from opendip.policy import Policy, PolicyFile
 from opendip.scoring import explain as ex
 from opendip.scoring import formulas as f
 from opendip.scoring import special as sp_rules
-from opendip.scoring.batch import PV_DECIMALS, _fen_text, _ratio_text, body_keys, point_value_units
+from opendip.scoring.batch import PV_DECIMALS, body_keys, point_value_units, policy_facts
 from opendip.scoring.errors import (
     InputDataError,
     MissingParameterError,
@@ -23,6 +23,7 @@ from opendip.scoring.exact import py_div_half_up as div
 from opendip.scoring.exact import ratio, scaled
 from opendip.scoring.inputs import ACCEPT, REJECT
 from opendip.scoring.params import (
+    Band,
     ScoringParams,
     require_fallback_mean,
     require_level,
@@ -61,7 +62,16 @@ def hospital_k4(hospital: dict[str, Any], p: ScoringParams) -> int:
     return k4
 
 
-def _band(p: ScoringParams, b4: int):
+def _band(p: ScoringParams, b4: int) -> Band:
+    band = _band_or_none(p, b4)
+    if band is None:
+        raise MissingParameterError(
+            "scoring.deviation_bands", f"分段未覆盖分值 {Decimal(b4).scaleb(-4)}"
+        )
+    return band
+
+
+def _band_or_none(p: ScoringParams, b4: int) -> Band | None:
     for band in p.bands:
         ok = True
         if band.score_min is not None:
@@ -72,9 +82,7 @@ def _band(p: ScoringParams, b4: int):
             ok &= b4 * d < n * 10**4
         if ok:
             return band
-    raise MissingParameterError(
-        "scoring.deviation_bands", f"分段未覆盖分值 {Decimal(b4).scaleb(-4)}"
-    )
+    return None
 
 
 #: Amounts (fen) the single-case path reads; each must be given (0 when there is none).
@@ -92,7 +100,7 @@ def _reference_mean(
 ) -> tuple[int | None, int, str]:
     """The group's reference mean cost as a fraction (numerator fen, denominator) and its
     Chinese source, per `scoring.reference_mean` (shared by `score_case` and
-    `cost_thresholds`)."""
+    `cost_thresholds`); the source as a key of `explain.MEAN_SOURCES`."""
     mean_src = ""
     m_num: int | None
     m_den = 1
@@ -100,16 +108,16 @@ def _reference_mean(
         fpp = p.fen_per_point.get(case["insurance_type"])
         m_num = b4 * fpp[0] if (b4 is not None and fpp) else None
         m_den = fpp[1] * 10**4 if fpp else 1
-        mean_src = ex.MEAN_SOURCES["score_times_factor"]
+        mean_src = "score_times_factor"
     elif p.reference_mean == "regional":
         m_num = row.get("mean_cost_fen")
-        mean_src = ex.MEAN_SOURCES["regional"]
+        mean_src = "regional"
     else:
         m_num = row.get(f"mean_cost_{level}_fen")
-        mean_src = ex.MEAN_SOURCES["same_level"]
+        mean_src = "same_level"
         if m_num is None and p.level_mean_missing == "regional":
             m_num = row.get("mean_cost_fen")
-            mean_src = ex.MEAN_SOURCES["regional_fallback"]
+            mean_src = "regional_fallback"
     if m_num is not None and m_num <= 0:
         m_num = None
     return m_num, m_den, mean_src
@@ -176,7 +184,9 @@ def score_case(
     if p.ratio_decimals is not None and r_den is not None:
         r_num, r_den = f.rounded_ratio(r_num, r_den, p.ratio_decimals, div)
     needs_mean = not (accepted or fallback or bed_day)
-    band = None
+    # The band of the base score (a fact of every case that has one, as in the batch);
+    # needed only to classify the deviation.
+    band = _band_or_none(p, b4) if b4 is not None else None
     if needs_mean:
         if b4 is None:
             raise InputDataError(
@@ -258,46 +268,20 @@ def score_case(
         settled_u = div(sn, sd * dd)
     deviation = "normal" if kind in ("fallback", "bed_day") else kind
 
-    fmt4 = lambda u, dec=d: ex.fmt_units(u, dec, 4)  # noqa: E731
-    values = {
-        "group": grouped.get("group_code") or "",
-        "base": fmt4(adj.pay4, 4) if adj.pay4 is not None else "",
-        "aux": fmt4(a4, 4),
-        "cost": ex.fmt_units(cost, 2, 2),
-        "mean_src": mean_src,
-        "mean": ex.fmt_units(div(m_num, m_den), 2, 2) if m_num is not None else "",
-        "ratio": fmt4(div(r_num * 10**4, r_den), 4) if r_den is not None else "",
-        "high": band.high_text if band else "",
-        "low": band.low_text if band else "",
-        "extreme": p.extreme_text,
-        "share": _ratio_text(p.excess_share),
-        "coef": fmt4(k4, 4),
-        "case_score": fmt4(case_u),
-        "settled": fmt4(settled_u),
-        "per_day": fmt4(_units4(per_day), 4) if per_day is not None else "",
-        "los": str(case.get("los_days")) if case.get("los_days") is not None else "",
-        "fraction": p.fallback_text,
-        "all_mean": _fen_text(p.all_case_mean_fen),
-        "base_points": _ratio_text(p.base_score),
-        "reviewed": fmt4(reviewed_u) if reviewed_u is not None else "",
-    }
-    body = ex.py_text(ex.BODY[body_keys(p)[kind]], values)
     if review_settled:
-        tail = ex.TAIL["review_settled"]
+        tail = "review_settled"
     elif kind == "special_review":
-        tail = ex.TAIL["review_case"]
+        tail = "review_case"
     elif fallback:
-        tail = ex.TAIL["fallback"]
+        tail = "fallback"
     elif folded_row:
-        tail = ex.TAIL["folded"]
+        tail = "folded"
     elif low_row:
-        tail = ex.TAIL["low_no_coef"]
+        tail = "low_no_coef"
     elif basic_row:
-        tail = ex.TAIL["basic"]
+        tail = "basic"
     else:
-        tail = ex.TAIL["coef"]
-    explanation = (ex.REJECTED if rejected else "") + adj.note + body + ex.py_text(tail, values)
-
+        tail = "coef"
     personal = int(case["personal_copay"]) + int(case["personal_selfpay"])
     amount = fund = pv = None
     if point_value is not None:
@@ -306,17 +290,8 @@ def score_case(
         amount = div(n, dd)
         fund = amount - personal
         pv = Decimal(pv_u).scaleb(-PV_DECIMALS).quantize(Decimal("0.000001"))
-        explanation += ex.py_text(
-            ex.MONEY,
-            {
-                "point_value": format(pv, ".6f"),
-                "settled": values["settled"],
-                "amount": ex.fmt_units(amount, 2, 2),
-                "personal": ex.fmt_units(personal, 2, 2),
-                "fund": ex.fmt_units(fund, 2, 2),
-            },
-        )
-    return {
+    los = case.get("los_days")
+    out = {
         "case_id": case["case_id"],
         "hospital_id": case["hospital_id"],
         "pool": case["insurance_type"],
@@ -324,17 +299,39 @@ def score_case(
         "base_score": Decimal(base).quantize(Decimal("0.0001")) if base is not None else None,
         "deviation": deviation,
         "case_score": _score(case_u, d),
-        "hospital_coefficient": Decimal(applied_k4).scaleb(-4).quantize(Decimal("0.0001")),
+        "hospital_coefficient": _coef(applied_k4),
         "settled_score": _score(settled_u, d),
         "point_value": pv,
         "dip_amount_fen": amount,
         "personal_share_fen": personal,
         "fund_payable_fen": fund,
         "ffs_fund_fen": int(case["fund_paid"]),
-        "explanation": explanation,
         "tcm_group": adj.tcm,
         "new_tech": adj.new_tech,
+        "explain_body": body_keys(p)[kind],
+        "explain_tail": tail,
+        "review_rejected": rejected,
+        "paid_base_score": _score(adj.pay4, 4) if adj.pay4 is not None else None,
+        "rule_note": adj.note,
+        "aux_coefficient": _coef(a4),
+        "total_cost_fen": cost,
+        "mean_source": mean_src,
+        "mean_cost_fen": div(m_num, m_den) if m_num is not None else None,
+        "cost_ratio": _score(div(r_num * 10**4, r_den), 4) if r_den is not None else None,
+        "low_multiple": band.low_text if band else None,
+        "high_multiple": band.high_text if band else None,
+        "institution_coefficient": _coef(k4),
+        "score_per_day": _score(_units4(per_day), 4) if per_day is not None else None,
+        "los_days": int(los) if los is not None else None,
+        **policy_facts(p),
     }
+    # The explanation, rendered from the facts exactly as a batch row's is on read.
+    out["explanation"] = ex.render(out)
+    return out
+
+
+def _coef(units4: int) -> Decimal:
+    return Decimal(units4).scaleb(-4).quantize(Decimal("0.0001"))
 
 
 class ByItemCase(ScoringError):
@@ -385,5 +382,5 @@ def cost_thresholds(
         "low_fen": fen(m_num * lp, m_den * lq),
         "high_multiple": Decimal(hp) / Decimal(hq),
         "low_multiple": Decimal(lp) / Decimal(lq),
-        "mean_source": mean_src,
+        "mean_source": ex.MEAN_SOURCES[mean_src],
     }

@@ -22,6 +22,10 @@ def run(ctx: BenchContext) -> StageResult:
         directory=ctx.artifacts["directory"],
         hospitals=ctx.artifacts["hospitals"],
         all_case_mean_fen=all_case_mean(ctx),
+        # last year's credit grades set this year's withholding share (policy `credit`)
+        credit=ctx.artifacts.get("credit_previous"),
+        prepayment_base=ctx.artifacts.get("prepayment_base"),
+        previous_assessment=ctx.artifacts.get("previous_assessment"),
     )
     out = ctx.workdir / "settlement"
     # Per-case Excel is for a hospital's own download, not for a region of millions of rows.

@@ -20,7 +20,14 @@ import pyarrow as pa
 from opendip.engine import table_from_arrow
 from opendip.policy import Policy, PolicyFile
 from opendip.policy.sections.settlement import FFS_RULE_LABELS
-from opendip.scoring.batch import ScoringResult, point_value_units, score_cases, with_money
+from opendip.scoring.batch import (
+    ScoringResult,
+    amount_fen,
+    point_value_column,
+    point_value_units,
+    score_cases,
+    with_money,
+)
 from opendip.scoring.exact import big, div_half_up, floor_div, ratio, units_to_decimal
 from opendip.scoring.inputs import to_decimal
 from opendip.settlement.errors import (
@@ -54,6 +61,16 @@ class Inputs:
     reviews: pa.Table | None = None
     all_case_mean_fen: int | None = None
     history: pa.Table | None = None
+    #: Credit grades in force (信用评价, the previous year's rating): hospital_id, grade. The
+    #: settlement's policy maps a grade to its withholding share (credit.grades) and to
+    #: prepayment eligibility; hospitals without a grade get settlement.withholding_share.
+    credit: pa.Table | None = None
+    #: 预付金 base: the previous year's DIP payment per hospital × pool (hospital_id, pool,
+    #: paid_fen, months); with policy `prepayment`, eligible hospitals are prepaid from it.
+    prepayment_base: pa.Table | None = None
+    #: The previous year's assessment scores (hospital_id, assessment_score), for
+    #: `prepayment.min_assessment_score`.
+    previous_assessment: pa.Table | None = None
 
 
 @dataclass
@@ -146,6 +163,115 @@ def _withhold(fund_payable: ir.IntegerValue, share: Decimal) -> ir.IntegerValue:
     return div_half_up(big(positive) * sp, sq)
 
 
+def _with_grade(t: ir.Table, inputs: Inputs) -> ir.Table:
+    """t with `credit_grade` (the hospital's grade in force; null without one)."""
+    if inputs.credit is None:
+        return t.mutate(credit_grade=ibis.null("string"))
+    need = [c for c in ("hospital_id", "grade") if c not in inputs.credit.column_names]
+    if need:
+        raise InputDataError("credit", "、".join(need), "信用等级表缺少列")
+    con = t._find_backend()
+    credit = inputs.credit
+    if "subject" in credit.column_names:  # a ratings file: the hospitals' rows
+        import pyarrow.compute as pc
+
+        credit = credit.filter(pc.equal(credit.column("subject"), "hospital"))
+    g = pa.table(
+        {
+            "g_hospital_id": credit.column("hospital_id").cast(pa.string()),
+            "credit_grade": credit.column("grade").cast(pa.string()),
+        }
+    )
+    dup = len(set(g.column("g_hospital_id").to_pylist())) != g.num_rows
+    if dup:
+        raise InputDataError("credit", "hospital_id", "信用等级表中同一医疗机构出现多次")
+    gt = table_from_arrow(con, g, "opendip_credit_grades")
+    return t.left_join(gt, t.hospital_id == gt.g_hospital_id).drop("g_hospital_id")
+
+
+def prepayments(t: ir.Table, inputs: Inputs, pol: Policy) -> ir.Table | None:
+    """Rule step "prepayment" (预付金): per hospital × pool of the base, the amount disbursed at
+    the start of the year (None: the policy has no prepayment or no base was given)."""
+    from opendip.settlement import prepayment as pre
+
+    if pol.prepayment is None or pol.credit is None:
+        return None
+    base = inputs.prepayment_base
+    if base is None:  # nobody prepaid; the lines say why (prepayment_reason)
+        base = pa.table(
+            {
+                "hospital_id": pa.array([], pa.string()),
+                "pool": pa.array([], pa.string()),
+                "paid_fen": pa.array([], pa.int64()),
+                "months": pa.array([], pa.int64()),
+            }
+        )
+    con = t._find_backend()
+    base_ids = pa.table({"hospital_id": base.column("hospital_id").cast(pa.string())})
+    ids = table_from_arrow(con, base_ids, "opendip_prepay_ids").distinct()
+    grades = _with_grade(ids, inputs)
+    grades = grades.select(g_hospital_id=grades.hospital_id, credit_grade=grades.credit_grade)
+    return pre.prepayment_table(con, base, grades, inputs.previous_assessment, pol)
+
+
+def _with_recovery(m: ir.Table, prepaid: ir.Table | None, months: dict[str, Policy]) -> ir.Table:
+    """Rule step "recovery": the month's instalment, at most the month's advance (never a
+    negative payment); what the months do not recover is recovered at the clearing."""
+    from opendip.settlement import prepayment as pre
+
+    if prepaid is None:
+        return m.mutate(
+            prepaid_fen=ibis.literal(0, type="int64"),
+            prepayment_recovery_fen=ibis.literal(0, type="int64"),
+        )
+    p = prepaid.select(
+        r_hospital_id=prepaid.hospital_id, r_pool=prepaid.pool, prepaid_fen=prepaid.prepaid_fen
+    )
+    m = m.left_join(p, (m.hospital_id == p.r_hospital_id) & (m.pool == p.r_pool)).drop(
+        "r_hospital_id", "r_pool"
+    )
+    m = m.mutate(prepaid_fen=m.prepaid_fen.fill_null(0))
+    due = ibis.cases(
+        *[(m.settle_month == mo, pre.instalment(m.prepaid_fen, int(mo[5:7]), pol))
+          for mo, pol in months.items()],
+        else_=ibis.literal(0, type="int64"),
+    )  # fmt: skip
+    room = ibis.ifelse(m.advance_fen > 0, m.advance_fen, 0)
+    return m.mutate(prepayment_recovery_fen=ibis.ifelse(due < room, due, room).cast("int64"))
+
+
+def withholding_shares(pol: Policy) -> list[tuple[str | None, Decimal]]:
+    """(grade, share) pairs of the policy: each credit grade's withholding share (its own,
+    else settlement.withholding_share), then (None, the default) for ungraded hospitals."""
+    default = pol.settlement.withholding_share
+    pairs: list[tuple[str | None, Decimal]] = []
+    if pol.credit is not None:
+        pairs = [
+            (g.grade, g.withholding_share if g.withholding_share is not None else default)
+            for g in pol.credit.grades
+        ]
+    return [*pairs, (None, default)]
+
+
+def _withheld_by_grade(t: ir.Table, pol: Policy) -> tuple[ir.IntegerValue, ir.DecimalValue]:
+    """Rule step "withholding": the deposit withheld at the share of the hospital's credit
+    grade (settlement.withholding_share without a grade), and that share."""
+    pairs = withholding_shares(pol)
+    default = pairs[-1][1]
+    graded = [(t.credit_grade == g, sh) for g, sh in pairs if g is not None]
+    if not graded:
+        return _withhold(t.fund_payable_fen, default), ibis.literal(default, type="decimal(10, 4)")
+    withheld = ibis.cases(
+        *[(c, _withhold(t.fund_payable_fen, sh)) for c, sh in graded],
+        else_=_withhold(t.fund_payable_fen, default),
+    )
+    share = ibis.cases(
+        *[(c, ibis.literal(sh, type="decimal(10, 4)")) for c, sh in graded],
+        else_=ibis.literal(default, type="decimal(10, 4)"),
+    )
+    return withheld, share
+
+
 def settle_month(inputs: Inputs, month: str) -> MonthlyResult:
     """Monthly pre-settlement at the budget point value, with the withholding share in force
     on the month's first day. A month with no cases raises `NoCasesError`."""
@@ -161,21 +287,24 @@ def settle_month(inputs: Inputs, month: str) -> MonthlyResult:
     pvs = {p: budget_point_value(pol, p, inputs.history) for p in pools}
     scored = with_money(result.scored, {p: point_value_units(v) for p, v in pvs.items()})
     share = pol.settlement.withholding_share
-    h = _hospital_totals(scored, ["hospital_id", "pool"])
-    h = h.mutate(withheld_fen=_withhold(h.fund_payable_fen, share))
+    h = _with_grade(_hospital_totals(scored, ["hospital_id", "pool"]), inputs)
+    withheld, grade_share = _withheld_by_grade(h, pol)
+    h = h.mutate(withheld_fen=withheld, withholding_share=grade_share)
     h = h.mutate(advance_fen=h.fund_payable_fen - h.withheld_fen)
+    h = h.mutate(settle_month=ibis.literal(month))
+    h = _with_recovery(h, prepayments(h, inputs, pol), {month: pol})
+    h = h.mutate(advance_paid_fen=h.advance_fen - h.prepayment_recovery_fen)
     h = h.mutate(
-        settle_month=ibis.literal(month),
         point_value=ibis.cases(
             *[(h.pool == p, ibis.literal(v, type="decimal(18, 6)")) for p, v in pvs.items()],
             else_=None,
         ),
-        withholding_share=ibis.literal(share, type="decimal(10, 4)"),
     )
     hospitals = h.select(
         "hospital_id",
         "pool",
         "settle_month",
+        "credit_grade",
         "cases",
         "total_score",
         "point_value",
@@ -185,6 +314,9 @@ def settle_month(inputs: Inputs, month: str) -> MonthlyResult:
         "withholding_share",
         "withheld_fen",
         "advance_fen",
+        "prepaid_fen",
+        "prepayment_recovery_fen",
+        "advance_paid_fen",
         "ffs_fund_fen",
     ).order_by(["hospital_id", "pool"])
     return MonthlyResult(
@@ -214,27 +346,72 @@ def _contract(scored: ir.Table) -> ir.Table:
 # Annual clearing
 
 
+#: The grain the annual clearing aggregates cases to once (`_money_totals`); hospitals,
+#: departments, monthly advances and pool totals are sums over it.
+MONEY_GRAIN = ["hospital_id", "pool", "department", "settle_month", "level", "community_id"]
+
+
+def _money_totals(
+    scored: ir.Table, final: dict[str, int], budget: dict[str, int] | None
+) -> ir.Table:
+    """One pass over the scored cases: each case's DIP amount at the final point value (and,
+    for the monthly advances, at the budget point value), each rounded once per case, summed
+    by `MONEY_GRAIN`. Every total above is an integer sum of these, so it equals the sum of
+    the case table's amounts to the fen."""
+    t = scored.mutate(
+        _amount=amount_fen(scored.settled_score, point_value_column(scored.pool, final))
+    )
+    metrics = {
+        "cases": t.count(),
+        "total_score": t.settled_score.sum().cast(SCORE_T),
+        "dip_amount_fen": t._amount.sum().cast("int64"),
+        "personal_share_fen": t.personal_share_fen.sum().cast("int64"),
+        "fund_payable_fen": (t._amount - t.personal_share_fen).sum().cast("int64"),
+        "ffs_fund_fen": t.ffs_fund_fen.sum().cast("int64"),
+        "total_cost_fen": t.total_cost_fen.sum().cast("int64"),
+    }
+    if budget is not None:
+        b = amount_fen(t.settled_score, point_value_column(t.pool, budget))
+        metrics["budget_fund_payable_fen"] = (b - t.personal_share_fen).sum().cast("int64")
+    return t.group_by(MONEY_GRAIN).aggregate(**metrics).cache()
+
+
+def _sum_totals(m: ir.Table, keys: list[str]) -> ir.Table:
+    """`_hospital_totals` of the cases, from the money totals."""
+    return m.group_by(keys).aggregate(
+        cases=m.cases.sum().cast("int64"),
+        total_score=m.total_score.sum().cast(SCORE_T),
+        dip_amount_fen=m.dip_amount_fen.sum().cast("int64"),
+        personal_share_fen=m.personal_share_fen.sum().cast("int64"),
+        fund_payable_fen=m.fund_payable_fen.sum().cast("int64"),
+        ffs_fund_fen=m.ffs_fund_fen.sum().cast("int64"),
+        total_cost_fen=m.total_cost_fen.sum().cast("int64"),
+    )
+
+
 def _advances_from_months(
-    inputs: Inputs, scored: ir.Table, year: int, pvs_budget: dict[str, Decimal]
+    inputs: Inputs, totals: ir.Table, prepaid: ir.Table | None = None
 ) -> ir.Table:
     """Monthly advances recomputed from this year's cases: each month at the budget point
-    value with the withholding share in force that month."""
-    money = with_money(scored, {p: point_value_units(v) for p, v in pvs_budget.items()})
-    m = _hospital_totals(money, ["hospital_id", "pool", "settle_month"])
+    value with the withholding share in force that month (by credit grade), and the
+    prepayment instalment each month recovers."""
+    m = totals.group_by(["hospital_id", "pool", "settle_month"]).aggregate(
+        fund_payable_fen=totals.budget_fund_payable_fen.sum().cast("int64")
+    )
+    m = _with_grade(m, inputs)
     months = sorted(m.select("settle_month").distinct().to_pyarrow().column(0).to_pylist())
-    shares = {
-        mo: _policy_on(inputs.policy, _month_start(mo)).settlement.withholding_share
-        for mo in months
-    }
+    policies = {mo: _policy_on(inputs.policy, _month_start(mo)) for mo in months}
     withheld = ibis.cases(
-        *[(m.settle_month == mo, _withhold(m.fund_payable_fen, s)) for mo, s in shares.items()],
+        *[(m.settle_month == mo, _withheld_by_grade(m, p)[0]) for mo, p in policies.items()],
         else_=None,
     )
     m = m.mutate(withheld_fen=withheld)
     m = m.mutate(advance_fen=m.fund_payable_fen - m.withheld_fen)
+    m = _with_recovery(m, prepaid, policies)
     return m.group_by(["hospital_id", "pool"]).aggregate(
         withheld_fen=m.withheld_fen.sum().cast("int64"),
         advances_fen=m.advance_fen.sum().cast("int64"),
+        prepayment_recovered_fen=m.prepayment_recovery_fen.sum().cast("int64"),
     )
 
 
@@ -243,10 +420,17 @@ def _advances_from_file(con: Any, advances: pa.Table) -> ir.Table:
     missing = [c for c in need if c not in advances.column_names]
     if missing:
         raise InputDataError("advances", "、".join(missing), "月度预付表缺少列")
-    a = table_from_arrow(con, advances.select(list(need)), "opendip_advances")
+    extra = (
+        ["prepayment_recovery_fen"] if "prepayment_recovery_fen" in advances.column_names else []
+    )
+    a = table_from_arrow(con, advances.select([*need, *extra]), "opendip_advances")
+    if not extra:  # an advances file without instalments: all recovered at the clearing
+        a = a.mutate(prepayment_recovery_fen=ibis.literal(0, type="int64"))
+    recovered = a.prepayment_recovery_fen.cast("int64").fill_null(0).sum().cast("int64")
     return a.group_by(["hospital_id", "pool"]).aggregate(
         withheld_fen=a.withheld_fen.cast("int64").sum().cast("int64"),
         advances_fen=a.advance_fen.cast("int64").sum().cast("int64"),
+        prepayment_recovered_fen=recovered,
     )
 
 
@@ -490,21 +674,34 @@ def settle_year(
         pool = r["pool"]
         funds[pool] = pool_funds(final, pool, non_dip.get(pool, (0, 0))[1] or 0)
         pvs[pool], targets[pool] = final_point_value(final, funds[pool], r["score"], r["personal"])
-    # Cached once: hospitals, departments and the case table all read it.
-    money = with_money(scored, {p: point_value_units(v) for p, v in pvs.items()}).cache()
+    # Money is computed per case in one pass and aggregated once (`_money_totals`); the
+    # per-case table computes it again as it streams to Parquet (never cached).
+    final_units = {p: point_value_units(v) for p, v in pvs.items()}
+    money = with_money(scored, final_units)
+    budget_units = None
+    if advances is None:
+        budget_units = {
+            p: point_value_units(
+                budget_point_value(_policy_on(pf, dt.date(year, 1, 1)), p, inputs.history)
+            )
+            for p in pvs
+        }
+    totals = _money_totals(scored, final_units, budget_units)
 
     # Per hospital × pool.
-    h = _hospital_totals(money, ["hospital_id", "pool"])
-    hinfo = scored.select("hospital_id", "level", "community_id").distinct()
-    h = h.join(hinfo, "hospital_id")
+    h = _sum_totals(totals, ["hospital_id", "pool"])
+    hinfo = totals.select("hospital_id", "level", "community_id").distinct()
+    h = _with_grade(h.join(hinfo, "hospital_id"), inputs)
+    # Rule step "prepayment": disbursed at the start of the year by the policy in force on
+    # 1 January (eligibility by last year's credit grade and assessment).
+    first = _policy_on(pf, dt.date(year, 1, 1))
+    prepaid = prepayments(h, inputs, first)
+    from opendip.settlement.prepayment import REASONS as pre_reasons
+
     if advances is not None:
         adv = _advances_from_file(con, advances)
     else:
-        budget = {
-            p: budget_point_value(_policy_on(pf, dt.date(year, 1, 1)), p, inputs.history)
-            for p in pvs
-        }
-        adv = _advances_from_months(inputs, scored, year, budget)
+        adv = _advances_from_months(inputs, totals, prepaid)
     unknown_adv = adv.anti_join(h, ["hospital_id", "pool"])
     n_unknown = unknown_adv.count().to_pyarrow().as_py()
     if n_unknown:
@@ -513,7 +710,42 @@ def settle_year(
             "advances", "hospital_id", f"{n_unknown} 个医疗机构有月度预付但本年度无 DIP 病例", ex
         )
     h = h.left_join(adv, ["hospital_id", "pool"]).drop("hospital_id_right", "pool_right")
-    h = h.mutate(withheld_fen=h.withheld_fen.fill_null(0), advances_fen=h.advances_fen.fill_null(0))
+    h = h.mutate(
+        withheld_fen=h.withheld_fen.fill_null(0),
+        advances_fen=h.advances_fen.fill_null(0),
+        prepayment_recovered_fen=h.prepayment_recovered_fen.fill_null(0),
+    )
+    if prepaid is not None:
+        pp = prepaid.select(
+            p_hospital_id=prepaid.hospital_id,
+            p_pool=prepaid.pool,
+            prepaid_fen=prepaid.prepaid_fen,
+            prepayment_reason=prepaid.prepayment_reason,
+        )
+        h = h.left_join(pp, (h.hospital_id == pp.p_hospital_id) & (h.pool == pp.p_pool))
+        h = h.drop("p_hospital_id", "p_pool")
+        h = h.mutate(
+            prepaid_fen=h.prepaid_fen.fill_null(0),
+            prepayment_reason=h.prepayment_reason.fill_null(
+                pre_reasons["no_base" if inputs.prepayment_base is not None else "no_base_file"]
+            ),
+        )
+        # Prepaid hospitals × pools without a DIP line this year: nothing to recover from;
+        # reported per pool (reconciliation) so that no prepayment goes unaccounted.
+        lost = prepaid.filter(prepaid.prepaid_fen > 0).anti_join(h, ["hospital_id", "pool"])
+        without_line = {
+            r["pool"]: int(r["f"])
+            for r in lost.group_by("pool")
+            .aggregate(f=lost.prepaid_fen.sum().cast("int64"))
+            .to_pyarrow()
+            .to_pylist()
+        }
+    else:
+        without_line = {}
+        h = h.mutate(
+            prepaid_fen=ibis.literal(0, type="int64"),
+            prepayment_reason=ibis.literal("政策未设预付金"),
+        )
 
     # Rule step "FFS comparison": per unit (hospital, or 医共体 when the policy nets
     # communities), the band of DIP ÷ FFS on the policy's basis, shared among members.
@@ -582,7 +814,11 @@ def settle_year(
             else_="balanced",
         ),
     )
-    h = h.mutate(clearing_payment_fen=h.clearing_total_fen - h.advances_fen)
+    # 预付金 not recovered from the monthly advances is recovered at the clearing.
+    h = h.mutate(prepayment_outstanding_fen=h.prepaid_fen - h.prepayment_recovered_fen)
+    h = h.mutate(
+        clearing_payment_fen=h.clearing_total_fen - h.advances_fen - h.prepayment_outstanding_fen
+    )
     h = h.mutate(
         point_value=ibis.cases(
             *[(h.pool == p, ibis.literal(v, type="decimal(18, 6)")) for p, v in pvs.items()],
@@ -591,7 +827,7 @@ def settle_year(
     )
     hospitals = h.select(*HOSPITAL_COLUMNS).order_by(["hospital_id", "pool"]).to_pyarrow()
 
-    d = _compare_sides(_hospital_totals(money, ["hospital_id", "department", "pool"]), final)
+    d = _compare_sides(_sum_totals(totals, ["hospital_id", "department", "pool"]), final)
     d = d.mutate(dip_minus_ffs_fen=d.compare_dip_fen - d.compare_ffs_fen)
     d = d.mutate(
         result=ibis.cases(
@@ -604,17 +840,17 @@ def settle_year(
     communities = units.order_by(["unit_id", "pool"]).to_pyarrow()
     case_totals = {
         r["pool"]: r
-        for r in money.group_by("pool")
+        for r in totals.group_by("pool")
         .aggregate(
-            cases=money.count(),
-            dip=money.dip_amount_fen.sum().cast("int64"),
-            score=money.settled_score.sum().cast(SCORE_T),
+            cases=totals.cases.sum().cast("int64"),
+            dip=totals.dip_amount_fen.sum().cast("int64"),
+            score=totals.total_score.sum().cast(SCORE_T),
         )
         .to_pyarrow()
         .to_pylist()
     }
     dip_cases = sum(int(r["cases"]) for r in case_totals.values())
-    pools = _pool_table(hospitals, case_totals, funds, pvs, targets, non_dip, final)
+    pools = _pool_table(hospitals, case_totals, funds, pvs, targets, non_dip, final, without_line)
     special = special_rule_counts(money, result.not_dip)
     return AnnualResult(
         year=year,
@@ -671,6 +907,7 @@ HOSPITAL_COLUMNS = (
     "level",
     "community_id",
     "unit_id",
+    "credit_grade",
     "cases",
     "total_score",
     "point_value",
@@ -696,6 +933,10 @@ HOSPITAL_COLUMNS = (
     "assessment_status",
     "clearing_total_fen",
     "advances_fen",
+    "prepaid_fen",
+    "prepayment_reason",
+    "prepayment_recovered_fen",
+    "prepayment_outstanding_fen",
     "clearing_payment_fen",
 )
 
@@ -730,6 +971,7 @@ def _pool_table(
     targets: dict[str, Decimal],
     non_dip: dict[str, tuple[int, int]],
     pol: Policy,
+    prepaid_without_line: dict[str, int] | None = None,
 ) -> pa.Table:
     """One row per pool: budget identity and the sums that must agree (Arrow compute over
     the already-aggregated hospital table and the case table)."""
@@ -785,11 +1027,22 @@ def _pool_table(
                 "deposit_deducted_fen": hsum("deposit_deducted_fen"),
                 "clearing_total_fen": hsum("clearing_total_fen"),
                 "advances_fen": hsum("advances_fen"),
+                "prepaid_fen": hsum("prepaid_fen"),
+                "prepayment_recovered_fen": hsum("prepayment_recovered_fen"),
+                "prepayment_outstanding_fen": hsum("prepayment_outstanding_fen"),
+                "prepaid_without_line_fen": (prepaid_without_line or {}).get(pool, 0),
                 "clearing_payment_fen": hsum("clearing_payment_fen"),
                 "hospitals_in_surplus": results.count("surplus"),
                 "hospitals_in_deficit": results.count("deficit"),
                 "hospitals_balanced": results.count("balanced"),
                 "cases_equal_hospitals": case_dip == hosp_dip,
+                # what the hospitals received over the year is what they are owed: prepaid
+                # + monthly advances − instalments recovered + clearing payment
+                "cash_identity": hsum("prepaid_fen")
+                + hsum("advances_fen")
+                - hsum("prepayment_recovered_fen")
+                + hsum("clearing_payment_fen")
+                == hsum("clearing_total_fen"),
                 "clearing_identity": hsum("clearing_total_fen")
                 == hsum("fund_payable_fen")
                 + reserve_used

@@ -25,17 +25,27 @@ import pyarrow.parquet as pq
 
 import opendip
 from opendip.contract.cells import EXCEL_OPTIONS
-from opendip.contract.tables import INSURANCE_TYPE_LABELS, SCORED
+from opendip.contract.tables import INSURANCE_TYPE_LABELS, SCORED, SCORED_SHOWN
 from opendip.policy import PolicyFile
 from opendip.policy.sections.settlement import FFS_BASIS_LABELS, FFS_RULE_LABELS
 
 #: Chinese headers of result columns (Excel, reports). Money columns end in _fen.
 LABELS: dict[str, str] = {
     **{c.name: c.label for c in SCORED.columns},
+    "explanation": "计算说明",
     "settle_month": "结算月份",
     "cases": "病例数",
     "total_score": "总结算分值",
     "withholding_share": "质量保证金比例",
+    "credit_grade": "信用等级",
+    "prepaid_fen": "年初预付金",
+    "prepayment_reason": "预付金资格",
+    "prepayment_recovery_fen": "本月扣回预付金",
+    "advance_paid_fen": "本月实际拨付",
+    "prepayment_recovered_fen": "月度已扣回预付金",
+    "prepayment_outstanding_fen": "清算扣回预付金",
+    "prepaid_without_line_fen": "本年无DIP病例的预付金",
+    "cash_identity": "拨付恒等式成立",
     "withheld_fen": "质量保证金",
     "advance_fen": "月度预付金额",
     "level": "医院等级",
@@ -164,6 +174,19 @@ def write_case_table(expr: ir.Table, path: Path) -> tuple[Path, int]:
     table = expr.to_pyarrow()
     write_parquet(table, path)
     return path, table.num_rows
+
+
+def case_sheet(cases: pa.Table) -> pa.Table:
+    """The per-case Excel sheet: the SCORED columns people read, and the Chinese explanation
+    rendered from its facts (`opendip.scoring.explain.render`) in place of them."""
+    from opendip.scoring.explain import render_column
+
+    shown = cases.select(list(SCORED_SHOWN))
+    shown = shown.append_column("explanation", pa.array(render_column(cases), pa.string()))
+    for rule in ("tcm_group", "new_tech"):  # the special payment rules applied
+        if rule in cases.column_names:
+            shown = shown.append_column(rule, cases.column(rule))
+    return shown
 
 
 def _cell(name: str, value: Any) -> Any:
@@ -365,6 +388,31 @@ def yuan(fen: int) -> str:
     return f"{Decimal(int(fen)) / 100:,.2f}"
 
 
+def _prepayment_lines(r: dict, ok: str) -> list[str]:
+    """The clearing payment line, with the prepayment (预付金) when there is one."""
+    if not r.get("prepaid_fen") and not r.get("prepaid_without_line_fen"):
+        return [
+            f"- 清算应付总额 {yuan(r['clearing_total_fen'])} 元 − 已预付 {yuan(r['advances_fen'])} 元 = "
+            f"清算应拨付 {yuan(r['clearing_payment_fen'])} 元（各医疗机构合计，逐分相符：{ok}）"
+        ]
+    cash = "成立" if r.get("cash_identity") else "不成立！"
+    lines = [
+        f"- 预付金：年初预付 {yuan(r['prepaid_fen'])} 元，月度预付中扣回 "
+        f"{yuan(r['prepayment_recovered_fen'])} 元，清算时扣回 "
+        f"{yuan(r['prepayment_outstanding_fen'])} 元",
+        f"- 清算应付总额 {yuan(r['clearing_total_fen'])} 元 − 已预付 {yuan(r['advances_fen'])} 元 − "
+        f"清算扣回预付金 {yuan(r['prepayment_outstanding_fen'])} 元 = 清算应拨付 "
+        f"{yuan(r['clearing_payment_fen'])} 元（各医疗机构合计，逐分相符：{ok}）",
+        f"- 全年拨付：年初预付金 + 月度预付 − 扣回 + 清算应拨付 = 清算应付总额（{cash}）",
+    ]
+    if r.get("prepaid_without_line_fen"):
+        lines.append(
+            f"- 另有本年无 DIP 病例的医疗机构年初预付金 {yuan(r['prepaid_without_line_fen'])} 元，"
+            "无月度预付可扣，须另行收回"
+        )
+    return lines
+
+
 def special_rules_line(counts: dict[str, int]) -> str:
     """One Chinese line: cases and money of 中医优势病种 and 新技术新项目 (clearing counts)."""
     return (
@@ -412,8 +460,7 @@ def reconciliation_markdown(
             f"留在统筹基金 {yuan(r['kept_in_fund_fen'])} 元",
             f"- 质量保证金 {yuan(r['withheld_fen'])} 元，返还 {yuan(r['returned_fen'])} 元，扣减 "
             f"{yuan(r['deposit_deducted_fen'])} 元",
-            f"- 清算应付总额 {yuan(r['clearing_total_fen'])} 元 − 已预付 {yuan(r['advances_fen'])} 元 = "
-            f"清算应拨付 {yuan(r['clearing_payment_fen'])} 元（各医疗机构合计，逐分相符：{ok}）",
+            *_prepayment_lines(r, ok),
             "",
         ]
     return "\n".join(lines)

@@ -19,6 +19,7 @@ from opendip.settlement.clearing import Inputs, settle_month, settle_year
 from opendip.settlement.errors import InputDataError
 from opendip.settlement.output import (
     EXCEL_MAX_ROWS,
+    case_sheet,
     reconciliation_markdown,
     staged_directory,
     write_case_table,
@@ -43,6 +44,14 @@ class InputFiles:
     #: the directory's metrics file beside it (`<directory>.metrics.json`, written by the
     #: directory build), so the CLI, the demo and the platform score alike.
     all_case_mean_fen: int | None = None
+    #: Credit grades in force (hospital_id, grade): the previous year's 信用评价, whose
+    #: grades set the withholding share and prepayment eligibility (policy `credit`).
+    credit: Path | None = None
+    #: 预付金 base (hospital_id, pool, paid_fen, months): the previous year's DIP payment
+    #: (`opendip.settlement.prepayment.base_from_clearing` / `base_from_cases`).
+    prepayment_base: Path | None = None
+    #: The previous year's assessment scores (prepayment.min_assessment_score).
+    previous_assessment: Path | None = None
 
     def __post_init__(self) -> None:
         if self.all_case_mean_fen is None:
@@ -85,6 +94,15 @@ def _inputs(files: InputFiles, engine: str = "duckdb") -> Inputs:
         reviews=read_table(files.reviews, "reviews") if files.reviews else None,
         history=read_table(files.history, "history") if files.history else None,
         all_case_mean_fen=files.all_case_mean_fen,
+        credit=read_table(files.credit, "credit") if files.credit else None,
+        prepayment_base=(
+            read_table(files.prepayment_base, "prepayment_base") if files.prepayment_base else None
+        ),
+        previous_assessment=(
+            read_table(files.previous_assessment, "previous_assessment")
+            if files.previous_assessment
+            else None
+        ),
     )
 
 
@@ -96,6 +114,9 @@ def _input_map(files: InputFiles, **extra: Path | None) -> dict[str, Path | None
         "hospitals": files.hospitals,
         "reviews": files.reviews,
         "history": files.history,
+        "credit": files.credit,
+        "prepayment_base": files.prepayment_base,
+        "previous_assessment": files.previous_assessment,
         **extra,
     }
 
@@ -129,7 +150,9 @@ def run_month(
                 notes.append(_too_many_rows(r.cases.num_rows))
             else:
                 outputs.append(
-                    write_excel([("病例明细", r.cases)], out / f"病例明细_{month}.xlsx", day)
+                    write_excel(
+                        [("病例明细", case_sheet(r.cases))], out / f"病例明细_{month}.xlsx", day
+                    )
                 )
         summary = {
             "month": month,
@@ -141,7 +164,14 @@ def run_month(
             "not_dip_cases": r.not_dip.num_rows,
             "totals": {
                 c: int(pa.compute.sum(r.hospitals.column(c)).as_py() or 0)
-                for c in ("dip_amount_fen", "fund_payable_fen", "withheld_fen", "advance_fen")
+                for c in (
+                    "dip_amount_fen",
+                    "fund_payable_fen",
+                    "withheld_fen",
+                    "advance_fen",
+                    "prepayment_recovery_fen",
+                    "advance_paid_fen",
+                )
             },
         }
         outputs.append(write_json(summary, out / "summary.json"))
@@ -248,7 +278,9 @@ def run_year(
                 notes.append(_too_many_rows(case_rows))
             elif case_excel:
                 outputs.append(
-                    write_excel([("病例明细", r.cases)], out / f"病例明细_{year}.xlsx", day)
+                    write_excel(
+                        [("病例明细", case_sheet(r.cases))], out / f"病例明细_{year}.xlsx", day
+                    )
                 )
         summary = {
             "year": year,

@@ -409,3 +409,67 @@ class PushedCase(Base):
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CreditRating(Base):
+    """A hospital's (or doctor's) credit rating (信用评价) of one period: the score, the grade,
+    the inputs that produced it (measures and item points) and, after a remediation
+    (信用修复), the repaired grade in force."""
+
+    __tablename__ = "credit_ratings"
+    __table_args__ = (UniqueConstraint("period", "subject", "hospital_id", "doctor_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), index=True)
+    #: "hospital" or "doctor".
+    subject: Mapped[str] = mapped_column(String(16), default="hospital")
+    hospital_id: Mapped[str] = mapped_column(String(64), index=True)
+    #: "" for a hospital's own rating.
+    doctor_id: Mapped[str] = mapped_column(String(64), default="")
+    score: Mapped[Decimal] = mapped_column(Numeric(10, 4))
+    grade: Mapped[str] = mapped_column(String(8))
+    #: The grade after a recorded remediation (None: not repaired).
+    repaired_grade: Mapped[str | None] = mapped_column(String(8))
+    #: Item lines: [{item, item_name, measure, value, numerator, denominator, weight, points}].
+    breakdown: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: Where the rating came from (run, policy version, input files) and when.
+    source: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    rated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    @property
+    def grade_in_force(self) -> str:
+        return self.repaired_grade or self.grade
+
+
+class CreditRepair(Base):
+    """信用修复: the agency records a hospital's remediation; the rating's grade is raised by
+    the policy's rule (credit.repair_steps, credit.repair_highest_grade)."""
+
+    __tablename__ = "credit_repairs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rating_id: Mapped[int] = mapped_column(
+        ForeignKey("credit_ratings.id", ondelete="CASCADE"), index=True
+    )
+    remediation: Mapped[str] = mapped_column(Text)
+    grade_before: Mapped[str] = mapped_column(String(8))
+    grade_after: Mapped[str] = mapped_column(String(8))
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    recorder: Mapped[User | None] = relationship()
+
+
+class Complaint(Base):
+    """A complaint or report (投诉举报) about a hospital the agency records; substantiated
+    complaints of a period count in its credit rating."""
+
+    __tablename__ = "complaints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hospital_id: Mapped[str] = mapped_column(String(64), index=True)
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    summary: Mapped[str] = mapped_column(Text)
+    substantiated: Mapped[bool] = mapped_column(Boolean, default=False)
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

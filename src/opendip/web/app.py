@@ -133,6 +133,16 @@ def _load_supervision_leads(store: Store, data_dir: Path) -> None:
         import_leads(s, pq.read_table(path).to_pylist())
 
 
+#: /docs: the vendored Swagger UI (static/vendor/VERSIONS.md), started by static/api-docs.js.
+API_DOCS_HTML = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>OpenDIP 平台 API 文档</title>
+<link rel="stylesheet" href="/static/vendor/swagger-ui-5.36.0.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/static/vendor/swagger-ui-5.36.0-bundle.js"></script>
+<script src="/static/api-docs.js"></script></body></html>
+"""
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the app on a region directory; migrates the store and recovers stale runs."""
     store = Store(settings.db_url or sqlite_url(settings.data_dir))
@@ -142,11 +152,17 @@ def create_app(settings: Settings) -> FastAPI:
     load_demo_runs(store, settings.data_dir)
     runs.show_published()
     _load_supervision_leads(store, settings.data_dir)
+    from opendip.web.credit import load_demo_ratings
+
+    load_demo_ratings(store, settings.data_dir)
 
     app = FastAPI(
         title="OpenDIP 平台 API",
         version=__version__,
         description="区域点数法总额预算和按病种分值付费平台：页面上的每个操作都有对应的 JSON 接口。",
+        # Swagger UI is served from the vendored bundle below (never a CDN); no ReDoc.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     from opendip.web.uploads import UploadService
@@ -168,6 +184,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.templates = _templates()
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return HTMLResponse(API_DOCS_HTML)
+
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
 
     @app.exception_handler(LoginRequired)
@@ -246,6 +267,9 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (auth, pages, data, runs_router, applications, admin, disclosure):
         app.include_router(module.router)
     from opendip.web.routers import analysis, reports
+    from opendip.web.routers import credit as credit_router
+
+    app.include_router(credit_router.router)
 
     app.include_router(analysis.router)
     app.add_exception_handler(analysis.AnalysisRefused, analysis.refused)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from sqlalchemy import select
 
 from opendip.store import Run, Store, utcnow
 from opendip.store import repositories as repo
+
+log = logging.getLogger(__name__)
 
 INDEX = "platform-runs.json"
 #: Where the demo writes its monthly runs (one directory per month).
@@ -43,6 +46,9 @@ def settle_demo_months(ctx: Any) -> list[dict[str, str]]:
         directory=ctx.artifacts["directory"],
         hospitals=ctx.artifacts["hospitals"],
         all_case_mean_fen=all_case_mean(ctx),
+        credit=ctx.artifacts.get("credit_previous"),
+        prepayment_base=ctx.artifacts.get("prepayment_base"),
+        previous_assessment=ctx.artifacts.get("previous_assessment"),
     )
     months = pc.unique(pq.read_table(files.cases, columns=["settle_month"])["settle_month"])
     root = Path(ctx.workdir)
@@ -67,6 +73,13 @@ def _manifest(data_dir: Path, entry: dict[str, str]) -> dict[str, Any] | None:
     summary_path = settlement / "summary.json"
     run_manifest = settlement / "manifest.json"
     if not summary_path.is_file() or not run_manifest.is_file():
+        return None
+    from opendip.settlement.output import OutputIntegrityError, verify_outputs
+
+    try:  # the money recorded in the store comes from summary.json: only when it matches
+        verify_outputs(settlement)
+    except OutputIntegrityError as exc:
+        log.warning("示范运行 %s %s 未登记：%s", entry["kind"], entry["period"], exc)
         return None
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     engine = json.loads(run_manifest.read_text(encoding="utf-8"))

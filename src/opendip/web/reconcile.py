@@ -23,10 +23,13 @@ from decimal import Decimal
 from typing import Any
 
 import ibis
+import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from opendip.contract.ids import id_reasons, normalise_id_array
+from opendip.contract.tables import EXPLAIN_FACTS
+from opendip.scoring.explain import render as render_explanation
 
 FORMATS = {
     "opendip": "OpenDIP 逐例结果导出格式",
@@ -207,13 +210,23 @@ def our_results(region: Any, hospital_id: str, upload_files: list[str]) -> ibis.
     scored = region._view([scored_path])
     own = cases.filter(cases.hospital_id == hospital_id).select("case_id")
     s = scored.semi_join(own, "case_id")
+    if "explanation" in s.columns:  # a run written before explanations were kept as facts
+        explanation: ir.Value = s.explanation.cast("string")
+    else:  # the explanation's facts, rendered for the differing cases shown
+        explanation = ibis.struct({c: s[c] for c in EXPLAIN_FACTS if c in s.columns})
     return s.select(
         "case_id",
         "group_code",
         settled_score=s.settled_score.cast("decimal(18, 4)"),
         amount_fen=s.dip_amount_fen.cast("int64"),
-        explanation=s.explanation.cast("string"),
+        explanation=explanation,
     )
+
+
+def _our_explanation(value: str | dict[str, Any] | None) -> str:
+    if isinstance(value, dict):
+        return render_explanation(value)
+    return value or ""
 
 
 def compare(ours: ibis.Table, agency: pa.Table) -> list[dict[str, Any]]:
@@ -267,7 +280,7 @@ def compare(ours: ibis.Table, agency: pa.Table) -> list[dict[str, Any]]:
                     "group_code": r["o_group"],
                     "settled_score": r["o_score"],
                     "amount_fen": r["o_amount"],
-                    "explanation": r["o_expl"] or "",
+                    "explanation": _our_explanation(r["o_expl"]),
                 },
                 "agency": None
                 if r["missing_agency"]

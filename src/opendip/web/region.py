@@ -24,7 +24,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from opendip.contract import CASES
+from opendip.contract.tables import EXPLAIN_FACTS
 from opendip.engine import connect
+from opendip.scoring.explain import render as render_explanation
 from opendip.store.access import CaseScope
 
 CASE_YEAR = re.compile(r"^cases_(\d{4})\.parquet$")
@@ -382,10 +384,14 @@ class RegionData:
                 out[r["case_id"]].update(r)
         if self.results.scored:
             sc = self._view([self.results.scored])
-            cols = [c for c in _SCORED_SHOWN if c in sc.columns]
+            wanted = dict.fromkeys([*_SCORED_SHOWN, *EXPLAIN_FACTS])
+            cols = [c for c in wanted if c in sc.columns]
             sc = sc.filter(sc.case_id.isin(ids)).select(*cols)
             for r in sc.to_pyarrow().to_pylist():
-                out[r["case_id"]].update(r)
+                if "explanation" not in r and "explain_body" in r:
+                    # runs keep the explanation's facts; the sentence is rendered on read
+                    r["explanation"] = render_explanation(r)
+                out[r["case_id"]].update({k: r[k] for k in _SCORED_SHOWN if k in r})
         return out
 
     def case(
@@ -490,6 +496,7 @@ class RegionData:
                         aggs[c] = sc[c].sum()
                 agg = sc.aggregate(**aggs).to_pyarrow().to_pylist()[0]
                 out["scored"] = agg
+                out.update(self._inpatient_fund(scope, t, agg.get("fund_payable_fen")))
                 dev = sc.group_by("deviation").aggregate(n=sc.count()).to_pyarrow().to_pylist()
                 out["deviations"] = {r["deviation"]: int(r["n"]) for r in dev}
                 if "point_value" in cols:
@@ -517,6 +524,29 @@ class RegionData:
                     )
                     out["by_hospital"] = per
         return out
+
+    def _inpatient_fund(
+        self, scope: CaseScope, cases: ir.Table, dip_fund: int | None
+    ) -> dict[str, Any]:
+        """住院统筹基金支出 = DIP fund payable + the fund paid for the cases not settled by DIP
+        (`not_dip.parquet` beside the scored results), and the DIP share of it."""
+        scored = self.results.scored
+        path = scored.parent / "not_dip.parquet" if scored is not None else None
+        if dip_fund is None or path is None or not path.exists():
+            return {}
+        nd = self._view([path])
+        if "ffs_fund_fen" not in nd.columns:
+            return {}
+        if not scope.whole_region:
+            keys = [k for k in ("hospital_id", "case_id") if k in nd.columns]
+            nd = nd.semi_join(cases.select(*keys), keys)
+        other = int(nd.aggregate(x=nd.ffs_fund_fen.sum()).to_pyarrow().to_pylist()[0]["x"] or 0)
+        total = int(dip_fund) + other
+        return {
+            "not_dip_fund_fen": other,
+            "inpatient_fund_fen": total,
+            "dip_fund_share": int(dip_fund) / total if total else None,
+        }
 
     # -- directory ----------------------------------------------------------------------------
     def directory_versions(self) -> list[Path]:

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import select, update
@@ -194,6 +195,11 @@ class RunService:
         with self.store.session() as s:
             uploads = repo.accepted_upload_files(s)
             reviews = special_review_table(repo.final_special_reviews(s))
+            # Last year's credit grades in force (repairs applied) set this year's
+            # withholding share and prepayment eligibility (policy `credit`).
+            from opendip.store.credit import grades_in_force
+
+            grades = grades_in_force(s, str(year - 1))
         self._progress(run_id, 10, "读取病例" if kind == "monthly" else "读取全年病例")
         with self.region._lock:
             cases_expr = self.region.cases_expr(uploads)
@@ -226,6 +232,11 @@ class RunService:
         pq.write_table(cases, out / "cases.parquet")
         pq.write_table(grouped, out / "grouped.parquet")
         pq.write_table(reviews, out / "special_reviews.parquet")
+        if grades:
+            pq.write_table(
+                pa.table({"hospital_id": list(grades), "grade": list(grades.values())}),
+                out / "credit_grades.parquet",
+            )
         files = InputFiles(
             policy=Path(policy_path),
             cases=out / "cases.parquet",
@@ -235,7 +246,10 @@ class RunService:
             reviews=out / "special_reviews.parquet" if reviews.num_rows else None,
             all_case_mean_fen=directory_all_case_mean_fen(Path(directory))
             or self.region.all_case_mean_fen(),
+            credit=out / "credit_grades.parquet" if grades else None,
         )
+        if policy.prepayment is not None:
+            files.prepayment_base, files.previous_assessment = self._prepayment_inputs(year, out)
         blocking = int(pc.sum(checked.case_status.column("blocking")).as_py() or 0)
         manifest: dict[str, Any] = {
             "period": period,
@@ -256,6 +270,41 @@ class RunService:
             "outputs_scored": str(out / "settlement" / "cases.parquet"),
         }
         return out, files, manifest
+
+    def _prepayment_inputs(self, year: int, out: Path) -> tuple[Path | None, Path | None]:
+        """预付金 inputs from last year: its published annual clearing (DIP payment by hospital
+        × pool, and its assessment), else the demo's DATA/credit/<year−1>/ files, else last
+        year's settlement lists in the region directory (fund payment)."""
+        from opendip.settlement.prepayment import base_from_cases, base_from_clearing
+
+        previous = str(year - 1)
+        with self.store.session() as s:
+            run = next(
+                (r for r in repo.published_runs(s) if r.kind == "annual" and r.period == previous),
+                None,
+            )
+            settlement = self.settlement_dir(run) if run is not None else None
+        if settlement is not None:
+            pq.write_table(
+                base_from_clearing(pq.read_table(settlement / "hospitals.parquet")),
+                out / "prepayment_base.parquet",
+            )
+            assessment = settlement.parent / "assessment" / "assessment.parquet"
+            return out / "prepayment_base.parquet", assessment if assessment.is_file() else None
+        demo = self.region.data_dir / "credit" / previous
+        if (demo / "prepayment_base.parquet").is_file():
+            assessment = demo / "assessment.parquet"
+            return demo / "prepayment_base.parquet", assessment if assessment.is_file() else None
+        cases = self.region.data_dir / f"cases_{previous}.parquet"
+        if cases.is_file():
+            from opendip.engine import connect
+
+            con = connect()
+            pq.write_table(
+                base_from_cases(con, con.read_parquet(str(cases))), out / "prepayment_base.parquet"
+            )
+            return out / "prepayment_base.parquet", None
+        return None, None
 
     def _monthly(self, run_id: int, period: str) -> dict[str, Any]:
         from opendip.settlement.run import run_month
@@ -538,14 +587,18 @@ def year_manifest(summary: dict[str, Any]) -> dict[str, Any]:
         "scored_cases": sum(int(p["cases"]) for p in pools),
         "point_values": {k: str(v) for k, v in dict(summary["point_values"]).items()},
         "totals_fen": {
-            k: sum(int(p[k]) for p in pools)
+            k: sum(int(p.get(k) or 0) for p in pools)
             for k in (
                 "fund_payable_fen",
                 "ffs_fund_fen",
                 "clearing_total_fen",
                 "advances_fen",
+                "prepaid_fen",
+                "prepayment_outstanding_fen",
                 "clearing_payment_fen",
             )
+            # prepayment totals only where the clearing prepaid someone
+            if not k.startswith("prepa") or any(p.get(k) for p in pools)
         },
         "steps": ["质控", "入组", "计分", "年终清算"],
     }

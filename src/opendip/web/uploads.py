@@ -176,6 +176,8 @@ def process_upload(
 
     path = Path(upload.stored_path)
     folder, name, hospital_id = path.parent, upload.filename, upload.hospital_id
+    if is_front_page_export(path):
+        return _process_front_pages(s, user, upload, region)
     try:
         result = read_cases([path], limits=settings.import_limits, progress=progress)
     except Exception as exc:  # the importer should not raise; if it does, say so
@@ -450,6 +452,98 @@ def _run_qc(upload: Upload, accepted: pa.Table, folder: Path) -> list[str]:
     return [
         f"前置质控：{passed} 例通过，{blocking} 例存在阻断性问题，共 {findings.num_rows} 条质控提示"
     ]
+
+
+#: 病案首页 export columns (HQMS / 卫统4): 病案号 and 出院时间 mark a front-page file.
+FRONT_PAGE_MARKERS = frozenset({"BAH", "CYSJ"})
+
+
+def is_front_page_export(path: Path) -> bool:
+    """A CSV whose header holds the front-page column codes (not a settlement list)."""
+    if path.suffix.lower() not in (".csv", ".txt"):
+        return False
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8192)
+    except OSError:
+        return False
+    first = head.decode("gb18030", errors="ignore").lstrip("\ufeff").splitlines()[:1]
+    names = {c.strip().strip('"').upper() for c in first[0].split(",")} if first else set()
+    return names >= FRONT_PAGE_MARKERS
+
+
+def _process_front_pages(
+    s: Session, user: User, upload: Upload, region: RegionData | None
+) -> Upload:
+    """病案首页 upload: converted (opendip.ingest.frontpage) and checked by front-page QC
+    against the settlement lists the region holds for the same case ids; the findings show
+    in the upload result like the settlement-list QC findings."""
+    import datetime as dt
+
+    import pyarrow.parquet as pq
+
+    from opendip.engine import connect
+    from opendip.ingest.frontpage import convert_front_pages
+    from opendip.policy import demo_policy_path, load_policy
+    from opendip.qc.frontpage import (
+        front_pages_from_conversion,
+        rules_for_qc_policy,
+        run_front_page_qc,
+    )
+
+    path = Path(upload.stored_path)
+    folder = path.parent
+    try:
+        conversion = convert_front_pages([path], upload.hospital_id)
+        submitted = (upload.created_at or dt.datetime.now()).date()
+        pages = front_pages_from_conversion(conversion, submitted)
+        lists = pa.table({"case_id": pa.array([], pa.string())})
+        if region is not None:
+            cases = region.cases_expr(repo.accepted_upload_files(s))
+            if cases is not None:
+                ids = pages["case_id"].to_pylist()
+                cases = cases.filter(cases.case_id.isin(ids))
+                lists = cases.select(
+                    "case_id", "hospital_id", "main_diagnosis", "main_procedure"
+                ).to_pyarrow()
+        policy_path = demo_policy_path()
+        policy = load_policy(policy_path)
+        rules = rules_for_qc_policy(policy.qc, Path(policy_path).parent)
+        result = run_front_page_qc(connect(), pages, lists, policy.qc, rules)
+    except Exception as exc:  # a front page that cannot be read is refused, never a 500
+        upload.status = "rejected"
+        upload.message = f"病案首页无法解析：{exc}"
+        repo.audit(s, user, "upload.rejected", "upload", upload.id, {"file": upload.filename})
+        return upload
+    pq.write_table(result.findings, folder / "qc_findings.parquet")
+    pq.write_table(result.status, folder / "front_page_status.parquet")
+    passed = int(pc.sum(result.status["passed"]).as_py() or 0)
+    n = pages.num_rows
+    upload.rows_read = upload.rows_accepted = n
+    upload.rows_quarantined = 0
+    upload.outputs = {
+        "qc_findings": str(folder / "qc_findings.parquet"),
+        "front_page_status": str(folder / "front_page_status.parquet"),
+        "front_page_passed": passed,
+        "qc_findings_count": result.findings.num_rows,
+    }
+    upload.status = "imported"
+    upload.message = (
+        f"病案首页 {n} 份：首页质控通过 {passed} 份（通过率 "
+        f"{passed / n:.2%}），共 {result.findings.num_rows} 条首页质控提示；与结算清单比对 "
+        f"{lists.num_rows} 份"
+        if n
+        else "病案首页文件没有数据行"
+    )
+    repo.audit(
+        s,
+        user,
+        "upload.front_pages",
+        "upload",
+        upload.id,
+        {"file": upload.filename, "front_pages": n, "passed": passed},
+    )
+    return upload
 
 
 def qc_preview(upload: Upload, limit: int = 20) -> list[dict[str, object]]:

@@ -13,6 +13,7 @@ from opendip.policy.sections.base import NonNegative, Positive, Section
 #: Chinese names; each is a ratio of two integer counts per hospital.
 MEASURES = {
     "qc_pass_rate": "结算清单质控通过率",
+    "front_page_qc_pass_rate": "病案首页质控通过率",
     "grouping_rate": "入组率",
     "readmission_rate": "出院后再入院率",
     "confirmed_leads_per_1000": "每千例确认违规线索数",
@@ -36,6 +37,7 @@ class Indicator(Section):
     name: str | None = None
     measure: Literal[
         "qc_pass_rate",
+        "front_page_qc_pass_rate",
         "grouping_rate",
         "readmission_rate",
         "confirmed_leads_per_1000",

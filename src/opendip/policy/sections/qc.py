@@ -37,3 +37,7 @@ class QcPolicy(Section):
     newborn_weight_max_g: int = Field(default=20000, ge=1)
     #: Allowed difference (yuan) between the fee categories / payment split and the total.
     sum_tolerance_yuan: NonNegative = Decimal("0")
+    #: 病案首页质控 rule file (relative to the policy file, or the packaged "default").
+    front_page_rule_set: str = "default"
+    #: A front page must be submitted at most this many days after discharge (病案首页上传时限).
+    front_page_submit_days: int = Field(default=7, ge=0, le=365)

@@ -236,6 +236,7 @@ def build_hospital_report(
     ]
     if not department and not group_code and not doctor_id:
         sections.append(_assessment(src, hospital_id))
+        sections.append(_credit_and_prepayment(src, hospital_id))
     sections = [s for s in sections if s is not None]
     return Report("hospital", src.period, title, final.region.name, sections, provenance)
 
@@ -507,6 +508,57 @@ def _empty(not_dip: int, scope: str) -> list[Section]:
         Figure("hospital.not_dip_cases", "未按 DIP 结算的病例（按项目付费或退回）", not_dip)
     )
     return [Section("summary", "盈亏概况", [text], figures)]
+
+
+def _credit_and_prepayment(src: RunSources, hospital_id: str) -> Section | None:
+    """信用等级与预付金: the hospital's credit grade in force in the run (its withholding
+    share) and its prepayment (预付金): disbursed, recovered by month, recovered at the
+    clearing (annual) or this month's instalment (monthly). None when the run has neither."""
+    import pyarrow.parquet as pq
+
+    path = src.run_dir / "hospitals.parquet"
+    if not path.is_file():
+        return None
+    t = pq.read_table(path)
+    if "credit_grade" not in t.column_names:
+        return None
+    rows = [r for r in t.to_pylist() if str(r["hospital_id"]) == hospital_id]
+    grades = sorted({r["credit_grade"] for r in rows if r.get("credit_grade")})
+    prepaid = sum(int(r.get("prepaid_fen") or 0) for r in rows)
+    if not grades and not prepaid:
+        return None
+
+    def total(col: str) -> int:
+        return sum(int(r.get(col) or 0) for r in rows)
+
+    figures = [
+        Figure("credit.withheld", "质量保证金（按信用等级比例）", total("withheld_fen"), "fen")
+    ]
+    paragraphs = [
+        f"上年度信用等级：{'、'.join(grades) or '无'}；质量保证金按该等级的比例预留，"
+        "信用评价页可查看等级依据。"
+    ]
+    if src.kind == "annual" and "prepaid_fen" in t.column_names:
+        figures += [
+            Figure("prepayment.prepaid", "年初预付金", prepaid, "fen"),
+            Figure(
+                "prepayment.recovered", "月度预付中扣回", total("prepayment_recovered_fen"), "fen"
+            ),
+            Figure(
+                "prepayment.outstanding", "清算时扣回", total("prepayment_outstanding_fen"), "fen"
+            ),
+        ]
+        reasons = sorted({str(r.get("prepayment_reason") or "") for r in rows} - {""})
+        paragraphs.append(f"预付金资格：{'、'.join(reasons) or '—'}。")
+    elif "prepayment_recovery_fen" in t.column_names:
+        figures += [
+            Figure("prepayment.prepaid", "年初预付金", prepaid, "fen"),
+            Figure(
+                "prepayment.instalment", "本月扣回预付金", total("prepayment_recovery_fen"), "fen"
+            ),
+            Figure("prepayment.paid", "本月实际拨付", total("advance_paid_fen"), "fen"),
+        ]
+    return Section("credit", "信用等级与预付金", paragraphs, figures)
 
 
 def _assessment(src: RunSources, hospital_id: str) -> Section | None:

@@ -8,7 +8,7 @@ import ibis
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
-from opendip.contract.tables import HOSPITAL_LEVELS
+from opendip.contract.tables import HOSPITAL_LEVELS, SCORED_SHOWN
 from opendip.reports.source import NEEDED, ReportInputError, RunSources, read_manifest, resolve_run
 
 #: The hospital analysis raises the reports' input error (kept under its own name).
@@ -44,6 +44,8 @@ def case_facts(con: BaseBackend, src: RunSources, hospital_id: str, level: str) 
     settlement-list facts (department, doctor, total cost, discharge date) and the
     directory's group name and means (for the cost/mean ratio)."""
     scored = con.read_parquet(str(src.run_dir / "cases.parquet"))
+    # the columns people read (not the explanation's facts, some named like the case's)
+    scored = scored.select(*[c for c in SCORED_SHOWN if c in scored.columns])
     s = scored.filter(scored.hospital_id == hospital_id)
     raw = con.read_parquet(str(src.paths["cases"]))
     missing = [c for c in CASE_COLUMNS if c not in raw.columns]

@@ -22,6 +22,7 @@ from opendip.reports.region.settlement import settlement
 from opendip.reports.region.structure import score_bands, structure
 from opendip.reports.region.summary import summary
 from opendip.reports.region.supervision import supervision
+from opendip.reports.region.yoy import year_on_year
 
 KIND_TITLES = {"annual": "年度", "monthly": "月度"}
 
@@ -71,6 +72,7 @@ def build_report(
         structure(f),
         score_bands(f),
         basic_groups(f),
+        year_on_year(f),
         deviation(f),
         supervision(f),
     ]

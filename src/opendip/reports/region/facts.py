@@ -20,6 +20,7 @@ import ibis
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
+from opendip.contract.tables import SCORED_SHOWN
 from opendip.engine import connect
 from opendip.policy import PolicyFile
 from opendip.reports.source import ReportInputError, RunSources, resolve_run, search_places
@@ -34,8 +35,12 @@ class Extras:
     """Optional inputs beside the settlement run (None: look beside the run)."""
 
     qc_case_status: Path | None = None
+    #: 病案首页质控 per front page (front_page_status.parquet of opendip.qc.frontpage).
+    front_page_status: Path | None = None
     supervision_dir: Path | None = None
     previous_cases: Path | None = None
+    #: Last year's grouping (grouped.parquet of last year's cases) for the year-on-year figures.
+    previous_grouped: Path | None = None
     #: Special-review and dispute applications from the platform: dicts with at least
     #: `kind` (special_review | dispute) and `state` (the workflow state's Chinese label).
     applications: list[dict[str, Any]] | None = None
@@ -63,7 +68,9 @@ class RegionFacts:
     hospitals: ir.Table
     base_score: Decimal
     previous_cases: ir.Table | None = None
+    previous_grouped: ir.Table | None = None
     qc_status: ir.Table | None = None
+    front_page_status: ir.Table | None = None
     supervision_dir: Path | None = None
     applications: list[dict[str, Any]] | None = None
     #: Files read beyond the manifest's inputs, with their SHA-256 (provenance).
@@ -130,6 +137,10 @@ def load(
     grouped = con.read_parquet(str(src.paths["grouped"]))
     g = grouped.select(g_id=grouped.case_id.cast("string"), group_type=grouped.group_type)
     scored = con.read_parquet(str(src.run_dir / "cases.parquet"))
+    # the columns people read (not the explanation's facts, some named like the case's)
+    # (+ the special-payment facts the overview counts: TCM advantage group, new technology)
+    shown = [*SCORED_SHOWN, "tcm_group", "new_tech"]
+    scored = scored.select(*[c for c in shown if c in scored.columns])
     c = period_cases.select(
         c_id=period_cases.case_id,
         settle_month=period_cases.settle_month,
@@ -154,6 +165,22 @@ def load(
             raise ReportInputError(f"上年结算清单文件不存在：{previous}")
         previous_cases = _cost_table(con, Path(previous), "上年结算清单病例文件")
         side["previous_cases"] = sha256_file(previous)
+    prev_grouped_path = extras.previous_grouped or _beside(
+        src.run_dir, f"grouped_{year - 1}.parquet", search_dirs
+    )
+    previous_grouped = None
+    if prev_grouped_path is not None:
+        if not Path(prev_grouped_path).is_file():
+            raise ReportInputError(f"上年入组结果文件不存在：{prev_grouped_path}")
+        previous_grouped = con.read_parquet(str(prev_grouped_path))
+        missing = [
+            c for c in ("case_id", "group_code", "group_type") if c not in previous_grouped.columns
+        ]
+        if missing:
+            raise ReportInputError(
+                f"上年入组结果 {Path(prev_grouped_path).name} 缺少列：{'、'.join(missing)}"
+            )
+        side["previous_grouped"] = sha256_file(prev_grouped_path)
 
     qc_path = extras.qc_case_status or _beside(src.run_dir, "qc/case_status.parquet", search_dirs)
     qc_status = None
@@ -163,6 +190,16 @@ def load(
         q = con.read_parquet(str(qc_path))
         qc_status = q.select(q_id=q.case_id.cast("string"), passed=q.passed.cast("boolean"))
         side["qc_case_status"] = sha256_file(qc_path)
+    fp_path = extras.front_page_status or _beside(
+        src.run_dir, "qc/front_page_status.parquet", search_dirs
+    )
+    front_page_status = None
+    if fp_path is not None:
+        if not Path(fp_path).is_file():
+            raise ReportInputError(f"病案首页质控结果文件不存在：{fp_path}")
+        q = con.read_parquet(str(fp_path))
+        front_page_status = q.select(q_id=q.case_id.cast("string"), passed=q.passed.cast("boolean"))
+        side["front_page_status"] = sha256_file(fp_path)
 
     sup = extras.supervision_dir or _beside(src.run_dir, "supervision", search_dirs)
     if sup is not None and not (Path(sup) / "leads.parquet").is_file():
@@ -189,7 +226,9 @@ def load(
         hospitals=hospitals,
         base_score=Decimal(final.directory.base_score),
         previous_cases=previous_cases,
+        previous_grouped=previous_grouped,
         qc_status=qc_status,
+        front_page_status=front_page_status,
         supervision_dir=Path(sup) if sup is not None else None,
         applications=extras.applications,
         side_inputs=side,

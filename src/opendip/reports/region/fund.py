@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from opendip.policy.sections.settlement import FFS_BASIS_LABELS
-from opendip.reports.calc import cmi, per_case
+from opendip.reports.calc import cmi, per_case, rate
 from opendip.reports.model import Chart, ColumnSpec, Figure, Section, Series, Table
 from opendip.reports.region.common import (
     LEVEL_LABELS,
@@ -16,7 +16,7 @@ from opendip.reports.region.common import (
     money_rows,
     pick,
 )
-from opendip.reports.region.facts import RegionFacts
+from opendip.reports.region.facts import RegionFacts, one
 
 DEFINITIONS = (
     "DIP 统筹应支付 = DIP 支付总额 − 个人负担；按项目统筹支付为同一批病例按项目结算时统筹基金"
@@ -48,6 +48,11 @@ def fund(f: RegionFacts, hospitals: list[dict[str, Any]]) -> Section:
     total = money_rows(f.scored, [], basis)[0]
     surplus = [h for h in hospitals if h["dip_minus_ffs_fen"] > 0]
     deficit = [h for h in hospitals if h["dip_minus_ffs_fen"] < 0]
+    # 住院统筹基金支出 = DIP 统筹应支付 + the fund paid for the period's cases not settled by DIP
+    nd = f.not_dip.filter(f.not_dip.case_id.isin(f.period_cases.case_id))
+    other = int(one(nd.aggregate(x=nd.ffs_fund_fen.fill_null(0).sum()))["x"] or 0)
+    inpatient = int(total["fund_payable_fen"]) + other
+    dip_share = rate(int(total["fund_payable_fen"]), inpatient)
     figures = [
         Figure("fund.dip_amount_fen", "DIP 支付总额", total["dip_amount_fen"], "fen"),
         Figure("fund.personal_share_fen", "个人负担", total["personal_share_fen"], "fen"),
@@ -55,6 +60,9 @@ def fund(f: RegionFacts, hospitals: list[dict[str, Any]]) -> Section:
         Figure("fund.ffs_fund_fen", "按项目统筹支付", total["ffs_fund_fen"], "fen"),
         Figure("fund.dip_minus_ffs_fen", "差额（DIP − 按项目）", total["dip_minus_ffs_fen"], "fen"),
         Figure("fund.dip_ffs_ratio", "DIP/按项目", total["dip_ffs_ratio"], "ratio"),
+        Figure("fund.not_dip_fund_fen", "未按 DIP 结算病例统筹支付", other, "fen"),
+        Figure("fund.inpatient_fund_fen", "住院统筹基金支出", inpatient, "fen"),
+        Figure("fund.dip_fund_share", "DIP 支付占住院统筹基金支出比例", dip_share, "ratio"),
         Figure("fund.hospitals_surplus", "结余医疗机构数", len(surplus), "count"),
         Figure(
             "fund.surplus_fen", "结余金额合计", sum(h["dip_minus_ffs_fen"] for h in surplus), "fen"
@@ -130,6 +138,8 @@ def fund(f: RegionFacts, hospitals: list[dict[str, Any]]) -> Section:
         BASIS_TEXT[basis],
         f"{len(hospitals)} 家医疗机构中，{len(surplus)} 家结余、{len(deficit)} 家超支、"
         f"{len(hospitals) - len(surplus) - len(deficit)} 家持平。",
+        "住院统筹基金支出 = DIP 统筹应支付 + 未按 DIP 结算病例（按项目、床日、新技术按项目等）"
+        "的统筹支付；DIP 支付占住院统筹基金支出比例 = DIP 统筹应支付 ÷ 住院统筹基金支出。",
     ]
     return Section(
         "fund",

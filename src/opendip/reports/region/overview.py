@@ -36,6 +36,20 @@ def overview(f: RegionFacts) -> Section:
             Figure("overview.qc_passed", "质控通过病例数", int(qc["passed"] or 0), "count"),
             Figure("overview.qc_pass_rate", "质控通过率", rate(int(qc["passed"] or 0), n), "ratio"),
         ]
+    if f.front_page_status is not None:
+        q = f.front_page_status.filter(f.front_page_status.q_id.isin(pc.case_id))
+        fp = one(q.aggregate(checked=q.count(), passed=q.passed.cast("int64").sum()))
+        checked, passed = int(fp["checked"] or 0), int(fp["passed"] or 0)
+        figures += [
+            Figure("overview.front_page_checked", "病案首页质控份数", checked, "count"),
+            Figure("overview.front_page_passed", "病案首页质控通过份数", passed, "count"),
+            Figure(
+                "overview.front_page_pass_rate",
+                "病案首页质控通过率",
+                rate(passed, checked),
+                "ratio",
+            ),
+        ]
 
     g = f.grouped.select(
         g_id=f.grouped.case_id.cast("string"),

@@ -66,6 +66,12 @@ CLEARING = [
     ColumnSpec("advances_fen", "已预付金额", "fen"),
     ColumnSpec("clearing_payment_fen", "清算应拨付", "fen"),
 ]
+#: 预付金 columns, shown when the clearing prepaid any hospital.
+PREPAYMENT = [
+    ColumnSpec("prepaid_fen", "年初预付金", "fen"),
+    ColumnSpec("prepayment_recovered_fen", "月度扣回预付金", "fen"),
+    ColumnSpec("prepayment_outstanding_fen", "清算扣回预付金", "fen"),
+]
 MONTHLY = [
     *NAME,
     ColumnSpec("level_label", "等级"),
@@ -156,6 +162,9 @@ def build_publication(run_dir: Path, search_dirs: tuple[Path, ...] = ()) -> Repo
                 ColumnSpec("findings_deducted_fen", "监管扣款", "fen"),
                 *CLEARING[at:],
             ]
+        if any(r.get("prepaid_fen") for r in settled):
+            at = [c.name for c in clearing].index("clearing_payment_fen")
+            clearing = [*clearing[:at], *PREPAYMENT, *clearing[at:]]
         tables = [
             Table(
                 "publication.hospitals", "医疗机构结算结果", result, _rows(settled, names, result)
@@ -172,12 +181,19 @@ def build_publication(run_dir: Path, search_dirs: tuple[Path, ...] = ()) -> Repo
             tables.append(_findings_table(findings, names))
     else:
         kind_title = "月度预结算"
+        monthly = MONTHLY
+        if any(r.get("prepayment_recovery_fen") for r in settled):
+            monthly = [
+                *MONTHLY,
+                ColumnSpec("prepayment_recovery_fen", "扣回预付金", "fen"),
+                ColumnSpec("advance_paid_fen", "本月实际拨付", "fen"),
+            ]
         tables = [
             Table(
                 "publication.hospitals",
                 "医疗机构月度预结算",
-                MONTHLY,
-                _rows(settled, names, MONTHLY),
+                monthly,
+                _rows(settled, names, monthly),
             )
         ]
     text = (

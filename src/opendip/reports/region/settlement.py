@@ -106,6 +106,14 @@ def _clearing(f: RegionFacts) -> Section:
     ):
         if all(key in r for r in pools):
             figures.append(Figure(f"clearing.{key}", label, sum(int(r[key]) for r in pools), "fen"))
+    for key, label in (
+        ("prepaid_fen", "年初预付金"),
+        ("prepayment_recovered_fen", "月度预付中扣回预付金"),
+        ("prepayment_outstanding_fen", "清算时扣回预付金"),
+        ("prepaid_without_line_fen", "本年无 DIP 病例的预付金（另行收回）"),
+    ):
+        if all(key in r for r in pools) and any(r[key] for r in pools):
+            figures.append(Figure(f"clearing.{key}", label, sum(int(r[key]) for r in pools), "fen"))
     keep = {c.name for c in CLEARING_COLUMNS} | {"pool"}
     basis = ffs_basis(f.policy)
     tables = [

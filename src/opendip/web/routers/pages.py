@@ -479,10 +479,13 @@ PUBLIC_COLUMNS = {
         "point_value",
         "dip_amount_fen",
         "fund_payable_fen",
+        "credit_grade",
         "withheld_fen",
         "advance_fen",
+        "prepayment_recovery_fen",
     ),
     "annual": (
+        "credit_grade",
         "cases",
         "total_score",
         "point_value",
@@ -494,6 +497,8 @@ PUBLIC_COLUMNS = {
         "result",
         "returned_fen",
         "clearing_total_fen",
+        "prepaid_fen",
+        "prepayment_outstanding_fen",
         "clearing_payment_fen",
     ),
 }

@@ -1,0 +1,39 @@
+"""入组率 summary: hand-counted figures, overall and by hospital (a duplicated case id
+counts under its smallest hospital id; a case without hospital under "?")."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from opendip.grouping.summary import grouping_summary
+
+
+def test_summary_counts_by_type_step_reason_and_hospital() -> None:
+    grouped = pa.table(
+        {
+            "case_id": ["a", "b", "c", "d", "e", "a"],
+            "group_type": ["core", "unmatched", "comprehensive", "unmatched", "core", "core"],
+            "match_step": ["core", "qc_excluded", "comprehensive", "unmatched", "core", "core"],
+            "reason": ["r1", "质控", "r2", "无", "r1", "r1"],
+        }
+    )
+    cases = pa.table(
+        {
+            "case_id": ["a", "b", "c", "d", "e", "a"],
+            "hospital_id": ["H2", "H1", "H1", None, "H2", "H1"],
+        }
+    )
+    s = grouping_summary(grouped, cases)
+    assert s["cases"] == 6
+    assert s["grouping_rate"] == round(4 / 6, 6)
+    assert s["grouping_rate_qc_clean"] == round(4 / 5, 6)
+    assert s["by_type"] == {"comprehensive": 1, "core": 3, "unmatched": 2}
+    assert s["unmatched_by_step"] == {"无对应病种": 1, "质控阻断": 1}
+    assert list(s["unmatched_by_step"]) == [
+        "质控阻断",
+        "无对应病种",
+    ]  # ties: qc_excluded < unmatched
+    assert s["unmatched_top_reasons"] == {"无": 1, "质控": 1}
+    # 'a' (listed twice, hospitals H2 and H1) counts under H1 twice: H1 = a, a, b, c → 3/4;
+    # H2 = e → 1/1; no hospital = d → 0/1.
+    assert s["grouping_rate_by_hospital"] == {"?": 0.0, "H1": 0.75, "H2": 1.0}
