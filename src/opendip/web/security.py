@@ -207,16 +207,11 @@ async def csrf_checked(request: Request, viewer: Viewer = Depends(current_viewer
     return viewer
 
 
-async def write_checked(request: Request, viewer: Viewer = Depends(csrf_checked)) -> Viewer:
-    """The CSRF-checked viewer; read-only roles refused on state-changing requests."""
-    refuse_readonly_write(request, viewer)
-    return viewer
-
-
 def require(area: str):
     """Dependency: a logged-in viewer whose role may use `area` (CSRF-checked)."""
 
-    async def _dep(viewer: Viewer = Depends(write_checked)) -> Viewer:
+    async def _dep(request: Request, viewer: Viewer = Depends(csrf_checked)) -> Viewer:
+        refuse_readonly_write(request, viewer)
         if not viewer.can(area):
             raise Forbidden()
         return viewer
