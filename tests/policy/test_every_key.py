@@ -454,6 +454,7 @@ SCORING_PROBES.update(
 def test_tcm_labels_change_the_explanation(con) -> None:
     """The TCM list's labels (code, name, 中医/民族医) are what the explanation names."""
     from opendip.scoring import score_cases
+    from opendip.scoring.explain import render
 
     def note(**group: Any) -> str:
         r = score_cases(
@@ -465,7 +466,7 @@ def test_tcm_labels_change_the_explanation(con) -> None:
             reviews=b.reviews_table(REVIEWS),
         )
         e7 = r.scored.filter(r.scored.case_id == "E7").to_pyarrow().to_pylist()[0]
-        return e7["explanation"]
+        return render(e7)  # the batch keeps the facts; the sentence is rendered from them
 
     base = note()
     assert base.startswith("中医优势病种TCM-S52（桡骨下端骨折中医正骨，中医治疗93.5301）")
