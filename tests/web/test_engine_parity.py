@@ -75,6 +75,9 @@ def _engine_year(region: Path, out: Path) -> Path:
         str(region / "hospitals.parquet"),
         "--assessment",
         str(out / "assessment" / "assessment.parquet"),
+        # 预付金 base as the platform takes it without a published 2025 clearing
+        "--previous-cases",
+        str(region / "cases_2025.parquet"),
         "--out",
         str(out / "settle"),
         "--no-excel",

@@ -68,6 +68,32 @@ def month_cmd(
     )
 
 
+def _prepayment_base(clearing: Path | None, cases: Path | None, out: Path) -> Path | None:
+    """预付金 base from last year, as the platform takes it: its annual clearing if given,
+    else its settlement lists (fund payment)."""
+    if clearing is None and cases is None:
+        return None
+    import pyarrow.parquet as pq
+
+    from opendip.engine import connect
+    from opendip.settlement.prepayment import base_from_cases, base_from_clearing
+
+    for given in (clearing, cases):
+        if given is not None and not given.is_file():
+            fail(f"文件不存在：{given}")
+    # beside the output directory (which the run replaces as a whole), kept as the input
+    # the manifest names
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = out.with_name(f"{out.name}.prepayment_base.parquet")
+    if clearing is not None:
+        base = base_from_clearing(pq.read_table(clearing))
+    else:
+        con = connect()
+        base = base_from_cases(con, con.read_parquet(str(cases)))
+    pq.write_table(base, path)
+    return path
+
+
 @app.command("year")
 def year_cmd(
     policy: Policy,
@@ -111,10 +137,45 @@ def year_cmd(
             help="经办机构放行超出特例单议上限的通过病例，须填写理由（记入 manifest）",
         ),
     ] = None,
+    credit: Annotated[
+        Path | None,
+        typer.Option(
+            "--credit", help="上年度信用等级（hospital_id, credit_grade），政策 credit 段"
+        ),
+    ] = None,
+    previous_clearing: Annotated[
+        Path | None,
+        typer.Option(
+            "--previous-clearing",
+            help="上年度年终清算的 hospitals.parquet（预付金基数：上年 DIP 支付）",
+        ),
+    ] = None,
+    previous_cases: Annotated[
+        Path | None,
+        typer.Option(
+            "--previous-cases",
+            help="上年度结算清单（无上年清算时的预付金基数：上年统筹支付）",
+        ),
+    ] = None,
+    previous_assessment: Annotated[
+        Path | None,
+        typer.Option("--previous-assessment", help="上年度考核得分（预付金资格）"),
+    ] = None,
     engine: EngineOpt = Engine.duckdb,
 ) -> None:
     """年终清算：结算点值、结余留用/超支分担、考核返还、医共体、减去预付 = 清算拨付。"""
-    files = InputFiles(policy, cases, grouped, directory, hospitals, reviews, history)
+    files = InputFiles(
+        policy,
+        cases,
+        grouped,
+        directory,
+        hospitals,
+        reviews,
+        history,
+        credit=credit,
+        prepayment_base=_prepayment_base(previous_clearing, previous_cases, out),
+        previous_assessment=previous_assessment,
+    )
     try:
         s = run_year(
             files,
