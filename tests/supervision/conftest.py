@@ -87,7 +87,12 @@ def scored_table(rows: list[tuple[str, str, str, str]]) -> pa.Table:
             "settled_score": Decimal(score),
             "personal_share_fen": 0,
             "ffs_fund_fen": 0,
-            "explanation": "",
+            # the explanation's facts (the sentence is rendered on demand)
+            "explain_body": "normal",
+            "explain_tail": "coef",
+            "review_rejected": False,
+            "aux_coefficient": Decimal(1),
+            "total_cost_fen": 0,
         }
         for c, h, dev, score in rows
     ]
