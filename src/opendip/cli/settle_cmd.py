@@ -73,10 +73,7 @@ def _prepayment_base(clearing: Path | None, cases: Path | None, out: Path) -> Pa
     else its settlement lists (fund payment)."""
     if clearing is None and cases is None:
         return None
-    import pyarrow.parquet as pq
-
-    from opendip.engine import connect
-    from opendip.settlement.prepayment import base_from_cases, base_from_clearing
+    from opendip.settlement.prepayment import write_base
 
     for given in (clearing, cases):
         if given is not None and not given.is_file():
@@ -84,14 +81,7 @@ def _prepayment_base(clearing: Path | None, cases: Path | None, out: Path) -> Pa
     # beside the output directory (which the run replaces as a whole), kept as the input
     # the manifest names
     out.parent.mkdir(parents=True, exist_ok=True)
-    path = out.with_name(f"{out.name}.prepayment_base.parquet")
-    if clearing is not None:
-        base = base_from_clearing(pq.read_table(clearing))
-    else:
-        con = connect()
-        base = base_from_cases(con, con.read_parquet(str(cases)))
-    pq.write_table(base, path)
-    return path
+    return write_base(out.with_name(f"{out.name}.prepayment_base.parquet"), clearing, cases)
 
 
 @app.command("year")

@@ -10,6 +10,7 @@ clearing).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import ibis
@@ -58,6 +59,22 @@ def base_from_cases(con: Any, cases: ir.Table) -> pa.Table:
         months=c.settle_month.nunique().cast("int64"),
     )
     return t.order_by(["hospital_id", "pool"]).to_pyarrow()
+
+
+def write_base(path: Path, clearing: Path | None = None, cases: Path | None = None) -> Path:
+    """Write the 预付金 base to `path`: from last year's annual clearing (its hospitals table)
+    when given, else from last year's settlement lists. The CLI and platform runs share it."""
+    import pyarrow.parquet as pq
+
+    if clearing is not None:
+        base = base_from_clearing(pq.read_table(clearing))
+    else:
+        from opendip.engine import connect
+
+        con = connect()
+        base = base_from_cases(con, con.read_parquet(str(cases)))
+    pq.write_table(base, path)
+    return path
 
 
 def _grade_rules(pol: Policy) -> list[tuple[str, bool]]:

@@ -275,7 +275,7 @@ class RunService:
         """预付金 inputs from last year: its published annual clearing (DIP payment by hospital
         × pool, and its assessment), else the demo's DATA/credit/<year−1>/ files, else last
         year's settlement lists in the region directory (fund payment)."""
-        from opendip.settlement.prepayment import base_from_cases, base_from_clearing
+        from opendip.settlement.prepayment import write_base
 
         previous = str(year - 1)
         with self.store.session() as s:
@@ -285,10 +285,7 @@ class RunService:
             )
             settlement = self.settlement_dir(run) if run is not None else None
         if settlement is not None:
-            pq.write_table(
-                base_from_clearing(pq.read_table(settlement / "hospitals.parquet")),
-                out / "prepayment_base.parquet",
-            )
+            write_base(out / "prepayment_base.parquet", clearing=settlement / "hospitals.parquet")
             assessment = settlement.parent / "assessment" / "assessment.parquet"
             return out / "prepayment_base.parquet", assessment if assessment.is_file() else None
         demo = self.region.data_dir / "credit" / previous
@@ -297,13 +294,7 @@ class RunService:
             return demo / "prepayment_base.parquet", assessment if assessment.is_file() else None
         cases = self.region.data_dir / f"cases_{previous}.parquet"
         if cases.is_file():
-            from opendip.engine import connect
-
-            con = connect()
-            pq.write_table(
-                base_from_cases(con, con.read_parquet(str(cases))), out / "prepayment_base.parquet"
-            )
-            return out / "prepayment_base.parquet", None
+            return write_base(out / "prepayment_base.parquet", cases=cases), None
         return None, None
 
     def _monthly(self, run_id: int, period: str) -> dict[str, Any]:
