@@ -302,3 +302,61 @@ def test_history_cases_tied_on_procedures_go_to_the_closest_mean_cost() -> None:
     assert table["K35.8:47.0900"]["mean_cost_fen"] == 4667
     assert table["K35.8:47.0100"]["case_count"] == 3 == table["K35.8:47.0900"]["case_count"]
     assert built.metrics["assignment_settled"] is True
+
+
+def test_the_build_ranks_the_conservative_row_after_every_procedure_row() -> None:
+    """With unlisted surgeries going to the conservative row and a chain that does not count
+    procedures, a case with a listed and an unlisted surgery matches the conservative row
+    and a procedure row: the procedure row wins even though the conservative row's mean is
+    the closer one. K35.8: no procedure ×2 at 10.00 yuan (保守, mean 1000 fen); 47.0100 ×2
+    at 50.00 yuan; Z (47.0100 + 47.0900, 10.00 yuan) forms a key of 1 case (not core).
+    Round 1: Z → 47.0100 (|5000 − 1000| = 4000 against 0 for 保守, but 保守 ranks last);
+    47.0100's mean (5000 + 5000 + 1000) / 3 = 3666.67 → 3667; round 2: the same."""
+    policy = policy_with(
+        {
+            "directory.year_weights": {2025: 1},
+            "directory.trim": {"method": "none"},
+            "directory.core_threshold": {"method": "fixed", "min_cases": 2},
+            "directory.basic_groups": [],
+            "directory.special_groups": [],
+            "grouping.unlisted_surgery_to_comprehensive": False,
+            "grouping.tie_break": ["closest_mean_cost", "highest_score"],
+        }
+    )
+    rows = [
+        case("c1", "H1", 2025, "K35.800", [], 1000),
+        case("c2", "H1", 2025, "K35.800", [], 1000),
+        case("a1", "H1", 2025, "K35.800", ["47.0100"], 5000),
+        case("a2", "H1", 2025, "K35.800", ["47.0100"], 5000),
+        case("Z", "H1", 2025, "K35.800", ["47.0100", "47.0900"], 1000),
+    ]
+    built = _build(rows, policy)
+    got = {r["case_id"]: r["group_code"] for r in built.assignment.to_pyarrow().to_pylist()}
+    assert got["Z"] == "K35.8:47.0100"
+    table = {r["group_code"]: r for r in built.table.to_pylist()}
+    assert table["K35.8:47.0100"]["mean_cost_fen"] == 3667
+    assert table["K35.8:保守"]["mean_cost_fen"] == 1000
+
+
+def test_a_complete_tie_in_the_build_goes_to_the_smaller_group_code() -> None:
+    """Two core rows with the same mean (so the same score) and a case matching both with
+    one procedure each at that cost: every rule ties, the group code decides (47.0100 <
+    47.0900), whatever order the engine meets the rows in."""
+    policy = policy_with(
+        {
+            "directory.year_weights": {2025: 1},
+            "directory.trim": {"method": "none"},
+            "directory.core_threshold": {"method": "fixed", "min_cases": 2},
+            "directory.basic_groups": [],
+            "directory.special_groups": [],
+        }
+    )
+    rows = [case(f"b{i}", "H1", 2025, "K35.800", ["47.0900"], 3000) for i in range(2)]
+    rows += [case(f"a{i}", "H1", 2025, "K35.800", ["47.0100"], 3000) for i in range(2)]
+    rows += [case(f"W{i}", "H1", 2025, "K35.800", ["47.0900", "47.0100"], 3000) for i in range(1)]
+    built = _build(rows, policy)
+    got = {r["case_id"]: r["group_code"] for r in built.assignment.to_pyarrow().to_pylist()}
+    assert got["W0"] == "K35.8:47.0100"
+    assert {r["group_code"]: r["case_count"] for r in built.table.to_pylist()} == {
+        "K35.8:47.0100": 3, "K35.8:47.0900": 2
+    }  # fmt: skip
