@@ -360,3 +360,60 @@ def test_a_complete_tie_in_the_build_goes_to_the_smaller_group_code() -> None:
     assert {r["group_code"]: r["case_count"] for r in built.table.to_pylist()} == {
         "K35.8:47.0100": 3, "K35.8:47.0900": 2
     }  # fmt: skip
+
+
+def test_best_core_names_each_case_s_winning_row_with_its_type_and_score() -> None:
+    """`best_core` on its own, under a row key of the caller's name: per case the winning
+    core/basic row's code, type and score (the directory build keeps only the code). Case 7
+    (47.0100 + 47.0900, 30.00 yuan) matches both rows with one procedure: |2000 − 3000| =
+    1000 < |5000 − 3000| = 2000 → the basic row; case 8 (no procedure) matches 保守 only;
+    case 9 (J18.9) matches no row and is absent."""
+    from opendip.directory.matching import best_core
+
+    con = connect()
+    keyed = pa.table(
+        {
+            "rid": [7, 8, 9],
+            "dx_key": ["K35.8", "K35.8", "J18.9"],
+            "procedures": [["47.0100", "47.0900"], [], []],
+            "n_procedures": [2, 0, 0],
+            "surgical": [["47.0100", "47.0900"], [], []],
+            "main_procedure": ["47.0100", None, None],
+            "total_cost": [3000, 1000, 500],
+        },
+        schema=pa.schema(
+            [("rid", pa.int64()), ("dx_key", pa.string()), ("procedures", pa.list_(pa.string())),
+             ("n_procedures", pa.int64()), ("surgical", pa.list_(pa.string())),
+             ("main_procedure", pa.string()), ("total_cost", pa.int64())]
+        ),
+    )  # fmt: skip
+    directory = pa.table(
+        {
+            "group_code": ["K35.8:47.0100", "基层:K35.8:47.0900", "K35.8:保守"],
+            "group_type": ["core", "basic", "core"],
+            "diagnosis_key": ["K35.8", "K35.8", "K35.8"],
+            "procedure_key": ["47.0100", "47.0900", ""],
+            "procedure_match": ["all", "all", "none"],
+            "score": [Decimal("150.0000"), Decimal("60.5000"), Decimal("40.0000")],
+            "mean_cost_fen": [5000, 2000, 1000],
+        },
+        schema=pa.schema(
+            [("group_code", pa.string()), ("group_type", pa.string()),
+             ("diagnosis_key", pa.string()), ("procedure_key", pa.string()),
+             ("procedure_match", pa.string()), ("score", pa.decimal128(18, 4)),
+             ("mean_cost_fen", pa.int64())]
+        ),
+    )  # fmt: skip
+    got = best_core(
+        table_from_arrow(con, keyed, "keyed"),
+        table_from_arrow(con, directory, "dir"),
+        policy_with({}),
+        row_key="rid",
+    )
+    got = got.to_pyarrow().to_pylist()
+    assert sorted(got, key=lambda r: r["rid"]) == [
+        {"rid": 7, "core_code": "基层:K35.8:47.0900", "core_type": "basic",
+         "core_score": Decimal("60.5000")},
+        {"rid": 8, "core_code": "K35.8:保守", "core_type": "core",
+         "core_score": Decimal("40.0000")},
+    ]  # fmt: skip
