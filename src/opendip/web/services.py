@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import logging
 import threading
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -21,6 +23,7 @@ from opendip.web.security import Forbidden, NotFound, Viewer
 from opendip.web.settings import platform_today
 
 _INDEX_LOCK = threading.RLock()
+log = logging.getLogger("opendip.web")
 
 
 def module_ready(name: str) -> bool:
@@ -192,6 +195,22 @@ def grouping_index(request: Any):
         index = GroupingIndex.build(region.directory_table(None, path), policy, demo_code_tables())
         state.grouping_index = (key, index)
         return index
+
+
+def warm_pregroup(app: Any) -> None:
+    """Build what pre-grouping keeps in memory (policy, directory, grouping index, code
+    tables) before the first request (`opendip serve`); a failure is left for the first
+    request to report."""
+    request = SimpleNamespace(app=app)
+    try:
+        if not module_ready("opendip.grouping") or grouping_index(request) is None:
+            return
+        _policy_file(request)
+        _directory_rows(request)
+        code_spelling(request)
+        code_names(request)
+    except Exception:
+        log.warning("pre-grouping caches not built at startup", exc_info=True)
 
 
 def explain_case(request: Any, case: dict[str, Any]) -> list[str]:
@@ -440,7 +459,7 @@ class _Scorer:
         self.rows = rows
 
     def score(
-        self, grouped: dict[str, Any], drow: dict[str, Any] | None
+        self, grouped: dict[str, Any], drow: dict[str, Any] | None, explain: bool = True
     ) -> tuple[dict[str, Any] | None, str]:
         from opendip.scoring import ScoringError
         from opendip.scoring.single import ByItemCase, score_case
@@ -455,6 +474,7 @@ class _Scorer:
                 point_value=self.point_value,
                 all_case_mean_fen=self.mean_fen,
                 directory_rows=self.rows,
+                explain=explain,
             )
         except ByItemCase as exc:  # 新技术新项目 in its transition period: paid by item
             return None, exc.reason
@@ -547,7 +567,8 @@ def _candidate(grouped, rows, procs, match, g, scorer) -> dict[str, Any]:
         "estimated_amount_fen": None,
     }
     if scorer is not None:
-        row, _error = scorer.score(grouped, drow or None)
+        # only the figures are shown for a candidate: no explanation sentence rendered
+        row, _error = scorer.score(grouped, drow or None, explain=False)
         if row is not None:
             item.update(
                 deviation=row["deviation"],
