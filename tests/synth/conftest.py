@@ -19,9 +19,7 @@ def region(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     of 5 000: every realism test must hold across block boundaries too."""
     out = tmp_path_factory.mktemp("region")
     blocks = {"block_cases": request.param} if request.param else {}
-    generate_region(
-        out, hospitals=40, cases_per_year=20_000, years=(2025, 2026), seed=11, **blocks
-    )
+    generate_region(out, hospitals=40, cases_per_year=20_000, years=(2025, 2026), seed=11, **blocks)
     return out
 
 
