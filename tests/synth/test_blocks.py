@@ -328,3 +328,22 @@ def test_each_block_sees_its_own_block_of_the_previous_year(
     assert before[3:] == [None, None]  # 2025 had three blocks
     # about a twelfth of an 867-case block was discharged in December
     assert all(p is not None and 30 < p < 150 for p in before[:3])
+
+
+def test_labels_stream_in_row_groups_past_the_buffer(
+    tmp_path: Path, blocked: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A province's labels do not wait in memory: past LABEL_BUFFER_ROWS they are written in
+    row groups as they come, with the same rows in the same order."""
+    import opendip.synth.region as region
+
+    monkeypatch.setattr(region, "LABEL_BUFFER_ROWS", 100)
+    manifest = _generate(tmp_path)
+    streamed = pq.ParquetFile(tmp_path / "labels.parquet")
+    assert streamed.num_row_groups > 3
+    assert streamed.schema_arrow == pq.ParquetFile(blocked / "labels.parquet").schema_arrow
+    assert streamed.read().equals(pq.read_table(blocked / "labels.parquet"))
+    assert manifest["labels"] == _generate_manifest(blocked)["labels"]
+    assert (tmp_path / "cases_2026.parquet").read_bytes() == (
+        blocked / "cases_2026.parquet"
+    ).read_bytes()
