@@ -188,3 +188,25 @@ def _leads_in(t, period_cases):  # type: ignore[no-untyped-def]
     u = t.select("_lead", case_id=t.case_ids.unnest())
     hit = u.join(period_cases, "case_id").select("_lead").distinct()
     return t.semi_join(hit, "_lead").drop("_lead")
+
+
+def grades_for_supervision(s, policy) -> dict[str, dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """hospital_id → its latest credit grade in force (repaired when repaired) and that
+    grade's supervision effects (`credit.grades[].inspections_per_year`,
+    `supervision_priority`): what orders the 监管线索 list. Empty without a credit policy."""
+    from opendip.policy.sections.credit import PRIORITY_LABELS
+
+    if policy.credit is None:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for r in store_credit.ratings(s, None):  # newest period first
+        if r.hospital_id in out:
+            continue
+        g = policy.credit.grade_for(r.grade_in_force)
+        out[r.hospital_id] = {
+            "grade": r.grade_in_force,
+            "period": r.period,
+            "inspections": g.inspections_per_year if g is not None else 0,
+            "priority": PRIORITY_LABELS[g.supervision_priority] if g is not None else "",
+        }
+    return out

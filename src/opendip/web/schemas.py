@@ -273,10 +273,21 @@ class UserOut(BaseModel):
     locked_until: dt.datetime | None
 
 
+class UserScope(BaseModel):
+    """A user's data scope: 区县 (agency users), 科室 or 主诊医师 (hospital users); all empty:
+    the role's whole scope."""
+
+    county: str | None = Field(default=None, max_length=64)
+    department: str | None = Field(default=None, max_length=64)
+    doctor_id: str | None = Field(default=None, max_length=64)
+
+
 class UserUpdate(BaseModel):
     active: bool | None = None
     unlock: bool = False
     password: str | None = Field(default=None, min_length=8, max_length=256)
+    #: Replaces the user's scope (audited as before → after).
+    scope: UserScope | None = None
 
 
 class AuditOut(BaseModel):
