@@ -142,6 +142,10 @@ class PregroupOut(BaseModel):
     point_value_source: str = ""
     estimated_amount_fen: int | None = None
     scoring_note: str = ""
+    #: 新技术新项目 in its transition period: the case is settled by item (按项目结算), not
+    #: by DIP; new_technology_code names the item (scoring.new_technologies).
+    settled_by_item: bool = False
+    new_technology_code: str | None = None
     candidates: list[PregroupCandidate] = []
 
 
