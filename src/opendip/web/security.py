@@ -47,6 +47,8 @@ CASES = AGENCY | HOSPITAL | SUB_ROLES
 PERMISSIONS: dict[str, frozenset[str]] = {
     "home": ALL,
     "upload": REGION | HOSPITAL,
+    # upload records: also county users (their county's hospitals' uploads, read only)
+    "uploads.view": AGENCY | HOSPITAL,
     "cases": CASES,
     # one case's page: case roles within their scope, experts their assigned cases
     "case": CASES | {"expert"},

@@ -6,6 +6,7 @@ import datetime as dt
 import importlib.util
 import logging
 import threading
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -430,10 +431,15 @@ def pregroup(request: Any, data: dict[str, Any], hospital: dict[str, Any] | None
     if hospital is None or scorer is None:
         out["scoring_note"] = "请选择医疗机构后估算分值与金额"
         return out
-    row, error = scorer.score(g.as_row(), drow)
+    scored = scorer.score(g.as_row(), drow)
+    row = scored.row
     if row is None:
-        by_item = "按项目付费" in error and "新技术新项目" in error
-        out["scoring_note"] = error if by_item else f"暂不能估算分值：{error}"
+        if scored.by_item_code is not None:  # 新技术新项目 in its transition period
+            out["settled_by_item"] = True
+            out["new_technology_code"] = scored.by_item_code
+            out["scoring_note"] = scored.error
+        else:
+            out["scoring_note"] = f"暂不能估算分值：{scored.error}"
         return out
     out.update(
         deviation=row.get("deviation"),
@@ -448,6 +454,17 @@ def pregroup(request: Any, data: dict[str, Any], hospital: dict[str, Any] | None
     return out
 
 
+@dataclass(frozen=True)
+class Scored:
+    """One scoring of an entered case: the scored row, or why not (`error`, Chinese);
+    `by_item_code` is the new technology (新技术新项目) whose transition period settles the
+    case by item instead of DIP (then `error` is the batch's not_dip reason)."""
+
+    row: dict[str, Any] | None
+    error: str = ""
+    by_item_code: str | None = None
+
+
 class _Scorer:
     """score_case for one entered case at one hospital with one point value."""
 
@@ -460,7 +477,7 @@ class _Scorer:
 
     def score(
         self, grouped: dict[str, Any], drow: dict[str, Any] | None, explain: bool = True
-    ) -> tuple[dict[str, Any] | None, str]:
+    ) -> Scored:
         from opendip.scoring import ScoringError
         from opendip.scoring.single import ByItemCase, score_case
 
@@ -477,10 +494,10 @@ class _Scorer:
                 explain=explain,
             )
         except ByItemCase as exc:  # 新技术新项目 in its transition period: paid by item
-            return None, exc.reason
+            return Scored(None, exc.reason, exc.code)
         except ScoringError as exc:
-            return None, str(exc)
-        return row, ""
+            return Scored(None, str(exc))
+        return Scored(row)
 
 
 def _scorer(
@@ -568,7 +585,7 @@ def _candidate(grouped, rows, procs, match, g, scorer) -> dict[str, Any]:
     }
     if scorer is not None:
         # only the figures are shown for a candidate: no explanation sentence rendered
-        row, _error = scorer.score(grouped, drow or None, explain=False)
+        row = scorer.score(grouped, drow or None, explain=False).row
         if row is not None:
             item.update(
                 deviation=row["deviation"],
