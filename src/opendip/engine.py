@@ -161,6 +161,18 @@ def table_from_arrow(con: BaseBackend, table: pa.Table, name: str) -> ibis.Table
     return con.create_table(name, table, overwrite=True)
 
 
+#: Rows per Parquet row group in the large files OpenDIP writes (cases, grouped cases).
+#: DuckDB reads a Parquet file in parallel by row group: a 1 M-row file written as one row
+#: group (pyarrow's default is up to 1 Mi rows) is scanned, and every operator fed by that
+#: scan runs, on one thread. DuckDB's own row-group size; issue 16 §3, docs/benchmarks.md.
+PARQUET_ROW_GROUP_ROWS = 122_880
+
+
+def write_parquet(table: pa.Table, path: str | Path, **kwargs: Any) -> None:
+    """`pq.write_table` with row groups small enough for parallel reads."""
+    pq.write_table(table, path, row_group_size=PARQUET_ROW_GROUP_ROWS, **kwargs)
+
+
 _spark_views = iter(range(1, 1 << 62))
 
 

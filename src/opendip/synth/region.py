@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from opendip import __version__
 from opendip.codes import CodeTables, demo_code_tables
 from opendip.contract import CASES, LABELS
+from opendip.engine import write_parquet
 from opendip.synth.anomalies import (
     Labels,
     Rates,
@@ -109,7 +110,7 @@ def generate_region(
         cases, label_table = _to_arrow(
             year, frame, labels, duplicates, hosp["hospital_id"], year_rng
         )
-        pq.write_table(cases, out / f"cases_{year}.parquet")
+        write_parquet(cases, out / f"cases_{year}.parquet")  # row groups: parallel reads
         label_tables.append(label_table)
         counts[str(year)] = cases.num_rows
         if on_year:
