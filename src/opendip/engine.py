@@ -168,11 +168,6 @@ def table_from_arrow(con: BaseBackend, table: pa.Table, name: str) -> ibis.Table
 PARQUET_ROW_GROUP_ROWS = 122_880
 
 
-def write_parquet(table: pa.Table, path: str | Path, **kwargs: Any) -> None:
-    """`pq.write_table` with row groups small enough for parallel reads."""
-    pq.write_table(table, path, row_group_size=PARQUET_ROW_GROUP_ROWS, **kwargs)
-
-
 _spark_views = iter(range(1, 1 << 62))
 
 
@@ -200,9 +195,10 @@ def to_arrow(expr: ibis.Table) -> pa.Table:
 
 
 def write_parquet(expr: ibis.Table | pa.Table, path: str | Path) -> Path:
-    """Execute (if needed) and write one Parquet file; returns the path."""
+    """Execute (if needed) and write one Parquet file, in row groups of
+    `PARQUET_ROW_GROUP_ROWS` rows (read back in parallel); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = expr if isinstance(expr, pa.Table) else expr.to_pyarrow()
-    pq.write_table(table, path)
+    pq.write_table(table, path, row_group_size=PARQUET_ROW_GROUP_ROWS)
     return path
