@@ -106,7 +106,7 @@ def test_home_page_shows_year_on_year(region_dir: Path, make_app) -> None:
     assert "病种费用与基层病种同比（2026 年与 2025 年）" in html
     assert "次均费用上升的病种数</span><b>1</b>" in html
     assert "次均费用持平的病种数</span><b>1</b>" in html
-    assert "<td>二级</td><td class=\"num\">1</td><td class=\"num\">2</td>" in html
+    assert '<td>二级</td><td class="num">1</td><td class="num">2</td>' in html
     # H001's own: G1 only, dearer; no basic-group cases either year → no level table
     own = login(app, "h1").get("/").text
     assert "次均费用上升的病种数</span><b>1</b>" in own

@@ -185,9 +185,9 @@ def _tcm_template(rules: SpecialRules, rule: TcmRule) -> str:
 
 
 def _check_western(rules: SpecialRules) -> None:
-    if rules.tcm_mode == "same_as_western" and rules.tcm_missing == "refuse":
-        if any(r.western4 is None for r in rules.tcm):
-            raise missing_western(rules)
+    missing = any(r.western4 is None for r in rules.tcm)
+    if rules.tcm_mode == "same_as_western" and rules.tcm_missing == "refuse" and missing:
+        raise missing_western(rules)
 
 
 def tcm_note(rules: SpecialRules, rule: TcmRule, base4: int, adjusted4: int) -> str:

@@ -483,10 +483,16 @@ def _tcm_and_new_tech(
             *MONEY_COLUMNS[:5],
         ]
         tables.append(
-            Table("hospital.tcm_groups", "中医/民族医优势病种（按目录条目）", cols, _pick(rows, cols))
+            Table(
+                "hospital.tcm_groups", "中医/民族医优势病种（按目录条目）", cols, _pick(rows, cols)
+            )
         )
     if v["nt"]:
-        tech = {n.code: n.name for _, _, pol in src.policy.periods() for n in pol.scoring.new_technologies}
+        tech = {
+            n.code: n.name
+            for _, _, pol in src.policy.periods()
+            for n in pol.scoring.new_technologies
+        }
         rows = _rows(t.filter(t.new_tech.notnull()), ["new_tech"], Decimal(1))
         for row in rows:
             row["new_tech_name"] = tech.get(row["new_tech"], "")
