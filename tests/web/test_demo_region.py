@@ -270,7 +270,7 @@ def test_demo_shows_year_on_year_and_tcm_paid_as_the_policy_says(demo) -> None:
     group's score, or their own when the year's directory lacks it), the explanation saying so."""
     from opendip.reports.region import build_report
 
-    root, app, clients = demo
+    root, _app, clients = demo
     assert (root / "grouped_2025.parquet").is_file()
     yoy = clients("agency").get("/api/dashboard").json()["yoy"]
     report = build_report(root / "settlement")
