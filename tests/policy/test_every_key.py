@@ -674,6 +674,7 @@ CREDIT_PROBES: dict[str, dict] = {
     "credit.doctor_min_cases": {"doctor_min_cases": 6},
     "credit.repair_steps": {"repair_steps": 2, "repair_highest_grade": "A"},
     "credit.repair_highest_grade": {"repair_highest_grade": "A"},
+    "credit.count_lost_disputes": {"count_lost_disputes": True},
 }
 
 

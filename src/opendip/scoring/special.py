@@ -105,11 +105,26 @@ class SpecialRules:
         return sorted({r.western_group for r in self.tcm if r.western_group})
 
     def resolved(self, western4: Mapping[str, int]) -> SpecialRules:
-        """The rules with the western groups' scores (× 10**4) filled in where known."""
+        """The rules with the western groups' scores (× 10**4) filled in where known;
+        remembered per rules object and scores (the single-case path resolves the same
+        rules for every case: the pre-grouping API, issue 16 §4)."""
+        key = (id(self), tuple(sorted(western4.items())))
+        found = _RESOLVED.get(key)
+        if found is not None and found[0] is self:
+            return found[1]
         tcm = tuple(
             dataclasses.replace(r, western4=western4.get(r.western_group or "")) for r in self.tcm
         )
-        return dataclasses.replace(self, tcm=tcm)
+        out = dataclasses.replace(self, tcm=tcm)
+        if len(_RESOLVED) >= 64:
+            _RESOLVED.clear()
+        _RESOLVED[key] = (self, out)
+        return out
+
+
+#: `SpecialRules.resolved` results: (rules object id, western scores) → (rules, resolved).
+#: The rules object is kept so that its id cannot be reused while the entry exists.
+_RESOLVED: dict[tuple[int, tuple[tuple[str, int], ...]], tuple[SpecialRules, SpecialRules]] = {}
 
 
 def _fmt4(units: int) -> str:
