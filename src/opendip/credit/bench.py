@@ -108,13 +108,18 @@ def _previous_year_for_prepayment(ctx, con, cases, qc, policy, out: Path) -> str
     if policy.assessment is None or "directory" not in ctx.artifacts:
         return f"上年统筹支付 {base.num_rows} 行（预付金基数）"
     status = qc.case_status
-    grouped = group_checked(
-        con,
-        cases,
-        con.read_parquet(str(ctx.artifacts["directory"])),
-        ctx.artifacts.get("codes") or demo_code_tables(),
-        policy,
-        status,
+    done = ctx.artifacts.get("previous_grouped")  # the grouping stage's (same QC, directory)
+    grouped = (
+        pq.read_table(done)
+        if done is not None
+        else group_checked(
+            con,
+            cases,
+            con.read_parquet(str(ctx.artifacts["directory"])),
+            ctx.artifacts.get("codes") or demo_code_tables(),
+            policy,
+            status,
+        )
     )
     history = list(ctx.artifacts.get("history") or [])
     scores = assess(
