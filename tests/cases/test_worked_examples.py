@@ -73,6 +73,12 @@ def check(row: dict[str, Any], expect: dict[str, Any]) -> None:
     for key, value in expect.items():
         if key in ("tcm_group", "new_tech"):
             assert row[key] == value, key
+        elif key == "explanation":  # the Chinese sentence rendered from the row's facts
+            from opendip.scoring.explain import render
+
+            assert render(row) == value
+        elif key == "mean_cost_fen":  # the group mean the case was compared with (or none)
+            assert row[key] == value, key
         elif key.endswith("_yuan"):
             assert row[key.replace("_yuan", "_fen")] == _fen(value), key
         elif key == "deviation":

@@ -257,3 +257,48 @@ def test_local_groups_are_marked_with_their_provenance() -> None:
         "new": 1,
     }
     assert built.metrics["local_groups_missing"] == ["X99.9:保守"]
+
+
+def test_history_cases_tied_on_procedures_go_to_the_closest_mean_cost() -> None:
+    """The build assigns a history case matching two core rows with grouping's own tie-break
+    (demo chain: most procedures matched → closest mean cost → highest score), through
+    `best_core`. K35.8 cases: 47.0100 alone ×2 at 10.00 yuan, 47.0900 alone ×2 at 50.00
+    yuan (both core, ≥ 2 cases); X (47.0100 + 47.0900, 20.00 yuan) and Y (47.0100 +
+    47.0900 + 47.0200, 40.00 yuan) each form a key of 1 case (not core) and match both rows
+    with 1 procedure each.
+    Round 1 (means 1000 and 5000 fen): X |1000 − 2000| = 1000 < |5000 − 2000| = 3000 → 47.0100
+    (although 47.0900 scores higher); Y |5000 − 4000| = 1000 < 3000 → 47.0900 (although
+    47.0100 has the lower mean cost).
+    Round 2 (means (1000 + 1000 + 2000) / 3 = 1333.33 → 1333 and (5000 + 5000 + 4000) / 3
+    = 4666.67 → 4667): X 667 < 2667, Y 667 < 2667: the same assignment, settled."""
+    policy = policy_with(
+        {
+            "directory.year_weights": {2025: 1},
+            "directory.trim": {"method": "none"},
+            "directory.core_threshold": {"method": "fixed", "min_cases": 2},
+            "directory.basic_groups": [],
+            "directory.special_groups": [],
+        }
+    )
+    assert policy.grouping.tie_break == [
+        "most_procedures_matched", "closest_mean_cost", "highest_score"
+    ]  # fmt: skip
+    rows = [
+        case("a1", "H1", 2025, "K35.800", ["47.0100"], 1000),
+        case("a2", "H1", 2025, "K35.800", ["47.0100"], 1000),
+        case("b1", "H1", 2025, "K35.800", ["47.0900"], 5000),
+        case("b2", "H1", 2025, "K35.800", ["47.0900"], 5000),
+        case("X", "H1", 2025, "K35.800", ["47.0100", "47.0900"], 2000),
+        case("Y", "H1", 2025, "K35.800", ["47.0100", "47.0900", "47.0200"], 4000),
+    ]
+    built = _build(rows, policy)
+    got = {r["case_id"]: r["group_code"] for r in built.assignment.to_pyarrow().to_pylist()}
+    assert got == {
+        "a1": "K35.8:47.0100", "a2": "K35.8:47.0100", "X": "K35.8:47.0100",
+        "b1": "K35.8:47.0900", "b2": "K35.8:47.0900", "Y": "K35.8:47.0900",
+    }  # fmt: skip
+    table = {r["group_code"]: r for r in built.table.to_pylist()}
+    assert table["K35.8:47.0100"]["mean_cost_fen"] == 1333
+    assert table["K35.8:47.0900"]["mean_cost_fen"] == 4667
+    assert table["K35.8:47.0100"]["case_count"] == 3 == table["K35.8:47.0900"]["case_count"]
+    assert built.metrics["assignment_settled"] is True

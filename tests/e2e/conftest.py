@@ -39,7 +39,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(tmp_path: Path):
+def server_settings() -> dict[str, Any]:
+    """Settings overrides of the platform under test (a test module may override this
+    fixture, e.g. to pin `today`)."""
+    return {}
+
+
+@pytest.fixture
+def server(tmp_path: Path, server_settings: dict[str, Any]):
     if not CHROMIUM.exists():
         if os.environ.get("CI") == "true":
             pytest.fail("CI=true 但没有 /usr/bin/chromium：先运行 scripts/test-services.sh")
@@ -55,7 +62,7 @@ def server(tmp_path: Path):
     pw._HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     data = tmp_path / "region"
     shutil.copytree(REGION, data)
-    app = create_app(Settings(data_dir=data))
+    app = create_app(Settings(data_dir=data, **server_settings))
     with app.state.store.session() as s:
         for name, (role, hid) in USERS.items():
             repo.create_user(s, name, PASSWORD, role, f"{name}", hid)

@@ -14,12 +14,22 @@ from tests.e2e.conftest import ARTIFACTS, browser_login
 
 pytestmark = pytest.mark.browser
 
+#: The platform's date (Settings.today), as in tests/web/test_hospital_api.py: the cases are
+#: admitted three days before it, so nothing depends on the day the test runs.
+TODAY = dt.date(2026, 11, 20)
+ADMITTED = TODAY - dt.timedelta(days=3)
+
+
+@pytest.fixture
+def server_settings() -> dict:
+    return {"today": TODAY}
+
 
 def _case(case_id: str, cost: str, department: str, doctor: str) -> dict:
     return {
         "case_id": case_id,
         "status": "in_stay",
-        "admit_date": (dt.date.today() - dt.timedelta(days=3)).isoformat(),
+        "admit_date": ADMITTED.isoformat(),
         "department": department,
         "doctor": doctor,
         "age": 40,
@@ -71,6 +81,8 @@ def test_instay_monitor_flags_a_pushed_case_over_the_high_threshold(server) -> N
         high = table.locator("tr[data-case='ZY-HIGH-1']")
         expect(high).to_contain_text("已超高倍率")
         expect(high).to_contain_text("80,000.00")
+        expect(high).to_contain_text("2026-11-17")  # admitted 3 days before the platform's date
+        expect(high.locator("td", has_text="3 / ")).to_have_count(1)  # in hospital 3 days
         expect(table.locator("tr[data-case='ZY-NORM-1']")).not_to_contain_text("已超高倍率")
         # sorted by cost / high threshold: the case over the threshold comes first
         expect(table.locator("tbody tr").first).to_have_attribute("data-case", "ZY-HIGH-1")

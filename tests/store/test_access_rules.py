@@ -66,8 +66,11 @@ def test_case_scope_pins_hospitals_and_passes_region_requests():
     assert access.case_scope(AGENCY, "") == S()  # blank: whole region
     assert access.case_scope(H1, None) == S(hospital_id="H001")
     assert access.case_scope(H1, "H002") == S(hospital_id="H001")  # pinned, whatever it asks
-    with pytest.raises(access.NoCaseAccess):
-        access.case_scope(EXPERT, "H001")
+    # an expert, or a role the table does not know even with a hospital id: no case rows
+    for actor in (EXPERT, UNKNOWN):
+        with pytest.raises(access.NoCaseAccess) as exc:
+            access.case_scope(actor, "H001")
+        assert str(exc.value) == "无权查看病例数据"
     for actor in (HEALTH, FINANCE):
         with pytest.raises(access.NoCaseAccess):
             access.case_scope(actor, None)
@@ -82,6 +85,12 @@ def test_scoped_roles_case_scope():
     assert access.case_scope(NOWHERE, None) == S(hospitals=frozenset())
     assert access.case_scope(DEPT, "H002") == S(hospital_id="H001", department="骨科")
     assert access.case_scope(DOCTOR, None) == S(hospital_id="H001", doctor_id="H001-D24-01")
+    # the home page's aggregates: everyone else sees its own case scope, asking for nothing
+    assert access.dashboard_scope(ADMIN) == S()
+    assert access.dashboard_scope(COUNTY) == S(hospitals=county)
+    assert access.dashboard_scope(DEPT) == S(hospital_id="H001", department="骨科")
+    with pytest.raises(access.NoCaseAccess):
+        access.dashboard_scope(EXPERT)
 
 
 ROWS = [
@@ -137,8 +146,9 @@ def test_requested_hospital_refuses_another_hospital():
     # county users choose within their county; sub-roles are pinned like the office
     assert access.requested_hospital(COUNTY, "H009") == "H009"
     assert access.requested_hospital(COUNTY, None) is None
-    with pytest.raises(access.OtherHospital):
+    with pytest.raises(access.OtherHospital) as exc:
         access.requested_hospital(COUNTY, "H002")
+    assert exc.value.args == ("H002",)
     with pytest.raises(access.OtherHospital):
         access.requested_hospital(NOWHERE, "H001")
     assert access.requested_hospital(DOCTOR, None) == "H001"

@@ -257,6 +257,10 @@ def run_year(
             case_path,
             write_parquet(r.not_dip, out / "not_dip.parquet"),
         ]
+        if r.prepaid_without_line is not None and r.prepaid_without_line.num_rows:
+            outputs.append(
+                write_parquet(r.prepaid_without_line, out / "prepaid_without_line.parquet")
+            )
         notes = []
         report = out / "reconciliation.md"
         text = reconciliation_markdown(r.pools, year, r.counts)

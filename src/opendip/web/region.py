@@ -523,7 +523,64 @@ class RegionData:
                         .to_pylist()
                     )
                     out["by_hospital"] = per
+            yoy = self.year_on_year(scope, upload_files)
+            if yoy is not None:
+                out["yoy"] = yoy
         return out
+
+    def year_on_year(
+        self, scope: CaseScope, upload_files: Sequence[str] = ()
+    ) -> dict[str, Any] | None:
+        """Per-group cost per case this year against last year (how many groups got
+        cheaper) and 基层病种 cases by hospital level, for the cases in `scope`; None unless
+        last year's lists and grouping (`cases_<y-1>.parquet`, `grouped_<y-1>.parquet`) are
+        in the region directory beside this year's grouping. The report's own functions
+        (`opendip.reports.region.yoy`), so the dashboard and the report agree."""
+        from opendip.reports.region.yoy import CHANGE_LABELS, basic_by_level, group_cost_changes
+
+        year = self.current_year()
+        if year is None or self.results.grouped is None:
+            return None
+        prev_cases = self.data_dir / f"cases_{year - 1}.parquet"
+        prev_grouped = self.data_dir / f"grouped_{year - 1}.parquet"
+        hospitals = self.data_dir / "hospitals.parquet"
+        if not (prev_cases.exists() and prev_grouped.exists() and hospitals.exists()):
+            return None
+        with self._lock:
+
+            def costs(cases: ir.Table) -> ir.Table:
+                t = scope.filter(cases)
+                return t.select(
+                    case_id=t.case_id.cast("string"),
+                    hospital_id=t.hospital_id.cast("string"),
+                    total_cost_fen=t.total_cost.cast("int64"),
+                )
+
+            current = self.cases_expr(upload_files)
+            if current is None:
+                return None
+            now, before = costs(current), costs(self._view([prev_cases]))
+            grouped = self._view([self.results.grouped])
+            grouped_before = self._view([prev_grouped])
+            h = self._view([hospitals])
+            h = h.select(h_id=h.hospital_id.cast("string"), level=h.level.cast("string"))
+            groups = group_cost_changes(now, grouped, before, grouped_before)
+            basic = basic_by_level(now, grouped, before, grouped_before, h)
+        counts = {k: sum(1 for g in groups if g["change"] == k) for k in CHANGE_LABELS}
+        for g in groups:
+            g["change_label"] = CHANGE_LABELS[g["change"]]
+        return {
+            "year": year,
+            "previous_year": year - 1,
+            "groups_compared": len(groups),
+            "cheaper": counts["cheaper"],
+            "dearer": counts["dearer"],
+            "same": counts["same"],
+            "top_groups": groups[:10],
+            "basic_by_level": basic,
+            "basic_cases": sum(b["cases"] for b in basic),
+            "basic_previous_cases": sum(b["previous_cases"] for b in basic),
+        }
 
     def _inpatient_fund(
         self, scope: CaseScope, cases: ir.Table, dip_fund: int | None
