@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from opendip import __version__
 from opendip.codes import CodeTables, demo_code_tables
 from opendip.contract import CASES, LABELS
+from opendip.engine import PARQUET_ROW_GROUP_ROWS
 from opendip.synth.anomalies import (
     Labels,
     Rates,
@@ -166,7 +167,8 @@ def generate_region(
                     late.put(year, block, stays)
                     if writer is None:
                         writer = pq.ParquetWriter(out / f"cases_{year}.parquet", cases.schema)
-                    writer.write_table(cases)
+                    # Row groups of DuckDB's size: a block is scanned in parallel.
+                    writer.write_table(cases, row_group_size=PARQUET_ROW_GROUP_ROWS)
                     labels.add(label_table)
                     first += size
                     del cases, label_table, stays, previous
