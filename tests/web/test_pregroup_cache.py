@@ -107,3 +107,18 @@ def test_serve_builds_the_pregroup_caches_before_the_first_request(
         warm_pregroup(broken)
     assert "pre-grouping caches not built at startup" in caplog.text
     assert getattr(broken.state, "grouping_index", None) is None
+
+
+def test_the_pregroup_api_is_routed_first_and_documented_once(app, clients) -> None:
+    first = app.router.routes[0]
+    assert (first.path, first.methods) == ("/api/pregroup", {"POST"})
+    assert first.include_in_schema is False  # a copy: the original documents it
+    from opendip.web.routers.pages import api_pregroup
+
+    assert first.endpoint is api_pregroup
+    spec = app.openapi()
+    assert list(spec["paths"]["/api/pregroup"]) == ["post"]
+    assert spec["paths"]["/api/pregroup"]["post"]["tags"] == ["事前预分组"]
+    c = clients("h1")
+    assert c.post("/api/pregroup", json=_case_body()).status_code == 200
+    assert c.get("/api/pregroup").status_code == 405  # as before: only POST

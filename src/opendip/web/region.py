@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -88,9 +89,24 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
+def _mtime_or_none(path: Path) -> float | None:
+    """The file's modification time, None when it does not exist (one `stat`)."""
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
+
+
 class RegionData:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
+        # The region's fixed file names, built once: the per-case API checks them on every
+        # request (a new directory or policy is seen on the next one), issue 16 §4.
+        self._metrics_file = self.data_dir / "directory.metrics.json"
+        self._hospitals_file = self.data_dir / "hospitals.parquet"
+        self._directories_dir = self.data_dir / "directories"
+        self._directory_file = self.data_dir / "directory.parquet"
+        self._policy_file = self.data_dir / "policy.yaml"
         self._lock = threading.RLock()
         self._con = connect()
         self._views: dict[tuple[Any, ...], ir.Table] = {}
@@ -135,10 +151,11 @@ class RegionData:
 
     def all_case_mean_fen(self) -> int | None:
         """The directory build's all-case mean (directory.metrics.json), None without it."""
-        path = self.data_dir / "directory.metrics.json"
-        if not path.exists():
+        path = self._metrics_file
+        mtime = _mtime_or_none(path)
+        if mtime is None:
             return None
-        key = (str(path), _mtime(path))
+        key = (str(path), mtime)
         if key not in self._small:
             self._small[key] = json.loads(path.read_text(encoding="utf-8"))
         return self._small[key].get("all_case_mean_fen")
@@ -181,16 +198,17 @@ class RegionData:
         return view
 
     def _small_table(self, path: Path) -> pa.Table | None:
-        if not path.exists():
+        mtime = _mtime_or_none(path)
+        if mtime is None:
             return None
-        key = (str(path), _mtime(path))
+        key = (str(path), mtime)
         if key not in self._small:
             self._small[key] = pq.read_table(path)
         return self._small[key]
 
     # -- hospitals ----------------------------------------------------------------------------
     def hospitals(self) -> list[dict[str, Any]]:
-        t = self._small_table(self.data_dir / "hospitals.parquet")
+        t = self._small_table(self._hospitals_file)
         return t.sort_by("hospital_id").to_pylist() if t is not None else []
 
     def hospital_names(self) -> dict[str, str]:
@@ -205,8 +223,7 @@ class RegionData:
         return frozenset(h["hospital_id"] for h in self.hospitals() if h.get("county") == county)
 
     def hospital(self, hospital_id: str) -> dict[str, Any] | None:
-        path = self.data_dir / "hospitals.parquet"
-        key = ("by_id", _mtime(path))
+        key = ("by_id", _mtime(self._hospitals_file))
         by_id = self._by_id.get(key)
         if by_id is None:
             by_id = {h["hospital_id"]: h for h in self.hospitals()}
@@ -609,11 +626,11 @@ class RegionData:
     def directory_versions(self) -> list[Path]:
         """directory.parquet plus any versions under directories/ (newest last)."""
         found = []
-        extra = self.data_dir / "directories"
-        if extra.is_dir():
+        extra = self._directories_dir
+        if os.path.isdir(extra):
             found += sorted(extra.glob("*.parquet"))
-        main = self.data_dir / "directory.parquet"
-        if main.exists():
+        main = self._directory_file
+        if os.path.exists(main):
             found.append(main)
         return found
 
@@ -693,8 +710,8 @@ class RegionData:
         return self._small_table(path) if path else None
 
     def policy_path(self) -> Path | None:
-        p = self.data_dir / "policy.yaml"
-        return p if p.exists() else None
+        p = self._policy_file
+        return p if os.path.exists(p) else None
 
     def demo_summary(self) -> dict[str, Any]:
         p = self.data_dir / "demo-summary.json"

@@ -147,7 +147,9 @@ def _policies(request: Any) -> PolicyCache:
 def _policy_file(request: Any):
     """The region's policy file, parsed and validated once per file version (PolicyCache;
     an edited or replaced file is read again on the next call)."""
-    return _policies(request).file(_policy_path(request))
+    path = _policy_path(request)
+    identity = _request_memo(request, "policy_identity", lambda: file_identity(path))
+    return _policies(request).file(path, identity)
 
 
 def _grouping_key(request: Any, directory: Path) -> tuple[Any, ...]:
@@ -156,7 +158,7 @@ def _grouping_key(request: Any, directory: Path) -> tuple[Any, ...]:
         f"grouping_key:{directory}",
         lambda: (
             file_identity(directory),
-            file_identity(_policy_path(request)),
+            _request_memo(request, "policy_identity", lambda: file_identity(_policy_path(request))),
             platform_today(request),
         ),
     )
@@ -338,6 +340,11 @@ def pregroup_point_value(
 
 
 def _directory_rows(request: Any) -> dict[str, dict[str, Any]]:
+    """Group code → directory row of the current directory (once per request)."""
+    return _request_memo(request, "directory_rows", lambda: _directory_rows_now(request))
+
+
+def _directory_rows_now(request: Any) -> dict[str, dict[str, Any]]:
     region: RegionData = request.app.state.region
     path = _directory_path(request)
     table = region.directory_table(None, path) if path is not None else None
