@@ -700,6 +700,10 @@ def settle_year(
     # 1 January (eligibility by last year's credit grade and assessment).
     first = _policy_on(pf, dt.date(year, 1, 1))
     prepaid = prepayments(h, inputs, first)
+    if prepaid is not None:
+        # A few rows read by the advances, the recovery and the hospital lines: computed
+        # once (its expression is large; each reader would otherwise compile and run it).
+        prepaid = prepaid.cache()
     from opendip.settlement.prepayment import REASONS as pre_reasons
 
     if advances is not None:
@@ -762,6 +766,7 @@ def settle_year(
     # Rule step "FFS comparison": per unit (hospital, or 医共体 when the policy nets
     # communities), the band of DIP ÷ FFS on the policy's basis, shared among members.
     h, units = _ffs_comparison(h, final)
+    h, units = h.cache(), units.cache()  # hospitals × pools: small, read several times
 
     # Assessment: return the withheld deposit by the policy's bands; without scores, what
     # the policy says (settlement.deposit_without_assessment).
