@@ -108,8 +108,11 @@ def main() -> None:
             diagnosis_codes=diagnosis_codes(con, codes),
         )
         pq.write_table(built.table, directory_path)
-    n = pq.read_metadata(current).num_rows
-    figures: dict[str, object] = {"cases": n}
+    meta = pq.read_metadata(current)
+    n = meta.num_rows
+    # DuckDB scans a Parquet file one row group per thread: a single-group file (pyarrow's
+    # default up to 1 Mi rows, and `opendip synth` before 2026-12-06) groups on one core.
+    figures: dict[str, object] = {"cases": n, "row_groups": meta.num_row_groups}
     if args.only == "baseline":
         figures |= baseline(current, directory_path, codes)
         print(json.dumps(figures, ensure_ascii=False, indent=1))

@@ -161,6 +161,13 @@ def table_from_arrow(con: BaseBackend, table: pa.Table, name: str) -> ibis.Table
     return con.create_table(name, table, overwrite=True)
 
 
+#: Rows per Parquet row group in the large files OpenDIP writes (cases, grouped cases).
+#: DuckDB reads a Parquet file in parallel by row group: a 1 M-row file written as one row
+#: group (pyarrow's default is up to 1 Mi rows) is scanned, and every operator fed by that
+#: scan runs, on one thread. DuckDB's own row-group size; issue 16 §3, docs/benchmarks.md.
+PARQUET_ROW_GROUP_ROWS = 122_880
+
+
 _spark_views = iter(range(1, 1 << 62))
 
 
@@ -188,9 +195,10 @@ def to_arrow(expr: ibis.Table) -> pa.Table:
 
 
 def write_parquet(expr: ibis.Table | pa.Table, path: str | Path) -> Path:
-    """Execute (if needed) and write one Parquet file; returns the path."""
+    """Execute (if needed) and write one Parquet file, in row groups of
+    `PARQUET_ROW_GROUP_ROWS` rows (read back in parallel); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = expr if isinstance(expr, pa.Table) else expr.to_pyarrow()
-    pq.write_table(table, path)
+    pq.write_table(table, path, row_group_size=PARQUET_ROW_GROUP_ROWS)
     return path

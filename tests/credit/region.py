@@ -49,7 +49,7 @@ def policy(prepayment: dict | None = None, **credit: Any):
 def region(con) -> CreditInputs:
     """H3: 10 cases (doctor D1 5, D2 5), QC 10/10, 2 leads, months on time → 98.00 A.
     H2: 10 cases (doctor D3), QC 9/10, 3 leads, 1 confirmed violation, 1 substantiated
-    complaint, 2 of 3 months late → 63.67 C."""
+    complaint, 2 of 3 months late → 63.67 C; one lost dispute (B5), not counted by default."""
     cases = [(f"A{i}", "H3", "D1" if i < 5 else "D2", f"2026-0{1 + i % 3}") for i in range(10)]
     cases += [(f"B{i}", "H2", "D3", f"2026-0{1 + i % 3}") for i in range(10)]
     t = pa.table(
@@ -71,6 +71,8 @@ def region(con) -> CreditInputs:
     )
     violations = pa.table({"hospital_id": ["H2"], "case_ids": [["B1"]]})
     complaints = pa.table({"hospital_id": ["H2"]})
+    # a dispute of H2 about B5 decided against it (counted only with count_lost_disputes)
+    lost = pa.table({"hospital_id": ["H2"], "case_ids": [["B5"]]})
     due = dt.datetime
     submissions = pa.table(
         {
@@ -94,6 +96,7 @@ def region(con) -> CreditInputs:
         violations=mk("cr_viol", violations),
         complaints=mk("cr_comp", complaints),
         submissions=mk("cr_sub", submissions),
+        lost_disputes=mk("cr_lost", lost),
     )
 
 

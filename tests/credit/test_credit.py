@@ -164,3 +164,77 @@ def test_worked_example_from_the_rating(con, rated) -> None:
         Decimal("0.0300"),
         25_500,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# 病案首页质控 feeds the rating (issue 22 item 8)
+
+FRONT_PAGE_ITEM = {"id": "front_page", "measure": "front_page_qc_pass_rate", "weight": 10,
+                   "target": 1, "zero_at": Decimal("0.5")}  # fmt: skip
+
+
+def _with_front_pages(con):
+    inp = _region(con)
+    # H2: B0..B3 checked, B2 failed → 3/4; Z9 is no case of the period (not counted); H3
+    # uploaded no front page (the item does not apply to it).
+    fp = pa.table(
+        {
+            "case_id": ["B0", "B1", "B2", "B3", "Z9"],
+            "hospital_id": ["H2"] * 5,
+            "passed": [True, True, False, True, False],
+        }
+    )
+    inp.front_page_status = con.create_table("cr_fp", fp, overwrite=True)
+    return inp
+
+
+def test_front_page_qc_pass_rate_scores_hospitals_and_doctors(con) -> None:
+    """H2: 10 × (0.75 − 0.5) ÷ (1 − 0.5) = 5.00; 17 + 20 + 5 + 5 + 16.67 + 5 = 68.67 of 110
+    → 62.427… → 62.43 (C). H3 has no front page: 98 of 100 → 98.00 (A), unchanged. D3:
+    17 + 20 + 16.67 + 5 = 58.67 of 90 → 65.188… → 65.19."""
+    pol = _policy(items=[*CREDIT["items"], FRONT_PAGE_ITEM]).at()
+    r = rate(_with_front_pages(con), pol, "2026")
+    fp = _row(r.breakdown, subject="hospital", hospital_id="H2", item="front_page")
+    assert (fp["numerator"], fp["denominator"], fp["value"], fp["points"]) == (
+        3, 4, Decimal("0.7500"), Decimal("5.0000")
+    )  # fmt: skip
+    assert fp["item_name"] == "病案首页质控通过率"
+    h2 = _row(r.ratings, subject="hospital", hospital_id="H2")
+    assert (h2["items"], h2["credit_score"], h2["grade"]) == (6, Decimal("62.4300"), "C")
+    h3 = _row(r.ratings, subject="hospital", hospital_id="H3")
+    assert (h3["items"], h3["credit_score"], h3["grade"]) == (5, Decimal("98.0000"), "A")
+    d3 = _row(r.ratings, subject="doctor", doctor_id="D3")
+    assert d3["credit_score"] == Decimal("65.1900")
+
+
+def test_front_page_item_without_front_page_qc_is_refused(con) -> None:
+    pol = _policy(items=[*CREDIT["items"], FRONT_PAGE_ITEM]).at()
+    with pytest.raises(
+        CreditError, match=r"credit\.items.*front_page_qc_pass_rate.*病案首页质控结果"
+    ):
+        rate(_region(con), pol, "2026")
+
+
+def test_front_page_item_needs_target_and_zero_at() -> None:
+    bad = {k: v for k, v in FRONT_PAGE_ITEM.items() if k != "zero_at"}
+    with pytest.raises(PolicyError) as err:
+        _policy(items=[*CREDIT["items"], bad]).at()
+    assert "credit.items[5].target" in [i.path for i in err.value.issues]
+
+
+def test_lost_disputes_count_as_violations_when_the_policy_says_so(con) -> None:
+    """count_lost_disputes: H2's dispute about B5 decided against it is a second violation:
+    30 − 2 × 10 = 10; 17 + 10 + 5 + 5 + 16.67 = 53.67 → D. D3 (doctor of B5) too:
+    17 + 10 + 16.67 = 43.67 of 80 → 54.5875 → 54.59. Off (the default): 20 points, C."""
+    on = rate(_region(con), _policy(count_lost_disputes=True).at(), "2026")
+    v = _row(on.breakdown, subject="hospital", hospital_id="H2", item="violations")
+    assert (v["numerator"], v["points"]) == (2, Decimal("10.0000"))
+    h2 = _row(on.ratings, subject="hospital", hospital_id="H2")
+    assert (h2["credit_score"], h2["grade"]) == (Decimal("53.6700"), "D")
+    assert _row(on.ratings, subject="doctor", doctor_id="D3")["credit_score"] == Decimal("54.5900")
+    assert _row(on.ratings, subject="hospital", hospital_id="H3")["credit_score"] == Decimal(
+        "98.0000"
+    )
+    off = rate(_region(con), _policy().at(), "2026")
+    v = _row(off.breakdown, subject="hospital", hospital_id="H2", item="violations")
+    assert (v["numerator"], v["points"]) == (1, Decimal("20.0000"))

@@ -164,3 +164,46 @@ def test_reconciliation_recomputed_independently(con) -> None:
             assert (
                 h["prepayment_outstanding_fen"] == h["prepaid_fen"] - h["prepayment_recovered_fen"]
             )
+
+
+def test_a_prepaid_hospital_without_dip_cases_is_recovered_at_clearing(con) -> None:
+    """H9 (A, assessment 85) was paid 96,000 fen over 12 months last year → 1.5 months:
+    96,000 × 1.5 ÷ 12 = 12,000 fen prepaid in January; it has no DIP case this year, so no
+    monthly advance recovers it and it has no clearing line: it is listed by hospital (the
+    whole 12,000 recovered at the clearing) and counted per pool, H3's lines unchanged."""
+    from opendip.settlement.clearing import settle_month, settle_year
+    from opendip.settlement.output import reconciliation_markdown
+
+    inp = _inputs(con, "A")
+    inp.credit = pa.table({"hospital_id": ["H3", "H9"], "grade": ["A", "A"]})
+    inp.prepayment_base = pa.table(
+        {"hospital_id": ["H3", "H9"], "pool": ["employee", "employee"],
+         "paid_fen": [1_234_567, 96_000], "months": [11, 12]}
+    )  # fmt: skip
+    inp.previous_assessment = pa.table({"hospital_id": ["H3", "H9"], "assessment_score": [85, 85]})
+    march = settle_month(inp, "2026-03").hospitals.to_pylist()
+    assert [m["hospital_id"] for m in march] == ["H3"]
+    assert march[0]["prepayment_recovery_fen"] == 56_116
+    year = settle_year(inp, 2026)
+    assert year.prepaid_without_line.to_pylist() == [
+        {"hospital_id": "H9", "pool": "employee", "credit_grade": "A", "prepaid_fen": 12_000,
+         "recovery": "本年无 DIP 病例，无月度预付可扣，清算时全额收回"}
+    ]  # fmt: skip
+    h = year.hospitals.to_pylist()
+    assert [r["hospital_id"] for r in h] == ["H3"]
+    assert (h[0]["prepaid_fen"], h[0]["prepayment_outstanding_fen"]) == (168_350, 112_234)
+    pool = year.pools.to_pylist()[0]
+    assert (pool["prepaid_fen"], pool["prepaid_without_line_fen"]) == (168_350, 12_000)
+    # every fen prepaid is accounted for: on a hospital line or in the list of those without
+    assert pool["prepaid_fen"] + pool["prepaid_without_line_fen"] == 168_350 + 12_000
+    assert pool["cash_identity"] is True
+    text = reconciliation_markdown(year.pools, 2026, year.counts)
+    assert "年初预付金 120.00 元" in text and "清算时全额收回" in text
+
+
+def test_no_prepaid_hospital_without_dip_cases_lists_nothing(con) -> None:
+    from opendip.settlement.clearing import settle_year
+
+    year = settle_year(_inputs(con, "A"), 2026)
+    assert year.prepaid_without_line.num_rows == 0
+    assert year.pools.to_pylist()[0]["prepaid_without_line_fen"] == 0

@@ -474,6 +474,36 @@ def test_tcm_labels_change_the_explanation(con) -> None:
     assert note(code="ZY-1", name="藏医正骨").startswith("中医优势病种ZY-1（藏医正骨")
 
 
+def test_western_group_missing_own_score_or_refused(con) -> None:
+    """same_as_western with the western group absent from the directory: own_score pays E7
+    (S52.501 + 93.5301) at its own group's score, exactly as without the TCM list, and says
+    why; refuse (the default) stops scoring naming the group."""
+    from opendip.scoring import score_cases
+    from opendip.scoring.errors import InputDataError
+    from opendip.scoring.explain import render
+
+    missing = _tcm(western_group="G-NONE")
+    own = b.merge(missing, {"scoring": {"tcm_advantage": {"western_group_missing": "own_score"}}})
+    assert _scores(con, own, "wm1") == _scores(con, {}, "wm0")
+    r = score_cases(
+        con.create_table("wc", b.cases_table(CASES), overwrite=True),
+        con.create_table("wg", b.grouped_table(GROUPED), overwrite=True),
+        con.create_table("wd", b.directory_table(DIRECTORY), overwrite=True),
+        con.create_table("wh", b.hospitals_table(HOSPITALS), overwrite=True),
+        b.policy(**b.merge(BASE, own)),
+        reviews=b.reviews_table(REVIEWS),
+    )
+    e7 = r.scored.filter(r.scored.case_id == "E7").to_pyarrow().to_pylist()[0]
+    assert e7["tcm_group"] == "TCM-S52"
+    assert "但西医手术病种G-NONE不在本期病种目录，按政策以本病种基准分值" in render(e7)
+    with pytest.raises(InputDataError, match="西医手术病种"):
+        _scores(con, missing, "wm2")
+    assert [i.path for i in b.policy(**b.merge(_tcm("added_score"), {"scoring": {
+        "tcm_advantage": {"western_group_missing": "own_score"}}})).issues()] == [
+        "scoring.tcm_advantage.western_group_missing"
+    ]  # fmt: skip
+
+
 def _clearing(con: Any, overrides: dict, tag: str) -> dict[str, Any]:
     """The annual clearing's outputs, comparable across runs."""
     from opendip.settlement import settle_year
@@ -644,6 +674,7 @@ CREDIT_PROBES: dict[str, dict] = {
     "credit.doctor_min_cases": {"doctor_min_cases": 6},
     "credit.repair_steps": {"repair_steps": 2, "repair_highest_grade": "A"},
     "credit.repair_highest_grade": {"repair_highest_grade": "A"},
+    "credit.count_lost_disputes": {"count_lost_disputes": True},
 }
 
 

@@ -151,8 +151,15 @@ def _table(contract: ct.TableContract, rows: list[dict[str, Any]]) -> pa.Table:
     )
 
 
-def make_run(root: Path, policy: str = POLICY) -> Path:
-    """Inputs in `root`, the settlement run in `root/settlement` (manifest + cases)."""
+def make_run(
+    root: Path,
+    policy: str = POLICY,
+    raw_extra: dict[str, dict[str, Any]] | None = None,
+    scored_extra: dict[str, dict[str, Any]] | None = None,
+    not_dip: pa.Table | None = None,
+) -> Path:
+    """Inputs in `root`, the settlement run in `root/settlement` (manifest + cases);
+    `raw_extra`/`scored_extra` add columns to a case's settlement list / scored row."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "policy.yaml").write_text(policy, encoding="utf-8")
     raw, grouped, scored = [], [], []
@@ -180,6 +187,7 @@ def make_run(root: Path, policy: str = POLICY) -> Path:
                 "personal_selfpay": 0,
                 "settle_month": f"2026-{month:02d}",
             }
+            | (raw_extra or {}).get(cid, {})
         )
         grouped.append(
             {
@@ -208,6 +216,7 @@ def make_run(root: Path, policy: str = POLICY) -> Path:
                 "ffs_fund_fen": paid,
                 "explanation": "手工构造",
             }
+            | (scored_extra or {}).get(cid, {})
         )
     directory = [
         {
@@ -235,7 +244,8 @@ def make_run(root: Path, policy: str = POLICY) -> Path:
     out = root / "settlement"
     out.mkdir(exist_ok=True)
     pq.write_table(_table(ct.SCORED, scored), out / "cases.parquet")
-    not_dip = pa.table({"case_id": ["A9"], "hospital_id": ["HA"], "department": ["外科"]})
+    if not_dip is None:
+        not_dip = pa.table({"case_id": ["A9"], "hospital_id": ["HA"], "department": ["外科"]})
     pq.write_table(not_dip, out / "not_dip.parquet")
     write_manifest(
         out,
@@ -515,6 +525,7 @@ def test_report_serialises(report) -> None:
         "departments",
         "doctors",
         "groups",
+        "tcm",
         "deviation",
         "near",
     ]

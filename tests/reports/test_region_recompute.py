@@ -183,6 +183,39 @@ def expected_basic(sql: Sql) -> dict[str, Any]:
     return out
 
 
+def expected_yoy(root: Path, now: str, before: str) -> dict[str, Any]:
+    """病种次均费用同比 and 基层病种 cases: the period's lists grouped (not unmatched) against
+    the same period of last year's, per group compared exactly (c1·n0 vs c0·n1)."""
+
+    def side(year: int, where: str) -> str:
+        suffix = "" if year == 2026 else f"_{year}"
+        return f"""SELECT g.group_code AS code, g.group_type AS gtype, c.total_cost AS cost
+            FROM read_parquet('{root / f"cases_{year}.parquet"}') c
+            JOIN read_parquet('{root / f"grouped{suffix}.parquet"}') g ON g.case_id = c.case_id
+            WHERE {where} AND g.group_type IS NOT NULL AND g.group_type <> 'unmatched'"""
+
+    a, b = side(2026, now), side(2025, before)
+    signs = fetch(
+        f"""WITH a AS ({a}), b AS ({b}),
+                x AS (SELECT code, count(*) n1, sum(cost) c1 FROM a GROUP BY code),
+                y AS (SELECT code, count(*) n0, sum(cost) c0 FROM b GROUP BY code)
+            SELECT sign(c1 * n0 - c0 * n1), count(*) FROM x JOIN y USING (code) GROUP BY 1"""
+    )
+    by = {int(k): n for k, n in signs}
+    basic = fetch(
+        f"""SELECT (SELECT count(*) FROM ({a}) WHERE gtype = 'basic'),
+                   (SELECT count(*) FROM ({b}) WHERE gtype = 'basic')"""
+    )[0]
+    return {
+        "yoy.groups_compared": sum(by.values()),
+        "yoy.groups_cheaper": by.get(-1, 0),
+        "yoy.groups_dearer": by.get(1, 0),
+        "yoy.groups_same": by.get(0, 0),
+        "yoy.basic_cases": basic[0],
+        "yoy.basic_previous_cases": basic[1],
+    }
+
+
 def expected_deviation(sql: Sql) -> dict[str, Any]:
     n = sql.one("SELECT count(*) FROM s")[0]
     out: dict[str, Any] = {}
@@ -338,6 +371,7 @@ def test_annual_figures_recomputed(region: Path, annual: Any) -> None:
         **expected_structure(sql, "settle_month LIKE '2026-%'"),
         **expected_score_bands(sql),
         **expected_basic(sql),
+        **expected_yoy(region, "settle_month LIKE '2026-%'", "settle_month LIKE '2025-%'"),
         **expected_deviation(sql),
         **expected_supervision(region, "month LIKE '2026-%'"),
         **expected_assessment(region, run),
@@ -391,6 +425,7 @@ def test_monthly_figures_recomputed(region: Path) -> None:
         **expected_structure(sql, f"settle_month = '{MONTH}'"),
         **expected_score_bands(sql),
         **expected_basic(sql),
+        **expected_yoy(region, f"settle_month = '{MONTH}'", "settle_month = '2025-03'"),
         **expected_deviation(sql),
         "reviews.accepted": 2,
         "reviews.rejected": 1,

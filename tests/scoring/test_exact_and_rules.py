@@ -13,7 +13,14 @@ import ibis
 import pytest
 
 from opendip.scoring import rules
-from opendip.scoring.exact import div_half_up, floor_div, py_div_half_up, scaled
+from opendip.scoring.exact import (
+    decimal_to_units,
+    div_half_up,
+    floor_div,
+    py_div_half_up,
+    scaled,
+    units_to_decimal,
+)
 from opendip.scoring.single import policy_for
 
 D = Decimal
@@ -47,6 +54,44 @@ def test_floor_div_is_exact_where_double_is_not(duck, num, den, floor):
 def test_div_half_up_on_duckdb_and_in_python(duck, num, den, rounded):
     assert duck.execute(div_half_up(ibis.literal(num), ibis.literal(den))) == rounded
     assert py_div_half_up(num, den) == rounded
+
+
+@pytest.mark.parametrize(
+    "units,decimals,sql_type,value",
+    [
+        (1234567, 4, "decimal(18, 4)", D("123.4567")),
+        (-1, 4, "decimal(18, 4)", D("-0.0001")),
+        (12345, 2, "decimal(18, 4)", D("123.45")),  # two-decimal scores in a 4-decimal type
+        (10**14 - 1, 4, "decimal(18, 4)", D("9999999999.9999")),  # the largest it takes
+        (241528683, 6, "decimal(18, 6)", D("241.528683")),
+        (15000, 4, "decimal(10, 4)", D("1.5")),
+    ],
+)
+def test_units_to_decimal_is_exact_and_typed(duck, units, decimals, sql_type, value):
+    expr = units_to_decimal(ibis.literal(units, type="int64"), decimals, sql_type)
+    assert str(expr.type()) == sql_type
+    assert duck.execute(expr) == value
+
+
+def test_units_to_decimal_refuses_what_does_not_fit(duck):
+    import duckdb
+
+    with pytest.raises(duckdb.Error):  # 10**10 points: refused, never silently wrong
+        duck.execute(units_to_decimal(ibis.literal(10**14, type="int64"), 4, "decimal(18, 4)"))
+
+
+@pytest.mark.parametrize(
+    "value,scale,units",
+    [
+        (D("123.4567"), 4, 1234567),
+        (D("-0.0001"), 4, -1),
+        (D("999999999.9999"), 4, 9999999999999),  # the largest it takes at 4 decimals
+        (D("241.528683"), 6, 241528683),
+    ],
+)
+def test_decimal_to_units_is_exact(duck, value, scale, units):
+    col = ibis.literal(value, type=f"decimal(18, {scale})")
+    assert duck.execute(decimal_to_units(col, scale)) == units
 
 
 def test_scaled_refuses_extra_decimals_with_the_numbers():

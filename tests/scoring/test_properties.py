@@ -86,6 +86,12 @@ SPECIAL = [
         "new_technologies": _NEW_TECH,
     },
     {"tcm_advantage": {"mode": "added_score", "added_score": 7, "groups": [_TCM_ENTRY]}},
+    {  # 中西医同病同价 whose western group is not in the directory: the case's own score
+        "tcm_advantage": {
+            "western_group_missing": "own_score",
+            "groups": [{**_TCM_ENTRY, "western_group": "G-NONE"}],
+        },
+    },
     {
         "tcm_advantage": {
             "mode": "coefficient",

@@ -9,10 +9,17 @@ import pytest
 from opendip.synth import generate_region
 
 
-@pytest.fixture(scope="session")
-def region(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(
+    scope="session",
+    params=[None, 5_000],
+    ids=["one-block", "blocks-of-5000"],
+)
+def region(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """20 000 cases a year, made in one block (as every small region is) and in four blocks
+    of 5 000: every realism test must hold across block boundaries too."""
     out = tmp_path_factory.mktemp("region")
-    generate_region(out, hospitals=40, cases_per_year=20_000, years=(2025, 2026), seed=11)
+    blocks = {"block_cases": request.param} if request.param else {}
+    generate_region(out, hospitals=40, cases_per_year=20_000, years=(2025, 2026), seed=11, **blocks)
     return out
 
 

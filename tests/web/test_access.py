@@ -56,6 +56,7 @@ COVERED = {
     ("POST", "/api/runs/{run_id}/approve"),
     ("POST", "/api/runs/{run_id}/publish"),
     ("POST", "/admin/users/{user_id}"),
+    ("POST", "/admin/users/{user_id}/scope"),
     ("PATCH", "/api/users/{user_id}"),
     ("POST", "/leads/{lead_id}"),
     ("POST", "/api/leads/{lead_id}"),
@@ -246,6 +247,21 @@ def test_guessed_ids_for_missing_objects_are_404(clients) -> None:
             data={"action": "unlock", "csrf_token": admin.headers["X-CSRF-Token"]},
         ).status_code
         == 404
+    )
+    assert (
+        admin.post(
+            "/admin/users/99999/scope",
+            data={"county": "", "csrf_token": admin.headers["X-CSRF-Token"]},
+        ).status_code
+        == 404
+    )
+    # only an admin may change a scope, whatever the id
+    assert (
+        agency.post(
+            "/admin/users/1/scope",
+            data={"county": "", "csrf_token": agency.headers["X-CSRF-Token"]},
+        ).status_code
+        == 403
     )
     assert (
         agency.post(

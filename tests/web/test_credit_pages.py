@@ -186,3 +186,36 @@ def test_county_users_see_their_county_and_sub_roles_nothing(app) -> None:
     assert c1.post(f"/credit/ratings/{own.id}/repair", data={"remediation": "x"}).status_code == 403
     for name in ("doc", "wj"):
         assert login(app, name).get("/credit/H001").status_code == 403
+
+
+def test_leads_ordered_by_the_hospitals_credit_grade(app) -> None:
+    """Demo policy: C → 4 inspections a year (重点检查), A → 1 (低频抽查). H001 (A, 2025) has
+    the riskiest lead (rank 1), H002 (C, 2025) rank 2 and H003 (no grade) rank 3: the
+    default order is H002, H001, H003; by risk H001, H002, H003. After 信用修复 of H002 to
+    B (2 inspections) it still comes before H001."""
+    from opendip.store import repositories as repo
+
+    _seed(app)
+    with app.state.store.session() as s:
+        repo.import_leads(s, [{"lead_id": f"L{i}", "hospital_id": h, "lead_type": "upcoding",
+                               "type_label": "高套分值", "case_ids": [], "evidence": "集中",
+                               "rank_overall": i} for i, h in
+                              ((1, "H001"), (2, "H002"), (3, "H003"))])  # fmt: skip
+        s.commit()
+    agency = login(app, "agency")
+
+    def order(query: str = "") -> list[str]:
+        html = agency.get(f"/leads{query}").text
+        body = html.split('id="leads"')[1]
+        return re.findall(r"<tr><td>\d+</td><td>(H\d+)", body)
+
+    assert order() == ["H002", "H001", "H003"]
+    assert order("?sort=risk") == ["H001", "H002", "H003"]
+    page = _text(agency.get("/leads").text)
+    assert "C 级（2025 年）" in page and "重点检查，每年 4 次" in page and "未评价" in page
+    assert "A 级（2025 年）" in page and "低频抽查，每年 1 次" in page
+    with app.state.store.session() as s:
+        rating = store_credit.ratings(s, "2025", "H002")[0]
+    agency.post(f"/credit/ratings/{rating.id}/repair", data={"remediation": "已整改"})
+    assert order() == ["H002", "H001", "H003"]
+    assert "B 级（2025 年）" in _text(agency.get("/leads").text)

@@ -262,3 +262,29 @@ def test_a_demo_run_whose_outputs_changed_is_not_registered(demo, tmp_path) -> N
         assert "2026-03" not in periods and "2026-04" in periods
     finally:
         store.dispose()
+
+
+def test_demo_shows_year_on_year_and_tcm_paid_as_the_policy_says(demo) -> None:
+    """The demo groups last year too, so 首页 and the annual report carry the same
+    year-on-year counts; its TCM advantage-group cases are paid 中西医同病同价 (the western
+    group's score, or their own when the year's directory lacks it), the explanation saying so."""
+    from opendip.reports.region import build_report
+
+    root, _app, clients = demo
+    assert (root / "grouped_2025.parquet").is_file()
+    yoy = clients("agency").get("/api/dashboard").json()["yoy"]
+    report = build_report(root / "settlement")
+    assert yoy["groups_compared"] == report.figure("yoy.groups_compared").value > 0
+    assert yoy["cheaper"] == report.figure("yoy.groups_cheaper").value
+    assert yoy["basic_cases"] == report.figure("yoy.basic_cases").value
+    scored = pq.read_table(root / "settlement" / "cases.parquet")
+    tcm = scored.filter(pc.is_valid(scored["tcm_group"])).to_pylist()
+    assert tcm
+    assert all("中西医同病同价" in r["rule_note"] for r in tcm)
+    western = [r for r in tcm if "不在本期病种目录" not in r["rule_note"]]
+    directory = {
+        r["group_code"]: r["score"] for r in pq.read_table(root / "directory.parquet").to_pylist()
+    }
+    for r in western:  # paid from the western group's score, named in the note
+        code = r["rule_note"].split("按西医手术病种")[1].split("分值")[0]
+        assert r["paid_base_score"] == directory[code]

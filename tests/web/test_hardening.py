@@ -170,6 +170,7 @@ def test_every_admin_write_route_is_audited(app, clients) -> None:
         ("PATCH", "/api/users/{uid}", {"json": {"active": False}}, "user.update"),
         ("POST", "/admin/users", {"data": {"username": "n2", "password": "password-9", "role": "expert", **csrf}}, "user.create"),
         ("POST", "/admin/users/{uid}", {"data": {"action": "activate", **csrf}}, "user.update"),
+        ("POST", "/admin/users/{uid}/scope", {"data": {"county": "", **csrf}}, "user.update"),
         ("POST", "/api/admin/api-keys", {"json": {"hospital_id": "H001", "name": "HIS"}}, "api_key.issue"),
         ("POST", "/api/admin/api-keys/{kid}/revoke", {}, "api_key.revoke"),
         ("POST", "/admin/api-keys", {"data": {"hospital_id": "H002", "name": "HIS", **csrf}}, "api_key.issue"),

@@ -144,3 +144,23 @@ def test_score_case_refuses_a_missing_amount() -> None:
     hospital = {"hospital_id": case["hospital_id"], "level": "secondary"}
     with pytest.raises(ScoringError, match="统筹基金支付"):
         score_case(case, grouped, None, hospital, PolicyFile.read(demo_policy_path()))
+
+
+def test_pregroup_flags_a_new_technology_settled_by_item(clients) -> None:
+    """Demo policy: 32.23 (开放性肺病损消融术) is settled by item from 2026-01-01 to
+    2026-06-30: the result says so as a typed flag with the item's code, not only in its
+    text; after the transition period (July) the same case is scored by DIP."""
+    cases = pq.read_table(REGION / "cases_2026.parquet").to_pylist()
+    case = next(c for c in cases if c["main_procedure"] and c["hospital_id"] == "H001")
+    body = _body(case, discharge_date="2026-03-10")
+    body["other_procedures"] = [*body["other_procedures"], "32.23"]
+    agency = clients("agency")
+    out = agency.post("/api/pregroup", json=body).json()
+    assert out["settled_by_item"] is True and out["new_technology_code"] == "32.23"
+    assert out["estimated_amount_fen"] is None and out["case_score"] is None
+    assert "按项目付费" in out["scoring_note"] and "新技术新项目" in out["scoring_note"]
+    later = agency.post("/api/pregroup", json={**body, "discharge_date": "2026-07-10"}).json()
+    assert later["settled_by_item"] is False and later["new_technology_code"] is None
+    assert later["estimated_amount_fen"] is not None
+    plain = agency.post("/api/pregroup", json=_body(case)).json()
+    assert plain["settled_by_item"] is False

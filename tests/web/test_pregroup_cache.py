@@ -78,3 +78,47 @@ def test_an_edited_policy_is_used_on_the_next_call(make_app, region_dir: Path) -
     policy.write_text(policy.read_text(encoding="utf-8") + "\n# 修订\n", encoding="utf-8")
     assert c.post("/api/pregroup", json=body).status_code == 200
     assert app.state.policy_cache.file(policy) is not before
+
+
+def test_serve_builds_the_pregroup_caches_before_the_first_request(
+    make_app, region_dir: Path, caplog
+) -> None:
+    from types import SimpleNamespace
+
+    from opendip.web.services import pregroup_is_quick, warm_pregroup
+
+    app = make_app()
+    assert getattr(app.state, "grouping_index", None) is None
+    warm_pregroup(app)
+    built = app.state.grouping_index[1]
+    assert built is not None and app.state.code_names and app.state.directory_rows[1]
+    # the first request finds everything cached: answered on the event loop
+    assert pregroup_is_quick(SimpleNamespace(app=app, scope={}))
+    from tests.web.conftest import login
+
+    c = login(app, "agency")
+    assert c.post("/api/pregroup", json=_case_body()).status_code == 200
+    assert app.state.grouping_index[1] is built
+    # a region whose policy cannot be read: warm-up logs it and leaves the error to the
+    # first request (the server still starts)
+    broken = make_app()
+    (region_dir / "policy.yaml").write_text("scoring: [\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="opendip.web"):
+        warm_pregroup(broken)
+    assert "pre-grouping caches not built at startup" in caplog.text
+    assert getattr(broken.state, "grouping_index", None) is None
+
+
+def test_the_pregroup_api_is_routed_first_and_documented_once(app, clients) -> None:
+    first = app.router.routes[0]
+    assert (first.path, first.methods) == ("/api/pregroup", {"POST"})
+    assert first.include_in_schema is False  # a copy: the original documents it
+    from opendip.web.routers.pages import api_pregroup
+
+    assert first.endpoint is api_pregroup
+    spec = app.openapi()
+    assert list(spec["paths"]["/api/pregroup"]) == ["post"]
+    assert spec["paths"]["/api/pregroup"]["post"]["tags"] == ["事前预分组"]
+    c = clients("h1")
+    assert c.post("/api/pregroup", json=_case_body()).status_code == 200
+    assert c.get("/api/pregroup").status_code == 405  # as before: only POST

@@ -142,8 +142,10 @@ def test_every_id_route_as_every_scope(app, clients, world, scoped) -> None:  # 
         f"/api/applications/{world['app']}",
     ):
         assert county.get(url).status_code == 200, url
-    # data intake is the hospitals' and the prefecture's: no uploads for county users
-    assert county.get(f"/api/uploads/{world['upload']}").status_code == 403
+    # a county user sees its county's hospitals' uploads (read only; H001 is in its county)
+    assert county.get(f"/api/uploads/{world['upload']}").status_code == 200
+    assert county.get(f"/uploads/{world['upload']}").status_code == 200
+    assert world["upload"] in [u["id"] for u in county.get("/api/uploads").json()]
     for name in ("dept", "doctor"):
         assert scoped(name).get(f"/api/cases/{secret}").status_code == 200
         assert scoped(name).get(f"/applications/{world['app']}").status_code == 403
@@ -205,7 +207,7 @@ def test_county_user_acts_on_its_county_only(app, clients, world, scoped) -> Non
         )
         assert r.status_code == 404, (name, r.text)
     # region-level functions are the prefecture's
-    for url in ("/runs", "/scenarios", "/admin/users", "/uploads"):
+    for url in ("/runs", "/scenarios", "/admin/users"):
         assert scoped("county").get(url).status_code == 403, url
 
 
@@ -368,3 +370,75 @@ def test_cli_creates_scoped_users(region_dir, monkeypatch) -> None:
             assert {"cg", "ks", "wj"} == {d["username"] for d in audited}
     finally:
         store.dispose()
+
+
+def test_county_users_see_their_countys_uploads_only(app, clients, world, scoped) -> None:  # noqa: F811
+    """城关区 sees H001's upload in its list and pages; 东城区 never (list, page, API, the
+    quarantine download); neither may upload (data intake is the hospitals' and the
+    prefecture's)."""
+    upload = world["upload"]
+    mine, other = scoped("county"), scoped("county2")
+    page = mine.get("/uploads")
+    assert page.status_code == 200 and f'href="/uploads/{upload}"' in page.text
+    assert "上传记录" in page.text and 'action="/uploads"' not in page.text
+    assert other.get("/uploads").status_code == 200
+    assert f'href="/uploads/{upload}"' not in other.get("/uploads").text
+    assert upload not in [u["id"] for u in other.get("/api/uploads").json()]
+    for url in (f"/uploads/{upload}", f"/api/uploads/{upload}",
+                f"/uploads/{upload}/progress", f"/uploads/{upload}/quarantine.csv"):  # fmt: skip
+        r = other.get(url)
+        assert r.status_code == 404 and "未找到" in r.text, url
+    for client in (mine, other):
+        r = client.post("/api/uploads", files={"file": ("x.csv", io.BytesIO(b"a,b\n1,2\n"))})
+        assert r.status_code == 403
+    # every upload a county user lists is of its county
+    county_hospitals = {h for h, c in COUNTY_OF.items() if c == COUNTY_OF["H001"]}
+    for u in mine.get("/api/uploads").json():
+        assert u["hospital_id"] in county_hospitals
+
+
+def test_admin_changes_a_users_scope(app, clients, scoped) -> None:  # noqa: F811
+    """An admin moves the 东城区 user to 城关区 and narrows a DIP-office user to a department
+    from the user page (audited, before → after; the new scope holds on the next request);
+    a county outside the registry, a department on an agency user and a form without its
+    CSRF token are refused in Chinese; nobody but an admin may change a scope."""
+    admin = clients("admin")
+    users = {u["username"]: u for u in admin.get("/api/users").json()}
+    c2, h1 = users["county2"]["id"], users["h1"]["id"]
+    page = admin.get("/admin/users")
+    assert f'action="/admin/users/{c2}/scope"' in page.text and "修改范围" in page.text
+    other_case = _own_case()["case_id"]  # H001's, in 城关区
+    assert scoped("county2").get(f"/cases/{other_case}").status_code == 404
+    r = admin.post(f"/admin/users/{c2}/scope", data={"county": COUNTY_OF["H001"]})
+    assert r.status_code == 303
+    assert scoped("county2").get(f"/cases/{other_case}").status_code == 200
+    dept = _own_case()["department"]
+    r = admin.patch(f"/api/users/{h1}", json={"scope": {"department": dept}})
+    assert r.status_code == 200 and r.json()["department"] == dept
+    with app.state.store.session() as s:
+        entries, _ = repo.audit_entries(s, action="user.update")
+        details = [e.details for e in entries]
+    assert {"county": [COUNTY_OF["H002"], COUNTY_OF["H001"]]} in details
+    assert {"department": [None, dept]} in details
+    # back to the whole hospital (empty scope)
+    assert admin.post(f"/admin/users/{h1}/scope", data={}).status_code == 303
+    with app.state.store.session() as s:
+        assert repo.get_user(s, h1).department is None
+    bad = admin.post(f"/admin/users/{c2}/scope", data={"county": "不存在区"})
+    assert bad.status_code == 400 and "区县 不存在区 不在医疗机构名录中" in bad.text
+    bad = admin.post(f"/admin/users/{c2}/scope", data={"department": "骨科"})
+    assert bad.status_code == 400 and "只有医院用户可以限定科室或主诊医师" in bad.text
+    bad = admin.post(f"/admin/users/{h1}/scope", data={"department": "骨科", "doctor_id": "D1"})
+    assert bad.status_code == 400 and "只能二选一" in bad.text
+    assert admin.post("/admin/users/999999/scope", data={}).status_code == 404
+    no_csrf = login(app, "admin")
+    del no_csrf.headers["X-CSRF-Token"]
+    r = no_csrf.post(f"/admin/users/{c2}/scope", data={"county": COUNTY_OF["H002"]})
+    assert r.status_code == 403 and "安全校验失败（CSRF 令牌缺失或错误）" in r.text
+    for name in ("agency", "h1"):
+        r = clients(name).post(f"/admin/users/{c2}/scope", data={"county": COUNTY_OF["H002"]})
+        assert r.status_code == 403, name
+    r = scoped("county").patch(f"/api/users/{c2}", json={"scope": {"county": COUNTY_OF["H002"]}})
+    assert r.status_code == 403
+    with app.state.store.session() as s:
+        assert repo.get_user(s, c2).county == COUNTY_OF["H001"]  # unchanged by the refusals

@@ -397,3 +397,66 @@ def test_the_submitted_csrf_token_comes_from_the_header_or_a_form_field_only():
     v = viewer()
     with pytest.raises(CsrfFailed):
         run(sec.csrf_checked(request(None, "POST", headers=multipart, body=upload), v))
+
+
+def test_a_busy_session_is_rechecked_in_the_background_before_its_entry_ends(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(sec.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(repo, "auth_generation", lambda: 3)
+    first, second = viewer(), viewer()
+    answers = [second]
+    asked = []
+
+    def looked_up(req):
+        asked.append(req.cookies[SESSION_COOKIE])
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(sec, "_looked_up_viewer", looked_up)
+    cache = ViewerCache(10.0)
+    state = SimpleNamespace(viewer_cache=cache, settings=SimpleNamespace())
+    cache.put("tok", 3, first)
+    dep = sec.require_cached("pregroup")
+
+    async def call_and_settle():
+        got = await dep(request(state))
+        await asyncio.gather(*cache._refreshing)  # let a started re-check finish
+        return got
+
+    clock[0] = 1004.9  # under half the trust time: from the cache, no store check
+    assert run(call_and_settle()) is first and asked == []
+    clock[0] = 1005.0  # half way: answered from the entry, one check started
+
+    async def burst():  # requests answered before the check's task first runs
+        got = [await dep(request(state)) for _ in range(3)]
+        assert len(cache._refreshing) == 1  # one check, not one per request
+        await asyncio.gather(*cache._refreshing)
+        return got
+
+    assert run(burst()) == [first] * 3 and asked == ["tok"]
+    # the check's answer replaces the entry, trusted for 10 s from now
+    assert cache.get("tok") is second and not cache.due("tok")
+    clock[0] = 1015.0
+    assert cache.get("tok") is second and cache.due("tok")
+    clock[0] = 1015.001  # past the new entry's end: never served, however busy
+    assert cache.get("tok") is None
+    # a check that finds the session gone (logged out in another process) drops the entry
+    clock[0] = 1020.0
+    cache.put("tok", 3, first)  # trusted until 1030, re-checked from 1025
+    clock[0] = 1025.0
+    answers.append(LoginRequired(expired=True))
+    assert run(call_and_settle()) is first  # this request was within the entry's time
+    assert asked == ["tok", "tok"] and cache.get("tok") is None
+    # a store failure during the check leaves the entry to end at its own time
+    clock[0] = 1040.0
+    cache.put("tok", 3, first)
+    clock[0] = 1046.0
+    answers.append(RuntimeError("store down"))
+    assert run(call_and_settle()) is first
+    assert cache.get("tok") is first and cache._pending == {} and not cache._refreshing
+    clock[0] = 1050.0
+    assert cache.get("tok") is first
+    clock[0] = 1050.001
+    assert cache.get("tok") is None

@@ -25,6 +25,7 @@ from opendip.cli.inputs import (
 )
 from opendip.codes import CodeTables
 from opendip.contract import GROUPED
+from opendip.engine import write_parquet
 from opendip.grouping import group_cases
 from opendip.grouping.summary import compare_groupings, grouping_summary
 from opendip.policy import Policy
@@ -72,13 +73,13 @@ def group(
     case_table = read_tables(con, cases)
     status = con.read_parquet(str(case_status)) if case_status else None
     pt, dc = procedure_types(con, codes), diagnosis_codes(con, codes)
-    grouped = group_cases(
-        case_table, con.read_parquet(str(directory)), pt, pol, status, dc, auxiliary
-    ).to_pyarrow()
+    expr = group_cases(case_table, con.read_parquet(str(directory)), pt, pol, status, dc, auxiliary)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # The batch plan keeps no row order; a stored order makes reruns byte-identical.
-    grouped = GROUPED.conform(grouped).sort_by("case_id")
-    pq.write_table(grouped, out)
+    # The batch plan keeps no row order; a stored order makes reruns byte-identical. The
+    # engine sorts (in parallel) on every column, case id first: rows of a case id listed
+    # twice then also come in one order whatever the input order or the engine's threads.
+    grouped = GROUPED.conform(expr.order_by(*GROUPED.names).to_pyarrow())
+    write_parquet(grouped, out)
     summary = grouping_summary(grouped, case_table.select("case_id", "hospital_id").to_pyarrow())
     summary_path = out.with_suffix(".summary.json")
     summary_path.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from opendip.cli.common import console, fail, progress
 from opendip.synth import Rates, SynthError, generate_region
+from opendip.synth.region import BLOCK_CASES, MAX_BLOCK_CASES, MIN_BLOCK_CASES, block_sizes
 
 
 def _years(text: str) -> tuple[int, ...]:
@@ -70,6 +71,15 @@ def synth(
             "also write the multi-record settlement lists",
         ),
     ] = None,
+    block_cases: Annotated[
+        int,
+        typer.Option(
+            help="每块病例数：逐块生成并写出，内存取决于块大小而非病例总数 / cases per block "
+            "(memory depends on it, not on the number of cases)",
+            min=MIN_BLOCK_CASES,
+            max=MAX_BLOCK_CASES,
+        ),
+    ] = BLOCK_CASES,
 ) -> None:
     """生成合成示范区域（含注入异常及真实标签）/ generate a synthetic region with labels."""
     year_list = _years(years)
@@ -82,8 +92,9 @@ def synth(
         overlong_stay=overlong_stay_rate,
     )
     try:
+        blocks = len(block_sizes(cases_per_year, block_cases)) * len(year_list)
         with progress() as bar:
-            task = bar.add_task("生成合成区域", total=len(year_list))
+            task = bar.add_task("生成合成区域", total=blocks)
             manifest = generate_region(
                 out,
                 hospitals=hospitals,
@@ -91,7 +102,10 @@ def synth(
                 years=year_list,
                 seed=seed,
                 rates=rates,
-                on_year=lambda y: bar.update(task, advance=1, description=f"已生成 {y} 年"),
+                block_cases=block_cases,
+                on_block=lambda y, b, k: bar.update(
+                    task, advance=1, description=f"已生成 {y} 年第 {b + 1}/{k} 块"
+                ),
             )
     except SynthError as exc:
         fail(str(exc))
@@ -102,6 +116,8 @@ def synth(
     table.add_row("医疗机构", str(hospitals))
     table.add_row("随机种子", str(seed))
     table.add_row("病种组合", f"{manifest['combinations']:,}")
+    if "block_cases" in manifest:
+        table.add_row("每块病例数（逐块生成）", f"{manifest['block_cases']:,}")
     for year, rows in manifest["rows"].items():  # type: ignore[union-attr]
         table.add_row(f"{year} 年病例", f"{rows:,}")
     for label, count in manifest["labels"].items():  # type: ignore[union-attr]

@@ -27,6 +27,18 @@ def _submissions(ctx: BenchContext) -> Path:
     return path
 
 
+def _front_pages(policy, out: Path) -> Path | None:  # type: ignore[no-untyped-def]
+    """The demo's hospitals upload no 病案首页 (front pages come through the platform's
+    uploads): an empty status, so a front-page item applies to no hospital of the demo."""
+    from opendip.qc.frontpage import FRONT_PAGE_STATUS
+
+    if not any(i.measure == "front_page_qc_pass_rate" for i in policy.credit.items):
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    pq.write_table(FRONT_PAGE_STATUS.empty(), out / "front_page_status.parquet")
+    return out / "front_page_status.parquet"
+
+
 def _note(summary: dict) -> str:
     grades = "，".join(f"{g} 级 {n} 家" for g, n in summary["grades"].items())
     return f"{summary['period']} 年：{summary['hospitals']} 家医疗机构（{grades}），医师 {summary['doctors']} 名"
@@ -70,6 +82,7 @@ def run_previous(ctx: BenchContext) -> StageResult:
         case_status=out / "case_status.parquet",
         leads=out / "leads.parquet",
         submissions=_submissions(ctx),
+        front_page_status=_front_pages(policy, out),
     )
     summary = run_credit(inputs_from_files(files, year, ctx.engine), pf, year, out, files.__dict__)
     ctx.artifacts["credit_previous"] = out / "ratings.parquet"
@@ -95,13 +108,18 @@ def _previous_year_for_prepayment(ctx, con, cases, qc, policy, out: Path) -> str
     if policy.assessment is None or "directory" not in ctx.artifacts:
         return f"上年统筹支付 {base.num_rows} 行（预付金基数）"
     status = qc.case_status
-    grouped = group_checked(
-        con,
-        cases,
-        con.read_parquet(str(ctx.artifacts["directory"])),
-        ctx.artifacts.get("codes") or demo_code_tables(),
-        policy,
-        status,
+    done = ctx.artifacts.get("previous_grouped")  # the grouping stage's (same QC, directory)
+    grouped = (
+        pq.read_table(done)
+        if done is not None
+        else group_checked(
+            con,
+            cases,
+            con.read_parquet(str(ctx.artifacts["directory"])),
+            ctx.artifacts.get("codes") or demo_code_tables(),
+            policy,
+            status,
+        )
     )
     history = list(ctx.artifacts.get("history") or [])
     scores = assess(
@@ -132,6 +150,7 @@ def run(ctx: BenchContext) -> StageResult:
         submissions=_submissions(ctx),
     )
     out = Path(ctx.workdir) / "credit" / str(policy.year)
+    files.front_page_status = _front_pages(policy, out)
     summary = run_credit(
         inputs_from_files(files, policy.year, ctx.engine), pf, policy.year, out, files.__dict__
     )

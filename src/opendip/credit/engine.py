@@ -23,6 +23,7 @@ from opendip.policy.sections.credit import (
     CREDIT_MEASURES,
     DOCTOR_MEASURES,
     PRIORITY_LABELS,
+    RATE_MEASURES,
     CreditPolicy,
 )
 from opendip.scoring.exact import HUGE, big, div_half_up, ratio, scaled, units_to_decimal
@@ -44,8 +45,11 @@ class CreditInputs:
     cases: case_id, hospital_id, doctor_id, settle_month (the period's settlement lists);
     case_status: case_id, passed (QC); leads: hospital_id, case_ids (supervision leads of
     the period); violations: hospital_id, case_ids (confirmed violations: confirmed leads,
-    lost disputes); complaints: hospital_id (one row per substantiated complaint);
-    submissions: hospital_id, settle_month, submitted_at (upload log)."""
+    and lost disputes where `credit.count_lost_disputes`); complaints: hospital_id (one row
+    per substantiated complaint); submissions: hospital_id, settle_month, submitted_at
+    (upload log); front_page_status: case_id, passed (病案首页质控, `opendip.qc.frontpage`;
+    the front pages of the period's cases count, a hospital without any is not scored on
+    the item)."""
 
     cases: ir.Table
     case_status: ir.Table | None = None
@@ -53,10 +57,15 @@ class CreditInputs:
     violations: ir.Table | None = None
     complaints: ir.Table | None = None
     submissions: ir.Table | None = None
+    front_page_status: ir.Table | None = None
+    #: Disputes decided against the hospital (争议 archived 不予支持): hospital_id, case_ids;
+    #: counted with `violations` where the policy says so (`credit.count_lost_disputes`).
+    lost_disputes: ir.Table | None = None
 
 
 NEEDS = {
     "qc_pass_rate": ("case_status", "质控结果"),
+    "front_page_qc_pass_rate": ("front_page_status", "病案首页质控结果"),
     "late_uploads": ("submissions", "上传记录"),
 }
 
@@ -110,8 +119,9 @@ def measure_table(inp: CreditInputs, c: CreditPolicy, doctors: bool = False) -> 
         subjects = subjects.filter(subjects.n_cases >= c.doctor_min_cases)
     parts = []
     for m in used:
-        if m == "qc_pass_rate":
-            s = inp.case_status  # type: ignore[union-attr]
+        if m in RATE_MEASURES:
+            s = inp.case_status if m == "qc_pass_rate" else inp.front_page_status
+            assert s is not None  # NEEDS checked above
             s = s.select("case_id", _p=s.passed.cast("int64"))
             j = cases.select("case_id", *keys).join(s, "case_id")
             agg = j.group_by(keys).aggregate(num=j._p.sum(), den=j.count())
@@ -124,6 +134,17 @@ def measure_table(inp: CreditInputs, c: CreditPolicy, doctors: bool = False) -> 
         per = None
         if m in ("supervision_leads", "confirmed_violations"):
             t = inp.leads if m == "supervision_leads" else inp.violations
+            if (
+                m == "confirmed_violations"
+                and c.count_lost_disputes
+                and inp.lost_disputes is not None
+            ):
+                lost = inp.lost_disputes.select("hospital_id", "case_ids")
+                t = (
+                    lost
+                    if t is None
+                    else t.select("hospital_id", "case_ids").union(lost, distinct=False)
+                )
             if t is not None:
                 if doctors:
                     lc = _lead_cases(t, cases)

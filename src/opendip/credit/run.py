@@ -41,7 +41,7 @@ LABELS.update(
 class CreditFiles:
     """The period's outputs a rating reads (Parquet). cases: the period's settlement lists;
     case_status: QC status; leads: supervision leads (hospital_id, case_ids); violations,
-    complaints, submissions: see `CreditInputs`."""
+    complaints, submissions, front_page_status: see `CreditInputs`."""
 
     cases: Path
     case_status: Path | None = None
@@ -49,6 +49,7 @@ class CreditFiles:
     violations: Path | None = None
     complaints: Path | None = None
     submissions: Path | None = None
+    front_page_status: Path | None = None
 
 
 def _read(con, path: Path | None, name: str, columns: list[str] | None = None):  # type: ignore[no-untyped-def]
@@ -76,6 +77,9 @@ def inputs_from_files(files: CreditFiles, year: int, engine: str = "duckdb") -> 
             files.submissions,
             "cr_submissions",
             ["hospital_id", "settle_month", "submitted_at"],
+        ),
+        front_page_status=_read(
+            con, files.front_page_status, "cr_front_pages", ["case_id", "passed"]
         ),
     )
 

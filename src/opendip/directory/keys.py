@@ -43,7 +43,7 @@ def dx_key_expr(code: ir.StringValue, policy: Policy) -> ir.StringValue:
 
 def procedures_expr(t: ir.Table, policy: Policy) -> ir.ArrayValue:
     others = t.other_procedures.fill_null(ibis.literal([], type="array<string>"))
-    ignored = policy.grouping.ignore_procedure_prefixes
+    ignored = policy.grouping_ignored_prefixes()
 
     def kept(p: ir.StringValue) -> ir.BooleanValue:
         keep = p.notnull()

@@ -34,6 +34,30 @@ def naive_group(case: dict[str, Any], rows: list[dict[str, Any]]) -> str | None:
     return best[1] if best else None
 
 
+def _group_previous_year(ctx: BenchContext, con: Any, codes: Any, policy: Any) -> str:
+    """Last year's settlement lists grouped with this year's directory (its own QC applied),
+    written as `grouped_<year-1>.parquet` beside them: the reports' and the dashboard's
+    year-on-year figures (per-group cost change, basic-group cases by level) read it."""
+    from opendip.pipeline import quality_control
+
+    history = list(ctx.artifacts.get("history") or [])
+    if not history:
+        return ""
+    year = policy.year - 1
+    path = history[-1]
+    if path.name != f"cases_{year}.parquet":
+        return ""
+    cases = con.read_parquet(str(path))
+    qc = quality_control(con, cases, codes, policy, ctx.policy_path)
+    grouped = group_checked(
+        con, cases, con.read_parquet(str(ctx.artifacts["directory"])), codes, policy, qc.case_status
+    )
+    out = ctx.workdir / f"grouped_{year}.parquet"
+    pq.write_table(grouped, out)
+    ctx.artifacts["previous_grouped"] = out
+    return f"；上年（{year}）{grouped.num_rows:,} 例同目录入组（同比用）"
+
+
 def run(ctx: BenchContext) -> StageResult:
     if "directory" not in ctx.artifacts or "cases" not in ctx.artifacts:
         return StageResult(0, "无目录或病例，跳过")
@@ -56,6 +80,7 @@ def run(ctx: BenchContext) -> StageResult:
     ctx.artifacts["grouped"] = out
     summary = grouping_summary(grouped)
     ctx.artifacts["grouping_summary"] = summary
+    previous = _group_previous_year(ctx, con, codes, policy)
 
     # The single-case path on a sample (explanations included), and the naive loop.
     directory = pq.read_table(ctx.artifacts["directory"])
@@ -86,5 +111,6 @@ def run(ctx: BenchContext) -> StageResult:
         grouped.num_rows,
         f"入组率 {summary['grouping_rate']:.2%}（质控通过 {summary['grouping_rate_qc_clean']:.2%}）；"
         f"批量 {batch_rate:,.0f} 例/秒（{batch_seconds:.2f} 秒）；"
-        f"单病例（含解释）{single_rate:,.0f} 例/秒；朴素逐例循环 {naive_rate:,.0f} 例/秒",
+        f"单病例（含解释）{single_rate:,.0f} 例/秒；朴素逐例循环 {naive_rate:,.0f} 例/秒"
+        + previous,
     )

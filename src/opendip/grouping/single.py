@@ -136,7 +136,7 @@ class GroupingIndex:
     def raw_procedures(self, case: dict[str, Any]) -> list[str]:
         """The case's procedure codes, not ignored, sorted, each once."""
         raw = [case.get("main_procedure"), *(case.get("other_procedures") or [])]
-        ignore = tuple(self.policy.grouping.ignore_procedure_prefixes)
+        ignore = tuple(self.policy.grouping_ignored_prefixes())
         return sorted({p for p in raw if p is not None and not (ignore and p.startswith(ignore))})
 
     def procedures(self, case: dict[str, Any]) -> list[str]:
@@ -203,6 +203,7 @@ def group_case(case: dict[str, Any], index: GroupingIndex, blocked: bool = False
     proc_type = index.proc_type(procs)
     surgical = [p for p in procs if p in index.surgical]
     ignore = tuple(policy.grouping.ignore_procedure_prefixes)
+    tcm = () if policy.grouping.tcm_treatments_counted else tuple(policy.tcm_treatment_prefixes())
     nfg = policy.grouping.not_for_grouping
     level = "亚目" if policy.directory.diagnosis_level == "subcategory" else "类目"
     explain.append(f"主要诊断 {main} → 诊断键 {dx_key}（{level}），决定病种的诊断")
@@ -211,6 +212,10 @@ def group_case(case: dict[str, Any], index: GroupingIndex, blocked: bool = False
             continue
         if ignore and p.startswith(ignore):
             explain.append(f"手术操作 {p}：属政策忽略的操作，不参与分组")
+        elif tcm and p.startswith(tcm):
+            explain.append(
+                f"手术操作 {p}：属政策所列中医/民族医治疗，按政策不计入分组（不改变保守治疗的入组）"
+            )
         elif p not in index.rank:
             explain.append(f"手术操作 {p}：不在医保版手术操作代码表中，不参与分组（质控提示）")
         elif p not in index.counted:

@@ -47,8 +47,8 @@ class PolicyCache:
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
 
-    def _entry(self, path: str | Path) -> _Entry:
-        identity = file_identity(path)
+    def _entry(self, path: str | Path, identity: FileIdentity | None = None) -> _Entry:
+        identity = identity or file_identity(path)
         entry = self._entries.get(str(path))
         if entry is not None and entry.identity == identity:
             return entry
@@ -59,9 +59,10 @@ class PolicyCache:
                 self._entries[str(path)] = entry
             return entry
 
-    def file(self, path: str | Path) -> PolicyFile:
-        """The parsed file (re-read when it changed on disk)."""
-        return self._entry(path).file
+    def file(self, path: str | Path, identity: FileIdentity | None = None) -> PolicyFile:
+        """The parsed file (re-read when it changed on disk); `identity`: the file's
+        `file_identity`, when the caller has just taken it."""
+        return self._entry(path, identity).file
 
     def derived(self, path: str | Path, key: Hashable, compute: Callable[[], Any]) -> Any:
         """A value computed from this file version, computed once per key."""

@@ -77,6 +77,21 @@ class Policy(Section):
     def pool_ids(self) -> list[str]:
         return [p.id for p in self.pools]
 
+    def tcm_treatment_prefixes(self) -> list[str]:
+        """The TCM/ethnic-medicine treatment codes the policy lists (scoring.tcm_advantage)."""
+        t = self.scoring.tcm_advantage
+        if t is None:
+            return []
+        return list(dict.fromkeys(c for g in t.groups for c in g.treatment_codes))
+
+    def grouping_ignored_prefixes(self) -> list[str]:
+        """Procedure prefixes left out of the grouping key: `grouping.ignore_procedure_prefixes`
+        and, unless `grouping.tcm_treatments_counted`, the listed TCM treatments."""
+        ignore = list(self.grouping.ignore_procedure_prefixes)
+        if not self.grouping.tcm_treatments_counted:
+            ignore += [p for p in self.tcm_treatment_prefixes() if p not in ignore]
+        return ignore
+
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
         if self.effective_to < self.effective_from:

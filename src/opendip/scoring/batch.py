@@ -491,6 +491,26 @@ def _western_scores(directory: ir.Table, params: list[ScoringParams]) -> dict[st
     return out
 
 
+def duplicate_ids(cases: ir.Table, grouped: ir.Table) -> ir.Table:
+    """Case ids (string) listed more than once in the cases or in the grouped table (an id
+    twice in the grouped table counts too: its cases may be split across months)."""
+    ids = cases.select(
+        case_id=cases.case_id.cast("string"),
+        _in_cases=ibis.literal(1, type="int64"),
+        _in_grouped=ibis.literal(0, type="int64"),
+    ).union(
+        grouped.select(
+            case_id=grouped.case_id.cast("string"),
+            _in_cases=ibis.literal(0, type="int64"),
+            _in_grouped=ibis.literal(1, type="int64"),
+        )
+    )
+    n = ids.group_by("case_id").aggregate(
+        _cases=ids._in_cases.sum(), _grouped=ids._in_grouped.sum()
+    )
+    return n.filter((n._cases > 1) | (n._grouped > 1)).select("case_id")
+
+
 def score_cases(
     cases: ir.Table,
     grouped: ir.Table,
@@ -519,24 +539,15 @@ def score_cases(
         from opendip.engine import table_from_arrow
 
         review_expr = table_from_arrow(con, normalise_reviews(reviews), "opendip_reviews")
-    # Duplicated settlement-list ids cannot be paid twice: they are returned (reported in
-    # not_dip), the rest is scored.
-    # (an id twice in the grouped table counts too: its cases may be split across months)
-    dup_ids = (
-        cases.group_by("case_id")
-        .aggregate(_n=cases.count())
-        .filter(lambda x: x._n > 1)
-        .select(case_id=lambda x: x.case_id.cast("string"))
-        .union(
-            grouped.group_by("case_id")
-            .aggregate(_n=grouped.count())
-            .filter(lambda x: x._n > 1)
-            .select(case_id=lambda x: x.case_id.cast("string"))
-        )
-    )
-    duplicated = cases.semi_join(dup_ids, "case_id")
-    cases = cases.anti_join(dup_ids, "case_id")
-    grouped = grouped.anti_join(dup_ids, grouped.case_id == dup_ids.case_id)
+    # Rule step "duplicate settlement-list ids": an id listed twice cannot be paid twice;
+    # its cases are returned (reported in not_dip), the rest is scored. Found once (one
+    # aggregate over both tables, cached: a few rows) and reused by every step below.
+    dup_ids = duplicate_ids(cases, grouped)
+    if materialize:
+        dup_ids = dup_ids.cache()
+    duplicated = cases.semi_join(dup_ids, cases.case_id.cast("string") == dup_ids.case_id)
+    cases = cases.anti_join(dup_ids, cases.case_id.cast("string") == dup_ids.case_id)
+    grouped = grouped.anti_join(dup_ids, grouped.case_id.cast("string") == dup_ids.case_id)
     t = joined(cases, grouped, directory, hospitals, review_expr)
     if materialize:
         t = t.cache()

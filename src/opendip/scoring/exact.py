@@ -67,14 +67,25 @@ def scaled(value: Decimal, decimals: int) -> int:
 def units_to_decimal(units: ir.IntegerValue, decimals: int, sql_type: str) -> ir.DecimalValue:
     """Integer units of 10**-decimals as a decimal column of `sql_type` (scale ≥ decimals)."""
     scale = int(sql_type.split(",")[1].strip(" )"))
-    wide = f"decimal(38, {scale})"
-    step = ibis.literal(Decimal(1).scaleb(-scale), type=wide)
-    return (big(units * 10 ** (scale - decimals)).cast(wide) * step).cast(sql_type)
+    # units as DECIMAL(18 − s, 0) times the constant 10**-s: DuckDB multiplies in 64 bits,
+    # exactly (units cast to DECIMAL(38, s) first made a 128-bit product costing ≈ 0.5 µs a
+    # row, the most expensive step of scoring: docs/benchmarks.md); the constant is typed
+    # DECIMAL(38, s) so that the result is always cast to `sql_type`, on Spark too. Units
+    # from 10**(18 − s) up (scores of 10**10 points) fail the cast.
+    whole = f"decimal({18 - scale}, 0)"
+    step = ibis.literal(Decimal(1).scaleb(-scale), type=f"decimal(38, {scale})")
+    shifted = units if scale == decimals else units * 10 ** (scale - decimals)
+    return (shifted.cast(whole) * step).cast(sql_type)
 
 
 def decimal_to_units(value: ir.DecimalValue, scale: int) -> ir.IntegerValue:
-    """A decimal column with `scale` decimals as integer units of 10**-scale."""
-    return (value * 10**scale).cast(HUGE).cast("int64")
+    """A decimal column with `scale` decimals as integer units of 10**-scale.
+
+    Through DECIMAL(17 − s, s) so that the product with 10**s stays a 64-bit DECIMAL(18, s)
+    (a 128-bit product cost ≈ 0.13 µs a row, several times per case); values from
+    10**(17 − 2s) up (10**9 at 4 decimals) fail the cast."""
+    narrow = f"decimal({17 - scale}, {scale})"
+    return (value.cast(narrow) * 10**scale).cast("int64")
 
 
 def floor_div(num: ir.Value, den: ir.Value) -> ir.IntegerValue:

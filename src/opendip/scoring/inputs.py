@@ -287,16 +287,13 @@ def check_joined(
         sel("no_base"),
         "case_id",
     )
-    dup_grouped = grouped.group_by("case_id").aggregate(n=grouped.count()).filter(lambda x: x.n > 1)
+    # Repeated case ids (in the cases or the grouped table) never get here: scoring returns
+    # them first (`opendip.scoring.batch.duplicate_ids`, status 清单号重复退回).
     dup_h = (
         hospitals.group_by("hospital_id").aggregate(n=hospitals.count()).filter(lambda x: x.n > 1)
     )
-    for expr, table, col in (
-        (dup_grouped, "grouped", "case_id"),
-        (dup_h, "hospitals", "hospital_id"),
-    ):
-        n = expr.count().to_pyarrow().as_py()
-        _fail_if(n, table, col, "重复（同一编码出现多次）", expr, col)
+    n = dup_h.count().to_pyarrow().as_py()
+    _fail_if(n, "hospitals", "hospital_id", "重复（同一编码出现多次）", dup_h, "hospital_id")
     if reviews is not None:
         unknown = reviews.anti_join(cases, reviews.case_id == cases.case_id.cast("string"))
         n = unknown.count().to_pyarrow().as_py()

@@ -134,12 +134,15 @@ def score_case(
     point_value: Decimal | None = None,
     all_case_mean_fen: int | None = None,
     directory_rows: Mapping[str, Mapping[str, Any]] | None = None,
+    explain: bool = True,
 ) -> dict[str, Any]:
     """Score one DIP case; returns a SCORED row (dict) plus `tcm_group` and `new_tech`
     (the special payment rules applied). Unmatched cases, and a missing amount (total cost,
     fund paid, personal shares), raise InputDataError; a case settled by item as a new
     technology raises `ByItemCase` (its reason is the batch's not_dip reason).
-    `directory_rows` (group code → row) gives the western groups' scores of 中西医同病同价."""
+    `directory_rows` (group code → row) gives the western groups' scores of 中西医同病同价.
+    `explain=False` leaves the rendered sentence out (`explanation` is ""; the facts it is
+    rendered from are in the row all the same), for callers that only show the figures."""
     missing = [c for c in AMOUNT_FIELDS if case.get(c) is None]
     if missing:
         raise InputDataError(
@@ -326,7 +329,7 @@ def score_case(
         **policy_facts(p),
     }
     # The explanation, rendered from the facts exactly as a batch row's is on read.
-    out["explanation"] = ex.render(out)
+    out["explanation"] = ex.render(out) if explain else ""
     return out
 
 

@@ -42,6 +42,12 @@ TCM_NOTE = {
     "coefficient": "{medicine}优势病种{code}（{name}，{medicine}治疗{treatments}）："
     "基准分值{base}×优势病种系数{coef}={adjusted}；",
 }
+#: same_as_western with the western group absent from the directory (western_group_missing:
+#: own_score): the case keeps its own group's score.
+TCM_NOTE_MISSING = (
+    "{medicine}优势病种{code}（{name}，{medicine}治疗{treatments}）：中西医同病同价，"
+    "但西医手术病种{western}不在本期病种目录，按政策以本病种基准分值{adjusted}结算；"
+)
 NEW_TECH_NOTE = (
     "新技术新项目{code}（{name}，过渡期{start}至{end}）：基准分值{base}+加分{added}={adjusted}；"
 )
@@ -84,6 +90,8 @@ class SpecialRules:
     tcm_coef_text: str
     tcm: tuple[TcmRule, ...]
     new_tech: tuple[NewTechRule, ...]
+    #: scoring.tcm_advantage.western_group_missing (refuse / own_score)
+    tcm_missing: str = "refuse"
 
     @property
     def by_item(self) -> tuple[NewTechRule, ...]:
@@ -97,11 +105,26 @@ class SpecialRules:
         return sorted({r.western_group for r in self.tcm if r.western_group})
 
     def resolved(self, western4: Mapping[str, int]) -> SpecialRules:
-        """The rules with the western groups' scores (× 10**4) filled in where known."""
+        """The rules with the western groups' scores (× 10**4) filled in where known;
+        remembered per rules object and scores (the single-case path resolves the same
+        rules for every case: the pre-grouping API, issue 16 §4)."""
+        key = (id(self), tuple(sorted(western4.items())))
+        found = _RESOLVED.get(key)
+        if found is not None and found[0] is self:
+            return found[1]
         tcm = tuple(
             dataclasses.replace(r, western4=western4.get(r.western_group or "")) for r in self.tcm
         )
-        return dataclasses.replace(self, tcm=tcm)
+        out = dataclasses.replace(self, tcm=tcm)
+        if len(_RESOLVED) >= 64:
+            _RESOLVED.clear()
+        _RESOLVED[key] = (self, out)
+        return out
+
+
+#: `SpecialRules.resolved` results: (rules object id, western scores) → (rules, resolved).
+#: The rules object is kept so that its id cannot be reused while the entry exists.
+_RESOLVED: dict[tuple[int, tuple[tuple[str, int], ...]], tuple[SpecialRules, SpecialRules]] = {}
 
 
 def _fmt4(units: int) -> str:
@@ -143,6 +166,7 @@ def special_rules(policy: Policy) -> SpecialRules:
         tcm_coef_text=format(t.coefficient.normalize(), "f") if t.coefficient else "",
         tcm=tcm,
         new_tech=new_tech,
+        tcm_missing=t.western_group_missing,
     )
 
 
@@ -169,9 +193,21 @@ def missing_western(rules: SpecialRules) -> InputDataError:
 # -- texts ---------------------------------------------------------------------------------
 
 
+def _tcm_template(rules: SpecialRules, rule: TcmRule) -> str:
+    if rules.tcm_mode == "same_as_western" and rule.western4 is None:
+        return TCM_NOTE_MISSING
+    return TCM_NOTE[rules.tcm_mode]
+
+
+def _check_western(rules: SpecialRules) -> None:
+    missing = any(r.western4 is None for r in rules.tcm)
+    if rules.tcm_mode == "same_as_western" and rules.tcm_missing == "refuse" and missing:
+        raise missing_western(rules)
+
+
 def tcm_note(rules: SpecialRules, rule: TcmRule, base4: int, adjusted4: int) -> str:
     medicine = MEDICINE_LABELS[rule.medicine]
-    return TCM_NOTE[rules.tcm_mode].format(
+    return _tcm_template(rules, rule).format(
         medicine=medicine,
         code=rule.code,
         name=rule.name,
@@ -205,6 +241,8 @@ def by_item_reason(rule: NewTechRule) -> str:
 def tcm_adjusted4(rules: SpecialRules, rule: TcmRule, base4: int) -> int:
     if rules.tcm_mode == "same_as_western":
         if rule.western4 is None:
+            if rules.tcm_missing == "own_score":
+                return base4
             raise missing_western(rules)
         return rule.western4
     if rules.tcm_mode == "added_score":
@@ -379,15 +417,15 @@ def adjust_batch(t: ir.Table, rules: SpecialRules, active: ir.BooleanValue) -> i
     if not rules.tcm:
         tcm4 = t._b4_0
     elif rules.tcm_mode == "same_as_western":
-        for r in rules.tcm:
-            if r.western4 is None:
-                raise missing_western(rules)
-        tcm4 = ibis.cases(
-            *[
-                (t._tcm_i == i, ibis.literal(r.western4, type="int64"))
-                for i, r in enumerate(rules.tcm)
-            ],
-            else_=t._b4_0,
+        _check_western(rules)
+        found = [(i, r) for i, r in enumerate(rules.tcm) if r.western4 is not None]
+        tcm4 = (
+            ibis.cases(
+                *[(t._tcm_i == i, ibis.literal(r.western4, type="int64")) for i, r in found],
+                else_=t._b4_0,
+            )
+            if found
+            else t._b4_0
         )
     elif rules.tcm_mode == "added_score":
         tcm4 = ibis.ifelse(t._tcm_i.notnull(), t._b4_0 + (rules.tcm_added4 or 0), t._b4_0)
@@ -415,7 +453,7 @@ def adjust_batch(t: ir.Table, rules: SpecialRules, active: ir.BooleanValue) -> i
         (
             t._tcm_i == i,
             _template(
-                TCM_NOTE[rules.tcm_mode],
+                _tcm_template(rules, r),
                 {
                     "medicine": MEDICINE_LABELS[r.medicine],
                     "code": r.code,

@@ -101,6 +101,10 @@ class AnnualResult:
     counts: dict[str, int] = field(default_factory=dict)
     #: Hospitals over the 特例单议 cap whose reviewed scores were settled on an override.
     review_cap_excess: list = field(default_factory=list)
+    #: Prepaid hospitals × pools (预付金) without a DIP line this year: hospital_id, pool,
+    #: credit_grade, prepaid_fen, recovery — nothing to net against, the whole prepayment is
+    #: recovered at the clearing (counted per pool as prepaid_without_line_fen).
+    prepaid_without_line: pa.Table | None = None
 
     @cached_property
     def cases(self) -> pa.Table:
@@ -696,6 +700,10 @@ def settle_year(
     # 1 January (eligibility by last year's credit grade and assessment).
     first = _policy_on(pf, dt.date(year, 1, 1))
     prepaid = prepayments(h, inputs, first)
+    if prepaid is not None:
+        # A few rows read by the advances, the recovery and the hospital lines: computed
+        # once (its expression is large; each reader would otherwise compile and run it).
+        prepaid = prepaid.cache()
     from opendip.settlement.prepayment import REASONS as pre_reasons
 
     if advances is not None:
@@ -733,15 +741,23 @@ def settle_year(
         # Prepaid hospitals × pools without a DIP line this year: nothing to recover from;
         # reported per pool (reconciliation) so that no prepayment goes unaccounted.
         lost = prepaid.filter(prepaid.prepaid_fen > 0).anti_join(h, ["hospital_id", "pool"])
-        without_line = {
-            r["pool"]: int(r["f"])
-            for r in lost.group_by("pool")
-            .aggregate(f=lost.prepaid_fen.sum().cast("int64"))
+        lost_rows = (
+            lost.select(
+                "hospital_id",
+                "pool",
+                "credit_grade",
+                "prepaid_fen",
+                recovery=ibis.literal("本年无 DIP 病例，无月度预付可扣，清算时全额收回"),
+            )
+            .order_by(["hospital_id", "pool"])
             .to_pyarrow()
-            .to_pylist()
-        }
+        )
+        without_line: dict[str, int] = {}
+        for r in lost_rows.to_pylist():
+            without_line[r["pool"]] = without_line.get(r["pool"], 0) + int(r["prepaid_fen"])
     else:
         without_line = {}
+        lost_rows = None
         h = h.mutate(
             prepaid_fen=ibis.literal(0, type="int64"),
             prepayment_reason=ibis.literal("政策未设预付金"),
@@ -750,6 +766,7 @@ def settle_year(
     # Rule step "FFS comparison": per unit (hospital, or 医共体 when the policy nets
     # communities), the band of DIP ÷ FFS on the policy's basis, shared among members.
     h, units = _ffs_comparison(h, final)
+    h, units = h.cache(), units.cache()  # hospitals × pools: small, read several times
 
     # Assessment: return the withheld deposit by the policy's bands; without scores, what
     # the policy says (settlement.deposit_without_assessment).
@@ -863,6 +880,7 @@ def settle_year(
         case_table=_contract(money),
         not_dip=_ordered(result.not_dip).to_pyarrow(),
         review_cap_excess=cap_excess,
+        prepaid_without_line=lost_rows,
         counts={
             "cases": n,
             "dip_cases": dip_cases,

@@ -408,7 +408,7 @@ def _prepayment_lines(r: dict, ok: str) -> list[str]:
     if r.get("prepaid_without_line_fen"):
         lines.append(
             f"- 另有本年无 DIP 病例的医疗机构年初预付金 {yuan(r['prepaid_without_line_fen'])} 元，"
-            "无月度预付可扣，须另行收回"
+            "无月度预付可扣，清算时全额收回（逐家见 prepaid_without_line.parquet）"
         )
     return lines
 

@@ -138,12 +138,7 @@ def create_user(
         raise StoreRuleError("医院用户必须指定所属医疗机构代码")
     if role != "hospital" and hospital_id:
         raise StoreRuleError("只有医院用户可以指定医疗机构")
-    if county and role != "agency":
-        raise StoreRuleError("只有医保局经办用户可以限定区县")
-    if (department or doctor_id) and role != "hospital":
-        raise StoreRuleError("只有医院用户可以限定科室或主诊医师")
-    if department and doctor_id:
-        raise StoreRuleError("科主任（科室）与医师（主诊医师代码）只能二选一")
+    _check_scope(role, county, department, doctor_id)
     if s.scalar(select(User).where(User.username == username)) is not None:
         raise StoreRuleError(f"用户名 {username} 已存在")
     user = User(
@@ -159,6 +154,35 @@ def create_user(
     s.add(user)
     s.flush()
     return user
+
+
+def _check_scope(
+    role: str, county: str | None, department: str | None, doctor_id: str | None
+) -> None:
+    if county and role != "agency":
+        raise StoreRuleError("只有医保局经办用户可以限定区县")
+    if (department or doctor_id) and role != "hospital":
+        raise StoreRuleError("只有医院用户可以限定科室或主诊医师")
+    if department and doctor_id:
+        raise StoreRuleError("科主任（科室）与医师（主诊医师代码）只能二选一")
+
+
+def set_user_scope(
+    user: User, county: str | None, department: str | None, doctor_id: str | None
+) -> dict[str, Any]:
+    """Change an existing user's data scope (区县, 科室 or 主诊医师; empty: the role's whole
+    scope) by the rules of `create_user`; returns {field: [before, after]} of what changed
+    (the caller audits it). Whether the county exists is checked by the caller."""
+    county = (county or "").strip()[:64] or None
+    department = (department or "").strip()[:64] or None
+    doctor_id = (doctor_id or "").strip()[:64] or None
+    _check_scope(user.role, county, department, doctor_id)
+    changes: dict[str, Any] = {}
+    for name, value in (("county", county), ("department", department), ("doctor_id", doctor_id)):
+        if getattr(user, name) != value:
+            changes[name] = [getattr(user, name), value]
+            setattr(user, name, value)
+    return changes
 
 
 def get_user(s: Session, user_id: int) -> User | None:

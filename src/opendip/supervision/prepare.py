@@ -137,7 +137,7 @@ def comorbidity_count_expr(t: ir.Table, policy: Policy) -> ir.IntegerValue:
 def procedures_expr(t: ir.Table, policy: Policy) -> ir.ArrayValue:
     """The sorted set of the stay's procedure codes without the grouping policy's ignored
     prefixes (the same set as the directory key, in one list pass)."""
-    ignore = policy.grouping.ignore_procedure_prefixes
+    ignore = policy.grouping_ignored_prefixes()
     procs = ibis.array([t.main_procedure]).concat(t.other_procedures)
     if ignore:
         pattern = "^(" + "|".join(re.escape(p) for p in ignore) + ")"

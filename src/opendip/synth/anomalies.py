@@ -104,9 +104,19 @@ def _reprice(
         frame[k][rows] = v
 
 
-def split_pairs(size: int, rates: Rates) -> int:
-    """Split-admission pairs in a year of `size` rows (each pair adds one row)."""
-    return int(size * rates.split_admission / 2)
+def split_pairs(size: int, rates: Rates, before: int = 0) -> int:
+    """Split-admission pairs in a year of `size` rows (each pair adds one row); with
+    `before`, in a block of `size` rows after `before` rows of the year (see `quota`)."""
+    return int((before + size) * rates.split_admission / 2) - int(
+        before * rates.split_admission / 2
+    )
+
+
+def quota(rate: float, size: int, before: int = 0) -> int:
+    """How many of a block's `size` rows, `before` rows into its year, get a `rate`:
+    int((before + size) × rate) − int(before × rate). The blocks of a year add up to
+    int(year × rate), the count of the year made in one block."""
+    return int((before + size) * rate) - int(before * rate)
 
 
 def inject_behaviours(
@@ -117,9 +127,11 @@ def inject_behaviours(
     rates: Rates,
     rng: np.random.Generator,
     target: int | None = None,
+    before: int = 0,
 ) -> tuple[Frame, Labels]:
     """Inject the behaviours; rates are shares of `target` (the year's final row count,
-    default: the frame's), split admissions adding one row per pair."""
+    default: the frame's), split admissions adding one row per pair. For a block of a year,
+    `target` is the block's final row count and `before` the year's rows before it."""
     labels = Labels()
     n = len(frame["total_cost"])
     size = target or n
@@ -128,7 +140,7 @@ def inject_behaviours(
     hid = hospital_ids[frame["hospital_idx"]]
 
     # Overlong stays: LOS pushed to 60–120 days.
-    rows = _pick(rng, ordinary & (frame["age_days"] < 0), int(size * rates.overlong_stay))
+    rows = _pick(rng, ordinary & (frame["age_days"] < 0), quota(rates.overlong_stay, size, before))
     extra = rng.integers(60, 121, len(rows))
     frame["admit_date"][rows] = frame["discharge_date"][rows] - extra.astype("timedelta64[D]")
     frame["los_days"][rows] = extra
@@ -150,7 +162,7 @@ def inject_behaviours(
         & (frame["main_procedure"] == None)  # noqa: E711 - object array comparison
         & np.isin(frame["discharge_method"].astype(str), ["1", "4", "9"])
     )
-    rows = _pick(rng, outpatient & ~labelled, int(size * rates.low_standard_admission))
+    rows = _pick(rng, outpatient & ~labelled, quota(rates.low_standard_admission, size, before))
     short = rng.integers(1, 3, len(rows))
     frame["admit_date"][rows] = frame["discharge_date"][rows] - short.astype("timedelta64[D]")
     frame["los_days"][rows] = short
@@ -199,7 +211,7 @@ def inject_behaviours(
         & (frame["discharge_date"] < last_day)
         & (frame["age_days"] < 0)
     )
-    first = _pick(rng, eligible, split_pairs(size, rates))
+    first = _pick(rng, eligible, split_pairs(size, rates, before))
     second = take(frame, first)
     los = frame["los_days"][first]
     l1 = los // 2
@@ -266,16 +278,16 @@ def _costlier_sibling(cat: Catalogue) -> np.ndarray:
 
 
 def inject_qc_errors(
-    frame: Frame, labels: Labels, rate: float, rng: np.random.Generator
+    frame: Frame, labels: Labels, rate: float, rng: np.random.Generator, before: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One QC error class per chosen clean case.
+    """One QC error class per chosen clean case (`rate` of the rows; `before`: see `quota`).
 
     Returns (rows that must reuse another case's id, clean untouched rows whose id they may
     reuse); ids are assigned later, once the file order is known."""
     n = len(frame["total_cost"])
     clean = np.ones(n, bool)
     clean[labels.row] = False
-    chosen = _pick(rng, clean & (frame["combo"] >= 0), int(n * rate))
+    chosen = _pick(rng, clean & (frame["combo"] >= 0), quota(rate, n, before))
     classes = rng.choice(len(QC_LABELS), size=len(chosen))
     duplicates: list[tuple[int, int]] = []
     fields = (

@@ -244,9 +244,12 @@ def _chemo_series(
     NOT split admissions."""
     big = np.flatnonzero(np.isin(hospitals["level"], ["tertiary", "secondary"]))
     cycles: list[int] = []
-    while sum(cycles) < n_rows:
+    drawn = 0
+    while drawn < n_rows:
         cycles.append(int(rng.integers(3, 7)))
-    cycles[-1] -= sum(cycles) - n_rows
+        drawn += cycles[-1]
+    if cycles:
+        cycles[-1] -= drawn - n_rows
     cycles = [c for c in cycles if c > 0]
     m = len(cycles)
     series = np.repeat(np.arange(m), cycles)

@@ -18,6 +18,33 @@ EMPLOYEE_SHARE_ADULTS = 0.215
 FRESH_KEY_BASE = 1 << 24
 FRESH_ROWS_PER_YEAR = 1 << 23
 
+#: A region's year is generated in blocks (`opendip.synth.region`). Block 0 uses the keys
+#: above (a one-block region is what it always was); block b ≥ 1 has its own population:
+#: its keys are BLOCK_KEY_BASE + (b - 1) * BLOCK_KEY_SPAN + a local key, the local key being
+#: a natural key (< 2**24) or FRESH_KEY_BASE + (year % BLOCK_FRESH_YEARS) * BLOCK_FRESH_ROWS
+#: + row (rows < BLOCK_FRESH_ROWS a block). Same block index → same population every year,
+#: so patients still return across years; blocks never share a patient. Keys stay below
+#: 2**47 (the close-stay sort key shifts them by 17 bits; the id scramble is mod 2**48).
+BLOCK_KEY_BASE = 1 << 44
+BLOCK_KEY_SPAN = 1 << 28
+BLOCK_FRESH_YEARS = 1 << 7
+BLOCK_FRESH_ROWS = 1 << 20
+MAX_BLOCKS = ((1 << 47) - BLOCK_KEY_BASE) // BLOCK_KEY_SPAN
+
+
+def block_key_offset(block: int) -> int:
+    """What block `block` adds to its local patient keys (0 for block 0)."""
+    if not 0 <= block < MAX_BLOCKS:
+        raise ValueError(f"block {block} outside 0..{MAX_BLOCKS - 1}")
+    return 0 if block == 0 else BLOCK_KEY_BASE + (block - 1) * BLOCK_KEY_SPAN
+
+
+def fresh_key_base(year: int, block: int = 0) -> tuple[int, int]:
+    """(first fresh local key of the year's block, how many rows it may re-identify)."""
+    if block == 0:
+        return FRESH_KEY_BASE + (year % (1 << 20)) * FRESH_ROWS_PER_YEAR, FRESH_ROWS_PER_YEAR
+    return FRESH_KEY_BASE + (year % BLOCK_FRESH_YEARS) * BLOCK_FRESH_ROWS, BLOCK_FRESH_ROWS
+
 
 def patient_keys(
     sex: np.ndarray, birth: np.ndarray, county: np.ndarray, k: np.ndarray
@@ -51,6 +78,7 @@ def separate_close_stays(
     window_days: int,
     previous: Frame | None = None,
     max_rounds: int = 8,
+    block: int = 0,
 ) -> int:
     """Give a fresh identity to stays that accidentally fall within `window_days` of (or
     overlap) another stay of the same patient, so that every close readmission in the data
@@ -59,12 +87,13 @@ def separate_close_stays(
     `protected_pairs` is an (m, 2) array of row pairs meant to be close (split admissions);
     planned chemotherapy series (combo < 0) keep their rhythm. `previous` holds the
     STAY_COLUMNS of earlier years' stays (never changed), so that a January stay is not an
-    accidental readmission after a December one. Returns the number of stays re-identified.
+    accidental readmission after a December one. `block` picks the fresh keys' range (local
+    keys of that block, see `fresh_key_base`). Returns the number of stays re-identified.
     """
     n = len(frame["patient_key"])
-    if n >= FRESH_ROWS_PER_YEAR:
-        raise ValueError(f"at most {FRESH_ROWS_PER_YEAR - 1} cases a year, got {n}")
-    fresh_base = FRESH_KEY_BASE + (year % (1 << 20)) * FRESH_ROWS_PER_YEAR
+    fresh_base, limit = fresh_key_base(year, block)
+    if n >= limit:
+        raise ValueError(f"at most {limit - 1} cases a block, got {n}")
     before = previous or {c: frame[c][:0] for c in STAY_COLUMNS}
     m = len(before["patient_key"])
     stays = {c: np.concatenate([before[c], frame[c]]) for c in STAY_COLUMNS}

@@ -4,8 +4,10 @@ The demo (and `opendip demo`'s credit stages) writes DATA/credit/<year>/ratings.
 breakdown.parquet; on start the platform stores each year it does not have yet. The agency
 re-rates a year from the platform's own data: the year's latest published annual run (its
 cases and QC status), the supervision leads in the store (a lead counts in the year its cases
-were settled in), the confirmed leads (violations), the substantiated complaints it
-recorded, and the upload log (accepted uploads' times, and the demo's log when present).
+were settled in), the confirmed leads (violations) and, where the policy counts them
+(`credit.count_lost_disputes`), the disputes decided against the hospital, the substantiated
+complaints it recorded, the upload log (imported uploads' times, and the demo's log when
+present) and the 病案首页质控 status of the uploaded front pages.
 The engine (`opendip.credit.engine.rate`) makes the same rating the demo does.
 """
 
@@ -20,6 +22,7 @@ from sqlalchemy import select
 
 from opendip.store import Store, SupervisionLead, Upload
 from opendip.store import credit as store_credit
+from opendip.web.uploads import front_page_statuses
 
 
 def policy_for(settings: Any, region: Any):  # type: ignore[no-untyped-def]
@@ -63,6 +66,28 @@ def _lead_rows(leads: list[SupervisionLead]) -> pa.Table:
     )  # fmt: skip
 
 
+def lost_disputes(s) -> pa.Table:  # type: ignore[no-untyped-def]
+    """Disputes (争议处理) archived as 不予支持 (decided against the hospital): hospital_id,
+    case_ids, one row per dispute (counted like a confirmed lead, in the year of its
+    cases)."""
+    from opendip.store.models import Application
+
+    stmt = select(Application).where(
+        Application.kind == "dispute",
+        Application.state == "archived",
+        Application.outcome == "rejected",
+    )
+    rows = list(s.scalars(stmt.order_by(Application.id)))
+    return pa.table(
+        {
+            "hospital_id": pa.array([a.hospital_id for a in rows], pa.string()),
+            "case_ids": pa.array(
+                [[str(c) for c in (a.case_ids or [])] for a in rows], pa.list_(pa.string())
+            ),
+        }
+    )
+
+
 def _submissions(s, data_dir: Path) -> pa.Table | None:  # type: ignore[no-untyped-def]
     """The upload log: each accepted upload's time for the months of its cases, and the
     demo's log (DATA/credit/submissions.parquet) when present."""
@@ -70,7 +95,7 @@ def _submissions(s, data_dir: Path) -> pa.Table | None:  # type: ignore[no-untyp
     demo = Path(data_dir) / "credit" / "submissions.parquet"
     if demo.is_file():
         parts.append(pq.read_table(demo, columns=["hospital_id", "settle_month", "submitted_at"]))
-    for u in s.scalars(select(Upload).where(Upload.status == "accepted")):
+    for u in s.scalars(select(Upload).where(Upload.status == "imported")):
         path = (u.outputs or {}).get("accepted")
         if not path or not Path(path).is_file():
             continue
@@ -106,7 +131,9 @@ def rate_year(app_state: Any, year: int, user) -> dict[str, Any]:  # type: ignor
         outputs = (run.manifest or {}).get("outputs", {})
         runs.settlement_dir(run)  # outputs verified against the run's manifest
         leads = list(s.scalars(select(SupervisionLead)))
-        confirmed = [x for x in leads if x.status == "confirmed"]
+        violations = _lead_rows([x for x in leads if x.status == "confirmed"])
+        disputes = lost_disputes(s)
+        front_pages = front_page_statuses(s)
         complaints = store_credit.substantiated_complaints(s, year)
         submissions = _submissions(s, settings.data_dir)
     con = connect()
@@ -117,7 +144,7 @@ def rate_year(app_state: Any, year: int, user) -> dict[str, Any]:  # type: ignor
         raise CreditError(f"第 {run.id} 号运行没有质控结果（case_status），无法计算质控通过率")
     period_cases = cases.select("case_id")
     lead_t = table_from_arrow(con, _lead_rows(leads), "cr_p_leads")
-    viol_t = table_from_arrow(con, _lead_rows(confirmed), "cr_p_viol")
+    viol_t = table_from_arrow(con, violations, "cr_p_viol")
 
     def in_period(t):  # type: ignore[no-untyped-def]
         return _leads_in(t, period_cases)
@@ -135,6 +162,8 @@ def rate_year(app_state: Any, year: int, user) -> dict[str, Any]:  # type: ignor
             "cr_p_complaints",
         ),
         submissions=table_from_arrow(con, submissions, "cr_p_sub") if submissions else None,
+        front_page_status=table_from_arrow(con, front_pages, "cr_p_front_pages"),
+        lost_disputes=in_period(table_from_arrow(con, disputes, "cr_p_disputes")),
     )
     result = rate(inputs, policy, str(year))
     with store.session() as s:
@@ -159,3 +188,25 @@ def _leads_in(t, period_cases):  # type: ignore[no-untyped-def]
     u = t.select("_lead", case_id=t.case_ids.unnest())
     hit = u.join(period_cases, "case_id").select("_lead").distinct()
     return t.semi_join(hit, "_lead").drop("_lead")
+
+
+def grades_for_supervision(s, policy) -> dict[str, dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """hospital_id → its latest credit grade in force (repaired when repaired) and that
+    grade's supervision effects (`credit.grades[].inspections_per_year`,
+    `supervision_priority`): what orders the 监管线索 list. Empty without a credit policy."""
+    from opendip.policy.sections.credit import PRIORITY_LABELS
+
+    if policy.credit is None:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for r in store_credit.ratings(s, None):  # newest period first
+        if r.hospital_id in out:
+            continue
+        g = policy.credit.grade_for(r.grade_in_force)
+        out[r.hospital_id] = {
+            "grade": r.grade_in_force,
+            "period": r.period,
+            "inspections": g.inspections_per_year if g is not None else 0,
+            "priority": PRIORITY_LABELS[g.supervision_priority] if g is not None else "",
+        }
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -88,9 +89,24 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
+def _mtime_or_none(path: Path) -> float | None:
+    """The file's modification time, None when it does not exist (one `stat`)."""
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
+
+
 class RegionData:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
+        # The region's fixed file names, built once: the per-case API checks them on every
+        # request (a new directory or policy is seen on the next one), issue 16 §4.
+        self._metrics_file = self.data_dir / "directory.metrics.json"
+        self._hospitals_file = self.data_dir / "hospitals.parquet"
+        self._directories_dir = self.data_dir / "directories"
+        self._directory_file = self.data_dir / "directory.parquet"
+        self._policy_file = self.data_dir / "policy.yaml"
         self._lock = threading.RLock()
         self._con = connect()
         self._views: dict[tuple[Any, ...], ir.Table] = {}
@@ -135,10 +151,11 @@ class RegionData:
 
     def all_case_mean_fen(self) -> int | None:
         """The directory build's all-case mean (directory.metrics.json), None without it."""
-        path = self.data_dir / "directory.metrics.json"
-        if not path.exists():
+        path = self._metrics_file
+        mtime = _mtime_or_none(path)
+        if mtime is None:
             return None
-        key = (str(path), _mtime(path))
+        key = (str(path), mtime)
         if key not in self._small:
             self._small[key] = json.loads(path.read_text(encoding="utf-8"))
         return self._small[key].get("all_case_mean_fen")
@@ -181,16 +198,17 @@ class RegionData:
         return view
 
     def _small_table(self, path: Path) -> pa.Table | None:
-        if not path.exists():
+        mtime = _mtime_or_none(path)
+        if mtime is None:
             return None
-        key = (str(path), _mtime(path))
+        key = (str(path), mtime)
         if key not in self._small:
             self._small[key] = pq.read_table(path)
         return self._small[key]
 
     # -- hospitals ----------------------------------------------------------------------------
     def hospitals(self) -> list[dict[str, Any]]:
-        t = self._small_table(self.data_dir / "hospitals.parquet")
+        t = self._small_table(self._hospitals_file)
         return t.sort_by("hospital_id").to_pylist() if t is not None else []
 
     def hospital_names(self) -> dict[str, str]:
@@ -205,8 +223,7 @@ class RegionData:
         return frozenset(h["hospital_id"] for h in self.hospitals() if h.get("county") == county)
 
     def hospital(self, hospital_id: str) -> dict[str, Any] | None:
-        path = self.data_dir / "hospitals.parquet"
-        key = ("by_id", _mtime(path))
+        key = ("by_id", _mtime(self._hospitals_file))
         by_id = self._by_id.get(key)
         if by_id is None:
             by_id = {h["hospital_id"]: h for h in self.hospitals()}
@@ -523,7 +540,64 @@ class RegionData:
                         .to_pylist()
                     )
                     out["by_hospital"] = per
+            yoy = self.year_on_year(scope, upload_files)
+            if yoy is not None:
+                out["yoy"] = yoy
         return out
+
+    def year_on_year(
+        self, scope: CaseScope, upload_files: Sequence[str] = ()
+    ) -> dict[str, Any] | None:
+        """Per-group cost per case this year against last year (how many groups got
+        cheaper) and 基层病种 cases by hospital level, for the cases in `scope`; None unless
+        last year's lists and grouping (`cases_<y-1>.parquet`, `grouped_<y-1>.parquet`) are
+        in the region directory beside this year's grouping. The report's own functions
+        (`opendip.reports.region.yoy`), so the dashboard and the report agree."""
+        from opendip.reports.region.yoy import CHANGE_LABELS, basic_by_level, group_cost_changes
+
+        year = self.current_year()
+        if year is None or self.results.grouped is None:
+            return None
+        prev_cases = self.data_dir / f"cases_{year - 1}.parquet"
+        prev_grouped = self.data_dir / f"grouped_{year - 1}.parquet"
+        hospitals = self.data_dir / "hospitals.parquet"
+        if not (prev_cases.exists() and prev_grouped.exists() and hospitals.exists()):
+            return None
+        with self._lock:
+
+            def costs(cases: ir.Table) -> ir.Table:
+                t = scope.filter(cases)
+                return t.select(
+                    case_id=t.case_id.cast("string"),
+                    hospital_id=t.hospital_id.cast("string"),
+                    total_cost_fen=t.total_cost.cast("int64"),
+                )
+
+            current = self.cases_expr(upload_files)
+            if current is None:
+                return None
+            now, before = costs(current), costs(self._view([prev_cases]))
+            grouped = self._view([self.results.grouped])
+            grouped_before = self._view([prev_grouped])
+            h = self._view([hospitals])
+            h = h.select(h_id=h.hospital_id.cast("string"), level=h.level.cast("string"))
+            groups = group_cost_changes(now, grouped, before, grouped_before)
+            basic = basic_by_level(now, grouped, before, grouped_before, h)
+        counts = {k: sum(1 for g in groups if g["change"] == k) for k in CHANGE_LABELS}
+        for g in groups:
+            g["change_label"] = CHANGE_LABELS[g["change"]]
+        return {
+            "year": year,
+            "previous_year": year - 1,
+            "groups_compared": len(groups),
+            "cheaper": counts["cheaper"],
+            "dearer": counts["dearer"],
+            "same": counts["same"],
+            "top_groups": groups[:10],
+            "basic_by_level": basic,
+            "basic_cases": sum(b["cases"] for b in basic),
+            "basic_previous_cases": sum(b["previous_cases"] for b in basic),
+        }
 
     def _inpatient_fund(
         self, scope: CaseScope, cases: ir.Table, dip_fund: int | None
@@ -552,11 +626,11 @@ class RegionData:
     def directory_versions(self) -> list[Path]:
         """directory.parquet plus any versions under directories/ (newest last)."""
         found = []
-        extra = self.data_dir / "directories"
-        if extra.is_dir():
+        extra = self._directories_dir
+        if os.path.isdir(extra):
             found += sorted(extra.glob("*.parquet"))
-        main = self.data_dir / "directory.parquet"
-        if main.exists():
+        main = self._directory_file
+        if os.path.exists(main):
             found.append(main)
         return found
 
@@ -636,8 +710,8 @@ class RegionData:
         return self._small_table(path) if path else None
 
     def policy_path(self) -> Path | None:
-        p = self.data_dir / "policy.yaml"
-        return p if p.exists() else None
+        p = self._policy_file
+        return p if os.path.exists(p) else None
 
     def demo_summary(self) -> dict[str, Any]:
         p = self.data_dir / "demo-summary.json"

@@ -363,6 +363,7 @@ class RunService:
         if policy.assessment is None:
             return None
         previous = self.region.data_dir / f"cases_{year - 1}.parquet"
+        front_pages = self._front_pages(out, policy)
         assess = AssessFiles(
             policy=files.policy,
             cases=files.cases,
@@ -370,6 +371,7 @@ class RunService:
             hospitals=files.hospitals,
             case_status=out / "qc" / "case_status.parquet",
             previous_cases=previous if previous.is_file() else None,
+            front_page_status=front_pages,
         )
         try:
             run_assess(assess, year, out / "assessment")
@@ -379,6 +381,25 @@ class RunService:
             )
             return None
         return out / "assessment" / "assessment.parquet"
+
+    def _front_pages(self, out: Path, policy: Any) -> Path | None:
+        """The uploaded front pages' QC status (病案首页质控, `front_page_statuses`) beside
+        the run (qc/front_page_status.parquet: the assessment, the report's overview), when
+        there are any or the scorecard uses them (then empty: the indicator applies to no
+        hospital)."""
+        import pyarrow.parquet as pq
+
+        from opendip.web.uploads import front_page_statuses
+
+        with self.store.session() as s:
+            status = front_page_statuses(s)
+        used = any(i.measure == "front_page_qc_pass_rate" for i in policy.assessment.indicators)
+        if status.num_rows == 0 and not used:
+            return None
+        path = out / "qc" / "front_page_status.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(status, path)
+        return path
 
     def _supervision(self, run_id: int, period: str) -> dict[str, Any]:
         """智能监管 of a year: the year's cases against earlier years, with the grouping and

@@ -142,6 +142,10 @@ class PregroupOut(BaseModel):
     point_value_source: str = ""
     estimated_amount_fen: int | None = None
     scoring_note: str = ""
+    #: 新技术新项目 in its transition period: the case is settled by item (按项目结算), not
+    #: by DIP; new_technology_code names the item (scoring.new_technologies).
+    settled_by_item: bool = False
+    new_technology_code: str | None = None
     candidates: list[PregroupCandidate] = []
 
 
@@ -273,10 +277,21 @@ class UserOut(BaseModel):
     locked_until: dt.datetime | None
 
 
+class UserScope(BaseModel):
+    """A user's data scope: 区县 (agency users), 科室 or 主诊医师 (hospital users); all empty:
+    the role's whole scope."""
+
+    county: str | None = Field(default=None, max_length=64)
+    department: str | None = Field(default=None, max_length=64)
+    doctor_id: str | None = Field(default=None, max_length=64)
+
+
 class UserUpdate(BaseModel):
     active: bool | None = None
     unlock: bool = False
     password: str | None = Field(default=None, min_length=8, max_length=256)
+    #: Replaces the user's scope (audited as before → after).
+    scope: UserScope | None = None
 
 
 class AuditOut(BaseModel):

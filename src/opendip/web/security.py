@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
+import logging
 import secrets
 import threading
 import time
@@ -20,6 +21,8 @@ from starlette.concurrency import run_in_threadpool
 from opendip.store import LoginSession, User, access
 from opendip.store import repositories as repo
 from opendip.workflow import Actor
+
+log = logging.getLogger("opendip.web")
 
 SESSION_COOKIE = "opendip_session"
 LOGIN_CSRF_COOKIE = "opendip_login_csrf"
@@ -44,6 +47,8 @@ CASES = AGENCY | HOSPITAL | SUB_ROLES
 PERMISSIONS: dict[str, frozenset[str]] = {
     "home": ALL,
     "upload": REGION | HOSPITAL,
+    # upload records: also county users (their county's hospitals' uploads, read only)
+    "uploads.view": AGENCY | HOSPITAL,
     "cases": CASES,
     # one case's page: case roles within their scope, experts their assigned cases
     "case": CASES | {"expert"},
@@ -227,6 +232,12 @@ class ViewerCache:
     login session changed in this process (`repo.auth_generation`): logout, a password
     change or a deactivated user take effect at once here, and in other worker processes
     within that time. Viewers handed out are shared: the handlers using them only read.
+
+    Once an entry has been trusted for half its time, the next request using it starts one
+    check of the store in the background and is answered from the entry (which stays
+    trusted only until its own end, as before): a busy session is re-checked before its
+    entry ends, so its requests do not all wait for the store every few seconds (issue 16
+    §4). A check that finds the session gone drops the entry.
     """
 
     MAX_ENTRIES = 10_000
@@ -234,18 +245,26 @@ class ViewerCache:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, int, Viewer]] = {}
+        #: token → (trusted until, re-check from, auth generation, viewer)
+        self._entries: dict[str, tuple[float, float, int, Viewer]] = {}
         self._pending: dict[str, asyncio.Future[Viewer]] = {}
+        self._refreshing: set[asyncio.Task[None]] = set()
+        self._checking: set[str] = set()
 
     def get(self, token: str) -> Viewer | None:
         found = self._entries.get(token)
         if found is None:
             return None
-        until, generation, viewer = found
+        until, _, generation, viewer = found
         if time.monotonic() > until or generation != repo.auth_generation():
             self._entries.pop(token, None)
             return None
         return viewer
+
+    def due(self, token: str) -> bool:
+        """True when the entry is past half its trust time (time to re-check it)."""
+        found = self._entries.get(token)
+        return found is not None and time.monotonic() >= found[1]
 
     async def look_up(self, token: str, request: Request) -> Viewer:
         """Ask the store (in a worker thread); concurrent requests with the same cookie
@@ -268,13 +287,34 @@ class ViewerCache:
         finally:
             self._pending.pop(token, None)
 
+    def refresh(self, token: str, request: Request) -> None:
+        """Re-check `token` with the store in the background (once at a time per token)."""
+        if token in self._pending or token in self._checking:
+            return
+        self._checking.add(token)  # at once: the task may start after further requests
+
+        async def check() -> None:
+            try:
+                await self.look_up(token, request)
+            except LoginRequired:
+                self._entries.pop(token, None)
+            except Exception:  # the store failed: the entry simply ends at its time
+                log.warning("background session check failed", exc_info=True)
+            finally:
+                self._checking.discard(token)
+
+        task = asyncio.get_running_loop().create_task(check())
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshing.discard)
+
     def put(self, token: str, generation: int, viewer: Viewer) -> None:
         if self.seconds <= 0:
             return
+        now = time.monotonic()
         with self._lock:
             if len(self._entries) >= self.MAX_ENTRIES:
                 self._entries.clear()
-            self._entries[token] = (time.monotonic() + self.seconds, generation, viewer)
+            self._entries[token] = (now + self.seconds, now + self.seconds / 2, generation, viewer)
 
 
 def _viewer_cache(request: Request) -> ViewerCache:
@@ -306,6 +346,8 @@ def require_cached(area: str):
         viewer = cache.get(token)
         if viewer is None:
             viewer = await cache.look_up(token, request)
+        elif cache.due(token):
+            cache.refresh(token, request)
         request.state.viewer = viewer
         if request.method not in SAFE_METHODS:
             sent = await _submitted_csrf(request)

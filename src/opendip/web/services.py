@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import logging
 import threading
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -21,6 +24,7 @@ from opendip.web.security import Forbidden, NotFound, Viewer
 from opendip.web.settings import platform_today
 
 _INDEX_LOCK = threading.RLock()
+log = logging.getLogger("opendip.web")
 
 
 def module_ready(name: str) -> bool:
@@ -143,7 +147,9 @@ def _policies(request: Any) -> PolicyCache:
 def _policy_file(request: Any):
     """The region's policy file, parsed and validated once per file version (PolicyCache;
     an edited or replaced file is read again on the next call)."""
-    return _policies(request).file(_policy_path(request))
+    path = _policy_path(request)
+    identity = _request_memo(request, "policy_identity", lambda: file_identity(path))
+    return _policies(request).file(path, identity)
 
 
 def _grouping_key(request: Any, directory: Path) -> tuple[Any, ...]:
@@ -152,7 +158,7 @@ def _grouping_key(request: Any, directory: Path) -> tuple[Any, ...]:
         f"grouping_key:{directory}",
         lambda: (
             file_identity(directory),
-            file_identity(_policy_path(request)),
+            _request_memo(request, "policy_identity", lambda: file_identity(_policy_path(request))),
             platform_today(request),
         ),
     )
@@ -192,6 +198,22 @@ def grouping_index(request: Any):
         index = GroupingIndex.build(region.directory_table(None, path), policy, demo_code_tables())
         state.grouping_index = (key, index)
         return index
+
+
+def warm_pregroup(app: Any) -> None:
+    """Build what pre-grouping keeps in memory (policy, directory, grouping index, code
+    tables) before the first request (`opendip serve`); a failure is left for the first
+    request to report."""
+    request = SimpleNamespace(app=app)
+    try:
+        if not module_ready("opendip.grouping") or grouping_index(request) is None:
+            return
+        _policy_file(request)
+        _directory_rows(request)
+        code_spelling(request)
+        code_names(request)
+    except Exception:
+        log.warning("pre-grouping caches not built at startup", exc_info=True)
 
 
 def explain_case(request: Any, case: dict[str, Any]) -> list[str]:
@@ -318,6 +340,11 @@ def pregroup_point_value(
 
 
 def _directory_rows(request: Any) -> dict[str, dict[str, Any]]:
+    """Group code → directory row of the current directory (once per request)."""
+    return _request_memo(request, "directory_rows", lambda: _directory_rows_now(request))
+
+
+def _directory_rows_now(request: Any) -> dict[str, dict[str, Any]]:
     region: RegionData = request.app.state.region
     path = _directory_path(request)
     table = region.directory_table(None, path) if path is not None else None
@@ -411,10 +438,15 @@ def pregroup(request: Any, data: dict[str, Any], hospital: dict[str, Any] | None
     if hospital is None or scorer is None:
         out["scoring_note"] = "请选择医疗机构后估算分值与金额"
         return out
-    row, error = scorer.score(g.as_row(), drow)
+    scored = scorer.score(g.as_row(), drow)
+    row = scored.row
     if row is None:
-        by_item = "按项目付费" in error and "新技术新项目" in error
-        out["scoring_note"] = error if by_item else f"暂不能估算分值：{error}"
+        if scored.by_item_code is not None:  # 新技术新项目 in its transition period
+            out["settled_by_item"] = True
+            out["new_technology_code"] = scored.by_item_code
+            out["scoring_note"] = scored.error
+        else:
+            out["scoring_note"] = f"暂不能估算分值：{scored.error}"
         return out
     out.update(
         deviation=row.get("deviation"),
@@ -429,6 +461,17 @@ def pregroup(request: Any, data: dict[str, Any], hospital: dict[str, Any] | None
     return out
 
 
+@dataclass(frozen=True)
+class Scored:
+    """One scoring of an entered case: the scored row, or why not (`error`, Chinese);
+    `by_item_code` is the new technology (新技术新项目) whose transition period settles the
+    case by item instead of DIP (then `error` is the batch's not_dip reason)."""
+
+    row: dict[str, Any] | None
+    error: str = ""
+    by_item_code: str | None = None
+
+
 class _Scorer:
     """score_case for one entered case at one hospital with one point value."""
 
@@ -440,8 +483,8 @@ class _Scorer:
         self.rows = rows
 
     def score(
-        self, grouped: dict[str, Any], drow: dict[str, Any] | None
-    ) -> tuple[dict[str, Any] | None, str]:
+        self, grouped: dict[str, Any], drow: dict[str, Any] | None, explain: bool = True
+    ) -> Scored:
         from opendip.scoring import ScoringError
         from opendip.scoring.single import ByItemCase, score_case
 
@@ -455,12 +498,13 @@ class _Scorer:
                 point_value=self.point_value,
                 all_case_mean_fen=self.mean_fen,
                 directory_rows=self.rows,
+                explain=explain,
             )
         except ByItemCase as exc:  # 新技术新项目 in its transition period: paid by item
-            return None, exc.reason
+            return Scored(None, exc.reason, exc.code)
         except ScoringError as exc:
-            return None, str(exc)
-        return row, ""
+            return Scored(None, str(exc))
+        return Scored(row)
 
 
 def _scorer(
@@ -547,7 +591,8 @@ def _candidate(grouped, rows, procs, match, g, scorer) -> dict[str, Any]:
         "estimated_amount_fen": None,
     }
     if scorer is not None:
-        row, _error = scorer.score(grouped, drow or None)
+        # only the figures are shown for a candidate: no explanation sentence rendered
+        row = scorer.score(grouped, drow or None, explain=False).row
         if row is not None:
             item.update(
                 deviation=row["deviation"],

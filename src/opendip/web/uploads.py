@@ -563,3 +563,37 @@ def qc_preview(upload: Upload, limit: int = 20) -> list[dict[str, object]]:
         r["level"] = LEVEL_LABELS.get(str(r["level"]), str(r["level"]))
         r["field"] = field_label(str(r["field"] or ""))
     return rows
+
+
+FRONT_PAGE_STATUS_SCHEMA = pa.schema(
+    [("case_id", pa.string()), ("hospital_id", pa.string()), ("passed", pa.bool_())]
+)
+
+
+def front_page_statuses(s: Session) -> pa.Table:
+    """病案首页质控 status of every front page the hospitals uploaded (case_id, hospital_id,
+    passed), a case's latest upload winning: the input of the assessment's and the credit
+    rating's front-page QC pass rate. Empty (with its columns) when none was uploaded."""
+    import pyarrow.parquet as pq
+
+    parts = []
+    rows = s.scalars(select(Upload).where(Upload.status == "imported").order_by(Upload.id))
+    for order, u in enumerate(rows):
+        path = (u.outputs or {}).get("front_page_status")
+        if not path or not Path(path).is_file():
+            continue
+        t = pq.read_table(path, columns=["case_id", "hospital_id", "passed"])
+        t = t.cast(FRONT_PAGE_STATUS_SCHEMA)
+        parts.append(t.append_column("_order", pa.array([order] * t.num_rows, pa.int64())))
+    if not parts:
+        return FRONT_PAGE_STATUS_SCHEMA.empty_table()
+    every = pa.concat_tables(parts)
+    latest = every.group_by("case_id").aggregate([("_order", "max")])
+    latest = latest.rename_columns(["case_id", "_order"])
+    kept = every.join(latest, ["case_id", "_order"], join_type="inner")
+    # a file repeating a case id keeps one row of it
+    kept = kept.group_by(["case_id", "_order"], use_threads=False).aggregate(
+        [("hospital_id", "first"), ("passed", "min")]
+    )
+    kept = kept.rename_columns(["case_id", "_order", "hospital_id", "passed"])
+    return kept.select(["case_id", "hospital_id", "passed"]).sort_by("case_id")

@@ -25,10 +25,18 @@ CREDIT_MEASURES = {
     "complaints": "经核实的投诉举报",
     "late_uploads": "结算清单逾期上传（月份数）",
     "qc_pass_rate": "结算清单质控通过率",
+    "front_page_qc_pass_rate": "病案首页质控通过率",
 }
 COUNT_MEASURES = ("supervision_leads", "confirmed_violations", "complaints", "late_uploads")
 #: Measures that can be traced to a doctor (via the cases they concern).
-DOCTOR_MEASURES = ("supervision_leads", "confirmed_violations", "qc_pass_rate")
+DOCTOR_MEASURES = (
+    "supervision_leads",
+    "confirmed_violations",
+    "qc_pass_rate",
+    "front_page_qc_pass_rate",
+)
+#: Rate measures: points linear between zero_at and target.
+RATE_MEASURES = ("qc_pass_rate", "front_page_qc_pass_rate")
 PRIORITY_LABELS = {"low": "低频抽查", "normal": "常规检查", "high": "重点检查", "focus": "专项检查"}
 
 
@@ -36,14 +44,19 @@ class CreditItem(Section):
     """One line of the credit scorecard (all points are of `weight`, the line's full mark).
 
     Count measures: points = max(weight − per_unit × count, 0).
-    Rate measures (qc_pass_rate): points = weight × (value − zero_at) ÷ (target − zero_at),
+    Rate measures (qc_pass_rate, front_page_qc_pass_rate): points = weight × (value − zero_at) ÷ (target − zero_at),
     clamped to [0, weight]. Points are rounded half up to the scorecard's decimals.
     """
 
     id: str = Field(pattern=r"^[a-z0-9_]+$")
     name: str | None = None
     measure: Literal[
-        "supervision_leads", "confirmed_violations", "complaints", "late_uploads", "qc_pass_rate"
+        "supervision_leads",
+        "confirmed_violations",
+        "complaints",
+        "late_uploads",
+        "qc_pass_rate",
+        "front_page_qc_pass_rate",
     ]
     weight: Positive
     #: Count measures: points lost per unit (per lead, violation, complaint, late month).
@@ -65,7 +78,7 @@ class CreditItem(Section):
                 if explicit(self, key):
                     raise key_error(
                         key,
-                        f"{key} 只用于比率类指标（qc_pass_rate），{self.measure} 按次扣分，请删除",
+                        f"{key} 只用于比率类指标（质控通过率），{self.measure} 按次扣分，请删除",
                         f"{key} only applies to rate measures; remove it",
                     )
             return self
@@ -131,6 +144,9 @@ class CreditPolicy(Section):
     repair_steps: int = Field(default=1, ge=1)
     #: ... never above this grade (absent: up to the best grade).
     repair_highest_grade: str | None = None
+    #: Disputes (争议处理) decided against the hospital (archived 不予支持) count as
+    #: confirmed violations (measure confirmed_violations), in the year of their cases.
+    count_lost_disputes: bool = False
 
     @model_validator(mode="after")
     def _grades_consistent(self) -> CreditPolicy:

@@ -77,6 +77,12 @@ class GroupingPolicy(Section):
     ]
     #: Procedure codes ignored when forming the key (e.g. routine minor operations).
     ignore_procedure_prefixes: list[str] = []
+    #: Whether the TCM/ethnic-medicine treatments the policy lists (the treatment codes of
+    #: `scoring.tcm_advantage.groups`) count as procedures for grouping. false (default): they
+    #: are left out of the key like ignored prefixes, so a conservative stay treated with
+    #: 小夹板 or 针刺 stays in its conservative group (the TCM rule then adjusts its score);
+    #: true: they count like any procedure of their type.
+    tcm_treatments_counted: bool = False
     not_for_grouping: NotForGrouping = NotForGrouping()
     #: Intensity order of procedure types, least to most intensive.
     procedure_type_order: list[ProcedureType] = [

@@ -108,6 +108,10 @@ class TcmAdvantage(Section):
     mode: Literal["same_as_western", "added_score", "coefficient"] = "same_as_western"
     added_score: Positive | None = None
     coefficient: Positive | None = None
+    #: same_as_western only: an entry's western group absent from the period's directory
+    #: (a group with too few cases that year) stops scoring naming it (refuse), or the case
+    #: keeps its own group's score, said in its explanation (own_score).
+    western_group_missing: Literal["refuse", "own_score"] = "refuse"
     groups: list[TcmAdvantageGroup] = []
 
     @model_validator(mode="after")
@@ -125,6 +129,12 @@ class TcmAdvantage(Section):
                 needs[self.mode],
                 f"mode = {self.mode} 需要 {needs[self.mode]}",
                 f"mode {self.mode} needs {needs[self.mode]}",
+            )
+        if self.mode != "same_as_western" and explicit(self, "western_group_missing"):
+            raise key_error(
+                "western_group_missing",
+                f"western_group_missing 只用于 mode = same_as_western，当前为 {self.mode}，请删除",
+                "western_group_missing only applies to mode same_as_western; remove it",
             )
         for i, g in enumerate(self.groups):
             if self.mode == "same_as_western" and not g.western_group:

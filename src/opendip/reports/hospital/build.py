@@ -231,6 +231,7 @@ def build_hospital_report(
         _departments(t, base_score),
         _doctors(t, base_score),
         _groups(t, base_score, top_n),
+        _tcm_and_new_tech(con, src, t, hospital_id, department, doctor_id, group_code),
         _deviation(t, base_score),
         _near(t, near_band, near_limit),
     ]
@@ -373,6 +374,142 @@ def _groups(t: ir.Table, base_score: Decimal, top_n: int) -> Section:
         Figure("hospital.groups_in_surplus", "结余病种数", sum(r["balance_fen"] > 0 for r in rows)),
     ]
     return Section("groups", "病种盈亏", [], figures, tables)
+
+
+#: 中医药费用 columns of the settlement list (as the regional report's fee structure).
+TCM_FEES = ("fee_herbal_pieces", "fee_chinese_patent_medicine")
+
+
+def _fee_share(raw: ir.Table) -> tuple[int, int]:
+    """(中药饮片 + 中成药, 医疗总费用) of `raw` settlement lists (a missing column counts 0)."""
+    tcm = ibis.literal(0, "int64")
+    for c in TCM_FEES:
+        if c in raw.columns:
+            tcm = tcm + raw[c].cast("int64").fill_null(0)
+    r = raw.aggregate(tcm=tcm.sum(), cost=raw.total_cost.cast("int64").fill_null(0).sum())
+    row = r.to_pyarrow().to_pylist()[0]
+    return int(row["tcm"] or 0), int(row["cost"] or 0)
+
+
+def _tcm_and_new_tech(
+    con: Any,
+    src: RunSources,
+    t: ir.Table,
+    hospital_id: str,
+    department: str | None,
+    doctor_id: str | None,
+    group_code: str | None,
+) -> Section:
+    """中医/民族医优势病种 and 新技术新项目 of the hospital's cases in scope, and its 中医药费用占比
+    against the region's (both over every settlement list of the period, DIP or not; with a
+    group chosen, over that group's cases)."""
+    from opendip.reports.region.facts import in_period
+
+    amount = t.dip_amount_fen.cast("int64")
+    r = (
+        t.aggregate(
+            tcm=t.tcm_group.notnull().cast("int64").sum(),
+            tcm_cost=ibis.ifelse(t.tcm_group.notnull(), t.total_cost_fen, 0).sum(),
+            tcm_fen=ibis.ifelse(t.tcm_group.notnull(), amount, 0).sum(),
+            nt=t.new_tech.notnull().cast("int64").sum(),
+            nt_fen=ibis.ifelse(t.new_tech.notnull(), amount, 0).sum(),
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    v = {k: int(r[k] or 0) for k in r}
+    by_item = {"n": 0, "fen": 0}
+    path = src.run_dir / "not_dip.parquet"
+    if path.is_file() and not group_code:
+        nd = con.read_parquet(str(path))
+        if "exemption" in nd.columns and (not doctor_id or "doctor_id" in nd.columns):
+            nd = nd.filter((nd.hospital_id == hospital_id) & nd.exemption.notnull())
+            if department:
+                nd = nd.filter(nd.department == department)
+            if doctor_id:
+                nd = nd.filter(nd.doctor_id == doctor_id)
+            row = nd.aggregate(n=nd.count(), fen=nd.ffs_fund_fen.sum()).to_pyarrow().to_pylist()
+            by_item = {k: int(row[0][k] or 0) for k in by_item}
+    raw = con.read_parquet(str(src.paths["cases"]))
+    raw = raw.mutate(settle_month=raw.settle_month.cast("string"))
+    raw = raw.filter(in_period(raw, src.period))
+    region_tcm, region_cost = _fee_share(raw)
+    own = raw.filter(raw.hospital_id == hospital_id)
+    if department:
+        own = own.filter(own.department == department)
+    if doctor_id:
+        own = own.filter(own.doctor_id == doctor_id) if "doctor_id" in own.columns else own.limit(0)
+    if group_code:
+        ids = t.select(g_case_id=t.case_id.cast("string"))
+        own = own.semi_join(ids, own.case_id.cast("string") == ids.g_case_id)
+    own_tcm, own_cost = _fee_share(own)
+    figures = [
+        Figure("hospital.tcm_cases", "中医/民族医优势病种病例数", v["tcm"], "count"),
+        Figure("hospital.tcm_dip_fen", "中医/民族医优势病种 DIP 支付", v["tcm_fen"], "fen"),
+        Figure(
+            "hospital.tcm_balance_fen",
+            "中医/民族医优势病种结余(+)/亏损(−)",
+            v["tcm_fen"] - v["tcm_cost"],
+            "fen",
+        ),
+        Figure("hospital.new_tech_cases", "新技术新项目加分病例数", v["nt"], "count"),
+        Figure("hospital.new_tech_dip_fen", "新技术新项目加分病例 DIP 支付", v["nt_fen"], "fen"),
+        Figure("hospital.new_tech_by_item_cases", "新技术新项目按项目付费病例数", by_item["n"]),
+        Figure(
+            "hospital.new_tech_by_item_fen", "新技术新项目按项目统筹支付", by_item["fen"], "fen"
+        ),
+        Figure("hospital.tcm_fee_fen", "中医药费用（中药饮片 + 中成药）", own_tcm, "fen"),
+        Figure("hospital.tcm_fee_share", "中医药费用占比", rate(own_tcm, own_cost), "ratio"),
+        Figure(
+            "hospital.region_tcm_fee_share",
+            "全区中医药费用占比",
+            rate(region_tcm, region_cost),
+            "ratio",
+        ),
+    ]
+    tables = []
+    if v["tcm"]:
+        names = {
+            g.code: g.name
+            for _, _, pol in src.policy.periods()
+            for g in pol.scoring.tcm_advantage.groups
+        }
+        rows = _rows(t.filter(t.tcm_group.notnull()), ["tcm_group"], Decimal(1))
+        for row in rows:
+            row["tcm_name"] = names.get(row["tcm_group"], "")
+        cols = [
+            ColumnSpec("tcm_group", "优势病种"),
+            ColumnSpec("tcm_name", "名称"),
+            *MONEY_COLUMNS[:5],
+        ]
+        tables.append(
+            Table(
+                "hospital.tcm_groups", "中医/民族医优势病种（按目录条目）", cols, _pick(rows, cols)
+            )
+        )
+    if v["nt"]:
+        tech = {
+            n.code: n.name
+            for _, _, pol in src.policy.periods()
+            for n in pol.scoring.new_technologies
+        }
+        rows = _rows(t.filter(t.new_tech.notnull()), ["new_tech"], Decimal(1))
+        for row in rows:
+            row["new_tech_name"] = tech.get(row["new_tech"], "")
+        cols = [
+            ColumnSpec("new_tech", "新技术新项目"),
+            ColumnSpec("new_tech_name", "名称"),
+            *MONEY_COLUMNS[:5],
+        ]
+        tables.append(Table("hospital.new_tech", "新技术新项目加分病例", cols, _pick(rows, cols)))
+    paragraphs = [
+        "优势病种病例按政策（中西医同病同价、加分或系数）调整基准分值后结算；新技术新项目在过渡期内"
+        "按项目付费（不进 DIP）或加分结算。中医药费用占比 = （中药饮片 + 中成药）÷ 医疗总费用，"
+        "按本期全部结算清单病例计算（含未按 DIP 结算的病例），与全区同口径比较。"
+    ]
+    if group_code:
+        paragraphs.append("已选病种：按项目付费的新技术病例不属任何病种，不列示。")
+    return Section("tcm", "中医优势病种与新技术", paragraphs, figures, tables)
 
 
 def _deviation(t: ir.Table, base_score: Decimal) -> Section:

@@ -45,7 +45,9 @@ def case_facts(con: BaseBackend, src: RunSources, hospital_id: str, level: str) 
     directory's group name and means (for the cost/mean ratio)."""
     scored = con.read_parquet(str(src.run_dir / "cases.parquet"))
     # the columns people read (not the explanation's facts, some named like the case's)
-    scored = scored.select(*[c for c in SCORED_SHOWN if c in scored.columns])
+    # (+ the special payment rules applied: TCM advantage group, new technology)
+    shown = [*SCORED_SHOWN, "tcm_group", "new_tech"]
+    scored = scored.select(*[c for c in shown if c in scored.columns])
     s = scored.filter(scored.hospital_id == hospital_id)
     raw = con.read_parquet(str(src.paths["cases"]))
     missing = [c for c in CASE_COLUMNS if c not in raw.columns]
@@ -73,6 +75,9 @@ def case_facts(con: BaseBackend, src: RunSources, hospital_id: str, level: str) 
     t = s.join(r, s.case_id == r.r_case_id).drop("r_case_id")
     t = t.left_join(g, t.case_id == g.g_case_id).drop("g_case_id")
     t = t.left_join(d, t.group_code == d.d_code).drop("d_code")
+    for rule in ("tcm_group", "new_tech"):
+        if rule not in t.columns:
+            t = t.mutate(**{rule: ibis.null("string")})
     return t.mutate(
         level=ibis.literal(level, type="string"),
         department=t.department.fill_null("未填写"),

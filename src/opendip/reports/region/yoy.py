@@ -14,7 +14,12 @@ import ibis.expr.types as ir
 from opendip.reports.calc import per_case, rate
 from opendip.reports.model import ColumnSpec, Figure, Section, Table
 from opendip.reports.region.common import LEVEL_LABELS, LEVEL_ORDER
-from opendip.reports.region.facts import RegionFacts, rows
+from opendip.reports.region.facts import RegionFacts, in_period, rows
+
+
+def previous_period(period: str) -> str:
+    """The same period a year earlier: "2026" → "2025", "2026-03" → "2025-03"."""
+    return f"{int(period[:4]) - 1}{period[4:]}"
 
 
 def _grouped_costs(cases: ir.Table, grouped: ir.Table) -> ir.Table:
@@ -99,11 +104,13 @@ def year_on_year(f: RegionFacts) -> Section | None:
     """Section 病种费用与基层病种同比 (None without last year's cases and grouping)."""
     if f.previous_cases is None or f.previous_grouped is None:
         return None
-    groups = group_cost_changes(f.period_cases, f.grouped, f.previous_cases, f.previous_grouped)
+    # the same period of last year (a monthly report: the same month)
+    before = f.previous_cases.filter(in_period(f.previous_cases, previous_period(f.period)))
+    groups = group_cost_changes(f.period_cases, f.grouped, before, f.previous_grouped)
     h = f.hospitals.select(
         h_id=f.hospitals.hospital_id.cast("string"), level=f.hospitals.level.cast("string")
     )
-    basic = basic_by_level(f.period_cases, f.grouped, f.previous_cases, f.previous_grouped, h)
+    basic = basic_by_level(f.period_cases, f.grouped, before, f.previous_grouped, h)
     n = {k: sum(1 for g in groups if g["change"] == k) for k in CHANGE_LABELS}
     figures = [
         Figure("yoy.groups_compared", "两年均有病例的病种数", len(groups), "count"),
@@ -136,7 +143,7 @@ def year_on_year(f: RegionFacts) -> Section | None:
     )
     basic_table = Table(
         "yoy.basic_by_level",
-        "基层病种病例数按医院等级同比",
+        "基层病种病例数按医院等级同比（与上年同期）",
         [
             ColumnSpec("level_label", "医院等级"),
             ColumnSpec("cases", "本期病例数", "count"),

@@ -20,6 +20,7 @@ from opendip.web.schemas import (
     Message,
     UserIn,
     UserOut,
+    UserScope,
     UserUpdate,
 )
 from opendip.web.security import NotFound, Viewer, db, require
@@ -139,15 +140,54 @@ def users_update(
         active=action == "activate" if action in ("activate", "deactivate") else None,
         unlock=action == "unlock",
     )
-    _update_user(s, viewer, user_id, body)
+    _update_user(request, s, viewer, user_id, body)
     return RedirectResponse("/admin/users", status_code=303)
 
 
-def _update_user(s: Session, viewer: Viewer, user_id: Id, body: UserUpdate) -> User:
+@router.post("/admin/users/{user_id}/scope", include_in_schema=False)
+def users_scope(
+    request: Request,
+    user_id: Id,
+    county: str = Form("", max_length=64),
+    department: str = Form("", max_length=64),
+    doctor_id: str = Form("", max_length=64),
+    viewer: Viewer = Depends(require("users")),
+    s: Session = Depends(db),
+) -> Response:
+    """修改数据范围: an existing user's county (agency), department or doctor (hospital)."""
+    body = UserUpdate(
+        scope=UserScope(
+            county=county or None, department=department or None, doctor_id=doctor_id or None
+        )
+    )
+    try:
+        _update_user(request, s, viewer, user_id, body)
+    except repo.StoreRuleError as exc:
+        s.rollback()
+        return render(
+            request,
+            "users.html",
+            status_code=400,
+            users=repo.list_users(s),
+            hospitals=request.app.state.region.hospitals(),
+            counties=request.app.state.region.counties(),
+            error=str(exc),
+        )
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+def _update_user(
+    request: Request, s: Session, viewer: Viewer, user_id: Id, body: UserUpdate
+) -> User:
     user = repo.get_user(s, user_id)
     if user is None:
         raise NotFound("未找到该用户")
     changes: dict[str, object] = {}
+    if body.scope is not None:
+        check_scope(request.app.state.region, body.scope.county, user.hospital_id)
+        changes |= repo.set_user_scope(
+            user, body.scope.county, body.scope.department, body.scope.doctor_id
+        )
     if body.active is not None:
         if user.id == viewer.user.id and not body.active:
             raise repo.StoreRuleError("不能停用自己的账户")
@@ -195,15 +235,16 @@ def api_user_create(
     response_model=UserOut,
     responses={**NOT_FOUND, 400: {"model": Message}},
     tags=["用户管理"],
-    summary="启用/停用、解锁、重置密码",
+    summary="启用/停用、解锁、重置密码、修改数据范围",
 )
 def api_user_update(
+    request: Request,
     user_id: Id,
     body: UserUpdate,
     viewer: Viewer = Depends(require("users")),
     s: Session = Depends(db),
 ) -> UserOut:
-    return UserOut.model_validate(_update_user(s, viewer, user_id, body))
+    return UserOut.model_validate(_update_user(request, s, viewer, user_id, body))
 
 
 # -- audit -------------------------------------------------------------------------------------
@@ -243,7 +284,12 @@ def api_audit(
 # -- supervision leads -------------------------------------------------------------------------------
 
 
-LEAD_SORTS = {"risk": "按风险（综合排名）", "amount": "按涉及金额", "newest": "按编号（新的在前）"}
+LEAD_SORTS = {
+    "credit": "按信用等级（检查频次高的机构在前）",
+    "risk": "按风险（综合排名）",
+    "amount": "按涉及金额",
+    "newest": "按编号（新的在前）",
+}
 LEADS_PER_PAGE = 50
 
 
@@ -254,13 +300,20 @@ def leads_page(
     type: str = Query("", max_length=32),
     hospital_id: str = Query("", max_length=64),
     severity: str = Query("", max_length=16),
-    sort: str = Query("risk", max_length=16),
+    sort: str = Query("", max_length=16),
     page: int = Query(1, ge=1, le=100_000),
     viewer: Viewer = Depends(require("leads")),
     s: Session = Depends(db),
 ) -> Response:
-    """监管线索: filtered by type, hospital, risk and status, sorted by risk or amount at
-    stake, a page at a time; each lead links to its cases."""
+    """监管线索: filtered by type, hospital, risk and status, sorted by the hospital's credit
+    grade (the grade's inspections a year, `credit.grades[]`, most first; then risk), risk or
+    amount at stake, a page at a time; each lead links to its cases. The credit order is the
+    default once hospitals have grades."""
+    from opendip.web.credit import grades_for_supervision, policy_for
+
+    app_state = request.app.state
+    policy = policy_for(app_state.settings, app_state.region).periods()[-1][2]
+    grades = grades_for_supervision(s, policy)
     every = repo.list_leads(s, None, viewer.actor)
     leads = [
         lead
@@ -270,11 +323,17 @@ def leads_page(
         and (not hospital_id or lead.hospital_id == hospital_id)
         and (not severity or (lead.evidence or {}).get("severity") == severity)
     ]
-    sort = sort if sort in LEAD_SORTS else "risk"
-    if sort == "amount":
+    sort = sort if sort in LEAD_SORTS else ("credit" if grades else "risk")
+
+    def risk(x):  # type: ignore[no-untyped-def]
+        return ((x.evidence or {}).get("rank_overall") or 10**9, x.id)
+
+    if sort == "credit":
+        leads.sort(key=lambda x: (-grades.get(x.hospital_id, {}).get("inspections", 0), *risk(x)))
+    elif sort == "amount":
         leads.sort(key=lambda x: (-int((x.evidence or {}).get("impact_fen") or 0), x.id))
     elif sort == "risk":
-        leads.sort(key=lambda x: ((x.evidence or {}).get("rank_overall") or 10**9, x.id))
+        leads.sort(key=risk)
     pages = max(1, -(-len(leads) // LEADS_PER_PAGE))
     page = min(page, pages)
     shown = leads[(page - 1) * LEADS_PER_PAGE : page * LEADS_PER_PAGE]
@@ -301,6 +360,7 @@ def leads_page(
         ready=module_ready("opendip.supervision.bench") or bool(every),
         names=request.app.state.region.hospital_names(),
         year=request.app.state.region.current_year(),
+        grades=grades,
     )
 
 

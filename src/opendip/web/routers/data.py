@@ -104,7 +104,7 @@ def _out(upload, duplicate: bool = False) -> UploadOut:
 
 @router.get("/uploads", include_in_schema=False)
 def uploads_page(
-    request: Request, viewer: Viewer = Depends(require("upload")), s: Session = Depends(db)
+    request: Request, viewer: Viewer = Depends(require("uploads.view")), s: Session = Depends(db)
 ) -> Response:
     return render(
         request,
@@ -164,7 +164,7 @@ async def api_upload(
 
 @router.get("/api/uploads", response_model=list[UploadOut], tags=["数据上传"], summary="上传记录")
 def api_uploads(
-    viewer: Viewer = Depends(require("upload")), s: Session = Depends(db)
+    viewer: Viewer = Depends(require("uploads.view")), s: Session = Depends(db)
 ) -> list[UploadOut]:
     return [_out(u) for u in repo.list_uploads(s, viewer.actor)]
 
@@ -180,7 +180,7 @@ def _upload(s: Session, viewer: Viewer, upload_id: Id):
 def upload_page(
     request: Request,
     upload_id: Id,
-    viewer: Viewer = Depends(require("upload")),
+    viewer: Viewer = Depends(require("uploads.view")),
     s: Session = Depends(db),
 ) -> Response:
     upload = _upload(s, viewer, upload_id)
@@ -191,7 +191,7 @@ def upload_page(
 def upload_progress(
     request: Request,
     upload_id: Id,
-    viewer: Viewer = Depends(require("upload")),
+    viewer: Viewer = Depends(require("uploads.view")),
     s: Session = Depends(db),
 ) -> Response:
     """The upload result section: status and rows read so far while importing (the section
@@ -207,7 +207,7 @@ def upload_progress(
     summary="上传记录详情",
 )
 def api_upload_get(
-    upload_id: Id, viewer: Viewer = Depends(require("upload")), s: Session = Depends(db)
+    upload_id: Id, viewer: Viewer = Depends(require("uploads.view")), s: Session = Depends(db)
 ) -> UploadOut:
     return _out(_upload(s, viewer, upload_id))
 
@@ -219,7 +219,7 @@ def api_upload_get(
     summary="下载隔离行（CSV，含原因）",
 )
 def upload_quarantine(
-    upload_id: Id, viewer: Viewer = Depends(require("upload")), s: Session = Depends(db)
+    upload_id: Id, viewer: Viewer = Depends(require("uploads.view")), s: Session = Depends(db)
 ) -> Response:
     upload = _upload(s, viewer, upload_id)
     path = upload.outputs.get("quarantine")
