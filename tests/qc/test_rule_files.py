@@ -225,3 +225,20 @@ def test_run_date_defaults_to_today_without_policy_value(monkeypatch):
     ctx = QcContext(load_rule_set(), pol)
     assert ctx.run_date == dt.date(2031, 5, 17)
     assert QcContext(load_rule_set(), pol, dt.date(2026, 1, 2)).run_date == dt.date(2026, 1, 2)
+
+
+def test_a_money_constant_that_is_no_amount_is_refused_naming_the_rule_file():
+    rules = rules_from(
+        {**GOOD, "field": "total_cost", "check": {"type": "range", "max": {"value": "很多"}}}
+    )
+    with pytest.raises(RuleSetError) as info:
+        QcContext(rules, policy_with({"qc.run_date": RUN_DATE}))
+    assert info.value.source == rules.source
+    assert info.value.issues == ["规则 QC-T-001: 常数 '很多' 的值 '很多' 不是金额（元）"]
+    day = dt.date(2026, 1, 1)  # a date is no amount either (refused before the conversion)
+    rules = rules_from(
+        {**GOOD, "field": "total_cost", "check": {"type": "range", "max": {"value": day}}}
+    )
+    with pytest.raises(RuleSetError) as info:
+        QcContext(rules, policy_with({"qc.run_date": RUN_DATE}))
+    assert info.value.issues == [f"规则 QC-T-001: 常数 {day!r} 的值 {day!r} 不是金额（元）"]
