@@ -162,6 +162,7 @@ def kind_label(kind: str) -> str:
 #: Side inputs whose hashes the provenance lists (`<key>_sha256`).
 SIDE_INPUT_LABELS = {
     "previous_cases": "上年度结算清单",
+    "previous_grouped": "上年度入组结果",
     "qc_case_status": "质控结果",
     "supervision_leads": "监管线索",
     "supervision_indicators": "监管指标",
