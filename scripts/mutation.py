@@ -49,6 +49,7 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
         [
             "tests/scoring/test_oracle.py",
             "tests/scoring/test_formulas.py",
+            "tests/scoring/test_exact_and_rules.py",
             "tests/cases/test_worked_examples.py",
         ],
         [],
