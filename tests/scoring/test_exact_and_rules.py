@@ -234,3 +234,56 @@ def test_single_case_refusals_name_table_field_and_case(name):
             point_value=D(10),
         )
     assert str(exc.value) == message
+
+
+def test_a_hospital_without_a_level_is_refused_naming_it():
+    with pytest.raises(rules.ScoringError) as exc:
+        rules.hospital_coefficient(_policy(), "H009", None, None)
+    assert str(exc.value) == "医疗机构 H009 未填写等级，无法确定医疗机构系数"
+
+
+def test_budget_point_value_given_by_the_policy_is_rounded_half_up_to_six_decimals():
+    pol = _policy(settlement={"budget": {"employee": {"budget_point_value": "12.3456785"}}})
+    # the policy's value wins over history's mean (which would give 80.000000)
+    assert rules.budget_point_value(pol, "employee", 800_000) == D("12.345679")
+
+
+def _thresholds(base, level="secondary", **row):
+    from opendip.scoring.single import cost_thresholds
+
+    return cost_thresholds(
+        b.case("T1"),
+        {"group_type": row.pop("group_type", "core"), "base_score": base},
+        b.group("G1", **row),
+        b.hospital("H010", level),
+        b.policy(),
+    )
+
+
+def test_cost_thresholds_are_the_band_multiples_of_the_same_level_mean_half_up():
+    # base 100: band [100, ∞) high 2, low 0.5; secondary mean 8 000.00 yuan
+    assert _thresholds(D(100)) == {
+        "mean_fen": 800_000,
+        "high_fen": 1_600_000,
+        "low_fen": 400_000,
+        "high_multiple": D(2),
+        "low_multiple": D("0.5"),
+        "mean_source": "同级别病种次均费用",
+    }
+    # base 99.9999: band [0, 100) high 3; 8 333.33 yuan × 3 = 24 999.99, × 0.5 = 4 166.665
+    # → 4 166.67 (a half fen rounded up)
+    got = _thresholds(D("99.9999"), mean_cost_secondary_fen=833_333)
+    assert (got["mean_fen"], got["high_fen"], got["low_fen"]) == (833_333, 2_499_999, 416_667)
+    assert (got["high_multiple"], got["low_multiple"]) == (D(3), D("0.5"))
+    # no secondary mean: the regional 10 000.00 yuan (level_mean_missing: regional)
+    got = _thresholds(D(100), mean_cost_secondary_fen=None)
+    assert (got["mean_fen"], got["high_fen"], got["low_fen"]) == (1_000_000, 2_000_000, 500_000)
+    assert got["mean_source"] == "全市病种次均费用（本级别无均值）"
+
+
+def test_cost_thresholds_are_none_where_a_case_has_no_band():
+    assert _thresholds(D(100), group_type="unmatched") is None
+    assert _thresholds(D(100), group_type="fallback") is None
+    assert _thresholds(D(100), group_type="special", score_per_day=D(10)) is None
+    assert _thresholds(None) is None
+    assert _thresholds(D(100), mean_cost_secondary_fen=0) is None

@@ -66,11 +66,6 @@ def amount_fen(settled_units: Any, pv_units: Any, score_decimals: int, pv_decima
     return settled_units * pv_units * 100, 10 ** (score_decimals + pv_decimals)
 
 
-def share_of(amount: Any, sp: int, sq: int) -> tuple[Any, Any]:
-    """amount × share."""
-    return amount * sp, sq
-
-
 def above(lhs: Any, rhs: Any, inclusive: bool) -> Any:
     """lhs > rhs, or lhs ≥ rhs for an inclusive threshold (ints or Ibis values)."""
     return lhs >= rhs if inclusive else lhs > rhs
