@@ -426,3 +426,33 @@ OP_EXPECT = {
 def test_compare_operators_and_range_bounds(runner, icu):
     found = runner.both([clean_case(case_id=f"icu{icu}", icu_days=icu)], OP_RULES)
     assert {f["rule_id"] for f in found} == OP_EXPECT[icu]
+
+
+#: A day count whose same-day value is a field of the list, not a constant: the single path
+#: must read that field from the case row (a same-day stay reporting 0 days passes, as it
+#: reports what the rule takes for its length; a 5-day stay reporting 4 does not).
+SAME_DAY_FIELD = rules_from(
+    {
+        "id": "QC-SD-F", "name": "住院天数与出入院日期一致", "level": "error",
+        "field": "los_days", "message": "{left} {right}",
+        "check": {
+            "type": "compare", "left": "los_days", "op": "==",
+            "right": {
+                "days_between": ["admit_date", "discharge_date"],
+                "same_day": {"field": "los_days"},
+            },
+        },
+    },
+)  # fmt: skip
+
+
+def test_days_between_with_a_same_day_field_reads_it_from_the_case(runner):
+    same_day = {"admit_date": dt.date(2026, 3, 6), "discharge_date": dt.date(2026, 3, 6)}
+    cases = [
+        clean_case(case_id="sd0", los_days=0, **same_day),
+        clean_case(case_id="sd1", los_days=1, **same_day),
+        clean_case(case_id="five", los_days=5),
+        clean_case(case_id="four", los_days=4),
+    ]
+    found = runner.both(cases, SAME_DAY_FIELD)
+    assert [(f["case_id"], f["rule_id"], f["value"]) for f in found] == [("four", "QC-SD-F", "4")]
