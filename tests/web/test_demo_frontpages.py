@@ -57,6 +57,7 @@ def test_demo_front_pages_uploaded_once_and_rated(app, make_app, clients, region
     _publish_annual(app, "2026")
     done = ensure_demo_front_pages(app, ["H001", "H002"], TODAY)
     summary = [(u["hospital_id"], u["status"], u["pages"], u["passed"]) for u in done]
+    assert done[-1]["rerated"] is True
     assert summary == [
         ("H001", "imported", 2, 2),
         ("H001", "imported", 3, 2),
@@ -100,5 +101,14 @@ def test_demo_front_pages_uploaded_once_and_rated(app, make_app, clients, region
     assert (fp2["numerator"], fp2["denominator"]) == (1, 2)
     detail = clients("agency").get("/credit/H001").text
     assert "病案首页质控通过率" in detail and "0.8750" in detail
+    # the list: one column per item of any rating; a hospital without front pages shows "—"
+    listing = clients("agency").get("/credit?period=2026").text
+    table = listing.split('id="credit-ratings"')[1].split("</table>")[0]
+    head, body = table.split("</thead>")
+    assert head.count("</th>") == 5 + 6 + 1 and "病案首页质控通过率" in head
+    rows = body.split("<tr>")[1:]
+    assert len(rows) > 2 and all(r.count("</td>") == 12 for r in rows)
+    h3 = next(r for r in rows if "<td>H003<br>" in r)
+    assert h3.split("<td")[-2].endswith(">—</td>") and "评分明细" in h3.split("<td")[-1]
     with app.state.store.session() as s:
         assert repo.audit_entries(s, action="demo.front_pages")[1] == 1

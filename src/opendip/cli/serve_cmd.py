@@ -98,9 +98,10 @@ def serve(
         if front:
             pages = sum(u["pages"] for u in front)
             passed = sum(u["passed"] for u in front)
+            rerated = "；信用评价已计入病案首页质控通过率" if front[-1].get("rerated") else ""
             console.print(
                 f"示范病案首页：{len(front)} 次上传共 {pages} 份，首页质控通过 {passed} 份"
-                "（上传管理页面；信用评价已按病案首页质控通过率重新评价）"
+                f"（数据上传页面{rerated}）"
             )
         if accounts:
             from opendip.store.models import ROLE_LABELS

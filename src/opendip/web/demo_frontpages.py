@@ -207,20 +207,21 @@ def ensure_demo_front_pages(
             ",".join(str(d["id"]) for d in done),
             {"hospitals": hospital_ids, "uploads": len(done)},
         )
-    if done:
-        _rerate(app, today)
+    if done and _rerate(app, today):
+        done[-1]["rerated"] = True
     return done
 
 
-def _rerate(app: Any, today: dt.date) -> None:
+def _rerate(app: Any, today: dt.date) -> bool:
     """Re-rate the latest year with a published annual run, so its rating counts the
-    uploaded front pages (nothing when the credit policy or the run is missing)."""
+    uploaded front pages (nothing when the credit policy, the run or a rating input is
+    missing); true when re-rated."""
     from opendip.credit.engine import CreditError
     from opendip.web.credit import policy_for, rate_year
 
     settings, region, store = app.state.settings, app.state.region, app.state.store
     if policy_for(settings, region).periods()[-1][2].credit is None:
-        return
+        return False
     with store.session() as s:
         years = sorted(
             int(r.period)
@@ -228,8 +229,9 @@ def _rerate(app: Any, today: dt.date) -> None:
             if r.kind == "annual" and r.period.isdigit() and int(r.period) <= today.year
         )
     if not years:
-        return
+        return False
     try:
         rate_year(app.state, years[-1], None)
     except CreditError:
-        return
+        return False
+    return True
