@@ -60,6 +60,30 @@ def app(make_app):
     return make_app()
 
 
+#: `@pytest.fixture(params=BOTH_STORES)` + `app_on_both_stores`: a module's app on SQLite and
+#: on PostgreSQL (OPENDIP_TEST_PG_URL; required when CI=true).
+BOTH_STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def app_on_both_stores(request: pytest.FixtureRequest, make_app) -> Iterator[object]:
+    import os
+
+    from tests.store.conftest import _reset_postgres, postgres_url
+
+    if request.param == "sqlite":
+        yield make_app()
+        return
+    url = postgres_url()
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true 但没有 PostgreSQL 测试库：先运行 scripts/test-services.sh")
+        pytest.skip("没有 PostgreSQL 测试库（OPENDIP_TEST_PG_URL）")
+    _reset_postgres(url)
+    application = make_app(db_url=url)
+    yield application
+    application.state.store.dispose()
+
+
 def login(app, username: str, password: str = PASSWORD) -> TestClient:
     client = TestClient(app, follow_redirects=False)
     r = client.post("/api/auth/login", json={"username": username, "password": password})

@@ -7,30 +7,17 @@ behind the app), as the store tests do."""
 from __future__ import annotations
 
 import io
-import os
 
 import pytest
 from starlette.routing import Route
 
-from tests.store.conftest import _reset_postgres, postgres_url
-from tests.web.conftest import settlement_csv
+from tests.web.conftest import BOTH_STORES, app_on_both_stores, settlement_csv
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BOTH_STORES)
 def app(request, make_app):
-    """The app on SQLite and on PostgreSQL (OPENDIP_TEST_PG_URL; required when CI=true)."""
-    if request.param == "sqlite":
-        yield make_app()
-        return
-    url = postgres_url()
-    if not url:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true 但没有 PostgreSQL 测试库：先运行 scripts/test-services.sh")
-        pytest.skip("没有 PostgreSQL 测试库（OPENDIP_TEST_PG_URL）")
-    _reset_postgres(url)
-    application = make_app(db_url=url)
-    yield application
-    application.state.store.dispose()
+    """The app on SQLite and on PostgreSQL."""
+    yield from app_on_both_stores(request, make_app)
 
 
 # (method, path template) → the test below that covers it

@@ -3,31 +3,19 @@ repairs and complaints; a hospital sees only its own grade and why (other hospit
 
 from __future__ import annotations
 
-import os
 import re
 from decimal import Decimal
 
 import pytest
 
 from opendip.store import credit as store_credit
-from tests.store.conftest import _reset_postgres, postgres_url
-from tests.web.conftest import login
+from tests.web.conftest import BOTH_STORES, app_on_both_stores, login
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BOTH_STORES)
 def app(request, make_app):
-    if request.param == "sqlite":
-        yield make_app()
-        return
-    url = postgres_url()
-    if not url:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true 但没有 PostgreSQL 测试库：先运行 scripts/test-services.sh")
-        pytest.skip("没有 PostgreSQL 测试库（OPENDIP_TEST_PG_URL）")
-    _reset_postgres(url)
-    application = make_app(db_url=url)
-    yield application
-    application.state.store.dispose()
+    """The app on SQLite and on PostgreSQL."""
+    yield from app_on_both_stores(request, make_app)
 
 
 def _line(item: str, name: str, points: str) -> dict:

@@ -73,6 +73,7 @@ def serve(
     from opendip.store import repositories as repo
     from opendip.web import Settings, create_app
     from opendip.web.demo_accounts import demo_scopes, ensure_demo_accounts, is_demo_region
+    from opendip.web.demo_frontpages import ensure_demo_front_pages
     from opendip.web.demo_instay import ensure_demo_instay
 
     if not data.is_dir():
@@ -93,6 +94,15 @@ def serve(
         pushed = ensure_demo_instay(app, hospitals[:2])
         if pushed:
             console.print(f"示范在院病例：已由院内系统接口推送 {pushed} 例（在院病例页面）")
+        front = ensure_demo_front_pages(app, hospitals[:2])
+        if front:
+            pages = sum(u["pages"] for u in front)
+            passed = sum(u["passed"] for u in front)
+            rerated = "；信用评价已计入病案首页质控通过率" if front[-1].get("rerated") else ""
+            console.print(
+                f"示范病案首页：{len(front)} 次上传共 {pages} 份，首页质控通过 {passed} 份"
+                f"（数据上传页面{rerated}）"
+            )
         if accounts:
             from opendip.store.models import ROLE_LABELS
 

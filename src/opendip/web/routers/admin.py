@@ -37,13 +37,19 @@ NOT_FOUND = {404: {"model": Message}}
 def users_page(
     request: Request, viewer: Viewer = Depends(require("users")), s: Session = Depends(db)
 ) -> Response:
+    return _users_page(request, s)
+
+
+def _users_page(request: Request, s: Session, error: str = "") -> Response:
+    """用户管理 page, with the refusal of a failed form (400) when there is one."""
     return render(
         request,
         "users.html",
+        status_code=400 if error else 200,
         users=repo.list_users(s),
         hospitals=request.app.state.region.hospitals(),
         counties=request.app.state.region.counties(),
-        error="",
+        error=error,
     )
 
 
@@ -116,15 +122,7 @@ def users_create(
             if isinstance(exc, repo.StoreRuleError)
             else "请检查用户名、角色，密码至少 8 个字符"
         )
-        return render(
-            request,
-            "users.html",
-            status_code=400,
-            users=repo.list_users(s),
-            hospitals=request.app.state.region.hospitals(),
-            counties=request.app.state.region.counties(),
-            error=message,
-        )
+        return _users_page(request, s, message)
     return RedirectResponse("/admin/users", status_code=303)
 
 
@@ -164,15 +162,7 @@ def users_scope(
         _update_user(request, s, viewer, user_id, body)
     except repo.StoreRuleError as exc:
         s.rollback()
-        return render(
-            request,
-            "users.html",
-            status_code=400,
-            users=repo.list_users(s),
-            hospitals=request.app.state.region.hospitals(),
-            counties=request.app.state.region.counties(),
-            error=str(exc),
-        )
+        return _users_page(request, s, str(exc))
     return RedirectResponse("/admin/users", status_code=303)
 
 

@@ -73,12 +73,21 @@ def credit_page(
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.grade_in_force] = counts.get(r.grade_in_force, 0) + 1
+    # the items of every rating (an item some hospitals are not scored on, e.g. 病案首页
+    # without uploaded front pages, is a column all the same: "—" where it does not apply)
+    items: dict[str, str] = {}
+    for r in rows:
+        for b in r.breakdown:
+            items.setdefault(b["item"], b["item_name"])
+    points = {r.hospital_id: {b["item"]: b["points"] for b in r.breakdown} for r in rows}
     return render(
         request,
         "credit.html",
         period=period,
         periods=periods,
         rows=rows,
+        items=items,
+        points=points,
         history=history,
         counts=counts,
         effects=_effects(pol),
