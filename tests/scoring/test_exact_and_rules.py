@@ -208,6 +208,10 @@ SINGLE_ERRORS = {
         {"fund_paid": None, "personal_copay": None}, {}, "tertiary",
         "cases 表字段 fund_paid、personal_copay：单病例计分缺少金额（分）：统筹基金支付、个人自付（例如：C1）",
     ),
+    "unmatched": (
+        {}, {"group_code": None, "group_type": "unmatched", "base_score": None}, "tertiary",
+        "grouped 表字段 group_type：未入组病例不按 DIP 计分（例如：C1）",
+    ),
     "outside_policy": (
         {"discharge_date": dt.date(2027, 1, 5)}, {}, "tertiary",
         "cases 表字段 discharge_date：出院日期 2027-01-05 不在政策生效期内",
@@ -287,3 +291,24 @@ def test_cost_thresholds_are_none_where_a_case_has_no_band():
     assert _thresholds(D(100), group_type="special", score_per_day=D(10)) is None
     assert _thresholds(None) is None
     assert _thresholds(D(100), mean_cost_secondary_fen=0) is None
+
+
+@pytest.mark.parametrize(
+    "review,shown",
+    [({"case_id": "C1"}, "''"), ({"case_id": "C1", "decision": " Maybe "}, "'maybe'")],
+)
+def test_a_review_decision_that_is_neither_accept_nor_reject_is_refused(review, shown):
+    """Neither a missing decision nor an unknown word is read as a rejection."""
+    from opendip.scoring.errors import ReviewFileError
+
+    with pytest.raises(ReviewFileError) as exc:
+        b.score_single(
+            b.case("C1", hospital_id="H9"),
+            b.grouped("C1"),
+            [b.group("G1")],
+            [b.hospital("H9")],
+            b.policy(),
+            point_value=D(10),
+            review=review,
+        )
+    assert str(exc.value) == f"特例单议字段 decision：{shown} 不是 accept/reject"
