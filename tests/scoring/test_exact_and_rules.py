@@ -212,6 +212,10 @@ SINGLE_ERRORS = {
         {}, {"group_code": None, "group_type": "unmatched", "base_score": None}, "tertiary",
         "grouped 表字段 group_type：未入组病例不按 DIP 计分（例如：C1）",
     ),
+    "no_mean": (
+        {}, {"group_code": "NM"}, "tertiary",
+        "directory 表字段 mean_cost_fen：病种没有可用的次均费用（例如：NM）",
+    ),
     "outside_policy": (
         {"discharge_date": dt.date(2027, 1, 5)}, {}, "tertiary",
         "cases 表字段 discharge_date：出院日期 2027-01-05 不在政策生效期内",
@@ -227,6 +231,7 @@ def test_single_case_refusals_name_table_field_and_case(name):
     groups = [
         b.group("G1", mean_cost_tertiary_fen=1_000_000, mean_cost_fen=1_000_000),
         b.group("BD", group_type="special", score_per_day=D("4.5")),
+        b.group("NM", mean_cost_tertiary_fen=None, mean_cost_fen=None),
     ]
     with pytest.raises(InputDataError) as exc:
         b.score_single(
@@ -312,3 +317,16 @@ def test_a_review_decision_that_is_neither_accept_nor_reject_is_refused(review, 
             review=review,
         )
     assert str(exc.value) == f"特例单议字段 decision：{shown} 不是 accept/reject"
+
+
+def test_a_missing_auxiliary_coefficient_counts_as_one():
+    # base 100, no aux coefficient, 10 000 yuan at the 10 000 yuan mean: normal, 100 points
+    row = b.score_single(
+        b.case("C1", hospital_id="H9"),
+        b.grouped("C1", aux_coefficient=None),
+        [b.group("G1")],
+        [b.hospital("H9")],
+        b.policy(),
+        point_value=D(10),
+    )
+    assert (row["deviation"], row["case_score"]) == ("normal", D(100))
