@@ -40,13 +40,6 @@ class Band:
         )
 
 
-def bands(policy: Policy) -> list[Band]:
-    return [
-        Band(b.score_min, b.score_max, b.high_multiple, b.low_multiple)
-        for b in policy.scoring.deviation_bands
-    ]
-
-
 def hospital_coefficient(
     policy: Policy, hospital_id: str, level: str | None, own_bonus: Decimal | None
 ) -> Decimal:
