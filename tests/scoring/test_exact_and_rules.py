@@ -257,7 +257,7 @@ def test_budget_point_value_given_by_the_policy_is_rounded_half_up_to_six_decima
     assert rules.budget_point_value(pol, "employee", 800_000) == D("12.345679")
 
 
-def _thresholds(base, level="secondary", **row):
+def _thresholds(base, level="secondary", policy=None, **row):
     from opendip.scoring.single import cost_thresholds
 
     return cost_thresholds(
@@ -265,7 +265,7 @@ def _thresholds(base, level="secondary", **row):
         {"group_type": row.pop("group_type", "core"), "base_score": base},
         b.group("G1", **row),
         b.hospital("H010", level),
-        b.policy(),
+        policy or b.policy(),
     )
 
 
@@ -288,6 +288,14 @@ def test_cost_thresholds_are_the_band_multiples_of_the_same_level_mean_half_up()
     got = _thresholds(D(100), mean_cost_secondary_fen=None)
     assert (got["mean_fen"], got["high_fen"], got["low_fen"]) == (1_000_000, 2_000_000, 500_000)
     assert got["mean_source"] == "全市病种次均费用（本级别无均值）"
+    # multiples that are fractions (2.5 = 5/2, 0.6 = 3/5): 8 000 × 2.5 = 20 000, × 0.6 = 4 800
+    bands = [
+        {"score_max": 100, "high_multiple": 3, "low_multiple": "0.5"},
+        {"score_min": 100, "high_multiple": "2.5", "low_multiple": "0.6"},
+    ]
+    got = _thresholds(D(100), policy=b.policy(scoring={"deviation_bands": bands}))
+    assert (got["mean_fen"], got["high_fen"], got["low_fen"]) == (800_000, 2_000_000, 480_000)
+    assert (got["high_multiple"], got["low_multiple"]) == (D("2.5"), D("0.6"))
 
 
 def test_cost_thresholds_are_none_where_a_case_has_no_band():
