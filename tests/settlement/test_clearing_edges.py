@@ -147,3 +147,21 @@ def test_withholding_is_on_the_positive_fund_payable_only(con):
     ):
         got = con.to_pyarrow(t.select(w=_withhold(t.fp, share))).column("w").to_pylist()
         assert got == expected, share
+
+
+def test_the_last_fen_goes_to_the_largest_remainder_then_the_smaller_hospital_id(con):
+    got = allocate(
+        con,
+        [
+            # CM3: by FFS 3 : 1 → 7 × 3/4 = 5.25, 7 × 1/4 = 1.75 → 5 + 1, the last fen to
+            # the larger remainder (0.75), the member listed second
+            ("CM3", "H7", 3),
+            ("CM3", "H8", 1),
+            # CM4: 3 × 1/2 = 1.5 each, equal remainders: the fen to the smaller id, HA,
+            # listed second
+            ("CM4", "HB", 1),
+            ("CM4", "HA", 1),
+        ],
+        {"CM3": 7, "CM4": -3},
+    )
+    assert got == {"H7": 5, "H8": 2, "HB": -1, "HA": -2}
