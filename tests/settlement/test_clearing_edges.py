@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import builders as b
 import ibis
+import pytest
 
 from opendip.settlement.clearing import _allocate, _ffs_band
 
@@ -165,3 +166,12 @@ def test_the_last_fen_goes_to_the_largest_remainder_then_the_smaller_hospital_id
         {"CM3": 7, "CM4": -3},
     )
     assert got == {"H7": 5, "H8": 2, "HB": -1, "HA": -2}
+
+
+@pytest.mark.parametrize("ffs_bands", [[], BANDS])
+def test_the_unit_adjustment_is_int64_fen_with_or_without_bands(ffs_bands):
+    t = ibis.memtable(
+        {"unit_id": ["A"], "compare_dip_fen": [1000], "compare_ffs_fen": [1]},
+        schema={"unit_id": "string", "compare_dip_fen": "int64", "compare_ffs_fen": "int64"},
+    )
+    assert str(_ffs_band(t, pol(ffs_bands=ffs_bands)).unit_adjustment_fen.type()) == "int64"
