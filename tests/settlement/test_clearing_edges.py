@@ -175,3 +175,13 @@ def test_the_unit_adjustment_is_int64_fen_with_or_without_bands(ffs_bands):
         schema={"unit_id": "string", "compare_dip_fen": "int64", "compare_ffs_fen": "int64"},
     )
     assert str(_ffs_band(t, pol(ffs_bands=ffs_bands)).unit_adjustment_fen.type()) == "int64"
+
+
+def test_a_share_loss_band_sharing_nothing_pays_nothing_on_top(con):
+    no_share = [
+        {"ratio_min": D("0.85"), "rule": "pay_dip"},
+        {"ratio_max": D("0.85"), "rule": "share_loss", "share": 0},
+    ]
+    # loss 1000 − 849 = 151 fen × 0 = 0 (a share of 0 is not "no share given")
+    got = bands(con, pol(ffs_bands=no_share), [("LOSS", 849, 1000)])
+    assert got["LOSS"][:2] == ("share_loss", 0)

@@ -72,8 +72,13 @@ def test_budget_point_value_from_policy_or_history():
     from opendip.policy import PolicyFile
 
     p = PolicyFile(tree, "t").periods()[-1][2]
-    with pytest.raises(MissingParameterError, match=r"employee\.budget_point_value"):
+    with pytest.raises(MissingParameterError) as exc:
         budget_point_value(p, "employee")
+    assert str(exc.value) == (
+        "缺少政策参数 settlement.budget.employee.budget_point_value：月度预结算需要预算点值："
+        "请在政策中给出，或提供历史数据（--history，列 pool, year, total_cost_fen, total_score）"
+        "由历年加权费用 ÷ 加权分值计算。未计算金额，请在政策文件中补充。"
+    )
     history = pa.table(
         {
             "pool": ["employee"] * 3 + ["resident"],
