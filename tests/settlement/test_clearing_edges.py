@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import builders as b
 import ibis
+import pytest
 
 from opendip.settlement.clearing import _allocate, _ffs_band
 
@@ -147,3 +148,40 @@ def test_withholding_is_on_the_positive_fund_payable_only(con):
     ):
         got = con.to_pyarrow(t.select(w=_withhold(t.fp, share))).column("w").to_pylist()
         assert got == expected, share
+
+
+def test_the_last_fen_goes_to_the_largest_remainder_then_the_smaller_hospital_id(con):
+    got = allocate(
+        con,
+        [
+            # CM3: by FFS 3 : 1 → 7 × 3/4 = 5.25, 7 × 1/4 = 1.75 → 5 + 1, the last fen to
+            # the larger remainder (0.75), the member listed second
+            ("CM3", "H7", 3),
+            ("CM3", "H8", 1),
+            # CM4: 3 × 1/2 = 1.5 each, equal remainders: the fen to the smaller id, HA,
+            # listed second
+            ("CM4", "HB", 1),
+            ("CM4", "HA", 1),
+        ],
+        {"CM3": 7, "CM4": -3},
+    )
+    assert got == {"H7": 5, "H8": 2, "HB": -1, "HA": -2}
+
+
+@pytest.mark.parametrize("ffs_bands", [[], BANDS])
+def test_the_unit_adjustment_is_int64_fen_with_or_without_bands(ffs_bands):
+    t = ibis.memtable(
+        {"unit_id": ["A"], "compare_dip_fen": [1000], "compare_ffs_fen": [1]},
+        schema={"unit_id": "string", "compare_dip_fen": "int64", "compare_ffs_fen": "int64"},
+    )
+    assert str(_ffs_band(t, pol(ffs_bands=ffs_bands)).unit_adjustment_fen.type()) == "int64"
+
+
+def test_a_share_loss_band_sharing_nothing_pays_nothing_on_top(con):
+    no_share = [
+        {"ratio_min": D("0.85"), "rule": "pay_dip"},
+        {"ratio_max": D("0.85"), "rule": "share_loss", "share": 0},
+    ]
+    # loss 1000 − 849 = 151 fen × 0 = 0 (a share of 0 is not "no share given")
+    got = bands(con, pol(ffs_bands=no_share), [("LOSS", 849, 1000)])
+    assert got["LOSS"][:2] == ("share_loss", 0)

@@ -72,8 +72,13 @@ def test_budget_point_value_from_policy_or_history():
     from opendip.policy import PolicyFile
 
     p = PolicyFile(tree, "t").periods()[-1][2]
-    with pytest.raises(MissingParameterError, match=r"employee\.budget_point_value"):
+    with pytest.raises(MissingParameterError) as exc:
         budget_point_value(p, "employee")
+    assert str(exc.value) == (
+        "缺少政策参数 settlement.budget.employee.budget_point_value：月度预结算需要预算点值："
+        "请在政策中给出，或提供历史数据（--history，列 pool, year, total_cost_fen, total_score）"
+        "由历年加权费用 ÷ 加权分值计算。未计算金额，请在政策文件中补充。"
+    )
     history = pa.table(
         {
             "pool": ["employee"] * 3 + ["resident"],
@@ -126,3 +131,46 @@ def test_budget_point_value_from_a_history_whose_score_is_below_one_point():
     with pytest.raises(MissingParameterError, match=r"employee\.budget_point_value") as err:
         budget_point_value(p, "employee", other)
     assert "历史数据中没有统筹区 employee" in str(err.value)
+
+
+def test_the_reserve_is_rounded_half_up_on_a_half_fen():
+    p = pol(
+        settlement={
+            "reserve_share": D("0.1"),
+            "budget": {"employee": {"fund_budget_yuan": D("1000.05")}},
+        }
+    )
+    # 100,005 fen × 0.1 = 10,000.5 fen → 10,001 (half even would keep 10,000)
+    assert pool_funds(p, "employee").as_dict() == {
+        "pool": "employee",
+        "budget_fen": 100_005,
+        "reserve_fen": 10_001,
+        "non_dip_ffs_fen": 0,
+        "available_fen": 90_004,
+    }
+
+
+def test_nothing_available_after_reserve_and_by_item_payments_is_refused_with_the_numbers():
+    from opendip.settlement.errors import SettlementError
+
+    p = pol(settlement={"budget": {"employee": {"fund_budget_yuan": 30000}}})
+    # 3,000,000 fen − 8 % reserve 240,000 − 2,760,000 paid by item = 0
+    with pytest.raises(SettlementError) as exc:
+        pool_funds(p, "employee", non_dip_ffs_fen=2_760_000)
+    assert str(exc.value) == (
+        "统筹区 employee：预算 3000000 分扣除调剂金 240000 分及非 DIP 病例按项目支付 "
+        "2760000 分后不大于 0，无法计算点值"
+    )
+    assert pool_funds(p, "employee", non_dip_ffs_fen=2_759_999).available_fen == 1
+
+
+def test_a_total_score_below_one_point_still_has_a_point_value():
+    p = pol(
+        settlement={
+            "point_value_formula": "fund_only",
+            "budget": {"employee": {"fund_budget_yuan": 30000}},
+        }
+    )
+    # available 27,600 yuan ÷ 0.5 point = 55,200 yuan per point
+    pv, target = final_point_value(p, pool_funds(p, "employee"), D("0.5"), 0)
+    assert (pv, target) == (D("55200.000000"), D("27600"))
