@@ -96,3 +96,38 @@ def test_anomaly_against_own_trend(table):
     assert table[("hospital", "2026-08", "cost_per_case")]["own_z"] is None
     # a single hospital has no peers
     assert aug25["peer_z"] is None
+
+
+def test_cmi_is_rounded_half_up_exactly_at_a_tie(policy):
+    """CMI = Σ case score ÷ cases ÷ base score, half up at 6 decimals in exact arithmetic:
+    a mean of 0.6771235 × base is a true tie (the DOUBLE 0.6771235 lies just below it, so a
+    floating-point ROUND gave 0.677123 on one engine and 0.677124 on the other)."""
+    import ibis
+    import pyarrow as pa
+
+    from opendip.supervision.indicators import _values
+
+    base = policy.directory.base_score
+    # (month, cases, Σ score): a tie, just below it, and a month without scores
+    rows = [(1, 2, Decimal("0.6771235") * 2 * base), (2, 10, Decimal("0.6771234") * 10 * base)]
+    rows.append((3, 0, None))
+    ints = ["n", "total", "los_sum", "los_n", "selfpay", "oolist", "tcm", "readmit", "score_n"]
+    columns = {
+        "scope": pa.array(["hospital"] * 3),
+        "hospital_id": pa.array(["H001"] * 3),
+        "level": pa.array(["tertiary"] * 3),
+        "month_index": pa.array([m for m, _, _ in rows], pa.int64()),
+        **{c: pa.array([1, 1, 1], pa.int64()) for c in ints},
+        "high_n": pa.array([0, 0, 0], pa.int64()),
+        "low_n": pa.array([0, 0, 0], pa.int64()),
+        "dev_n": pa.array([n for _, n, _ in rows], pa.int64()),
+        "score_sum": pa.array([s for _, _, s in rows], pa.decimal128(38, 4)),
+    }
+    columns["score_n"] = pa.array([n for _, n, _ in rows], pa.int64())
+    out = _values(ibis.memtable(pa.table(columns)), policy, scored=True, grouped=False)
+    got = {
+        r["month_index"]: r["value"]
+        for r in out.to_pyarrow().to_pylist()
+        if r["indicator"] == "cmi"
+    }
+    assert got == {1: Decimal("0.677124"), 2: Decimal("0.677123"), 3: None}

@@ -23,6 +23,7 @@ import ibis
 import ibis.expr.types as ir
 
 from opendip.policy import Policy
+from opendip.scoring.exact import big, div_half_up, ratio, units_to_decimal
 from opendip.supervision.readmission import readmission_pairs
 from opendip.supervision.tables import INDICATOR_LABELS, INDICATORS
 from opendip.supervision.text import concat, num
@@ -91,10 +92,16 @@ def _values(a: ir.Table, policy: Policy, scored: bool, grouped: bool) -> ir.Tabl
         "readmission_rate": share(a.readmit, a.n),
     }
     if scored:
-        base = float(policy.directory.base_score)
-        defs["cmi"] = ibis.ifelse(
-            a.score_n > 0, (a.score_sum.cast(f) / a.score_n / base).round(6), None
-        ).cast(VALUE)
+        # CMI = mean case score ÷ base score, rounded half up at 6 decimals in exact integer
+        # arithmetic: a DOUBLE quotient rounded by each engine's own ROUND differed between
+        # DuckDB and Spark by one unit of the 6th decimal at near-ties.
+        base_num, base_den = ratio(policy.directory.base_score)
+        score_units = big(a.score_sum.cast("decimal(38, 4)") * 10_000)
+        count = ibis.ifelse(a.score_n > 0, a.score_n, 1)
+        cmi_units = div_half_up(score_units * (100 * base_den), big(count) * base_num)
+        defs["cmi"] = ibis.ifelse(a.score_n > 0, units_to_decimal(cmi_units, 6, VALUE), None).cast(
+            VALUE
+        )
         defs["high_multiple_share"] = share(a.high_n, a.dev_n)
         defs["low_multiple_share"] = share(a.low_n, a.dev_n)
     if grouped:
