@@ -87,7 +87,8 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
             "tests/qc/test_default_rules.py",
             "tests/qc/test_rule_files.py",
             "-k",
-            "in_one_batch or tolerance or operators or single_case or all_examples or wrong_kind",
+            "in_one_batch or tolerance or operators or single_case or all_examples or wrong_kind"
+            " or wrong_type or no_amount or same_day_field or per_field or run_date_defaults",
         ],
         [
             "opendip.qc.single.xǁCaseCheckerǁ_operand__*",
