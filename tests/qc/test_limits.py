@@ -541,3 +541,34 @@ def test_per_field_checks_over_several_fields_batch_and_single(runner):
         ("re", "QC-PF-RE", "patient_id", "p1", "人员编号 p1 格式不符"),
         ("set", "QC-PF-SET", "admission_route", "3", "入院途径 3 不在 1、2、9 之中"),
     ]
+
+
+#: `required` on text: blank text (spaces, a tab) is missing like null, on a one-field rule
+#: (its own relation) and on a several-field rule (the per-field relation); the finding keeps
+#: the blank value as written.
+REQUIRED_TEXT = rules_from(
+    {
+        "id": "QC-RQ-1", "name": "科别必填", "level": "error", "field": "department",
+        "message": "{label}为空（{value}）", "check": {"type": "required"},
+    },
+    {
+        "id": "QC-RQ-2", "name": "编号必填", "level": "error",
+        "fields": ["patient_id", "doctor_id"],
+        "message": "{label}为空（{value}）", "check": {"type": "required"},
+    },
+)  # fmt: skip
+
+
+def test_required_text_that_is_blank_is_missing(runner):
+    cases = [
+        clean_case(case_id="filled"),
+        clean_case(case_id="blank", department="  ", doctor_id="\t"),
+        clean_case(case_id="null", department=None, patient_id=None),
+    ]
+    found = runner.both(cases, REQUIRED_TEXT)
+    assert [(f["case_id"], f["rule_id"], f["field"], f["value"], f["message"]) for f in found] == [
+        ("blank", "QC-RQ-1", "department", "  ", "出院科别为空（  ）"),
+        ("blank", "QC-RQ-2", "doctor_id", "\t", "主诊医师代码为空（\t）"),
+        ("null", "QC-RQ-1", "department", None, "出院科别为空（（空））"),
+        ("null", "QC-RQ-2", "patient_id", None, "人员编号为空（（空））"),
+    ]
