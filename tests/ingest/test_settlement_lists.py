@@ -537,8 +537,7 @@ def test_a_repeated_and_a_missing_list_number_in_one_file_are_both_quarantined(
     lists = result.records["settlement_lists"]
     assert (lists.read, lists.accepted.num_rows, lists.quarantine.num_rows) == (4, 2, 2)
     assert lists.accepted["case_id"].to_pylist() == ["S1", "S2"]
-    reasons = dict(
-        zip(lists.quarantine["row_number"].to_pylist(), lists.quarantine["reason"].to_pylist())
-    )
+    q = lists.quarantine
+    reasons = dict(zip(q["row_number"].to_pylist(), q["reason"].to_pylist(), strict=True))
     assert reasons[3] == "结算清单号：与第 2 行重复"
     assert "结算清单号" in reasons[4]
