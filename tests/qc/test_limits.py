@@ -276,6 +276,19 @@ LIMITS = {
             )
         ],
     ),
+    # age in whole years only (age_days null) counts 365 days a year: J05.000 up to 5110 days
+    "child_code_at_14_years": ({"age": 14, "other_diagnoses": ["J05.000"]}, []),
+    "child_code_at_15_years": (
+        {"age": 15, "other_diagnoses": ["J05.000"]},
+        [
+            (
+                "QC-AGE-001",
+                "other_diagnoses",
+                "J05.000",
+                "其他诊断代码 J05.000（急性阻塞性喉炎）与年龄不符（15 岁，不足 1 岁天数 （空））",
+            )
+        ],
+    ),
     # sum_equals with tolerance 0: one fen either way is a finding
     "fees_sum_one_fen_short": (
         {"fee_bed": 9_999},
@@ -288,6 +301,19 @@ LIMITS = {
             )
         ],
     ),
+    # every part counts, not only the first: the one fen short is in the second part
+    "fees_second_part_one_fen_short": (
+        {"fee_bed": 0, "fee_consultation": 9_999},
+        [
+            (
+                "QC-FEE-001",
+                "total_cost",
+                "1000.00",
+                "费用分类合计 999.99 元不等于医疗总费用 1000.00 元",
+            )
+        ],
+    ),
+    "payments_second_part_counts": ({"fund_paid": 60_000, "serious_illness_paid": 10_000}, []),
     "payments_sum_one_fen_over": (
         {"personal_selfpay": 5_001, "out_of_list_cost": 0},
         [
@@ -456,3 +482,93 @@ def test_days_between_with_a_same_day_field_reads_it_from_the_case(runner):
     ]
     found = runner.both(cases, SAME_DAY_FIELD)
     assert [(f["case_id"], f["rule_id"], f["value"]) for f in found] == [("four", "QC-SD-F", "4")]
+
+
+#: Per-field checks over several scalar fields: the batch compiles each such rule into ONE
+#: relation (`_per_field`), the single path checks field by field; both must give every
+#: field's own finding, and print the constants like a one-field rule (a missing bound prints
+#: （空）, a money bound in yuan with two decimals).
+PER_FIELD = rules_from(
+    {
+        "id": "QC-PF-SET", "name": "代码值域", "level": "error",
+        "fields": ["admission_route", "discharge_method"],
+        "message": "{label} {value} 不在 {allowed} 之中",
+        "check": {"type": "in_set", "values": ["1", "2", "9"]},
+    },
+    {
+        "id": "QC-PF-RE", "name": "代码格式", "level": "warning",
+        "fields": ["patient_id", "doctor_id"],
+        "message": "{label} {value} 格式不符",
+        "check": {"type": "regex", "pattern": "^[A-Z][0-9]+$"},
+    },
+    {
+        "id": "QC-PF-MAX", "name": "金额上限", "level": "error",
+        "fields": ["fee_bed", "fee_other"],
+        "message": "{label} {value} 元不在 {min}–{max} 元之间",
+        "check": {"type": "range", "max": {"param": "max_total_cost_yuan"}},
+    },
+)  # fmt: skip
+
+
+def test_per_field_checks_over_several_fields_batch_and_single(runner):
+    cases = [
+        # admission_route 2, discharge_method 1, P1, D01, fees 100.00 / 0.00: all pass
+        clean_case(case_id="ok"),
+        # null values are the required rules' business: in_set and regex pass them
+        clean_case(
+            case_id="nulls",
+            admission_route=None,
+            discharge_method=None,
+            patient_id=None,
+            doctor_id=None,
+            fee_bed=None,
+        ),
+        clean_case(case_id="set", admission_route="3"),
+        clean_case(case_id="re", patient_id="p1", doctor_id="D-01"),
+        # 5000000.00 yuan is at the maximum (qc.max_total_cost_yuan), 1 fen more is past it
+        clean_case(case_id="max", fee_bed=500_000_000, fee_other=500_000_001),
+    ]
+    found = runner.both(cases, PER_FIELD)
+    assert [(f["case_id"], f["rule_id"], f["field"], f["value"], f["message"]) for f in found] == [
+        (
+            "max",
+            "QC-PF-MAX",
+            "fee_other",
+            "5000000.01",
+            "其他费 5000000.01 元不在 （空）–5000000.00 元之间",
+        ),
+        ("re", "QC-PF-RE", "doctor_id", "D-01", "主诊医师代码 D-01 格式不符"),
+        ("re", "QC-PF-RE", "patient_id", "p1", "人员编号 p1 格式不符"),
+        ("set", "QC-PF-SET", "admission_route", "3", "入院途径 3 不在 1、2、9 之中"),
+    ]
+
+
+#: `required` on text: blank text (spaces, a tab) is missing like null, on a one-field rule
+#: (its own relation) and on a several-field rule (the per-field relation); the finding keeps
+#: the blank value as written.
+REQUIRED_TEXT = rules_from(
+    {
+        "id": "QC-RQ-1", "name": "科别必填", "level": "error", "field": "department",
+        "message": "{label}为空（{value}）", "check": {"type": "required"},
+    },
+    {
+        "id": "QC-RQ-2", "name": "编号必填", "level": "error",
+        "fields": ["patient_id", "doctor_id"],
+        "message": "{label}为空（{value}）", "check": {"type": "required"},
+    },
+)  # fmt: skip
+
+
+def test_required_text_that_is_blank_is_missing(runner):
+    cases = [
+        clean_case(case_id="filled"),
+        clean_case(case_id="blank", department="  ", doctor_id="\t"),
+        clean_case(case_id="null", department=None, patient_id=None),
+    ]
+    found = runner.both(cases, REQUIRED_TEXT)
+    assert [(f["case_id"], f["rule_id"], f["field"], f["value"], f["message"]) for f in found] == [
+        ("blank", "QC-RQ-1", "department", "  ", "出院科别为空（  ）"),
+        ("blank", "QC-RQ-2", "doctor_id", "\t", "主诊医师代码为空（\t）"),
+        ("null", "QC-RQ-1", "department", None, "出院科别为空（（空））"),
+        ("null", "QC-RQ-2", "patient_id", None, "人员编号为空（（空））"),
+    ]
