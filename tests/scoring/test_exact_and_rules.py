@@ -249,6 +249,9 @@ def test_a_hospital_without_a_level_is_refused_naming_it():
     with pytest.raises(rules.ScoringError) as exc:
         rules.hospital_coefficient(_policy(), "H009", None, None)
     assert str(exc.value) == "医疗机构 H009 未填写等级，无法确定医疗机构系数"
+    with pytest.raises(rules.ScoringError) as exc:
+        rules.hospital_coefficient(_policy(), "H009", "quaternary", None)
+    assert str(exc.value) == "政策 scoring.hospital_coefficient.levels 缺少等级 quaternary 的系数"
 
 
 def test_budget_point_value_given_by_the_policy_is_rounded_half_up_to_six_decimals():
@@ -257,11 +260,11 @@ def test_budget_point_value_given_by_the_policy_is_rounded_half_up_to_six_decima
     assert rules.budget_point_value(pol, "employee", 800_000) == D("12.345679")
 
 
-def _thresholds(base, level="secondary", policy=None, **row):
+def _thresholds(base, level="secondary", policy=None, pool="employee", **row):
     from opendip.scoring.single import cost_thresholds
 
     return cost_thresholds(
-        b.case("T1"),
+        b.case("T1", insurance_type=pool),
         {"group_type": row.pop("group_type", "core"), "base_score": base},
         b.group("G1", **row),
         b.hospital("H010", level),
@@ -349,7 +352,7 @@ BANDS_FROM_ZERO = [
 ]
 
 
-def test_a_base_score_in_no_band_is_refused_on_both_paths():
+def test_a_base_score_in_no_band_is_refused_single_and_batch():
     """The bands cover [0, ∞) (the policy refuses gaps), so only a negative base score can
     fall outside them when the first band says `score_min: 0`: both paths refuse it, naming
     the key and the score (or the group), rather than score it by no band. (Connections of
@@ -404,6 +407,12 @@ def test_cost_thresholds_from_score_times_yuan_per_point():
     got = _thresholds(D("99.9999"), policy=pf)
     assert (got["mean_fen"], got["high_fen"], got["low_fen"]) == (1_199_999, 3_599_996, 599_999)
     assert got["mean_source"] == "参照费用(分值×每分元数)"
+    # residents: 99.9999 × 100 = 9 999.99 yuan; 3× = 29 999.97; 0.5× = 4 999.995 → 5 000.00
+    got = _thresholds(D("99.9999"), policy=pf, pool="resident")
+    assert (got["mean_fen"], got["high_fen"], got["low_fen"]) == (999_999, 2_999_997, 500_000)
+    # an insurance type that is no pool of the policy has no yuan per point, so no mean
+    # (the policy requires yuan_per_point for every pool it declares)
+    assert _thresholds(D(100), policy=pf, pool="other") is None
 
 
 def test_score_case_takes_the_all_case_mean_it_is_given_over_the_policy_s():
@@ -423,7 +432,7 @@ def test_score_case_takes_the_all_case_mean_it_is_given_over_the_policy_s():
     assert row["all_case_mean_fen"] == 600_000
 
 
-def test_a_fallback_case_under_score_times_factor_needs_no_base_score(duck):
+def test_a_fallback_case_under_score_times_factor_needs_no_base_score_single_and_batch(duck):
     # the reference mean (score × yuan per point) needs a base score; a fallback case has
     # none and needs no mean: 0.7 × 12 000 ÷ 8 000 × 100 = 105 on both paths
     pf = b.policy(
