@@ -450,3 +450,35 @@ def test_a_fallback_case_under_score_times_factor_needs_no_base_score_single_and
         pf,
     )
     assert (rows["F1"]["case_score"], rows["F1"]["mean_cost_fen"]) == (D(105), None)
+
+
+def test_a_case_without_a_stay_length_is_scored_and_shows_none_single_and_batch(duck):
+    # los_days is needed by bed-day groups only: a core case without it is normal, 100 points
+    rows = b.score_both(
+        duck,
+        [b.case("C1", hospital_id="H005", los_days=None)],
+        [b.grouped("C1")],
+        [b.group("G1")],
+        [b.hospital("H005")],
+        b.policy(),
+    )
+    assert (rows["C1"]["deviation"], rows["C1"]["case_score"]) == ("normal", D(100))
+    assert rows["C1"]["los_days"] is None
+
+
+def test_explain_false_leaves_the_sentence_out_but_keeps_the_facts():
+    from opendip.scoring import score_case
+
+    args = (
+        b.case("C1", hospital_id="H005", total_cost=2_500_000),
+        b.grouped("C1"),
+        b.group("G1"),
+        b.hospital("H005"),
+        b.policy(),
+    )
+    quiet = score_case(*args, explain=False)
+    full = score_case(*args)
+    assert quiet["explanation"] == ""
+    assert full["explanation"].startswith("病种G1基准分值100.0000")
+    assert {**quiet, "explanation": full["explanation"]} == full  # 150 points either way
+    assert quiet["case_score"] == D(150)
