@@ -485,9 +485,9 @@ def test_days_between_with_a_same_day_field_reads_it_from_the_case(runner):
 
 
 #: Per-field checks over several scalar fields: the batch compiles each such rule into ONE
-#: relation (`_per_field`), the single path checks field by field; both must give every
-#: field's own finding, and print the constants like a one-field rule (a missing bound prints
-#: （空）, a money bound in yuan with two decimals).
+#: relation (`_per_field`), a one-field rule into its own; the single path checks field by
+#: field. Both must give every field's own finding and print the constants the same way
+#: (a missing bound prints （空）, a money bound in yuan with two decimals).
 PER_FIELD = rules_from(
     {
         "id": "QC-PF-SET", "name": "代码值域", "level": "error",
@@ -507,10 +507,15 @@ PER_FIELD = rules_from(
         "message": "{label} {value} 元不在 {min}–{max} 元之间",
         "check": {"type": "range", "max": {"param": "max_total_cost_yuan"}},
     },
+    {
+        "id": "QC-PF-MIN", "name": "金额下限（单字段）", "level": "error", "field": "fee_bed",
+        "message": "{label} {value} 元不在 {min}–{max} 元之间",
+        "check": {"type": "range", "min": 0},
+    },
 )  # fmt: skip
 
 
-def test_per_field_checks_over_several_fields_batch_and_single(runner):
+def test_per_field_checks_over_one_or_several_fields_batch_and_single(runner):
     cases = [
         # admission_route 2, discharge_method 1, P1, D01, fees 100.00 / 0.00: all pass
         clean_case(case_id="ok"),
@@ -527,6 +532,7 @@ def test_per_field_checks_over_several_fields_batch_and_single(runner):
         clean_case(case_id="re", patient_id="p1", doctor_id="D-01"),
         # 5000000.00 yuan is at the maximum (qc.max_total_cost_yuan), 1 fen more is past it
         clean_case(case_id="max", fee_bed=500_000_000, fee_other=500_000_001),
+        clean_case(case_id="min", fee_bed=-1),
     ]
     found = runner.both(cases, PER_FIELD)
     assert [(f["case_id"], f["rule_id"], f["field"], f["value"], f["message"]) for f in found] == [
@@ -537,6 +543,7 @@ def test_per_field_checks_over_several_fields_batch_and_single(runner):
             "5000000.01",
             "其他费 5000000.01 元不在 （空）–5000000.00 元之间",
         ),
+        ("min", "QC-PF-MIN", "fee_bed", "-0.01", "床位费 -0.01 元不在 0.00–（空） 元之间"),
         ("re", "QC-PF-RE", "doctor_id", "D-01", "主诊医师代码 D-01 格式不符"),
         ("re", "QC-PF-RE", "patient_id", "p1", "人员编号 p1 格式不符"),
         ("set", "QC-PF-SET", "admission_route", "3", "入院途径 3 不在 1、2、9 之中"),
