@@ -579,3 +579,31 @@ def test_required_text_that_is_blank_is_missing(runner):
         ("null", "QC-RQ-1", "department", None, "出院科别为空（（空））"),
         ("null", "QC-RQ-2", "patient_id", None, "人员编号为空（（空））"),
     ]
+
+
+#: A compare with a money constant on either side prints the constant in yuan (its kind comes
+#: from the field on the other side), on both paths.
+MONEY_CONSTANT = rules_from(
+    {
+        "id": "QC-MC-R", "name": "目录外费用上限", "level": "warning",
+        "field": "out_of_list_cost", "message": "目录外费用 {left} 元超过 {right} 元",
+        "check": {"type": "compare", "left": "out_of_list_cost", "op": "<=", "right": {"value": 50}},
+    },
+    {
+        "id": "QC-MC-L", "name": "床位费下限", "level": "warning",
+        "field": "fee_bed", "message": "床位费 {right} 元低于 {left} 元",
+        "check": {"type": "compare", "left": {"value": "0.5"}, "op": "<=", "right": "fee_bed"},
+    },
+)  # fmt: skip
+
+
+def test_a_money_constant_compared_prints_in_yuan_on_both_paths(runner):
+    cases = [
+        clean_case(case_id="at", out_of_list_cost=5_000, fee_bed=50),
+        clean_case(case_id="past", out_of_list_cost=5_001, fee_bed=49),
+    ]
+    found = runner.both(cases, MONEY_CONSTANT)
+    assert [(f["case_id"], f["rule_id"], f["value"], f["message"]) for f in found] == [
+        ("past", "QC-MC-R", "50.01", "目录外费用 50.01 元超过 50.00 元"),
+        ("past", "QC-MC-L", "0.49", "床位费 0.49 元低于 0.50 元"),
+    ]
