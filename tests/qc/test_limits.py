@@ -314,6 +314,19 @@ LIMITS = {
         ],
     ),
     "payments_second_part_counts": ({"fund_paid": 60_000, "serious_illness_paid": 10_000}, []),
+    # a null part counts as 0 fen (not as null, not as 1 fen)
+    "fees_with_a_null_part_add_up": ({"fee_consultation": None}, []),
+    "fees_with_a_null_part_one_fen_short": (
+        {"fee_consultation": None, "fee_bed": 9_999},
+        [
+            (
+                "QC-FEE-001",
+                "total_cost",
+                "1000.00",
+                "费用分类合计 999.99 元不等于医疗总费用 1000.00 元",
+            )
+        ],
+    ),
     "payments_sum_one_fen_over": (
         {"personal_selfpay": 5_001, "out_of_list_cost": 0},
         [
@@ -606,4 +619,33 @@ def test_a_money_constant_compared_prints_in_yuan_on_both_paths(runner):
     assert [(f["case_id"], f["rule_id"], f["value"], f["message"]) for f in found] == [
         ("past", "QC-MC-R", "50.01", "目录外费用 50.01 元超过 50.00 元"),
         ("past", "QC-MC-L", "0.49", "床位费 0.49 元低于 0.50 元"),
+    ]
+
+
+#: A sum_equals without a tolerance: the parts must add up to the fen (the default rules always
+#: name `qc.sum_tolerance_yuan`, so this is the other branch of both engines).
+NO_TOLERANCE = rules_from(
+    {
+        "id": "QC-SUM-0", "name": "支付合计", "level": "error", "field": "total_cost",
+        "message": "合计 {sum} 元，总费用 {total} 元",
+        "check": {
+            "type": "sum_equals",
+            "parts": ["fund_paid", "personal_copay", "personal_selfpay"],
+            "total": "total_cost",
+        },
+    },
+)  # fmt: skip
+
+
+def test_a_sum_without_tolerance_must_add_up_to_the_fen(runner):
+    cases = [
+        clean_case(case_id="equal"),  # 700 + 250 + 50 = 1000.00
+        clean_case(case_id="over", personal_selfpay=5_001),
+        clean_case(case_id="short", personal_selfpay=4_999),
+        clean_case(case_id="no_total", total_cost=None),
+    ]
+    found = runner.both(cases, NO_TOLERANCE)
+    assert [(f["case_id"], f["value"], f["message"]) for f in found] == [
+        ("over", "1000.00", "合计 1000.01 元，总费用 1000.00 元"),
+        ("short", "1000.00", "合计 999.99 元，总费用 1000.00 元"),
     ]
