@@ -142,7 +142,13 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
     ),
     "scoring-batch": (
         ["src/opendip/scoring/batch.py"],
-        ["tests/cases/test_worked_examples.py", "tests/scoring/test_formulas.py", "-k", "batch"],
+        [
+            "tests/cases/test_worked_examples.py",
+            "tests/scoring/test_formulas.py",
+            "tests/scoring/test_exact_and_rules.py",
+            "-k",
+            "batch",
+        ],
         [
             "opendip.scoring.batch.x__hospital_k4__*",
             "opendip.scoring.batch.x__band_value__*",
