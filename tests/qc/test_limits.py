@@ -649,3 +649,61 @@ def test_a_sum_without_tolerance_must_add_up_to_the_fen(runner):
         ("over", "1000.00", "合计 1000.01 元，总费用 1000.00 元"),
         ("short", "1000.00", "合计 999.99 元，总费用 1000.00 元"),
     ]
+
+
+#: A conditional whose finding field holds a value (the default conditionals all report a
+#: missing field): the finding shows the value, money in yuan, on both paths.
+CONDITIONAL = rules_from(
+    {
+        "id": "QC-IF-1", "name": "有手术费须有主要手术", "level": "warning", "field": "fee_surgery",
+        "message": "手术费 {value} 元，未填写主要手术操作",
+        "check": {
+            "type": "conditional",
+            "if": {"compare": {"left": "fee_surgery", "op": ">", "right": {"value": 0}}},
+            "then": {"not_null": ["main_procedure"]},
+        },
+    },
+)  # fmt: skip
+
+
+def test_a_conditional_finding_shows_the_field_value(runner):
+    cases = [
+        clean_case(case_id="with_procedure"),
+        clean_case(case_id="without", main_procedure=None, main_procedure_date=None),
+        clean_case(case_id="no_fee", main_procedure=None, fee_surgery=0, fee_bed=70_000),
+    ]
+    found = runner.both(cases, CONDITIONAL)
+    assert [(f["case_id"], f["value"], f["message"]) for f in found] == [
+        ("without", "600.00", "手术费 600.00 元，未填写主要手术操作"),
+    ]
+
+
+#: `unique` with a `when`: rows are counted over the whole batch (the single case compares
+#: with every other known id), but only rows meeting `when` are reported.
+UNIQUE_WHEN = rules_from(
+    {
+        "id": "QC-UQ-1", "name": "职工清单号重复", "level": "error", "field": "case_id",
+        "message": "清单号 {value} 重复", "check": {"type": "unique"},
+        "when": {"in_set": {"field": "insurance_type", "values": ["employee"]}},
+    },
+)  # fmt: skip
+
+
+def test_unique_with_when_counts_every_row_and_reports_the_matching_ones(runner):
+    cases = [
+        clean_case(case_id="A"),
+        clean_case(case_id="A", insurance_type="resident"),
+        clean_case(case_id="B"),
+        clean_case(case_id="B"),
+        clean_case(case_id="B"),
+        clean_case(case_id="C", insurance_type="resident"),
+        clean_case(case_id="C", insurance_type="resident"),
+        clean_case(case_id="D"),
+    ]
+    found = runner.both(cases, UNIQUE_WHEN)
+    assert [(f["case_id"], f["value"], f["message"]) for f in found] == [
+        ("A", "A", "清单号 A 重复"),
+        ("B", "B", "清单号 B 重复"),
+        ("B", "B", "清单号 B 重复"),
+        ("B", "B", "清单号 B 重复"),
+    ]
