@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import ibis
+import ibis.expr.datatypes as dt
 import pyarrow as pa
 import pyarrow.parquet as pq
 from ibis.backends import BaseBackend
@@ -146,6 +147,21 @@ def ordered_collect(value: Any, *keys: Any, where: Any = None) -> Any:
     fields = {f"k{i}": key for i, key in enumerate(keys)}
     fields["v"] = value
     return ibis.struct(fields).collect(where=where).sort().map(lambda item: item.v)
+
+
+@ibis.udf.scalar.builtin(name="xxhash64")
+def _xxhash64(value) -> dt.int64:  # type: ignore[empty-body]
+    """Spark's 64-bit hash (its `hash` has 32 bits)."""
+
+
+def hash64(value: ibis.Value, table: ibis.Table) -> ibis.IntegerValue:
+    """A 64-bit hash of `value` (a column of `table`) on the table's engine: DuckDB's
+    `hash`, Spark's `xxhash64`. A join key, never an identity: callers check collisions."""
+    try:
+        spark = table._find_backend().name == "pyspark"
+    except Exception:  # noqa: BLE001 - unbound or in-memory tables: the default (DuckDB)
+        spark = False
+    return _xxhash64(value) if spark else value.hash()
 
 
 def table_from_arrow(con: BaseBackend, table: pa.Table, name: str) -> ibis.Table:
