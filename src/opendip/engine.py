@@ -159,7 +159,7 @@ def hash64(value: ibis.Value, table: ibis.Table) -> ibis.IntegerValue:
     `hash`, Spark's `xxhash64`. A join key, never an identity: callers check collisions."""
     try:
         spark = table._find_backend().name == "pyspark"
-    except Exception:  # noqa: BLE001 - unbound or in-memory tables: the default (DuckDB)
+    except Exception:
         spark = False
     return _xxhash64(value) if spark else value.hash()
 
