@@ -183,8 +183,10 @@ def group_cases(
     case_status: ir.Table | None = None,
     diagnosis_codes: ir.Table | None = None,
     auxiliary: AuxiliaryDirectory | None = None,
+    carry: tuple[str, ...] = (),
 ) -> ir.Table:
-    """One row per case in the GROUPED contract.
+    """One row per case in the GROUPED contract (then the `carry` columns of `cases`, e.g.
+    hospital_id for the summary, so nothing is read twice).
 
     `procedure_types`: code, procedure_type (the region's procedure table);
     `case_status`: case_id, blocking (QC; blocking cases are 'unmatched', step qc_excluded);
@@ -472,6 +474,7 @@ def group_cases(
         aux_coefficient=ibis.ifelse(t.group_code.notnull(), aux, ibis.null(COEFFICIENT)),
         match_step=t.match_step,
         reason=t.reason,
+        **{c: t[c] for c in carry},
     )
     # No global sort (it was a quarter of the grouping time): readers join on case_id; the
     # row order is the engine's (on DuckDB, the order of the cases read).
