@@ -154,13 +154,9 @@ def _xxhash64(value) -> dt.int64:  # type: ignore[empty-body]
     """Spark's 64-bit hash (its `hash` has 32 bits)."""
 
 
-def hash64(value: ibis.Value, table: ibis.Table) -> ibis.IntegerValue:
-    """A 64-bit hash of `value` (a column of `table`) on the table's engine: DuckDB's
-    `hash`, Spark's `xxhash64`. A join key, never an identity: callers check collisions."""
-    try:
-        spark = table._find_backend().name == "pyspark"
-    except Exception:
-        spark = False
+def hash64(value: ibis.Value, spark: bool = False) -> ibis.IntegerValue:
+    """A 64-bit hash of `value`: DuckDB's `hash`, Spark's `xxhash64` (its `hash` has 32
+    bits). A join key, never an identity: callers check collisions."""
     return _xxhash64(value) if spark else value.hash()
 
 

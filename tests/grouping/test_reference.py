@@ -113,7 +113,7 @@ def test_hash_collisions_fall_back_to_the_exact_join(
     them share a hash the join compares the values themselves. Forced here: a hash with 4
     values makes thousands of profiles collide, and the answer is still exactly the
     oracle's (a join on the hash alone would multiply rows and mix profiles)."""
-    from opendip.grouping import batch
+    from opendip.grouping import batch, compiled
 
     policy = policy_with(VARIANTS[1])
     con = connect()
@@ -140,7 +140,10 @@ def test_hash_collisions_fall_back_to_the_exact_join(
     assert checked == [True, True]  # profiles, then other-diagnosis lists: no collision
 
     real = batch.profile_hash
-    monkeypatch.setattr(batch, "profile_hash", lambda t, cols: real(t, cols) % 4)
+    monkeypatch.setattr(
+        batch, "profile_hash", lambda t, cols, spark=False: real(t, cols, spark) % 4
+    )
+    compiled.COMPILED.clear()  # compiled with the real hash: compile again with the weak one
     checked.clear()
     weak = group_cases(*args).to_pyarrow()
     assert checked == [False, False]

@@ -150,9 +150,9 @@ def _text(template: str, **parts: ir.StringValue) -> ir.StringValue:
     return out
 
 
-def profile_hash(t: ir.Table, columns: tuple[str, ...]) -> ir.IntegerValue:
+def profile_hash(t: ir.Table, columns: tuple[str, ...], spark: bool = False) -> ir.IntegerValue:
     """A 64-bit hash of `columns` of `t`: a join key standing for them (`join_on_hash`)."""
-    return hash64(ibis.struct({c: t[c] for c in columns}), t)
+    return hash64(ibis.struct({c: t[c] for c in columns}), spark)
 
 
 def hash_is_unique(t: ir.Table, key: str) -> bool:
@@ -162,17 +162,42 @@ def hash_is_unique(t: ir.Table, key: str) -> bool:
 
 
 def join_on_hash(
-    left: ir.Table, right: ir.Table, key: str, pairs: list[tuple[str, str]]
+    left: ir.Table,
+    right: ir.Table,
+    key: str,
+    pairs: list[tuple[str, str]],
+    unique: bool,
+    spark: bool = False,
 ) -> ir.Table:
     """Inner join of `left` to `right` (one row per distinct value of the `pairs`' left
     columns, materialised, `key` their `profile_hash`) on that hash, so no list is hashed
     twice or compared per row. Never on a collision: when two rows of `right` share a hash
-    (checked on `right`, exactly), the join compares the values themselves instead."""
-    if hash_is_unique(right, key):
-        left = left.mutate(**{key: profile_hash(left, tuple(a for a, _ in pairs))})
+    (`unique` is False: `hash_is_unique`, checked exactly on `right`), the join compares the
+    values themselves instead."""
+    if unique:
+        left = left.mutate(**{key: profile_hash(left, tuple(a for a, _ in pairs), spark)})
         joined = left.join(right, key)
         return joined.drop(*[c for c in (key, f"{key}_right") if c in joined.columns])
     return left.join(right, [left[a].identical_to(right[b]) for a, b in pairs]).drop(key)
+
+
+class Steps:
+    """How `grouping` materialises its per-profile tables (a few thousand rows each, planned
+    apart from the per-case query and checked for hash collisions): here, directly."""
+
+    def __init__(self, spark: bool) -> None:
+        self.spark = spark
+
+    def categories(self) -> ir.Table:
+        return ibis.memtable(category_table())
+
+    def materialize(self, name: str, t: ir.Table) -> ir.Table:
+        del name
+        return t.cache()
+
+    def unique(self, name: str, t: ir.Table, key: str) -> bool:
+        del name
+        return hash_is_unique(t, key)
 
 
 def group_cases(
@@ -198,6 +223,34 @@ def group_cases(
     """
     if auxiliary is None:
         auxiliary = auxiliary_for_policy(policy)  # directory.auxiliary.file, if named
+    inputs = {
+        "cases": cases,
+        "directory": directory,
+        "procedure_types": procedure_types,
+        "case_status": case_status,
+        "diagnosis_codes": diagnosis_codes,
+    }
+    inputs = {k: v for k, v in inputs.items() if v is not None}
+    from opendip.grouping.compiled import compiled_grouping, single_backend
+
+    con = single_backend(inputs.values())
+    if con is None:
+        return grouping(inputs, policy, auxiliary, carry, Steps(spark=False))
+    return compiled_grouping(con, inputs, policy, auxiliary, carry)
+
+
+def grouping(
+    inputs: dict[str, ir.Table],
+    policy: Policy,
+    auxiliary: AuxiliaryDirectory | None,
+    carry: tuple[str, ...],
+    steps: Steps,
+) -> ir.Table:
+    """The rule steps of `group_cases` on its `inputs` (cases, directory, procedure_types
+    and, when given, case_status, diagnosis_codes)."""
+    cases, directory = inputs["cases"], inputs["directory"]
+    procedure_types = inputs["procedure_types"]
+    case_status, diagnosis_codes = inputs.get("case_status"), inputs.get("diagnosis_codes")
     cases = cases.select(*CASE_COLUMNS, *(AUX_COLUMNS if auxiliary is not None else ()))
     # Everything but QC status, special-group conditions, the auxiliary coefficient and the
     # closest_mean_cost tie-break depends on the main diagnosis and the procedure fields
@@ -205,9 +258,9 @@ def group_cases(
     # it back on those fields (nulls match nulls). No row ids, no per-case aggregation.
     profile_columns = ("main_diagnosis", "main_procedure", "other_procedures")
     prof = cases.select(*profile_columns).distinct()
-    prof = prof.mutate(_pid=ibis.row_number(), _pk=profile_hash(prof, profile_columns))
+    prof = prof.mutate(_pid=ibis.row_number(), _pk=profile_hash(prof, profile_columns, steps.spark))
     keyed = with_keys(prof, policy, procedure_types)
-    cats = ibis.memtable(category_table())
+    cats = steps.categories()
     keyed = keyed.left_join(cats, "category")
     if diagnosis_codes is not None:
         dx = diagnosis_codes.group_by(_dx_code=diagnosis_codes.code).aggregate(
@@ -301,9 +354,14 @@ def group_cases(
 
     # Back to cases: one profile row per case, on the profile's 64-bit hash (a list-valued
     # key costs a fifth of the grouping time to hash and compare per case).
-    keyed = keyed.cache()  # a few thousand rows: planned apart, checked for collisions
+    keyed = steps.materialize("profiles", keyed)
     t = join_on_hash(
-        cases, keyed, "_pk", list(zip(profile_columns, ("_p_dx", "_p_mp", "_p_op"), strict=True))
+        cases,
+        keyed,
+        "_pk",
+        list(zip(profile_columns, ("_p_dx", "_p_mp", "_p_op"), strict=True)),
+        steps.unique("profiles", keyed, "_pk"),
+        steps.spark,
     ).drop("_p_dx", "_p_mp", "_p_op")
     if case_status is not None:
         blocking = (
@@ -343,10 +401,13 @@ def group_cases(
         lists, kept = known_others(lists)
         lists = lists.select(
             _od=lists.other_diagnoses,
-            _ok=profile_hash(lists, ("other_diagnoses",)),
+            _ok=profile_hash(lists, ("other_diagnoses",), steps.spark),
             _of=aux_others_factor(kept, policy),
         )
-        t = join_on_hash(t, lists.cache(), "_ok", [("other_diagnoses", "_od")]).drop("_od")
+        lists = steps.materialize("lists", lists)
+        unique = steps.unique("lists", lists, "_ok")
+        t = join_on_hash(t, lists, "_ok", [("other_diagnoses", "_od")], unique, steps.spark)
+        t = t.drop("_od")
         aux_coef = aux_round(aux_age_factor(t, policy) * t._of)
     else:
         t, kept = known_others(t)
