@@ -97,11 +97,12 @@ def test_example_single_case(path, example):
     from opendip.scoring.single import ByItemCase
 
     doc = load(path)
-    if example["expect"].get("by_item"):
-        with pytest.raises(ByItemCase, match="按项目付费"):
+    if example["expect"].get("by_item"):  # the new technology's code, paid by item
+        with pytest.raises(ByItemCase, match="按项目付费") as exc:
             b.score_single(
                 example["case"], example["grouped"], doc["groups"], doc["hospitals"], doc["policy"]
             )
+        assert exc.value.code == example["expect"]["by_item"]
         return
     row = b.score_single(
         example["case"],

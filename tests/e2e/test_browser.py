@@ -36,6 +36,9 @@ def test_agency_hospital_expert_journey(server) -> None:
         agency.screenshot(path=ARTIFACTS / "01-agency-home.png", full_page=True)
         agency.goto(f"{base}/uploads")
         agency.set_input_files("input[name=file]", str(upload))
+        # the picker is labelled in Chinese whatever the browser's language, with the name
+        expect(agency.locator(".file-pick")).to_contain_text("选择文件")
+        expect(agency.locator(".file-pick-name")).to_have_text(upload.name)
         agency.click("form[action='/uploads'] button[type=submit]")
         expect(agency.locator("#upload-summary")).to_contain_text("接收 8")
         agency.screenshot(path=ARTIFACTS / "02-agency-upload.png", full_page=True)

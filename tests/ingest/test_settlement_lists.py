@@ -514,3 +514,30 @@ def test_record_types_over_the_file_row_limit_are_written_in_parts(
         assert r.read == r.accepted.num_rows + r.quarantine.num_rows, record_type
     whole = import_settlement_lists(write_records_csv(records, tmp_path / "whole"))
     assert _sorted(result.cases).equals(_sorted(whole.cases))
+
+
+def test_a_repeated_and_a_missing_list_number_in_one_file_are_both_quarantined(
+    tmp_path: Path,
+) -> None:
+    """A missing 结算清单号 beside a repeated one broke the duplicate check (a traceback
+    instead of an import): both are now quarantined with their reasons, nothing lost."""
+    row = "H001,P1,310,1,60,2026-03-05 09:12:00,2026-03-11 10:00:00,1,7455.80"
+    files = [
+        _write(
+            tmp_path / "setlinfo.csv",
+            "SETL_ID,FIXMEDINS_CODE,PSN_NO,INSUTYPE,GEND,AGE,ADM_TIME,DSCG_TIME,DSCG_WAY,"
+            f"MEDFEE_SUMAMT\nS1,{row}\nS1,{row}\n,{row}\nS2,{row}\n",
+        ),
+        _write(
+            tmp_path / "diseinfo.csv",
+            "SETL_ID,DIAG_TYPE,MAINDIAG_FLAG,DIAG_CODE\nS1,1,1,J18.900\nS2,1,1,J18.900\n",
+        ),
+    ]
+    result = import_settlement_lists(files)
+    lists = result.records["settlement_lists"]
+    assert (lists.read, lists.accepted.num_rows, lists.quarantine.num_rows) == (4, 2, 2)
+    assert lists.accepted["case_id"].to_pylist() == ["S1", "S2"]
+    q = lists.quarantine
+    reasons = dict(zip(q["row_number"].to_pylist(), q["reason"].to_pylist(), strict=True))
+    assert reasons[3] == "结算清单号：与第 2 行重复"
+    assert "结算清单号" in reasons[4]

@@ -57,6 +57,7 @@ CODES = Codes(
                 _dx("N40.x00", "前列腺增生", sex="1"),
                 _dx("P07.300", "早产儿", hi=28),
                 _dx("O80.000", "单胎顺产", sex="2", lo=4380),
+                _dx("J05.000", "急性阻塞性喉炎", hi=5110),  # up to 14 years (14 × 365 days)
             ],
             schema=DIAGNOSIS_CODES.schema,
         )

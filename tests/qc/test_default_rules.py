@@ -168,7 +168,29 @@ CASES = {
             ),
         ],
     ),
+    "female_with_male_codes": (
+        {"sex": "2", "other_diagnoses": ["N40.x00"], "other_procedures": ["60.2900"]},
+        [
+            (
+                "QC-SEX-001",
+                "other_diagnoses",
+                "N40.x00",
+                "其他诊断代码 N40.x00（前列腺增生）与性别 2 不符",
+            ),
+            (
+                "QC-SEX-002",
+                "other_procedures",
+                "60.2900",
+                "其他手术及操作代码 60.2900（经尿道前列腺切除术）与性别 2 不符",
+            ),
+        ],
+    ),
     "unknown_sex_skips_sex_rules": ({"sex": "9", "other_diagnoses": ["D25.900"]}, []),
+    # a missing sex is a required-field error only, never a sex conflict
+    "missing_sex_skips_sex_rules": (
+        {"sex": None, "other_diagnoses": ["D25.900"], "other_procedures": ["60.2900"]},
+        [("QC-REQ-001", "sex", None, "必填项 性别（sex）为空")],
+    ),
     "adult_with_perinatal_code": (
         {"other_diagnoses": ["P07.300"]},
         [

@@ -276,9 +276,48 @@ LIMITS = {
             )
         ],
     ),
+    # age in whole years only (age_days null) counts 365 days a year: J05.000 up to 5110 days
+    "child_code_at_14_years": ({"age": 14, "other_diagnoses": ["J05.000"]}, []),
+    "child_code_at_15_years": (
+        {"age": 15, "other_diagnoses": ["J05.000"]},
+        [
+            (
+                "QC-AGE-001",
+                "other_diagnoses",
+                "J05.000",
+                "其他诊断代码 J05.000（急性阻塞性喉炎）与年龄不符（15 岁，不足 1 岁天数 （空））",
+            )
+        ],
+    ),
     # sum_equals with tolerance 0: one fen either way is a finding
     "fees_sum_one_fen_short": (
         {"fee_bed": 9_999},
+        [
+            (
+                "QC-FEE-001",
+                "total_cost",
+                "1000.00",
+                "费用分类合计 999.99 元不等于医疗总费用 1000.00 元",
+            )
+        ],
+    ),
+    # every part counts, not only the first: the one fen short is in the second part
+    "fees_second_part_one_fen_short": (
+        {"fee_bed": 0, "fee_consultation": 9_999},
+        [
+            (
+                "QC-FEE-001",
+                "total_cost",
+                "1000.00",
+                "费用分类合计 999.99 元不等于医疗总费用 1000.00 元",
+            )
+        ],
+    ),
+    "payments_second_part_counts": ({"fund_paid": 60_000, "serious_illness_paid": 10_000}, []),
+    # a null part counts as 0 fen (not as null, not as 1 fen)
+    "fees_with_a_null_part_add_up": ({"fee_consultation": None}, []),
+    "fees_with_a_null_part_one_fen_short": (
+        {"fee_consultation": None, "fee_bed": 9_999},
         [
             (
                 "QC-FEE-001",
@@ -456,3 +495,215 @@ def test_days_between_with_a_same_day_field_reads_it_from_the_case(runner):
     ]
     found = runner.both(cases, SAME_DAY_FIELD)
     assert [(f["case_id"], f["rule_id"], f["value"]) for f in found] == [("four", "QC-SD-F", "4")]
+
+
+#: Per-field checks over several scalar fields: the batch compiles each such rule into ONE
+#: relation (`_per_field`), a one-field rule into its own; the single path checks field by
+#: field. Both must give every field's own finding and print the constants the same way
+#: (a missing bound prints （空）, a money bound in yuan with two decimals).
+PER_FIELD = rules_from(
+    {
+        "id": "QC-PF-SET", "name": "代码值域", "level": "error",
+        "fields": ["admission_route", "discharge_method"],
+        "message": "{label} {value} 不在 {allowed} 之中",
+        "check": {"type": "in_set", "values": ["1", "2", "9"]},
+    },
+    {
+        "id": "QC-PF-RE", "name": "代码格式", "level": "warning",
+        "fields": ["patient_id", "doctor_id"],
+        "message": "{label} {value} 格式不符",
+        "check": {"type": "regex", "pattern": "^[A-Z][0-9]+$"},
+    },
+    {
+        "id": "QC-PF-MAX", "name": "金额上限", "level": "error",
+        "fields": ["fee_bed", "fee_other"],
+        "message": "{label} {value} 元不在 {min}–{max} 元之间",
+        "check": {"type": "range", "max": {"param": "max_total_cost_yuan"}},
+    },
+    {
+        "id": "QC-PF-MIN", "name": "金额下限（单字段）", "level": "error", "field": "fee_bed",
+        "message": "{label} {value} 元不在 {min}–{max} 元之间",
+        "check": {"type": "range", "min": 0},
+    },
+)  # fmt: skip
+
+
+def test_per_field_checks_over_one_or_several_fields_batch_and_single(runner):
+    cases = [
+        # admission_route 2, discharge_method 1, P1, D01, fees 100.00 / 0.00: all pass
+        clean_case(case_id="ok"),
+        # null values are the required rules' business: in_set and regex pass them
+        clean_case(
+            case_id="nulls",
+            admission_route=None,
+            discharge_method=None,
+            patient_id=None,
+            doctor_id=None,
+            fee_bed=None,
+        ),
+        clean_case(case_id="set", admission_route="3"),
+        clean_case(case_id="re", patient_id="p1", doctor_id="D-01"),
+        # 5000000.00 yuan is at the maximum (qc.max_total_cost_yuan), 1 fen more is past it
+        clean_case(case_id="max", fee_bed=500_000_000, fee_other=500_000_001),
+        clean_case(case_id="min", fee_bed=-1),
+    ]
+    found = runner.both(cases, PER_FIELD)
+    assert [(f["case_id"], f["rule_id"], f["field"], f["value"], f["message"]) for f in found] == [
+        (
+            "max",
+            "QC-PF-MAX",
+            "fee_other",
+            "5000000.01",
+            "其他费 5000000.01 元不在 （空）–5000000.00 元之间",
+        ),
+        ("min", "QC-PF-MIN", "fee_bed", "-0.01", "床位费 -0.01 元不在 0.00–（空） 元之间"),
+        ("re", "QC-PF-RE", "doctor_id", "D-01", "主诊医师代码 D-01 格式不符"),
+        ("re", "QC-PF-RE", "patient_id", "p1", "人员编号 p1 格式不符"),
+        ("set", "QC-PF-SET", "admission_route", "3", "入院途径 3 不在 1、2、9 之中"),
+    ]
+
+
+#: `required` on text: blank text (spaces, a tab) is missing like null, on a one-field rule
+#: (its own relation) and on a several-field rule (the per-field relation); the finding keeps
+#: the blank value as written.
+REQUIRED_TEXT = rules_from(
+    {
+        "id": "QC-RQ-1", "name": "科别必填", "level": "error", "field": "department",
+        "message": "{label}为空（{value}）", "check": {"type": "required"},
+    },
+    {
+        "id": "QC-RQ-2", "name": "编号必填", "level": "error",
+        "fields": ["patient_id", "doctor_id"],
+        "message": "{label}为空（{value}）", "check": {"type": "required"},
+    },
+)  # fmt: skip
+
+
+def test_required_text_that_is_blank_is_missing(runner):
+    cases = [
+        clean_case(case_id="filled"),
+        clean_case(case_id="blank", department="  ", doctor_id="\t"),
+        clean_case(case_id="null", department=None, patient_id=None),
+    ]
+    found = runner.both(cases, REQUIRED_TEXT)
+    assert [(f["case_id"], f["rule_id"], f["field"], f["value"], f["message"]) for f in found] == [
+        ("blank", "QC-RQ-1", "department", "  ", "出院科别为空（  ）"),
+        ("blank", "QC-RQ-2", "doctor_id", "\t", "主诊医师代码为空（\t）"),
+        ("null", "QC-RQ-1", "department", None, "出院科别为空（（空））"),
+        ("null", "QC-RQ-2", "patient_id", None, "人员编号为空（（空））"),
+    ]
+
+
+#: A compare with a money constant on either side prints the constant in yuan (its kind comes
+#: from the field on the other side), on both paths.
+MONEY_CONSTANT = rules_from(
+    {
+        "id": "QC-MC-R", "name": "目录外费用上限", "level": "warning",
+        "field": "out_of_list_cost", "message": "目录外费用 {left} 元超过 {right} 元",
+        "check": {"type": "compare", "left": "out_of_list_cost", "op": "<=", "right": {"value": 50}},
+    },
+    {
+        "id": "QC-MC-L", "name": "床位费下限", "level": "warning",
+        "field": "fee_bed", "message": "床位费 {right} 元低于 {left} 元",
+        "check": {"type": "compare", "left": {"value": "0.5"}, "op": "<=", "right": "fee_bed"},
+    },
+)  # fmt: skip
+
+
+def test_a_money_constant_compared_prints_in_yuan_on_both_paths(runner):
+    cases = [
+        clean_case(case_id="at", out_of_list_cost=5_000, fee_bed=50),
+        clean_case(case_id="past", out_of_list_cost=5_001, fee_bed=49),
+    ]
+    found = runner.both(cases, MONEY_CONSTANT)
+    assert [(f["case_id"], f["rule_id"], f["value"], f["message"]) for f in found] == [
+        ("past", "QC-MC-R", "50.01", "目录外费用 50.01 元超过 50.00 元"),
+        ("past", "QC-MC-L", "0.49", "床位费 0.49 元低于 0.50 元"),
+    ]
+
+
+#: A sum_equals without a tolerance: the parts must add up to the fen (the default rules always
+#: name `qc.sum_tolerance_yuan`, so this is the other branch of both engines).
+NO_TOLERANCE = rules_from(
+    {
+        "id": "QC-SUM-0", "name": "支付合计", "level": "error", "field": "total_cost",
+        "message": "合计 {sum} 元，总费用 {total} 元",
+        "check": {
+            "type": "sum_equals",
+            "parts": ["fund_paid", "personal_copay", "personal_selfpay"],
+            "total": "total_cost",
+        },
+    },
+)  # fmt: skip
+
+
+def test_a_sum_without_tolerance_must_add_up_to_the_fen(runner):
+    cases = [
+        clean_case(case_id="equal"),  # 700 + 250 + 50 = 1000.00
+        clean_case(case_id="over", personal_selfpay=5_001),
+        clean_case(case_id="short", personal_selfpay=4_999),
+        clean_case(case_id="no_total", total_cost=None),
+    ]
+    found = runner.both(cases, NO_TOLERANCE)
+    assert [(f["case_id"], f["value"], f["message"]) for f in found] == [
+        ("over", "1000.00", "合计 1000.01 元，总费用 1000.00 元"),
+        ("short", "1000.00", "合计 999.99 元，总费用 1000.00 元"),
+    ]
+
+
+#: A conditional whose finding field holds a value (the default conditionals all report a
+#: missing field): the finding shows the value, money in yuan, on both paths.
+CONDITIONAL = rules_from(
+    {
+        "id": "QC-IF-1", "name": "有手术费须有主要手术", "level": "warning", "field": "fee_surgery",
+        "message": "手术费 {value} 元，未填写主要手术操作",
+        "check": {
+            "type": "conditional",
+            "if": {"compare": {"left": "fee_surgery", "op": ">", "right": {"value": 0}}},
+            "then": {"not_null": ["main_procedure"]},
+        },
+    },
+)  # fmt: skip
+
+
+def test_a_conditional_finding_shows_the_field_value(runner):
+    cases = [
+        clean_case(case_id="with_procedure"),
+        clean_case(case_id="without", main_procedure=None, main_procedure_date=None),
+        clean_case(case_id="no_fee", main_procedure=None, fee_surgery=0, fee_bed=70_000),
+    ]
+    found = runner.both(cases, CONDITIONAL)
+    assert [(f["case_id"], f["value"], f["message"]) for f in found] == [
+        ("without", "600.00", "手术费 600.00 元，未填写主要手术操作"),
+    ]
+
+
+#: `unique` with a `when`: rows are counted over the whole batch (the single case compares
+#: with every other known id), but only rows meeting `when` are reported.
+UNIQUE_WHEN = rules_from(
+    {
+        "id": "QC-UQ-1", "name": "职工清单号重复", "level": "error", "field": "case_id",
+        "message": "清单号 {value} 重复", "check": {"type": "unique"},
+        "when": {"in_set": {"field": "insurance_type", "values": ["employee"]}},
+    },
+)  # fmt: skip
+
+
+def test_unique_with_when_counts_every_row_and_reports_the_matching_ones(runner):
+    cases = [
+        clean_case(case_id="A"),
+        clean_case(case_id="A", insurance_type="resident"),
+        clean_case(case_id="B"),
+        clean_case(case_id="B"),
+        clean_case(case_id="B"),
+        clean_case(case_id="C", insurance_type="resident"),
+        clean_case(case_id="C", insurance_type="resident"),
+        clean_case(case_id="D"),
+    ]
+    found = runner.both(cases, UNIQUE_WHEN)
+    assert [(f["case_id"], f["value"], f["message"]) for f in found] == [
+        ("A", "A", "清单号 A 重复"),
+        ("B", "B", "清单号 B 重复"),
+        ("B", "B", "清单号 B 重复"),
+        ("B", "B", "清单号 B 重复"),
+    ]

@@ -97,6 +97,22 @@ def test_chinese_level_names_are_accepted(tmp_path):
             {"check": {"type": "range", "max": {"field": "age", "value": 3}}, "field": "age"},
             "操作数须且只能是",
         ),
+        (
+            {"check": {"type": "range", "max": {"field": "icu_days"}}, "field": "los_days"},
+            "range 的 min/max 只能是常数或政策参数",
+        ),
+        (  # the single path reads a tolerance as a constant: a field there is refused
+            {
+                "check": {
+                    "type": "sum_equals",
+                    "parts": ["fee_bed", "fee_surgery"],
+                    "total": "total_cost",
+                    "tolerance": {"field": "fee_other"},
+                },
+                "field": "total_cost",
+            },
+            "sum_equals 的 tolerance 只能是常数或政策参数",
+        ),
     ],
 )
 def test_bad_rule_is_named_with_what_is_wrong(tmp_path, changes, expected):

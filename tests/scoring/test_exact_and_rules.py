@@ -249,6 +249,9 @@ def test_a_hospital_without_a_level_is_refused_naming_it():
     with pytest.raises(rules.ScoringError) as exc:
         rules.hospital_coefficient(_policy(), "H009", None, None)
     assert str(exc.value) == "医疗机构 H009 未填写等级，无法确定医疗机构系数"
+    with pytest.raises(rules.ScoringError) as exc:
+        rules.hospital_coefficient(_policy(), "H009", "quaternary", None)
+    assert str(exc.value) == "政策 scoring.hospital_coefficient.levels 缺少等级 quaternary 的系数"
 
 
 def test_budget_point_value_given_by_the_policy_is_rounded_half_up_to_six_decimals():
@@ -257,11 +260,11 @@ def test_budget_point_value_given_by_the_policy_is_rounded_half_up_to_six_decima
     assert rules.budget_point_value(pol, "employee", 800_000) == D("12.345679")
 
 
-def _thresholds(base, level="secondary", policy=None, **row):
+def _thresholds(base, level="secondary", policy=None, pool="employee", **row):
     from opendip.scoring.single import cost_thresholds
 
     return cost_thresholds(
-        b.case("T1"),
+        b.case("T1", insurance_type=pool),
         {"group_type": row.pop("group_type", "core"), "base_score": base},
         b.group("G1", **row),
         b.hospital("H010", level),
@@ -338,3 +341,144 @@ def test_a_missing_auxiliary_coefficient_counts_as_one():
         point_value=D(10),
     )
     assert (row["deviation"], row["case_score"]) == ("normal", D(100))
+
+
+# Third mutation session (docs/testing.md): the survivors of the full `scoring` run.
+
+#: Bands that start at an explicit 0 (valid: no gap from 0): a negative base score is in none.
+BANDS_FROM_ZERO = [
+    {"score_min": 0, "score_max": 100, "high_multiple": 3, "low_multiple": D("0.5")},
+    {"score_min": 100, "high_multiple": 2, "low_multiple": D("0.5")},
+]
+
+
+def test_a_base_score_in_no_band_is_refused_single_and_batch():
+    """The bands cover [0, ∞) (the policy refuses gaps), so only a negative base score can
+    fall outside them when the first band says `score_min: 0`: both paths refuse it, naming
+    the key and the score (or the group), rather than score it by no band. (Connections of
+    their own: `exc` holds the refused run, whose cached tables an equal expression on the
+    same connection would reuse.)"""
+    from opendip.engine import connect
+    from opendip.scoring.errors import MissingParameterError
+
+    pf = b.policy(scoring={"deviation_bands": BANDS_FROM_ZERO})
+    args = (
+        [b.case("C1", hospital_id="H005")],
+        [b.grouped("C1", base_score=D("-1.5"))],
+        [b.group("G1")],
+        [b.hospital("H005")],
+        pf,
+    )
+    with pytest.raises(MissingParameterError) as exc:
+        b.score_single(args[0][0], args[1][0], *args[2:], point_value=D(10))
+    assert exc.value.parameter == "scoring.deviation_bands"
+    assert str(exc.value) == (
+        "缺少政策参数 scoring.deviation_bands：分段未覆盖分值 -1.5000。未计算金额，请在政策文件中补充。"
+    )
+    with pytest.raises(MissingParameterError) as exc:
+        b.score_both(connect(), *args)
+    assert exc.value.parameter == "scoring.deviation_bands"
+    assert "的分段未覆盖这些病种的分值（1 例，病种 G1）" in str(exc.value)
+    # the same case at base score 0 is in the first band: 10 000 yuan at the mean, 0 points
+    row = b.score_both(connect(), args[0], [b.grouped("C1", base_score=D(0))], *args[2:])["C1"]
+    assert (row["deviation"], row["case_score"], row["high_multiple"]) == ("normal", D(0), "3")
+
+
+def test_cost_thresholds_of_a_special_group_without_a_score_per_day_are_its_band_s():
+    # a special group paid by the band rules (no bed-day score): base 100 → 2× / 0.5× of
+    # the secondary mean 8 000.00 yuan
+    got = _thresholds(D(100), group_type="special")
+    assert (got["mean_fen"], got["high_fen"], got["low_fen"]) == (800_000, 1_600_000, 400_000)
+    # a bed-day score on a group that is not special changes nothing either
+    got = _thresholds(D(100), score_per_day=D(10))
+    assert (got["mean_fen"], got["high_fen"], got["low_fen"]) == (800_000, 1_600_000, 400_000)
+
+
+def test_cost_thresholds_from_score_times_yuan_per_point():
+    # mean = base score × the pool's yuan per point: 99.9999 × 120 = 11 999.988 yuan
+    # → 1 199 998.8 fen → 1 199 999 (half up); high 3× = 3 599 996.4 → 3 599 996; low 0.5×
+    # = 599 999.4 → 599 999 (the employee case's pool; residents 100 yuan per point)
+    pf = b.policy(
+        scoring={
+            "reference_mean": "score_times_factor",
+            "yuan_per_point": {"employee": 120, "resident": 100},
+        }
+    )
+    got = _thresholds(D("99.9999"), policy=pf)
+    assert (got["mean_fen"], got["high_fen"], got["low_fen"]) == (1_199_999, 3_599_996, 599_999)
+    assert got["mean_source"] == "参照费用(分值×每分元数)"
+    # residents: 99.9999 × 100 = 9 999.99 yuan; 3× = 29 999.97; 0.5× = 4 999.995 → 5 000.00
+    got = _thresholds(D("99.9999"), policy=pf, pool="resident")
+    assert (got["mean_fen"], got["high_fen"], got["low_fen"]) == (999_999, 2_999_997, 500_000)
+    # an insurance type that is no pool of the policy has no yuan per point, so no mean
+    # (the policy requires yuan_per_point for every pool it declares)
+    assert _thresholds(D(100), policy=pf, pool="other") is None
+
+
+def test_score_case_takes_the_all_case_mean_it_is_given_over_the_policy_s():
+    # fallback: 0.7 × 12 000 ÷ 6 000 (given, e.g. by the directory build) × 100 = 140,
+    # not ÷ 8 000 (the policy's all_case_mean_yuan) = 105
+    from opendip.scoring import score_case
+
+    row = score_case(
+        b.case("F1", hospital_id="H005", total_cost=1_200_000),
+        b.grouped("F1", group_code="BLANK", group_type="fallback", base_score=None),
+        None,
+        b.hospital("H005"),
+        b.policy(),
+        all_case_mean_fen=600_000,
+    )
+    assert (row["case_score"], row["settled_score"]) == (D(140), D(140))
+    assert row["all_case_mean_fen"] == 600_000
+
+
+def test_a_fallback_case_under_score_times_factor_needs_no_base_score_single_and_batch(duck):
+    # the reference mean (score × yuan per point) needs a base score; a fallback case has
+    # none and needs no mean: 0.7 × 12 000 ÷ 8 000 × 100 = 105 on both paths
+    pf = b.policy(
+        scoring={
+            "reference_mean": "score_times_factor",
+            "yuan_per_point": {"employee": 120, "resident": 100},
+        }
+    )
+    rows = b.score_both(
+        duck,
+        [b.case("F1", hospital_id="H005", total_cost=1_200_000)],
+        [b.grouped("F1", group_code="BLANK", group_type="fallback", base_score=None)],
+        [b.group("G1")],
+        [b.hospital("H005")],
+        pf,
+    )
+    assert (rows["F1"]["case_score"], rows["F1"]["mean_cost_fen"]) == (D(105), None)
+
+
+def test_a_case_without_a_stay_length_is_scored_and_shows_none_single_and_batch(duck):
+    # los_days is needed by bed-day groups only: a core case without it is normal, 100 points
+    rows = b.score_both(
+        duck,
+        [b.case("C1", hospital_id="H005", los_days=None)],
+        [b.grouped("C1")],
+        [b.group("G1")],
+        [b.hospital("H005")],
+        b.policy(),
+    )
+    assert (rows["C1"]["deviation"], rows["C1"]["case_score"]) == ("normal", D(100))
+    assert rows["C1"]["los_days"] is None
+
+
+def test_explain_false_leaves_the_sentence_out_but_keeps_the_facts():
+    from opendip.scoring import score_case
+
+    args = (
+        b.case("C1", hospital_id="H005", total_cost=2_500_000),
+        b.grouped("C1"),
+        b.group("G1"),
+        b.hospital("H005"),
+        b.policy(),
+    )
+    quiet = score_case(*args, explain=False)
+    full = score_case(*args)
+    assert quiet["explanation"] == ""
+    assert full["explanation"].startswith("病种G1基准分值100.0000")
+    assert {**quiet, "explanation": full["explanation"]} == full  # 150 points either way
+    assert quiet["case_score"] == D(150)

@@ -286,3 +286,22 @@ def test_case_list_names_each_group_and_code(clients) -> None:
     html = clients("agency").get("/cases", params={"case_id": case["case_id"]}).text
     assert f'{code}<br><small class="muted">{directory[code]["group_name"]}</small>' in html
     assert f'<br><small class="muted">{diagnosis_name}</small>' in html
+
+
+def test_file_pickers_are_labelled_in_chinese(clients) -> None:
+    """Every upload form uses the Chinese picker (the browser's own "Choose File" follows the
+    browser's language), and the real input keeps its name, required flag and filter."""
+    import re
+
+    wanted = {
+        ("agency", "/uploads"): ('name="file"', " required"),
+        ("agency", "/reconcile"): ('name="file"', " required"),
+        ("h1", "/applications/new"): ('name="attachments"', " multiple"),
+    }
+    for (user, url), (name, flag) in wanted.items():
+        r = clients(user).get(url)
+        assert r.status_code == 200, (user, url)
+        inputs = re.findall(r"<input type=\"file\"[^>]*>", r.text)
+        assert inputs and all(name in i and flag in i for i in inputs), (url, inputs)
+        picker = re.search(r'<span class="file-pick">(.*?)</span></span>', r.text, re.S)
+        assert picker and "选择文件" in picker.group(1) and "未选择文件" in picker.group(1), url

@@ -23,23 +23,51 @@ def _years(text: str) -> tuple[int, ...]:
         fail(f"年份格式应为 2023-2026 或 2025,2026，收到 {text!r}")
 
 
+WHOLE_YEAR_FORMATS = ("xlsx", "json")
+
+
+def _check_record_formats(formats: list[str], cases_per_year: int) -> None:
+    """Refuse unknown formats, and whole-file formats for years no import would accept."""
+    from opendip.ingest.limits import DEFAULT_LIMITS
+
+    unknown = sorted(set(formats) - {"csv", *WHOLE_YEAR_FORMATS})
+    if unknown:
+        fail(f"--records 只能是 csv、xlsx、json，收到 {'、'.join(unknown)}")
+    whole = [f for f in formats if f in WHOLE_YEAR_FORMATS]
+    if whole and cases_per_year > DEFAULT_LIMITS.max_rows:
+        fail(
+            f"--records {'、'.join(whole)}：每年 {cases_per_year:,} 例超过单个文件的导入上限 "
+            f"{DEFAULT_LIMITS.max_rows:,} 行；大区域请用 csv（逐块写出，按上限分文件）"
+        )
+
+
 def _write_records(out: Path, years: tuple[int, ...], formats: list[str]) -> list[Path]:
-    """settlement_lists_<year>/ in the multi-record structure, per requested format."""
+    """settlement_lists_<year>/ in the multi-record structure, per requested format. CSV is
+    written a slice of cases at a time (any size of year); xlsx and json are one file each,
+    built from the whole year (refused beforehand above the import's row limit)."""
     if not formats:
         return []
     import pyarrow.parquet as pq
 
     from opendip.codes import demo_code_tables
-    from opendip.ingest.settlement_export import records_from_flat, write_records
+    from opendip.ingest.settlement_export import (
+        flat_file_records,
+        records_from_flat,
+        write_records,
+        write_records_csv,
+    )
 
-    unknown = sorted(set(formats) - {"csv", "xlsx", "json"})
-    if unknown:
-        fail(f"--records 只能是 csv、xlsx、json，收到 {'、'.join(unknown)}")
+    codes = demo_code_tables()
     paths: list[Path] = []
     for year in years:
-        cases = pq.read_table(out / f"cases_{year}.parquet")
-        records = records_from_flat(cases, demo_code_tables())
-        paths += write_records(records, out / f"settlement_lists_{year}", formats)
+        cases = out / f"cases_{year}.parquet"
+        target = out / f"settlement_lists_{year}"
+        if "csv" in formats:
+            paths += write_records_csv(flat_file_records(cases, codes), target / "csv")
+        whole = [f for f in formats if f in WHOLE_YEAR_FORMATS]
+        if whole:
+            records = records_from_flat(pq.read_table(cases), codes)
+            paths += write_records(records, target, whole)
     return paths
 
 
@@ -83,6 +111,7 @@ def synth(
 ) -> None:
     """生成合成示范区域（含注入异常及真实标签）/ generate a synthetic region with labels."""
     year_list = _years(years)
+    _check_record_formats(records or [], cases_per_year)
     if not year_list or any(not 2000 <= y <= 2100 for y in year_list):
         fail(f"年份应在 2000–2100 之间，收到 {years!r}")
     rates = Rates(

@@ -304,7 +304,9 @@ def _duplicate_key_errors(
     if len(ids) == 0:
         return []
     present = pc.is_valid(ids).to_numpy(zero_copy_only=False)
-    codes = ids.dictionary_encode().indices.to_numpy(zero_copy_only=False)
+    # a missing key has a null code (numpy would make the codes floats): only present keys
+    # are compared, so any filler will do
+    codes = pc.fill_null(ids.dictionary_encode().indices, 0).to_numpy(zero_copy_only=False)
     n_ids = int(pc.count_distinct(ids).as_py())
     if n_ids == int(present.sum()):
         return []

@@ -14,9 +14,10 @@ days later.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -51,9 +52,16 @@ def _repeat(value: object, n: int, type_: pa.DataType = _STR) -> pa.Array:
     return pa.array([value] * n, type_) if n else pa.array([], type_)
 
 
-def records_from_flat(cases: pa.Table, codes: object | None = None) -> dict[str, pa.Table]:
+def records_from_flat(
+    cases: pa.Table, codes: object | None = None, first: np.ndarray | None = None
+) -> dict[str, pa.Table]:
     """Main and child records (contract tables of `opendip.contract.settlement`) of a flat
-    `cases` table. With `codes` (a `CodeTables`), diagnosis and procedure names are filled."""
+    `cases` table. With `codes` (a `CodeTables`), diagnosis and procedure names are filled.
+
+    `first` marks the rows that carry child records (the first occurrence of each 结算清单号,
+    `first_occurrences`); by default it is computed on `cases` itself. A caller converting a
+    large table slice by slice passes each slice's part of the whole table's mask, so that a
+    number repeated across slices still has its children once."""
     cases = cases.combine_chunks()
     n = cases.num_rows
     admit = _at(cases["admit_date"], 8 * 3600)
@@ -100,12 +108,10 @@ def records_from_flat(cases: pa.Table, codes: object | None = None) -> dict[str,
     records = {"settlement_lists": _conform(RECORD_TYPES["settlement_lists"], header)}
     # A repeated 结算清单号 cannot carry its own child records (they join by that number): the
     # children are written for the first occurrence only; the importer quarantines the repeat.
-    first = np.zeros(n, dtype=bool)
-    if n:
-        _, first_index = np.unique(
-            pc.fill_null(cases["case_id"], "").to_numpy(zero_copy_only=False), return_index=True
-        )
-        first[first_index] = True
+    if first is None:
+        first = first_occurrences(cases["case_id"])
+    elif len(first) != n:
+        raise ValueError(f"first: {len(first)} flags for {n} cases")
     cases = cases.filter(pa.array(first))
     admit, discharge, icu_days = (a.filter(pa.array(first)) for a in (admit, discharge, icu_days))
     records["diagnoses"] = _diagnoses(cases, codes)
@@ -126,6 +132,53 @@ def records_from_flat(cases: pa.Table, codes: object | None = None) -> dict[str,
     records["fees"] = _fees(cases)
     records["funds"] = _funds(cases)
     return records
+
+
+def first_occurrences(case_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """True on the first row of each 结算清单号 (missing numbers count as one number)."""
+    first = np.zeros(len(case_ids), dtype=bool)
+    if len(case_ids):
+        _, first_index = np.unique(
+            pc.fill_null(case_ids, "").to_numpy(zero_copy_only=False), return_index=True
+        )
+        first[first_index] = True
+    return first
+
+
+def first_occurrences_in_file(path: str | Path) -> np.ndarray:
+    """`first_occurrences` of a Parquet file's `case_id` column, computed by DuckDB (out of
+    core) so that a year of tens of millions of cases need not be held in Python."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        n = con.execute("SELECT count(*) FROM read_parquet(?)", [str(path)]).fetchone()[0]
+        rows = con.execute(
+            "SELECT min(file_row_number) FROM read_parquet(?, file_row_number = true) "
+            "GROUP BY coalesce(case_id, '')",
+            [str(path)],
+        ).fetchnumpy()
+    finally:
+        con.close()
+    first = np.zeros(n, dtype=bool)
+    first[next(iter(rows.values())).astype(np.int64)] = True
+    return first
+
+
+def flat_file_records(
+    path: str | Path, codes: object | None = None, batch_rows: int = 122_880
+) -> Iterator[dict[str, pa.Table]]:
+    """The records of a flat cases Parquet file, a slice of `batch_rows` cases at a time
+    (memory bounded by the slice, not by the year); concatenated, they equal
+    `records_from_flat` of the whole file."""
+    import pyarrow.parquet as pq
+
+    first = first_occurrences_in_file(path)
+    start = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+        cases = pa.Table.from_batches([batch])
+        yield records_from_flat(cases, codes, first[start : start + cases.num_rows])
+        start += cases.num_rows
 
 
 def _conform(contract: TableContract, columns: dict[str, pa.Array]) -> pa.Table:
@@ -157,8 +210,12 @@ def _diagnoses(cases: pa.Table, codes: object | None) -> pa.Table:
     m = main.num_rows
     other_ids, other_codes = _explode(cases, "other_diagnoses")
     k = len(other_codes)
-    # condition on admission: 1 有 for the main diagnosis, 1/3 alternating for the others
-    conditions = np.where(np.arange(k) % 3 == 2, "3", "1")
+    # condition on admission: 1 有 for the main diagnosis; for the others 3 情况不明 on every
+    # third of a case's list, else 1 (by position in the case, so any slice gives the same)
+    lists = cases["other_diagnoses"].combine_chunks()
+    starts = lists.offsets.to_numpy()[pc.list_parent_indices(lists).to_numpy()]
+    in_case = np.arange(k) + lists.offsets[0].as_py() - starts
+    conditions = np.where(in_case % 3 == 2, "3", "1")
     tcm = cases.filter(
         pc.and_(
             pc.equal(pc.utf8_slice_codeunits(cases["case_id"], -2), "20"),
@@ -343,7 +400,7 @@ def _cell_texts(table: pa.Table, contract: TableContract) -> dict[str, list[str]
 
 
 def write_records_csv(
-    records: dict[str, pa.Table],
+    records: dict[str, pa.Table] | Iterable[dict[str, pa.Table]],
     directory: str | Path,
     encoding: str = "utf-8",
     max_rows_per_file: int | None = None,
@@ -353,29 +410,80 @@ def write_records_csv(
 
     A record type with more rows than `max_rows_per_file` (default: the import's per-file
     row limit, `ImportLimits.max_rows`) is written as numbered parts (``fees_001.csv``,
-    ``fees_002.csv`` …), as large exports are split, so that every part can be imported."""
-    import csv
-
+    ``fees_002.csv`` …), as large exports are split, so that every part can be imported.
+    `records` may also be an iterable of record slices (`flat_file_records`): they are
+    written as they come, giving the same files as their concatenation."""
     from opendip.ingest.limits import DEFAULT_LIMITS
 
-    limit = max_rows_per_file or DEFAULT_LIMITS.max_rows
+    slices = [records] if isinstance(records, dict) else records
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for record_type, table in records.items():
+    with _CsvParts(directory, encoding, max_rows_per_file or DEFAULT_LIMITS.max_rows) as parts:
+        for piece in slices:
+            for record_type, table in piece.items():
+                parts.write(record_type, table)
+    return parts.paths()
+
+
+class _CsvParts:
+    """Open part files per record type; a part is closed when it holds `limit` rows. A record
+    type written as a single part is named without a number (``fees.csv``)."""
+
+    def __init__(self, directory: Path, encoding: str, limit: int) -> None:
+        self.directory, self.encoding, self.limit = directory, encoding, limit
+        self.written: dict[str, list[Path]] = {}
+        self.open: dict[str, tuple[Any, Any, int]] = {}  # type → (file, writer, rows in it)
+
+    def __enter__(self) -> _CsvParts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fh, _, _ in self.open.values():
+            fh.close()
+        self.open.clear()
+        if exc[0] is None:
+            self._name_single_parts()
+
+    def write(self, record_type: str, table: pa.Table) -> None:
         contract = RECORD_TYPES[record_type]
-        parts = max(1, -(-table.num_rows // limit))
-        for k in range(parts):
-            part = table.slice(k * limit, limit)
+        self.written.setdefault(record_type, [])
+        if not self.written[record_type]:
+            self._next_part(record_type)  # a record type without rows still gets its header
+        done = 0
+        while done < table.num_rows:
+            fh, writer, rows = self.open[record_type]
+            if rows == self.limit:
+                self._next_part(record_type)
+                fh, writer, rows = self.open[record_type]
+            part = table.slice(done, self.limit - rows)
             cells = _cell_texts(part, contract)
-            name = record_type if parts == 1 else f"{record_type}_{k + 1:03d}"
-            path = directory / f"{name}.csv"
-            with path.open("w", encoding=encoding, newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow([national_code(contract, c) for c in contract.names])
-                w.writerows(zip(*(cells[c] for c in contract.names), strict=True))
-            paths.append(path)
-    return paths
+            writer.writerows(zip(*(cells[c] for c in contract.names), strict=True))
+            self.open[record_type] = (fh, writer, rows + part.num_rows)
+            done += part.num_rows
+
+    def _next_part(self, record_type: str) -> None:
+        import csv
+
+        if record_type in self.open:
+            self.open.pop(record_type)[0].close()
+        contract = RECORD_TYPES[record_type]
+        paths = self.written[record_type]
+        path = self.directory / f"{record_type}_{len(paths) + 1:03d}.csv"
+        fh = path.open("w", encoding=self.encoding, newline="")
+        writer = csv.writer(fh)
+        writer.writerow([national_code(contract, c) for c in contract.names])
+        paths.append(path)
+        self.open[record_type] = (fh, writer, 0)
+
+    def _name_single_parts(self) -> None:
+        for record_type, paths in self.written.items():
+            if len(paths) == 1:
+                single = self.directory / f"{record_type}.csv"
+                paths[0].replace(single)
+                paths[0] = single
+
+    def paths(self) -> list[Path]:
+        return [p for paths in self.written.values() for p in paths]
 
 
 def write_records_excel(records: dict[str, pa.Table], path: str | Path) -> Path:

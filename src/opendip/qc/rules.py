@@ -19,7 +19,8 @@ in_code_table, code_flag, unique, list_no_duplicates, conditional. Conditions (`
 `if`, `then`) are one-key mappings: not_null, is_null, not_empty, in_set, compare,
 any_prefix, all, any, not. Operands: a field name, `{value: x}`, `{param: name}` (a
 `qc.` policy parameter, or `run_date`), `{days_between: [from, to], same_day: operand}`.
-Amounts compared with money fields are written in yuan. Nothing here is ever `eval`-ed:
+Amounts compared with money fields are written in yuan; a range's min/max and a sum_equals
+tolerance are constants or parameters, never fields. Nothing here is ever `eval`-ed:
 each primitive is compiled to an Ibis expression (batch) and to a Python function
 (single case) by `opendip.qc.batch` / `opendip.qc.single`.
 """
@@ -484,6 +485,8 @@ def _kind_problems(rule: Rule) -> list[str]:
                 out.append("range 的 min/max 只能是常数或政策参数（比较两个字段请用 compare）")
     if isinstance(c, SumEquals):
         kinds([*c.parts, c.total], ("int", "money"), "sum_equals 只能相加数值或金额字段")
+        if c.tolerance is not None and c.tolerance.fields():
+            out.append("sum_equals 的 tolerance 只能是常数或政策参数")
     if isinstance(c, Unique):
         if len(rule.fields) != 1:
             out.append("unique 须且只能指定一个字段")
