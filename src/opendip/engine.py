@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import ibis
+import ibis.expr.datatypes as dt
 import pyarrow as pa
 import pyarrow.parquet as pq
 from ibis.backends import BaseBackend
@@ -146,6 +147,17 @@ def ordered_collect(value: Any, *keys: Any, where: Any = None) -> Any:
     fields = {f"k{i}": key for i, key in enumerate(keys)}
     fields["v"] = value
     return ibis.struct(fields).collect(where=where).sort().map(lambda item: item.v)
+
+
+@ibis.udf.scalar.builtin(name="xxhash64")
+def _xxhash64(value) -> dt.int64:  # type: ignore[empty-body]
+    """Spark's 64-bit hash (its `hash` has 32 bits)."""
+
+
+def hash64(value: ibis.Value, spark: bool = False) -> ibis.IntegerValue:
+    """A 64-bit hash of `value`: DuckDB's `hash`, Spark's `xxhash64` (its `hash` has 32
+    bits). A join key, never an identity: callers check collisions."""
+    return _xxhash64(value) if spark else value.hash()
 
 
 def table_from_arrow(con: BaseBackend, table: pa.Table, name: str) -> ibis.Table:

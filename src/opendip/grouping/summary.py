@@ -26,12 +26,15 @@ def _counts(table: pa.Table, column: str) -> dict[Any, int]:
     return dict(sorted(pairs, key=lambda p: (-p[1], p[0] is None, p[0] or "")))
 
 
-def grouping_summary(grouped: pa.Table, cases: pa.Table | None = None) -> dict[str, Any]:
+def grouping_summary(
+    grouped: pa.Table, cases: pa.Table | None = None, hospital: pa.Array | None = None
+) -> dict[str, Any]:
     """入组率 = cases with a group (any type but 'unmatched') ÷ cases.
 
     Also: 入组率 of the cases QC did not block (`grouping_rate_qc_clean`), cases by group
-    type, unmatched by step and the most frequent reasons; by hospital when `cases`
-    (case_id, hospital_id) is given.
+    type, unmatched by step and the most frequent reasons; by hospital when the hospitals
+    are given: `hospital` (the hospital of each row of `grouped`, e.g. carried through the
+    grouping query: nothing read twice) or `cases` (case_id, hospital_id).
     """
     n = grouped.num_rows
     is_unmatched = pc.equal(grouped["group_type"], "unmatched")
@@ -48,36 +51,63 @@ def grouping_summary(grouped: pa.Table, cases: pa.Table | None = None) -> dict[s
         "unmatched_by_step": by_step,
         "unmatched_top_reasons": dict(list(_counts(unmatched, "reason").items())[:TOP_REASONS]),
     }
-    if cases is not None:
-        # Per hospital in DuckDB (in-process, zero-copy on the Arrow tables): a case id
-        # listed twice counts under its smallest hospital id, as every row of it counts.
-        import ibis
-
-        flags = pa.table(
-            {"case_id": grouped["case_id"], "grouped": pc.cast(pc.invert(is_unmatched), pa.int64())}
+    if hospital is None and cases is not None:
+        # The hospital of each grouped row's case id (its smallest, as below).
+        per_case = _smallest_hospital(cases["case_id"], cases["hospital_id"])
+        hospital = _lookup(grouped["case_id"], per_case)
+    if hospital is not None:
+        out["grouping_rate_by_hospital"] = _rate_by_hospital(
+            grouped["case_id"], _array(hospital), pc.invert(is_unmatched)
         )
-        f = ibis.memtable(flags)
-        c = ibis.memtable(cases.select(["case_id", "hospital_id"]))
-        hosp = c.group_by("case_id").aggregate(hospital_id_min=c.hospital_id.min())
-        j = f.left_join(hosp, "case_id")
-        per = ibis.duckdb.connect().to_pyarrow(
-            j.group_by("hospital_id_min").aggregate(
-                grouped_sum=j.grouped.sum(), grouped_count=j.count()
-            )
-        )
-        out["grouping_rate_by_hospital"] = {
-            (h or "?"): round(g / c, 4)
-            for h, g, c in sorted(
-                zip(
-                    per["hospital_id_min"].to_pylist(),
-                    per["grouped_sum"].to_pylist(),
-                    per["grouped_count"].to_pylist(),
-                    strict=True,
-                ),
-                key=lambda r: r[0] or "",
-            )
-        }
     return out
+
+
+def _smallest_hospital(case_id: pa.ChunkedArray | pa.Array, hospital: pa.Array) -> pa.Table:
+    """case_id, hospital_id: each case id's smallest hospital id (null when it has none)."""
+    t = pa.table({"case_id": case_id, "hospital_id": hospital})
+    per = t.group_by("case_id").aggregate([("hospital_id", "min")])
+    return per.select(["case_id", "hospital_id_min"]).rename_columns(["case_id", "hospital_id"])
+
+
+def _lookup(case_id: pa.ChunkedArray | pa.Array, per_case: pa.Table) -> pa.Array:
+    """The hospital of each of `case_id` in `per_case` (null when absent)."""
+    at = pc.index_in(case_id, value_set=per_case["case_id"].combine_chunks())
+    return pc.take(per_case["hospital_id"], at)
+
+
+def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _rate_by_hospital(
+    case_id: pa.ChunkedArray, hospital: pa.Array, grouped: pa.ChunkedArray
+) -> dict[str, float]:
+    """入组率 per hospital, in Arrow (no engine): every row counts, a case id listed twice
+    under its smallest hospital id, a row without hospital under "?"."""
+    counts = pc.value_counts(case_id)
+    twice = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+    if len(twice):
+        # Rare: only the rows of repeated case ids are looked at again.
+        again = pc.is_in(case_id, value_set=twice)
+        sub = pa.table({"case_id": case_id, "hospital_id": hospital}).filter(again)
+        smallest = _lookup(sub["case_id"], _smallest_hospital(sub["case_id"], sub["hospital_id"]))
+        hospital = pc.replace_with_mask(
+            _array(hospital), _array(again), _array(smallest).cast(hospital.type)
+        )
+    t = pa.table({"hospital_id": hospital, "grouped": pc.cast(grouped, pa.int64())})
+    per = t.group_by("hospital_id").aggregate([("grouped", "sum"), ("grouped", "count")])
+    return {
+        (h or "?"): round(g / c, 4)
+        for h, g, c in sorted(
+            zip(
+                per["hospital_id"].to_pylist(),
+                per["grouped_sum"].to_pylist(),
+                per["grouped_count"].to_pylist(),
+                strict=True,
+            ),
+            key=lambda r: r[0] or "",
+        )
+    }
 
 
 def compare_groupings(old: pa.Table, new: pa.Table) -> pa.Table:
