@@ -65,3 +65,7 @@ def test_summary_from_hospitals_carried_with_the_rows_equals_the_cases_lookup() 
     # Without the repeat: H1 = b, c → 1/2; H2 = a, e → 2/2.
     once = grouping_summary(grouped.slice(0, 5), hospital=hospital.slice(0, 5))
     assert once["grouping_rate_by_hospital"] == {"?": 0.0, "H1": 0.5, "H2": 1.0}
+    # Sorted by case id (as `opendip group` returns rows): repeats found by neighbours.
+    order = [0, 5, 1, 2, 3, 4]  # a, a, b, c, d, e
+    by_id = grouping_summary(grouped.take(order), hospital=hospital.take(order))
+    assert by_id == s
