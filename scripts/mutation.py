@@ -89,7 +89,8 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
             "-k",
             "in_one_batch or tolerance or operators or single_case or all_examples or wrong_kind"
             " or wrong_type or no_amount or same_day_field or per_field or run_date_defaults"
-            " or blank_is_missing or money_constant or conditional_finding or unique_with_when",
+            " or blank_is_missing or money_constant or conditional_finding or unique_with_when"
+            " or do_not_print or constant",
         ],
         [
             "opendip.qc.single.xǁCaseCheckerǁ_operand__*",

@@ -63,7 +63,12 @@ def load(path: Path) -> dict[str, Any]:
         "title": doc["title"],
         "policy": b.policy(**(doc.get("policy") or {})),
         "groups": groups,
-        "hospitals": [b.hospital(h["hospital_id"], h.get("level")) for h in doc["hospitals"]],
+        "hospitals": [
+            b.hospital(
+                h["hospital_id"], h.get("level"), bonus_coefficient=h.get("bonus_coefficient")
+            )
+            for h in doc["hospitals"]
+        ],
         "point_values": {k: Decimal(str(v)) for k, v in doc["point_values"].items()},
         "cases": cases,
     }

@@ -492,6 +492,9 @@ def test_days_between_with_a_same_day_field_reads_it_from_the_case(runner):
         clean_case(case_id="sd1", los_days=1, **same_day),
         clean_case(case_id="five", los_days=5),
         clean_case(case_id="four", los_days=4),
+        # a missing date: no day count, nothing to compare (either date alone)
+        clean_case(case_id="no_discharge", discharge_date=None),
+        clean_case(case_id="no_admission", admit_date=None),
     ]
     found = runner.both(cases, SAME_DAY_FIELD)
     assert [(f["case_id"], f["rule_id"], f["value"]) for f in found] == [("four", "QC-SD-F", "4")]
@@ -706,4 +709,37 @@ def test_unique_with_when_counts_every_row_and_reports_the_matching_ones(runner)
         ("B", "B", "清单号 B 重复"),
         ("B", "B", "清单号 B 重复"),
         ("B", "B", "清单号 B 重复"),
+    ]
+
+
+#: Code-flag rules whose messages print neither sex nor age still read them (the batch keeps
+#: only the columns a rule reads or prints before unnesting the codes).
+CODE_FLAGS_UNPRINTED = rules_from(
+    {
+        "id": "QC-CF-SEX", "name": "性别", "level": "error",
+        "fields": ["main_diagnosis", "other_diagnoses"],
+        "message": "{label} {value}（{name}）与性别不符",
+        "check": {"type": "code_flag", "table": "diagnosis", "flag": "sex"},
+    },
+    {
+        "id": "QC-CF-AGE", "name": "年龄", "level": "error",
+        "fields": ["main_diagnosis", "other_diagnoses"],
+        "message": "{label} {value}（{name}）与年龄不符",
+        "check": {"type": "code_flag", "table": "diagnosis", "flag": "age"},
+    },
+)  # fmt: skip
+
+
+def test_code_flag_rules_read_sex_and_age_they_do_not_print(runner):
+    cases = [
+        clean_case(case_id="fine"),
+        clean_case(case_id="sex", other_diagnoses=["D25.900"]),  # female-only code, sex 1
+        clean_case(case_id="days", age=0, age_days=29, other_diagnoses=["P07.300"]),  # ≤ 28
+        clean_case(case_id="years", age=15, other_diagnoses=["J05.000"]),  # ≤ 5110 days
+    ]
+    found = runner.both(cases, CODE_FLAGS_UNPRINTED)
+    assert [(f["case_id"], f["rule_id"], f["value"], f["message"]) for f in found] == [
+        ("days", "QC-CF-AGE", "P07.300", "其他诊断代码 P07.300（早产儿）与年龄不符"),
+        ("sex", "QC-CF-SEX", "D25.900", "其他诊断代码 D25.900（子宫平滑肌瘤）与性别不符"),
+        ("years", "QC-CF-AGE", "J05.000", "其他诊断代码 J05.000（急性阻塞性喉炎）与年龄不符"),
     ]

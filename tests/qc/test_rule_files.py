@@ -258,3 +258,100 @@ def test_a_money_constant_that_is_no_amount_is_refused_naming_the_rule_file():
     with pytest.raises(RuleSetError) as info:
         QcContext(rules, policy_with({"qc.run_date": RUN_DATE}))
     assert info.value.issues == [f"规则 QC-T-001: 常数 {day!r} 的值 {day!r} 不是金额（元）"]
+
+
+def _compare_rule(rule_id: str, left: str, right: object) -> dict:
+    return {
+        **GOOD,
+        "id": rule_id,
+        "field": left,
+        "check": {"type": "compare", "left": left, "op": "<=", "right": {"value": right}},
+    }
+
+
+def test_constants_are_converted_to_the_kind_of_the_field_they_meet():
+    rules = rules_from(
+        _compare_rule("QC-T-001", "admit_date", "2026-01-02"),  # text → date
+        _compare_rule("QC-T-002", "age", "5"),  # text → int
+        _compare_rule("QC-T-003", "age", 7.0),  # a whole Decimal → int
+        _compare_rule("QC-T-004", "total_cost", "0.5"),  # yuan → fen
+        _compare_rule("QC-T-005", "sex", "2"),  # text stays text
+    )
+    ctx = QcContext(rules, policy_with({"qc.run_date": RUN_DATE}))
+    kinds = ["date", "int", "int", "money", "string"]
+    got = [ctx.constant(r.check.right, k, r) for r, k in zip(rules.rules, kinds, strict=True)]
+    assert got == [dt.date(2026, 1, 2), 5, 7, 50, "2"]
+    assert [type(v) for v in got] == [dt.date, int, int, int, str]
+
+
+def test_every_bad_constant_is_listed_when_the_run_starts():
+    """Each problem of each rule is kept (not only the last), with the rule file's name; an
+    integer must be a whole number written as one."""
+    rules = rules_from(
+        _compare_rule("QC-T-001", "age", "abc"),
+        _compare_rule("QC-T-002", "age", 1.5),
+        _compare_rule("QC-T-003", "los_days", "2.0"),  # a whole number: accepted
+    )
+    with pytest.raises(RuleSetError) as info:
+        QcContext(rules, policy_with({"qc.run_date": RUN_DATE}))
+    assert info.value.source == rules.source
+    assert info.value.issues == [
+        "规则 QC-T-001: 常数 'abc' 的值 'abc' 不是整数",
+        "规则 QC-T-002: 常数 Decimal('1.5') 的值 Decimal('1.5') 不是整数",
+    ]
+
+
+def test_every_constant_position_is_checked_when_the_run_starts():
+    """A bad constant anywhere in a rule (range bounds, tolerance, a same-day count, the
+    conditions of a conditional and of `when`) fails QcContext, before any case is read."""
+    bad_int = {"value": "x"}
+    req = {"type": "required"}
+    too_old = {"compare": {"left": "age", "op": ">", "right": bad_int}}
+    rules = rules_from(
+        {**GOOD, "id": "QC-T-001", "field": "age", "check": {"type": "range", "min": bad_int}},
+        {**GOOD, "id": "QC-T-002", "field": "age", "check": {"type": "range", "max": bad_int}},
+        {
+            **GOOD,
+            "id": "QC-T-003",
+            "field": "total_cost",
+            "check": {
+                "type": "sum_equals",
+                "parts": ["fee_bed", "fee_surgery"],
+                "total": "total_cost",
+                "tolerance": {"value": "y"},
+            },
+        },
+        {
+            **GOOD,
+            "id": "QC-T-004",
+            "field": "los_days",
+            "check": {
+                "type": "compare",
+                "left": "los_days",
+                "op": "==",
+                "right": {"days_between": ["admit_date", "discharge_date"], "same_day": bad_int},
+            },
+        },
+        {
+            **GOOD,
+            "id": "QC-T-005",
+            "check": {"type": "conditional", "if": too_old, "then": {"not_null": ["age"]}},
+        },
+        {
+            **GOOD,
+            "id": "QC-T-006",
+            "check": {"type": "conditional", "if": {"not_null": ["age"]}, "then": too_old},
+        },
+        {**GOOD, "id": "QC-T-007", "check": req, "when": {"not": too_old}},
+    )
+    with pytest.raises(RuleSetError) as info:
+        QcContext(rules, policy_with({"qc.run_date": RUN_DATE}))
+    assert info.value.issues == [
+        "规则 QC-T-001: 常数 'x' 的值 'x' 不是整数",
+        "规则 QC-T-002: 常数 'x' 的值 'x' 不是整数",
+        "规则 QC-T-003: 常数 'y' 的值 'y' 不是金额（元）",
+        "规则 QC-T-004: 常数 'x' 的值 'x' 不是整数",
+        "规则 QC-T-005: 常数 'x' 的值 'x' 不是整数",
+        "规则 QC-T-006: 常数 'x' 的值 'x' 不是整数",
+        "规则 QC-T-007: 常数 'x' 的值 'x' 不是整数",
+    ]

@@ -482,3 +482,50 @@ def test_explain_false_leaves_the_sentence_out_but_keeps_the_facts():
     assert full["explanation"].startswith("病种G1基准分值100.0000")
     assert {**quiet, "explanation": full["explanation"]} == full  # 150 points either way
     assert quiet["case_score"] == D(150)
+
+
+def _batch(con, cases, point_values):
+    from opendip.scoring import score_cases
+
+    return score_cases(
+        con.create_table("cases", b.cases_table(cases), overwrite=True),
+        con.create_table(
+            "grouped", b.grouped_table([b.grouped(c["case_id"]) for c in cases]), overwrite=True
+        ),
+        con.create_table("directory", b.directory_table([b.group("G1")]), overwrite=True),
+        con.create_table("hospitals", b.hospitals_table([b.hospital("H005")]), overwrite=True),
+        b.policy(),
+        point_values=point_values,
+    )
+
+
+def test_the_batch_s_scored_table_is_the_contract_plus_its_extra_columns_with_or_without_money(
+    duck,
+):
+    from opendip.contract.tables import SCORED
+    from opendip.scoring.batch import EXTRA_COLUMNS
+
+    want = sorted([*SCORED.names, *EXTRA_COLUMNS])
+    case = b.case("C1", hospital_id="H005")
+    plain = _batch(duck, [case], None)
+    assert sorted(plain.scored.columns) == want
+    paid = _batch(duck, [case], {"employee": D(10), "resident": D(8)})
+    assert sorted(paid.scored.columns) == want  # no helper column (_pv, _amount) left
+    row = paid.contract().to_pyarrow().to_pylist()[0]
+    # 10 000 yuan at the tertiary mean: 100 points × 10 yuan = 1 000.00 yuan
+    assert (row["point_value"], row["dip_amount_fen"]) == (D("10.000000"), 100_000)
+
+
+def test_a_batch_pool_without_a_point_value_is_refused_naming_it():
+    from opendip.engine import connect
+    from opendip.scoring.errors import MissingParameterError
+
+    cases = [
+        b.case("C1", hospital_id="H005"),
+        b.case("C2", hospital_id="H005", insurance_type="resident"),
+    ]
+    with pytest.raises(MissingParameterError) as exc:
+        _batch(connect(), cases, {"employee": D(10)})
+    assert str(exc.value) == (
+        "缺少政策参数 settlement.budget.resident：统筹区 ['resident'] 没有点值。未计算金额，请在政策文件中补充。"
+    )
