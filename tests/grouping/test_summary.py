@@ -65,3 +65,18 @@ def test_summary_from_hospitals_carried_with_the_rows_equals_the_cases_lookup() 
     # Without the repeat: H1 = b, c → 1/2; H2 = a, e → 2/2.
     once = grouping_summary(grouped.slice(0, 5), hospital=hospital.slice(0, 5))
     assert once["grouping_rate_by_hospital"] == {"?": 0.0, "H1": 0.5, "H2": 1.0}
+    # Sorted by case id (as `opendip group` returns rows): repeats found by neighbours.
+    order = [0, 5, 1, 2, 3, 4]  # a, a, b, c, d, e
+    by_id = grouping_summary(grouped.take(order), hospital=hospital.take(order))
+    assert by_id == s
+
+
+def test_smallest_hospital_per_case_id_with_nulls() -> None:
+    """x is listed at H2 and H1 → H1 for both rows; the two rows without case id form one
+    group (H3, H4 → H3); y has no hospital → none."""
+    from opendip.grouping.summary import _smallest_per_case
+
+    ids = pa.array(["x", None, "x", "y", None])
+    hospitals = pa.array(["H2", "H3", "H1", None, "H4"])
+    got = _smallest_per_case(ids, hospitals).to_pylist()
+    assert got == ["H1", "H3", "H1", None, "H3"]

@@ -186,6 +186,16 @@ CASES = {
         ],
     ),
     "unknown_sex_skips_sex_rules": ({"sex": "9", "other_diagnoses": ["D25.900"]}, []),
+    # a missing discharge date: the required-field error only (no stay length to compare)
+    "missing_discharge_date": (
+        {"discharge_date": None},
+        [("QC-REQ-001", "discharge_date", None, "必填项 出院日期（discharge_date）为空")],
+    ),
+    # a missing age (years and days) is a required-field error only, never an age conflict
+    "missing_age_skips_age_rules": (
+        {"age": None, "other_diagnoses": ["P07.300"]},
+        [("QC-REQ-001", "age", None, "必填项 年龄（age）为空")],
+    ),
     # a missing sex is a required-field error only, never a sex conflict
     "missing_sex_skips_sex_rules": (
         {"sex": None, "other_diagnoses": ["D25.900"], "other_procedures": ["60.2900"]},

@@ -492,6 +492,9 @@ def test_days_between_with_a_same_day_field_reads_it_from_the_case(runner):
         clean_case(case_id="sd1", los_days=1, **same_day),
         clean_case(case_id="five", los_days=5),
         clean_case(case_id="four", los_days=4),
+        # a missing date: no day count, nothing to compare (either date alone)
+        clean_case(case_id="no_discharge", discharge_date=None),
+        clean_case(case_id="no_admission", admit_date=None),
     ]
     found = runner.both(cases, SAME_DAY_FIELD)
     assert [(f["case_id"], f["rule_id"], f["value"]) for f in found] == [("four", "QC-SD-F", "4")]

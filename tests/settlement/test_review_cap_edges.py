@@ -72,3 +72,17 @@ def test_clearing_one_past_the_cap_is_refused(con):
     ]
     with pytest.raises(ReviewCapError):
         _settle(con, 20, 2)
+
+
+def test_the_clearing_refusal_lists_every_hospital_over_the_cap():
+    from opendip.workflow.review_cap import CapExcess, excess_text
+
+    text = excess_text(
+        [CapExcess("H001", 2026, 1240, 63, 62), CapExcess("H002", 2026, 19, 1, 0)], FIVE
+    )
+    assert text == (
+        "特例单议通过病例超出上限（出院病例的 5%）："
+        "医院 H001 2026 年出院 1,240 例，最多 62 例，特例单议通过 63 例；"
+        "医院 H002 2026 年出院 19 例，最多 0 例，特例单议通过 1 例。"
+        "经办机构确认后可明确放行（记入审计日志），否则不予清算"
+    )

@@ -25,7 +25,7 @@ from opendip.cli.inputs import (
 )
 from opendip.codes import CodeTables
 from opendip.contract import GROUPED
-from opendip.engine import write_parquet
+from opendip.engine import fetch_arrow, write_parquet
 from opendip.grouping import group_cases
 from opendip.grouping.summary import compare_groupings, grouping_summary
 from opendip.policy import Policy
@@ -81,7 +81,7 @@ def group(
     # The batch plan keeps no row order; a stored order makes reruns byte-identical. The
     # engine sorts (in parallel) on every column, case id first: rows of a case id listed
     # twice then also come in one order whatever the input order or the engine's threads.
-    result = expr.order_by(*GROUPED.names).to_pyarrow()
+    result = fetch_arrow(expr.order_by(*GROUPED.names))
     grouped = GROUPED.conform(result)
     write_parquet(grouped, out)
     # Each row's hospital came with it: the summary reads neither the cases again nor

@@ -134,6 +134,20 @@ def diagnosis_chapter(code: str) -> str:
 
 def category_table() -> pa.Table:
     """category, block, chapter for every ICD-10 category: join it for batch lookups."""
+    if ICD10_CATEGORIES.exists():
+        # Read as it is shipped (sorted by category): building it from Python lists would
+        # import pandas (pyarrow checks for it), ~0.3 s of every `opendip group`.
+        import pyarrow.csv as csv
+
+        names = ["category", "block", "chapter"]
+        return csv.read_csv(
+            ICD10_CATEGORIES,
+            read_options=csv.ReadOptions(column_names=names),
+            parse_options=csv.ParseOptions(delimiter="\t", quote_char=False),
+            convert_options=csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
+            ),
+        )
     items = sorted(_icd10_ancestry().items())
     return pa.table(
         {

@@ -81,8 +81,8 @@ class CodeTables:
 def demo_code_tables() -> CodeTables:
     """The shipped demo tables (structurally realistic, not official)."""
     return CodeTables(
-        pq.read_table(DEMO_DIR / "diagnoses.parquet"),
-        pq.read_table(DEMO_DIR / "procedures.parquet"),
+        pq.ParquetFile(DEMO_DIR / "diagnoses.parquet").read(),
+        pq.ParquetFile(DEMO_DIR / "procedures.parquet").read(),
         source="demo",
     )
 

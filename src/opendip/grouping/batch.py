@@ -26,7 +26,7 @@ from opendip.directory.keys import (
     with_keys,
 )
 from opendip.directory.matching import core_candidates, core_choices, pick_core
-from opendip.engine import hash64
+from opendip.engine import fetch_arrow, hash64
 from opendip.policy import Policy
 
 COEFFICIENT = "decimal(10, 4)"
@@ -157,7 +157,7 @@ def profile_hash(t: ir.Table, columns: tuple[str, ...], spark: bool = False) -> 
 
 def hash_is_unique(t: ir.Table, key: str) -> bool:
     """Whether no two rows of `t` (a small materialised table) share a value of `key`."""
-    keys = t.select(key).to_pyarrow()[key]
+    keys = fetch_arrow(t.select(key))[key]
     return pc.count_distinct(keys).as_py() == len(keys)
 
 
