@@ -174,3 +174,13 @@ def test_a_total_score_below_one_point_still_has_a_point_value():
     # available 27,600 yuan ÷ 0.5 point = 55,200 yuan per point
     pv, target = final_point_value(p, pool_funds(p, "employee"), D("0.5"), 0)
     assert (pv, target) == (D("55200.000000"), D("27600"))
+
+
+def test_a_pool_without_a_budget_is_refused_naming_its_key():
+    with pytest.raises(MissingParameterError) as err:
+        pool_funds(pol(), "no_such_pool")
+    assert err.value.parameter == "settlement.budget.no_such_pool"
+    assert str(err.value) == (
+        "缺少政策参数 settlement.budget.no_such_pool：该统筹区没有年度预算。"
+        "未计算金额，请在政策文件中补充。"
+    )
