@@ -163,17 +163,19 @@ def test_band_contains_its_lower_edge_not_its_upper():
     assert rules.Band(None, None, D(2), D("0.5")).contains(D(0))
 
 
-def test_accepted_review_at_two_decimals():
+def test_accepted_review_at_two_decimals_single_and_batch(duck):
     pf = b.policy(scoring={"score_decimals": 2})
-    row = b.score_single(
-        b.case("S1", hospital_id="H005", total_cost=6_000_000),
-        b.grouped("S1"),
+    rows = b.score_both(
+        duck,
+        [b.case("S1", hospital_id="H005", total_cost=6_000_000)],
+        [b.grouped("S1")],
         [b.group("G1", mean_cost_tertiary_fen=1_000_000, mean_cost_fen=1_000_000)],
         [b.hospital("H005")],
         pf,
-        review={"case_id": "S1", "decision": "accept", "reviewed_score": D("321.55")},
-        point_value=D(10),
+        reviews=[{"case_id": "S1", "decision": "accept", "reviewed_score": D("321.55")}],
+        point_values={"employee": D(10), "resident": D(10)},
     )
+    row = rows["S1"]
     assert row["deviation"] == "special_review"
     assert row["case_score"] == D("321.55") and row["settled_score"] == D("321.55")
     assert row["dip_amount_fen"] == 321_550
@@ -330,17 +332,20 @@ def test_a_review_decision_that_is_neither_accept_nor_reject_is_refused(review, 
     assert str(exc.value) == f"特例单议字段 decision：{shown} 不是 accept/reject"
 
 
-def test_a_missing_auxiliary_coefficient_counts_as_one():
-    # base 100, no aux coefficient, 10 000 yuan at the 10 000 yuan mean: normal, 100 points
-    row = b.score_single(
-        b.case("C1", hospital_id="H9"),
-        b.grouped("C1", aux_coefficient=None),
+def test_a_missing_auxiliary_coefficient_counts_as_one_single_and_batch(duck):
+    # base 100, no aux coefficient, 10 000 yuan at the 10 000 yuan mean: normal, 100 points;
+    # 25 000 yuan: high, 100 × (2.5 − 2 + 1) = 150
+    rows = b.score_both(
+        duck,
+        [b.case("C1", hospital_id="H9"), b.case("C2", hospital_id="H9", total_cost=2_500_000)],
+        [b.grouped("C1", aux_coefficient=None), b.grouped("C2", aux_coefficient=None)],
         [b.group("G1")],
         [b.hospital("H9")],
         b.policy(),
-        point_value=D(10),
     )
-    assert (row["deviation"], row["case_score"]) == ("normal", D(100))
+    assert (rows["C1"]["deviation"], rows["C1"]["case_score"]) == ("normal", D(100))
+    assert (rows["C2"]["deviation"], rows["C2"]["case_score"]) == ("high", D(150))
+    assert rows["C1"]["aux_coefficient"] == D(1)
 
 
 # Third mutation session (docs/testing.md): the survivors of the full `scoring` run.
@@ -509,6 +514,11 @@ def test_the_batch_s_scored_table_is_the_contract_plus_its_extra_columns_with_or
     case = b.case("C1", hospital_id="H005")
     plain = _batch(duck, [case], None)
     assert sorted(plain.scored.columns) == want
+    # typed as the contract says, the money columns too while they are still empty
+    got = plain.contract().to_pyarrow().schema
+    assert [(f.name, f.type) for f in got] == [(f.name, f.type) for f in SCORED.schema]
+    extra = plain.scored.schema()
+    assert (str(extra["settled_units"]), str(extra["score_decimals"])) == ("int64", "int8")
     paid = _batch(duck, [case], {"employee": D(10), "resident": D(8)})
     assert sorted(paid.scored.columns) == want  # no helper column (_pv, _amount) left
     row = paid.contract().to_pyarrow().to_pylist()[0]
@@ -529,3 +539,111 @@ def test_a_batch_pool_without_a_point_value_is_refused_naming_it():
     assert str(exc.value) == (
         "缺少政策参数 settlement.budget.resident：统筹区 ['resident'] 没有点值。未计算金额，请在政策文件中补充。"
     )
+
+
+SCORE_TIMES_FRACTIONAL = {
+    "reference_mean": "score_times_factor",
+    "yuan_per_point": {"employee": D("120.125"), "resident": 100},
+}
+
+
+def test_score_times_factor_with_a_fractional_yuan_per_point_single_and_batch(duck):
+    # employees: 100 × 120.125 = 12 012.50 yuan (a fraction 24 025/2 fen per point);
+    # 30 031.25 yuan is 2.5× → high, 100 × 1.5 = 150; residents: 100 × 100 = 10 000 yuan,
+    # 30 000 yuan is 3× → high, 100 × 2 = 200
+    rows = b.score_both(
+        duck,
+        [
+            b.case("E1", hospital_id="H005", total_cost=3_003_125),
+            b.case("R1", hospital_id="H005", total_cost=3_000_000, insurance_type="resident"),
+        ],
+        [b.grouped("E1"), b.grouped("R1")],
+        [b.group("G1")],
+        [b.hospital("H005")],
+        b.policy(scoring=SCORE_TIMES_FRACTIONAL),
+    )
+    got = {k: (r["deviation"], r["case_score"], r["mean_cost_fen"]) for k, r in rows.items()}
+    assert got == {"E1": ("high", D(150), 1_201_250), "R1": ("high", D(200), 1_000_000)}
+
+
+def test_a_zero_group_mean_is_no_mean_single_and_batch():
+    """A mean of 0 is refused like a missing one where the case needs it, and shown as none
+    where it does not (a bed-day group)."""
+    from opendip.engine import connect
+    from opendip.scoring.errors import InputDataError
+
+    groups = [
+        b.group("G0", mean_cost_tertiary_fen=0, mean_cost_fen=0),
+        b.group("BD0", group_type="special", score_per_day=D("4.5"), mean_cost_tertiary_fen=0),
+    ]
+    # bed day: 4.5 × 10 days = 45 points, no mean shown (and no cost ratio)
+    rows = b.score_both(
+        connect(),
+        [b.case("B1", hospital_id="H005", los_days=10)],
+        [b.grouped("B1", group_code="BD0", group_type="special")],
+        groups,
+        [b.hospital("H005")],
+        b.policy(),
+    )
+    assert (rows["B1"]["case_score"], rows["B1"]["mean_cost_fen"]) == (D(45), None)
+    assert rows["B1"]["cost_ratio"] is None
+    args = ([b.case("C1", hospital_id="H005")], [b.grouped("C1", group_code="G0")], groups)
+    with pytest.raises(InputDataError) as exc:
+        b.score_single(args[0][0], args[1][0], groups, [b.hospital("H005")], b.policy())
+    assert str(exc.value) == "directory 表字段 mean_cost_fen：病种没有可用的次均费用（例如：G0）"
+    with pytest.raises(InputDataError) as exc:
+        b.score_both(connect(), *args, [b.hospital("H005")], b.policy())
+    assert str(exc.value) == (
+        "directory 表字段 mean_cost_fen：1 例所入病种没有可用的次均费用（为空或为 0），"
+        "无法判定费用偏差（例如：G0）"
+    )
+
+
+@pytest.mark.parametrize("los", [0, None])
+def test_a_bed_day_case_without_a_positive_stay_is_refused_single_and_batch(los):
+    from opendip.engine import connect
+    from opendip.scoring.errors import InputDataError
+
+    args = (
+        [b.case("B1", hospital_id="H005", los_days=los)],
+        [b.grouped("B1", group_code="BD", group_type="special")],
+        [b.group("BD", group_type="special", score_per_day=D("4.5"))],
+        [b.hospital("H005")],
+        b.policy(),
+    )
+    with pytest.raises(InputDataError) as exc:
+        b.score_single(args[0][0], args[1][0], *args[2:])
+    assert str(exc.value) == (
+        "cases 表字段 los_days：按床日付费病例住院天数为空或不大于 0（例如：B1）"
+    )
+    with pytest.raises(InputDataError) as exc:
+        b.score_both(connect(), *args)
+    assert str(exc.value) == (
+        "cases 表字段 los_days：1 例按床日付费病例住院天数为空或不大于 0（例如：B1）"
+    )
+
+
+def test_without_an_all_case_mean_only_fallback_cases_are_refused_single_and_batch():
+    from opendip.engine import connect
+    from opendip.scoring import score_cases
+    from opendip.scoring.errors import MissingParameterError
+
+    pf = b.policy(scoring={"all_case_mean_yuan": None})
+    core = ([b.case("C1", hospital_id="H005")], [b.grouped("C1")])
+    rows = b.score_both(connect(), *core, [b.group("G1")], [b.hospital("H005")], pf)
+    assert (rows["C1"]["case_score"], rows["C1"]["all_case_mean_fen"]) == (D(100), None)
+    fb = b.grouped("F1", group_code="BLANK", group_type="fallback", base_score=None)
+    args = ([b.case("F1", hospital_id="H005")], [fb], [b.group("G1")], [b.hospital("H005")], pf)
+    with pytest.raises(MissingParameterError) as exc:
+        b.score_single(args[0][0], fb, *args[2:])
+    assert exc.value.parameter == "scoring.all_case_mean_yuan"
+    con = connect()  # the batch alone (score_both would let the single path refuse it)
+    with pytest.raises(MissingParameterError) as exc:
+        score_cases(
+            con.create_table("cases", b.cases_table(args[0])),
+            con.create_table("grouped", b.grouped_table(args[1])),
+            con.create_table("directory", b.directory_table(args[2])),
+            con.create_table("hospitals", b.hospitals_table(args[3])),
+            pf,
+        )
+    assert exc.value.parameter == "scoring.all_case_mean_yuan"
