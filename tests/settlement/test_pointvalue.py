@@ -184,3 +184,39 @@ def test_a_pool_without_a_budget_is_refused_naming_its_key():
         "缺少政策参数 settlement.budget.no_such_pool：该统筹区没有年度预算。"
         "未计算金额，请在政策文件中补充。"
     )
+
+
+def test_a_budget_of_0_fen_is_refused_and_1_fen_is_a_budget():
+    from opendip.settlement.errors import SettlementError
+
+    # 0.004 yuan is positive (the policy accepts it) but 0.4 fen rounds to 0 fen
+    p = pol(settlement={"budget": {"employee": {"fund_budget_yuan": D("0.004")}}})
+    with pytest.raises(SettlementError) as err:
+        pool_funds(p, "employee")
+    assert str(err.value) == "政策参数 settlement.budget.employee.fund_budget_yuan 必须大于 0"
+    # 0.005 yuan = 0.5 fen → 1 fen (half up); 8 % reserve of 1 fen = 0.08 → 0
+    p = pol(settlement={"budget": {"employee": {"fund_budget_yuan": D("0.005")}}})
+    assert pool_funds(p, "employee").as_dict() == {
+        "pool": "employee",
+        "budget_fen": 1,
+        "reserve_fen": 0,
+        "non_dip_ffs_fen": 0,
+        "available_fen": 1,
+    }
+
+
+def test_a_pool_without_a_budget_has_no_budget_point_value_from_the_policy():
+    """Only history can give it one; without history the refusal names the pool's key."""
+    with pytest.raises(MissingParameterError) as err:
+        budget_point_value(pol(), "no_such_pool")
+    assert err.value.parameter == "settlement.budget.no_such_pool.budget_point_value"
+    history = pa.table(
+        {
+            "pool": ["no_such_pool"],
+            "year": [2025],
+            "total_cost_fen": [1_234_500],
+            "total_score": [D(100)],
+        }
+    )
+    # only 2025 (weight 7): 7 × 12,345.00 yuan ÷ (7 × 100 points) = 123.45
+    assert budget_point_value(pol(), "no_such_pool", history) == D("123.450000")
