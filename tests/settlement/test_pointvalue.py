@@ -220,3 +220,12 @@ def test_a_pool_without_a_budget_has_no_budget_point_value_from_the_policy():
     )
     # only 2025 (weight 7): 7 × 12,345.00 yuan ÷ (7 × 100 points) = 123.45
     assert budget_point_value(pol(), "no_such_pool", history) == D("123.450000")
+
+
+def test_history_without_a_needed_column_is_refused_naming_it():
+    from opendip.settlement.errors import SettlementError
+
+    history = pa.table({"pool": ["employee"], "year": [2025], "total_cost_fen": [100]})
+    with pytest.raises(SettlementError) as err:
+        budget_point_value(pol(), "no_such_pool", history)
+    assert str(err.value) == "历史数据缺少列 ['total_score']"
