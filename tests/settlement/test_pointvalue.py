@@ -174,3 +174,58 @@ def test_a_total_score_below_one_point_still_has_a_point_value():
     # available 27,600 yuan ÷ 0.5 point = 55,200 yuan per point
     pv, target = final_point_value(p, pool_funds(p, "employee"), D("0.5"), 0)
     assert (pv, target) == (D("55200.000000"), D("27600"))
+
+
+def test_a_pool_without_a_budget_is_refused_naming_its_key():
+    with pytest.raises(MissingParameterError) as err:
+        pool_funds(pol(), "no_such_pool")
+    assert err.value.parameter == "settlement.budget.no_such_pool"
+    assert str(err.value) == (
+        "缺少政策参数 settlement.budget.no_such_pool：该统筹区没有年度预算。"
+        "未计算金额，请在政策文件中补充。"
+    )
+
+
+def test_a_budget_of_0_fen_is_refused_and_1_fen_is_a_budget():
+    from opendip.settlement.errors import SettlementError
+
+    # 0.004 yuan is positive (the policy accepts it) but 0.4 fen rounds to 0 fen
+    p = pol(settlement={"budget": {"employee": {"fund_budget_yuan": D("0.004")}}})
+    with pytest.raises(SettlementError) as err:
+        pool_funds(p, "employee")
+    assert str(err.value) == "政策参数 settlement.budget.employee.fund_budget_yuan 必须大于 0"
+    # 0.005 yuan = 0.5 fen → 1 fen (half up); 8 % reserve of 1 fen = 0.08 → 0
+    p = pol(settlement={"budget": {"employee": {"fund_budget_yuan": D("0.005")}}})
+    assert pool_funds(p, "employee").as_dict() == {
+        "pool": "employee",
+        "budget_fen": 1,
+        "reserve_fen": 0,
+        "non_dip_ffs_fen": 0,
+        "available_fen": 1,
+    }
+
+
+def test_a_pool_without_a_budget_has_no_budget_point_value_from_the_policy():
+    """Only history can give it one; without history the refusal names the pool's key."""
+    with pytest.raises(MissingParameterError) as err:
+        budget_point_value(pol(), "no_such_pool")
+    assert err.value.parameter == "settlement.budget.no_such_pool.budget_point_value"
+    history = pa.table(
+        {
+            "pool": ["no_such_pool"],
+            "year": [2025],
+            "total_cost_fen": [1_234_500],
+            "total_score": [D(100)],
+        }
+    )
+    # only 2025 (weight 7): 7 × 12,345.00 yuan ÷ (7 × 100 points) = 123.45
+    assert budget_point_value(pol(), "no_such_pool", history) == D("123.450000")
+
+
+def test_history_without_a_needed_column_is_refused_naming_it():
+    from opendip.settlement.errors import SettlementError
+
+    history = pa.table({"pool": ["employee"], "year": [2025], "total_cost_fen": [100]})
+    with pytest.raises(SettlementError) as err:
+        budget_point_value(pol(), "no_such_pool", history)
+    assert str(err.value) == "历史数据缺少列 ['total_score']"
