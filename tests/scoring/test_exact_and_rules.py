@@ -518,7 +518,27 @@ def test_the_batch_s_scored_table_is_the_contract_plus_its_extra_columns_with_or
     got = plain.contract().to_pyarrow().schema
     assert [(f.name, f.type) for f in got] == [(f.name, f.type) for f in SCORED.schema]
     extra = plain.scored.schema()
-    assert (str(extra["settled_units"]), str(extra["score_decimals"])) == ("int64", "int8")
+    assert {k: str(extra[k]) for k in EXTRA_COLUMNS} == {
+        "group_type": "string",
+        "department": "string",
+        "settle_month": "string",
+        "discharge_date": "date",
+        "level": "string",
+        "community_id": "string",
+        "settled_units": "int64",
+        "score_decimals": "int8",
+    }
+    row = plain.scored.select(*EXTRA_COLUMNS).to_pyarrow().to_pylist()[0]
+    assert row == {
+        "group_type": "core",
+        "department": "外科",
+        "settle_month": "2026-03",
+        "discharge_date": dt.date(2026, 3, 15),
+        "level": "tertiary",
+        "community_id": None,
+        "settled_units": 1_000_000,  # 100 points in units of 10⁻⁴
+        "score_decimals": 4,
+    }
     paid = _batch(duck, [case], {"employee": D(10), "resident": D(8)})
     assert sorted(paid.scored.columns) == want  # no helper column (_pv, _amount) left
     row = paid.contract().to_pyarrow().to_pylist()[0]
@@ -647,3 +667,24 @@ def test_without_an_all_case_mean_only_fallback_cases_are_refused_single_and_bat
             pf,
         )
     assert exc.value.parameter == "scoring.all_case_mean_yuan"
+
+
+def test_a_hospital_level_the_policy_has_no_coefficient_for_is_refused_single_and_batch():
+    from opendip.engine import connect
+    from opendip.policy import PolicyFile
+    from opendip.scoring.errors import MissingParameterError
+
+    tree = b.demo_tree()
+    del tree["scoring"]["hospital_coefficient"]["levels"]["unrated"]
+    pf = PolicyFile(tree, "test-policy")
+    args = ([b.case("C1", hospital_id="H030")], [b.grouped("C1")], [b.group("G1")])
+    hospitals = [b.hospital("H030", "unrated")]
+    with pytest.raises(MissingParameterError) as exc:
+        b.score_single(args[0][0], args[1][0], args[2], hospitals, pf)
+    assert exc.value.parameter == "scoring.hospital_coefficient.levels.unrated"
+    with pytest.raises(MissingParameterError) as exc:
+        b.score_both(connect(), *args, hospitals, pf)
+    assert str(exc.value) == (
+        "缺少政策参数 scoring.hospital_coefficient.levels.unrated：2026-01-01 起生效的政策版本"
+        "没有医院等级 unrated 的基本等级系数（1 例）。未计算金额，请在政策文件中补充。"
+    )
