@@ -185,3 +185,9 @@ def test_a_share_loss_band_sharing_nothing_pays_nothing_on_top(con):
     # loss 1000 − 849 = 151 fen × 0 = 0 (a share of 0 is not "no share given")
     got = bands(con, pol(ffs_bands=no_share), [("LOSS", 849, 1000)])
     assert got["LOSS"][:2] == ("share_loss", 0)
+
+
+def test_members_with_1_fen_of_ffs_in_all_share_by_ffs_not_by_head_count(con):
+    # CM5: positive FFS totals exactly 1 fen (H9): H9 takes the whole −5, H10 (FFS 0) none
+    got = allocate(con, [("CM5", "H9", 1), ("CM5", "H10", 0)], {"CM5": -5})
+    assert got == {"H9": -5, "H10": 0}

@@ -212,10 +212,11 @@ def test_a_pool_without_a_budget_has_no_budget_point_value_from_the_policy():
     assert err.value.parameter == "settlement.budget.no_such_pool.budget_point_value"
     history = pa.table(
         {
-            "pool": ["no_such_pool"],
-            "year": [2025],
-            "total_cost_fen": [1_234_500],
-            "total_score": [D(100)],
+            # another pool's row and a year without a weight come first: both are skipped
+            "pool": ["employee", "no_such_pool", "no_such_pool"],
+            "year": [2025, 2019, 2025],
+            "total_cost_fen": [999, 5, 1_234_500],
+            "total_score": [D(1), D(5), D(100)],
         }
     )
     # only 2025 (weight 7): 7 × 12,345.00 yuan ÷ (7 × 100 points) = 123.45

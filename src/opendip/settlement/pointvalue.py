@@ -110,14 +110,12 @@ def budget_point_value(policy: Policy, pool: str, history: pa.Table | None = Non
     weights = policy.directory.year_weights
     cost = Decimal(0)
     score = Decimal(0)
-    used = []
     for row in history.to_pylist():  # a few rows: pools × years
         if row["pool"] != pool or row["year"] not in weights:
             continue
         w = Decimal(weights[row["year"]])
         cost += w * Decimal(int(row["total_cost_fen"])) / 100
         score += w * Decimal(str(row["total_score"]))
-        used.append(row["year"])
     if score <= 0:
         raise MissingParameterError(
             f"settlement.budget.{pool}.budget_point_value",
