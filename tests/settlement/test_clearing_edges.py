@@ -108,7 +108,9 @@ def allocate(con, members, units):
         },
         schema={"unit_id": "string", "pool": "string", "unit_adjustment_fen": "int64"},
     )
-    out = con.to_pyarrow(_allocate(m, u)).to_pylist()
+    table = con.to_pyarrow(_allocate(m, u))
+    assert str(table.schema.field("adjustment_fen").type) == "int64"  # whole fen, not float
+    out = table.to_pylist()
     assert {c for r in out for c in r if c.startswith("_")} == set()
     return {r["hospital_id"]: r["adjustment_fen"] for r in out}
 
