@@ -138,7 +138,6 @@ def score_period(t: ir.Table, policy: Policy, p: ScoringParams) -> ir.Table:
             mean_src = _lit("same_level")
         m_den = big(1)
     t = t.mutate(
-        _b4=b4,
         _a4=decimal_to_units(t.aux_coefficient, 4).fill_null(10**4),
         _k4=_hospital_k4(t, p),
         _m_num=m_num,
