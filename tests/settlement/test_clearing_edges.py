@@ -193,3 +193,44 @@ def test_members_with_1_fen_of_ffs_in_all_share_by_ffs_not_by_head_count(con):
     # CM5: positive FFS totals exactly 1 fen (H9): H9 takes the whole −5, H10 (FFS 0) none
     got = allocate(con, [("CM5", "H9", 1), ("CM5", "H10", 0)], {"CM5": -5})
     assert got == {"H9": -5, "H10": 0}
+
+
+def test_bands_reaching_across_ratio_1_adjust_nothing_where_there_is_no_surplus_or_loss(con):
+    """The policy does not pin keep_surplus above 1 or share_loss below 1: a surplus band from
+    0.8 and a loss band up to 1.2 meet units with no surplus (D ≤ F) or no loss (D ≥ F)."""
+    keep_from_08 = [
+        {"ratio_min": D("0.8"), "rule": "keep_surplus", "share": D("0.3")},
+        {"ratio_max": D("0.8"), "rule": "share_loss", "share": D("0.3")},
+    ]
+    # D = F and D = 0.9 F: S = 0, round(0 × 0.3) = 0 kept, nothing clawed back
+    got = bands(con, pol(ffs_bands=keep_from_08), [("EQ", 1000, 1000), ("R09", 900, 1000)])
+    assert {k: v[:2] for k, v in got.items()} == {
+        "EQ": ("keep_surplus", 0),
+        "R09": ("keep_surplus", 0),
+    }
+    loss_to_12 = [
+        {"ratio_min": D("1.2"), "rule": "keep_surplus", "share": D("0.3")},
+        {"ratio_max": D("1.2"), "rule": "share_loss", "share": D("0.3")},
+    ]
+    # D = F and D = 1.1 F: L = 0, nothing paid on top
+    got = bands(con, pol(ffs_bands=loss_to_12), [("EQ", 1000, 1000), ("R11", 1100, 1000)])
+    assert {k: v[:2] for k, v in got.items()} == {
+        "EQ": ("share_loss", 0),
+        "R11": ("share_loss", 0),
+    }
+
+
+def test_the_shown_ratio_is_half_up_to_4_decimals_and_null_without_a_positive_ffs_side(con):
+    t = ibis.memtable(
+        {
+            "unit_id": ["F1", "THIRDS", "ZERO", "NEG"],
+            "compare_dip_fen": [1000, 2, 1, 1],
+            "compare_ffs_fen": [1, 3, 0, -5],
+        },
+        schema={"unit_id": "string", "compare_dip_fen": "int64", "compare_ffs_fen": "int64"},
+    )
+    out = _ffs_band(t, pol(ffs_bands=BANDS))
+    assert str(out.dip_ffs_ratio.type()) == "decimal(18, 4)"
+    got = {r["unit_id"]: r["dip_ffs_ratio"] for r in con.to_pyarrow(out).to_pylist()}
+    # 1000 ÷ 1 = 1000; 2 ÷ 3 = 0.66666… → 0.6667; no ratio for an FFS side of 0 or below
+    assert got == {"F1": D("1000.0000"), "THIRDS": D("0.6667"), "ZERO": None, "NEG": None}
