@@ -202,7 +202,8 @@ def test_bands_reaching_across_ratio_1_adjust_nothing_where_there_is_no_surplus_
         {"ratio_min": D("0.8"), "rule": "keep_surplus", "share": D("0.3")},
         {"ratio_max": D("0.8"), "rule": "share_loss", "share": D("0.3")},
     ]
-    # D = F and D = 0.9 F: S = 0, round(0 × 0.3) = 0 kept, nothing clawed back
+    # D = F and D = 0.9 F: S = 0, round(0 × 0.3) = 0 kept, nothing clawed back (a surplus of
+    # 1 fen would keep round(0.3) = 0 and claw back 1)
     got = bands(con, pol(ffs_bands=keep_from_08), [("EQ", 1000, 1000), ("R09", 900, 1000)])
     assert {k: v[:2] for k, v in got.items()} == {
         "EQ": ("keep_surplus", 0),
@@ -210,9 +211,9 @@ def test_bands_reaching_across_ratio_1_adjust_nothing_where_there_is_no_surplus_
     }
     loss_to_12 = [
         {"ratio_min": D("1.2"), "rule": "keep_surplus", "share": D("0.3")},
-        {"ratio_max": D("1.2"), "rule": "share_loss", "share": D("0.3")},
+        {"ratio_max": D("1.2"), "rule": "share_loss", "share": D("0.5")},
     ]
-    # D = F and D = 1.1 F: L = 0, nothing paid on top
+    # D = F and D = 1.1 F: L = 0, nothing paid on top (a loss of 1 fen would pay 0.5 → 1)
     got = bands(con, pol(ffs_bands=loss_to_12), [("EQ", 1000, 1000), ("R11", 1100, 1000)])
     assert {k: v[:2] for k, v in got.items()} == {
         "EQ": ("share_loss", 0),
