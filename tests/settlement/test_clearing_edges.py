@@ -235,3 +235,19 @@ def test_the_shown_ratio_is_half_up_to_4_decimals_and_null_without_a_positive_ff
     got = {r["unit_id"]: r["dip_ffs_ratio"] for r in con.to_pyarrow(out).to_pylist()}
     # 1000 ÷ 1 = 1000; 2 ÷ 3 = 0.66666… → 0.6667; no ratio for an FFS side of 0 or below
     assert got == {"F1": D("1000.0000"), "THIRDS": D("0.6667"), "ZERO": None, "NEG": None}
+
+
+def test_bands_listed_lowest_first_apply_at_their_own_edges(con):
+    """The policy lists bands in any order (they only must not overlap): with the loss band
+    first, a ratio of exactly 0.85 or 0.9 is still pay_dip and exactly 1 is keep_surplus."""
+    got = bands(
+        con,
+        pol(ffs_bands=list(reversed(BANDS))),
+        [("AT85", 850, 1000), ("R09", 900, 1000), ("AT1", 1000, 1000), ("R084", 849, 1000)],
+    )
+    assert {k: v[:2] for k, v in got.items()} == {
+        "AT85": ("pay_dip", 0),
+        "R09": ("pay_dip", 0),
+        "AT1": ("keep_surplus", 0),
+        "R084": ("share_loss", 76),  # 151 × 0.5 = 75.5 → 76
+    }
