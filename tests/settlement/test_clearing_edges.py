@@ -170,7 +170,7 @@ def test_the_last_fen_goes_to_the_largest_remainder_then_the_smaller_hospital_id
     assert got == {"H7": 5, "H8": 2, "HB": -1, "HA": -2}
 
 
-@pytest.mark.parametrize("ffs_bands", [[], BANDS])
+@pytest.mark.parametrize("ffs_bands", [[], BANDS, [{"rule": "pay_dip"}]])
 def test_the_unit_adjustment_is_int64_fen_with_or_without_bands(ffs_bands):
     t = ibis.memtable(
         {"unit_id": ["A"], "compare_dip_fen": [1000], "compare_ffs_fen": [1]},
@@ -204,10 +204,13 @@ def test_bands_reaching_across_ratio_1_adjust_nothing_where_there_is_no_surplus_
     ]
     # D = F and D = 0.9 F: S = 0, round(0 × 0.3) = 0 kept, nothing clawed back (a surplus of
     # 1 fen would keep round(0.3) = 0 and claw back 1)
-    got = bands(con, pol(ffs_bands=keep_from_08), [("EQ", 1000, 1000), ("R09", 900, 1000)])
+    # D = 2 F: S = 1000, kept round(1000 × 0.3) = 300, clawed back 700
+    units = [("EQ", 1000, 1000), ("R09", 900, 1000), ("R2", 2000, 1000)]
+    got = bands(con, pol(ffs_bands=keep_from_08), units)
     assert {k: v[:2] for k, v in got.items()} == {
         "EQ": ("keep_surplus", 0),
         "R09": ("keep_surplus", 0),
+        "R2": ("keep_surplus", -700),
     }
     loss_to_12 = [
         {"ratio_min": D("1.2"), "rule": "keep_surplus", "share": D("0.3")},
