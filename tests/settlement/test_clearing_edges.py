@@ -108,7 +108,9 @@ def allocate(con, members, units):
         },
         schema={"unit_id": "string", "pool": "string", "unit_adjustment_fen": "int64"},
     )
-    out = con.to_pyarrow(_allocate(m, u)).to_pylist()
+    table = con.to_pyarrow(_allocate(m, u))
+    assert str(table.schema.field("adjustment_fen").type) == "int64"  # whole fen, not float
+    out = table.to_pylist()
     assert {c for r in out for c in r if c.startswith("_")} == set()
     return {r["hospital_id"]: r["adjustment_fen"] for r in out}
 
@@ -168,7 +170,7 @@ def test_the_last_fen_goes_to_the_largest_remainder_then_the_smaller_hospital_id
     assert got == {"H7": 5, "H8": 2, "HB": -1, "HA": -2}
 
 
-@pytest.mark.parametrize("ffs_bands", [[], BANDS])
+@pytest.mark.parametrize("ffs_bands", [[], BANDS, [{"rule": "pay_dip"}]])
 def test_the_unit_adjustment_is_int64_fen_with_or_without_bands(ffs_bands):
     t = ibis.memtable(
         {"unit_id": ["A"], "compare_dip_fen": [1000], "compare_ffs_fen": [1]},
@@ -191,3 +193,64 @@ def test_members_with_1_fen_of_ffs_in_all_share_by_ffs_not_by_head_count(con):
     # CM5: positive FFS totals exactly 1 fen (H9): H9 takes the whole −5, H10 (FFS 0) none
     got = allocate(con, [("CM5", "H9", 1), ("CM5", "H10", 0)], {"CM5": -5})
     assert got == {"H9": -5, "H10": 0}
+
+
+def test_bands_reaching_across_ratio_1_adjust_nothing_where_there_is_no_surplus_or_loss(con):
+    """The policy does not pin keep_surplus above 1 or share_loss below 1: a surplus band from
+    0.8 and a loss band up to 1.2 meet units with no surplus (D ≤ F) or no loss (D ≥ F)."""
+    keep_from_08 = [
+        {"ratio_min": D("0.8"), "rule": "keep_surplus", "share": D("0.3")},
+        {"ratio_max": D("0.8"), "rule": "share_loss", "share": D("0.3")},
+    ]
+    # D = F and D = 0.9 F: S = 0, round(0 × 0.3) = 0 kept, nothing clawed back (a surplus of
+    # 1 fen would keep round(0.3) = 0 and claw back 1)
+    # D = 2 F: S = 1000, kept round(1000 × 0.3) = 300, clawed back 700
+    units = [("EQ", 1000, 1000), ("R09", 900, 1000), ("R2", 2000, 1000)]
+    got = bands(con, pol(ffs_bands=keep_from_08), units)
+    assert {k: v[:2] for k, v in got.items()} == {
+        "EQ": ("keep_surplus", 0),
+        "R09": ("keep_surplus", 0),
+        "R2": ("keep_surplus", -700),
+    }
+    loss_to_12 = [
+        {"ratio_min": D("1.2"), "rule": "keep_surplus", "share": D("0.3")},
+        {"ratio_max": D("1.2"), "rule": "share_loss", "share": D("0.5")},
+    ]
+    # D = F and D = 1.1 F: L = 0, nothing paid on top (a loss of 1 fen would pay 0.5 → 1)
+    got = bands(con, pol(ffs_bands=loss_to_12), [("EQ", 1000, 1000), ("R11", 1100, 1000)])
+    assert {k: v[:2] for k, v in got.items()} == {
+        "EQ": ("share_loss", 0),
+        "R11": ("share_loss", 0),
+    }
+
+
+def test_the_shown_ratio_is_half_up_to_4_decimals_and_null_without_a_positive_ffs_side(con):
+    t = ibis.memtable(
+        {
+            "unit_id": ["F1", "THIRDS", "ZERO", "NEG"],
+            "compare_dip_fen": [1000, 2, 1, 1],
+            "compare_ffs_fen": [1, 3, 0, -5],
+        },
+        schema={"unit_id": "string", "compare_dip_fen": "int64", "compare_ffs_fen": "int64"},
+    )
+    out = _ffs_band(t, pol(ffs_bands=BANDS))
+    assert str(out.dip_ffs_ratio.type()) == "decimal(18, 4)"
+    got = {r["unit_id"]: r["dip_ffs_ratio"] for r in con.to_pyarrow(out).to_pylist()}
+    # 1000 ÷ 1 = 1000; 2 ÷ 3 = 0.66666… → 0.6667; no ratio for an FFS side of 0 or below
+    assert got == {"F1": D("1000.0000"), "THIRDS": D("0.6667"), "ZERO": None, "NEG": None}
+
+
+def test_bands_listed_lowest_first_apply_at_their_own_edges(con):
+    """The policy lists bands in any order (they only must not overlap): with the loss band
+    first, a ratio of exactly 0.85 or 0.9 is still pay_dip and exactly 1 is keep_surplus."""
+    got = bands(
+        con,
+        pol(ffs_bands=list(reversed(BANDS))),
+        [("AT85", 850, 1000), ("R09", 900, 1000), ("AT1", 1000, 1000), ("R084", 849, 1000)],
+    )
+    assert {k: v[:2] for k, v in got.items()} == {
+        "AT85": ("pay_dip", 0),
+        "R09": ("pay_dip", 0),
+        "AT1": ("keep_surplus", 0),
+        "R084": ("share_loss", 76),  # 151 × 0.5 = 75.5 → 76
+    }

@@ -230,3 +230,8 @@ def test_history_without_a_needed_column_is_refused_naming_it():
     with pytest.raises(SettlementError) as err:
         budget_point_value(pol(), "no_such_pool", history)
     assert str(err.value) == "历史数据缺少列 ['total_score']"
+
+
+def test_a_budget_point_value_given_by_the_policy_is_rounded_half_up():
+    p = pol(settlement={"budget": {"employee": {"budget_point_value": D("12.3456785")}}})
+    assert budget_point_value(p, "employee") == D("12.345679")  # half even would give …678
