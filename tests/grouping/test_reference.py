@@ -71,9 +71,9 @@ def _sorted(t: pa.Table) -> list[dict]:
     return sorted(rows, key=lambda r: tuple(str(r[k]) for k in sorted(r)))
 
 
-@pytest.mark.parametrize("variant", range(len(VARIANTS)))
-def test_new_expression_equals_previous_expression(region: Path, variant: int) -> None:
-    policy = policy_with(VARIANTS[variant])
+def _inputs(region: Path, policy):  # type: ignore[no-untyped-def]
+    """A connection, the test cases, the directory built from 2024–2025 under `policy`, the
+    procedure types and the diagnosis codes."""
     con = connect()
     codes = demo_code_tables()
     pt, dc = procedure_types(con, codes), diagnosis_codes(con, codes)
@@ -82,7 +82,13 @@ def test_new_expression_equals_previous_expression(region: Path, variant: int) -
         history, con.read_parquet(str(region / "hospitals.parquet")), pt, policy, diagnosis_codes=dc
     )
     directory = table_from_arrow(con, built.table, "directory")
-    cases = con.read_parquet(str(region / "cases_test.parquet"))
+    return con, con.read_parquet(str(region / "cases_test.parquet")), directory, pt, dc
+
+
+@pytest.mark.parametrize("variant", range(len(VARIANTS)))
+def test_new_expression_equals_previous_expression(region: Path, variant: int) -> None:
+    policy = policy_with(VARIANTS[variant])
+    con, cases, directory, pt, dc = _inputs(region, policy)
     ids = cases.case_id.to_pyarrow().to_pylist()
     status = table_from_arrow(
         con,
@@ -116,15 +122,7 @@ def test_hash_collisions_fall_back_to_the_exact_join(
     from opendip.grouping import batch, compiled
 
     policy = policy_with(VARIANTS[1])
-    con = connect()
-    codes = demo_code_tables()
-    pt, dc = procedure_types(con, codes), diagnosis_codes(con, codes)
-    history = con.read_parquet([str(region / f"cases_{y}.parquet") for y in (2024, 2025)])
-    built = build_directory(
-        history, con.read_parquet(str(region / "hospitals.parquet")), pt, policy, diagnosis_codes=dc
-    )
-    directory = table_from_arrow(con, built.table, "directory")
-    cases = con.read_parquet(str(region / "cases_test.parquet"))
+    _con, cases, directory, pt, dc = _inputs(region, policy)
     args = (cases, directory, pt, policy, None, dc, None)
     old = _sorted(reference_v1.group_cases(*args).to_pyarrow())
 
